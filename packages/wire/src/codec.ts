@@ -1,0 +1,419 @@
+/**
+ * Encoding and decoding of cluster datagrams. decode* never throws: a datagram that fails to parse or
+ * breaks a limit comes back as a WireError with a code a member can count and a message it can log.
+ */
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import protobuf from 'protobufjs';
+import { LIMITS } from './limits.js';
+import {
+  PROTOCOL_VERSION,
+  UNIT_COUNT,
+  type ClusterMessage,
+  type Envelope,
+  type ExitReason,
+  type MemberEntry,
+  type MemberId,
+  type NakCode,
+  type SignedMessage,
+  type WorkTableSnapshot,
+  type WorkUnit,
+} from './types.js';
+
+export type WireErrorCode = 'decode' | 'unsupported-version' | 'limit' | 'invalid';
+
+export class WireError extends Error {
+  constructor(
+    readonly code: WireErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+/** Path of the .proto file that defines the protocol (shipped with the package). */
+export const PROTO_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'proto', 'cluster.proto');
+
+const root = protobuf.loadSync(PROTO_PATH);
+const EnvelopeT = root.lookupType('gwcluster.v1.Envelope');
+const SignedMessageT = root.lookupType('gwcluster.v1.SignedMessage');
+const ClusterMessageT = root.lookupType('gwcluster.v1.ClusterMessage');
+const JoinReplyT = root.lookupType('gwcluster.v1.JoinReply');
+const ExitClusterT = root.lookupType('gwcluster.v1.ExitCluster');
+const NakEnum = JoinReplyT.lookupEnum('NakCode').values as Record<string, number>;
+const ExitEnum = ExitClusterT.lookupEnum('Reason').values as Record<string, number>;
+
+const nakToWire: Record<NakCode, string> = {
+  'in-progress': 'IN_PROGRESS',
+  'certificate-rejected': 'CERTIFICATE_REJECTED',
+  'application-rejected': 'APPLICATION_REJECTED',
+  'cluster-full': 'CLUSTER_FULL',
+  'config-mismatch': 'CONFIG_MISMATCH',
+};
+const exitToWire: Record<ExitReason, string> = {
+  'not-a-member': 'NOT_A_MEMBER',
+  'config-mismatch': 'CONFIG_MISMATCH',
+  'lost-tie-break': 'LOST_TIE_BREAK',
+  leaving: 'LEAVING',
+  removed: 'REMOVED',
+};
+const nakFromWire = new Map(Object.entries(nakToWire).map(([k, v]) => [NakEnum[v], k as NakCode]));
+const exitFromWire = new Map(Object.entries(exitToWire).map(([k, v]) => [ExitEnum[v], k as ExitReason]));
+
+const toObjectOptions = { longs: Number, enums: Number, bytes: Uint8Array, defaults: true, arrays: true } as const;
+
+// ------------------------------------------------------------------------------------------------
+// Unit sets and the work table
+// ------------------------------------------------------------------------------------------------
+
+/** Encodes ascending units as the 128-byte bitmap of proto UnitSet (empty set -> empty bytes). */
+export function unitsToBitmap(units: readonly WorkUnit[]): Uint8Array {
+  if (units.length === 0) return new Uint8Array(0);
+  const bitmap = new Uint8Array(UNIT_COUNT / 8);
+  for (const u of units) bitmap[u >> 3]! |= 1 << (u & 7);
+  return bitmap;
+}
+
+export function bitmapToUnits(bitmap: Uint8Array): WorkUnit[] {
+  const units: WorkUnit[] = [];
+  for (let byte = 0; byte < bitmap.length; byte++) {
+    const b = bitmap[byte]!;
+    if (b === 0) continue;
+    for (let bit = 0; bit < 8; bit++) if (b & (1 << bit)) units.push(byte * 8 + bit);
+  }
+  return units;
+}
+
+/** Run-length encodes owners against the member list (slot = index + 1, 0 = unassigned). */
+export function tableToRuns(owners: readonly (MemberId | null)[], members: readonly MemberId[]): number[] {
+  const slotOf = new Map(members.map((m, i) => [m, i + 1]));
+  const runs: number[] = [];
+  let current = -1;
+  let length = 0;
+  for (const owner of owners) {
+    const slot = owner === null ? 0 : (slotOf.get(owner) ?? 0);
+    if (slot === current) {
+      length++;
+    } else {
+      if (length > 0) runs.push(current, length);
+      current = slot;
+      length = 1;
+    }
+  }
+  if (length > 0) runs.push(current, length);
+  return runs;
+}
+
+export function runsToTable(runs: readonly number[], members: readonly MemberId[]): (MemberId | null)[] {
+  if (runs.length % 2 !== 0) throw new WireError('invalid', 'work table runs must come in (slot, length) pairs');
+  const owners: (MemberId | null)[] = [];
+  for (let i = 0; i < runs.length; i += 2) {
+    const slot = runs[i]!;
+    const length = runs[i + 1]!;
+    if (slot > members.length) throw new WireError('invalid', `work table names member slot ${slot} but the keepalive lists ${members.length} members`);
+    if (length === 0 || owners.length + length > UNIT_COUNT) throw new WireError('invalid', `work table runs must add up to ${UNIT_COUNT} units`);
+    const owner = slot === 0 ? null : members[slot - 1]!;
+    for (let k = 0; k < length; k++) owners.push(owner);
+  }
+  if (owners.length !== UNIT_COUNT) throw new WireError('invalid', `work table runs add up to ${owners.length} units, not ${UNIT_COUNT}`);
+  return owners;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Validation helpers (all throw WireError; decode* turns that into a value)
+// ------------------------------------------------------------------------------------------------
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function isMemberId(value: string): boolean {
+  return IPV4.test(value);
+}
+
+function uint(value: unknown, field: string, max: number = LIMITS.maxUint64): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new WireError('limit', `${field} is ${String(value)}, outside 0..${max}`);
+  }
+  return value;
+}
+
+function finite(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1e12) {
+    throw new WireError('invalid', `${field} must be a finite number from 0 to 1e12, got ${String(value)}`);
+  }
+  return value;
+}
+
+function text(value: unknown, field: string, maxChars: number): string {
+  if (typeof value !== 'string') throw new WireError('invalid', `${field} must be text`);
+  if (value.length > maxChars) throw new WireError('limit', `${field} is ${value.length} characters, more than ${maxChars}`);
+  return value;
+}
+
+function memberId(value: unknown, field: string): MemberId {
+  const s = text(value, field, 15);
+  if (!isMemberId(s)) throw new WireError('invalid', `${field} "${s}" is not a dotted-quad IPv4 member address`);
+  return s;
+}
+
+function units(value: unknown, field: string): WorkUnit[] {
+  if (!Array.isArray(value)) throw new WireError('invalid', `${field} must be a list of units`);
+  if (value.length > UNIT_COUNT) throw new WireError('limit', `${field} lists ${value.length} units, more than ${UNIT_COUNT}`);
+  return value.map((u, i) => uint(u, `${field}[${i}]`, UNIT_COUNT - 1));
+}
+
+function unitSet(value: unknown, field: string): WorkUnit[] {
+  const bitmap = (value as { bitmap?: Uint8Array } | null | undefined)?.bitmap ?? new Uint8Array(0);
+  if (bitmap.length !== 0 && bitmap.length !== UNIT_COUNT / 8) {
+    throw new WireError('invalid', `${field} bitmap is ${bitmap.length} bytes; it must be empty or ${UNIT_COUNT / 8}`);
+  }
+  return bitmapToUnits(bitmap);
+}
+
+function list<T>(value: unknown, field: string, max: number, each: (v: unknown, f: string) => T): T[] {
+  if (!Array.isArray(value)) throw new WireError('invalid', `${field} must be a list`);
+  if (value.length > max) throw new WireError('limit', `${field} has ${value.length} entries, more than ${max}`);
+  return value.map((v, i) => each(v, `${field}[${i}]`));
+}
+
+// ------------------------------------------------------------------------------------------------
+// ClusterMessage <-> protobuf object
+// ------------------------------------------------------------------------------------------------
+
+function messageToWire(m: ClusterMessage): Record<string, unknown> {
+  switch (m.type) {
+    case 'join-request':
+      return { joinRequest: { configVersion: m.configVersion, claimedUnits: { bitmap: unitsToBitmap(m.claimedUnits) }, nonce: m.nonce } };
+    case 'join-reply':
+      return m.result === 'ok'
+        ? {
+            joinReply: {
+              result: 1,
+              nonce: m.nonce,
+              epoch: m.epoch,
+              grantedUnits: { bitmap: unitsToBitmap(m.grantedUnits) },
+              keepalivePeriodMs: m.keepalivePeriodMs,
+            },
+          }
+        : { joinReply: { result: 2, nakCode: NakEnum[nakToWire[m.code]], reason: m.reason, nonce: m.nonce, epoch: m.epoch } };
+    case 'master-offer':
+      return { masterOffer: { epoch: m.epoch, memberCount: m.memberCount } };
+    case 'other-master-exists':
+      return { otherMasterExists: { epoch: m.epoch, memberCount: m.memberCount } };
+    case 'master-keepalive': {
+      const ids = m.members.map((e) => e.member);
+      return {
+        masterKeepalive: {
+          epoch: m.epoch,
+          seq: m.seq,
+          keepalivePeriodMs: m.keepalivePeriodMs,
+          configVersion: m.configVersion,
+          members: m.members.map((e) => ({ ...e })),
+          table: { version: m.table.version, runs: tableToRuns(m.table.owners, ids) },
+        },
+      };
+    }
+    case 'client-keepalive':
+      return {
+        clientKeepalive: {
+          epoch: m.epoch,
+          seq: m.seq,
+          load: m.load,
+          ownedUnits: { bitmap: unitsToBitmap(m.ownedUnits) },
+          busiestUnits: m.busiestUnits.map((u) => ({ ...u })),
+        },
+      };
+    case 'exit-cluster':
+      return { exitCluster: { reason: ExitEnum[exitToWire[m.reason]], detail: m.detail, epoch: m.epoch, configVersion: m.configVersion } };
+    case 'work-assign':
+      return { workAssign: { epoch: m.epoch, requestId: m.requestId, units: [...m.units] } };
+    case 'work-deassign':
+      return { workDeassign: { epoch: m.epoch, requestId: m.requestId, units: [...m.units], to: m.to } };
+    case 'work-ack':
+      return { workAck: { epoch: m.epoch, requestId: m.requestId, units: [...m.units] } };
+  }
+}
+
+type Obj = Record<string, any>;
+
+function messageFromWire(o: Obj): ClusterMessage {
+  const body = o.body as string | undefined;
+  if (!body) throw new WireError('invalid', 'message carries no body (unknown or missing message type)');
+  const b = o[body] as Obj;
+  switch (body) {
+    case 'joinRequest':
+      return {
+        type: 'join-request',
+        configVersion: uint(b.configVersion, 'joinRequest.configVersion'),
+        claimedUnits: unitSet(b.claimedUnits, 'joinRequest.claimedUnits'),
+        nonce: uint(b.nonce, 'joinRequest.nonce'),
+      };
+    case 'joinReply': {
+      const nonce = uint(b.nonce, 'joinReply.nonce');
+      const epoch = uint(b.epoch, 'joinReply.epoch');
+      if (b.result === 1) {
+        return {
+          type: 'join-reply',
+          result: 'ok',
+          nonce,
+          epoch,
+          grantedUnits: unitSet(b.grantedUnits, 'joinReply.grantedUnits'),
+          keepalivePeriodMs: uint(b.keepalivePeriodMs, 'joinReply.keepalivePeriodMs', 60_000),
+        };
+      }
+      if (b.result === 2) {
+        const code = nakFromWire.get(b.nakCode);
+        if (!code) throw new WireError('invalid', `joinReply.nakCode ${String(b.nakCode)} is not a known NAK code`);
+        return { type: 'join-reply', result: 'nak', code, reason: text(b.reason, 'joinReply.reason', LIMITS.maxReasonChars), nonce, epoch };
+      }
+      throw new WireError('invalid', `joinReply.result ${String(b.result)} is neither OK nor NAK`);
+    }
+    case 'masterOffer':
+      return { type: 'master-offer', epoch: uint(b.epoch, 'masterOffer.epoch'), memberCount: uint(b.memberCount, 'masterOffer.memberCount', LIMITS.maxMembers) };
+    case 'otherMasterExists':
+      return {
+        type: 'other-master-exists',
+        epoch: uint(b.epoch, 'otherMasterExists.epoch'),
+        memberCount: uint(b.memberCount, 'otherMasterExists.memberCount', LIMITS.maxMembers),
+      };
+    case 'masterKeepalive': {
+      const members: MemberEntry[] = list(b.members, 'masterKeepalive.members', LIMITS.maxMembers, (v, f) => {
+        const e = v as Obj;
+        return {
+          member: memberId(e.member, `${f}.member`),
+          watchdogPeriods: uint(e.watchdogPeriods, `${f}.watchdogPeriods`, 1000),
+          loss: finite(e.loss, `${f}.loss`),
+          load: finite(e.load, `${f}.load`),
+        };
+      });
+      if (new Set(members.map((e) => e.member)).size !== members.length) throw new WireError('invalid', 'masterKeepalive.members lists a member twice');
+      const t = (b.table ?? {}) as Obj;
+      const runs = list(t.runs, 'masterKeepalive.table.runs', LIMITS.maxTableRunNumbers, (v, f) => uint(v, f, UNIT_COUNT));
+      const table: WorkTableSnapshot = {
+        version: uint(t.version, 'masterKeepalive.table.version'),
+        owners: runsToTable(runs, members.map((e) => e.member)),
+      };
+      return {
+        type: 'master-keepalive',
+        epoch: uint(b.epoch, 'masterKeepalive.epoch'),
+        seq: uint(b.seq, 'masterKeepalive.seq'),
+        keepalivePeriodMs: uint(b.keepalivePeriodMs, 'masterKeepalive.keepalivePeriodMs', 60_000),
+        configVersion: uint(b.configVersion, 'masterKeepalive.configVersion'),
+        members,
+        table,
+      };
+    }
+    case 'clientKeepalive':
+      return {
+        type: 'client-keepalive',
+        epoch: uint(b.epoch, 'clientKeepalive.epoch'),
+        seq: uint(b.seq, 'clientKeepalive.seq'),
+        load: finite(b.load, 'clientKeepalive.load'),
+        ownedUnits: unitSet(b.ownedUnits, 'clientKeepalive.ownedUnits'),
+        busiestUnits: list(b.busiestUnits, 'clientKeepalive.busiestUnits', LIMITS.maxBusiestUnits, (v, f) => ({
+          unit: uint((v as Obj).unit, `${f}.unit`, UNIT_COUNT - 1),
+          weight: finite((v as Obj).weight, `${f}.weight`),
+        })),
+      };
+    case 'exitCluster': {
+      const reason = exitFromWire.get(b.reason);
+      if (!reason) throw new WireError('invalid', `exitCluster.reason ${String(b.reason)} is not a known reason`);
+      return {
+        type: 'exit-cluster',
+        reason,
+        detail: text(b.detail, 'exitCluster.detail', LIMITS.maxReasonChars),
+        epoch: uint(b.epoch, 'exitCluster.epoch'),
+        configVersion: uint(b.configVersion, 'exitCluster.configVersion'),
+      };
+    }
+    case 'workAssign':
+      return { type: 'work-assign', epoch: uint(b.epoch, 'workAssign.epoch'), requestId: uint(b.requestId, 'workAssign.requestId'), units: units(b.units, 'workAssign.units') };
+    case 'workDeassign':
+      return {
+        type: 'work-deassign',
+        epoch: uint(b.epoch, 'workDeassign.epoch'),
+        requestId: uint(b.requestId, 'workDeassign.requestId'),
+        units: units(b.units, 'workDeassign.units'),
+        to: memberId(b.to, 'workDeassign.to'),
+      };
+    case 'workAck':
+      return { type: 'work-ack', epoch: uint(b.epoch, 'workAck.epoch'), requestId: uint(b.requestId, 'workAck.requestId'), units: units(b.units, 'workAck.units') };
+    default:
+      throw new WireError('invalid', `unknown message type ${body}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Public API
+// ------------------------------------------------------------------------------------------------
+
+function attempt<T>(what: string, fn: () => T): Decoded<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (e) {
+    if (e instanceof WireError) return { ok: false, error: e };
+    return { ok: false, error: new WireError('decode', `${what}: ${(e as Error).message}`) };
+  }
+}
+
+export function encodeClusterMessage(m: ClusterMessage): Uint8Array {
+  return ClusterMessageT.encode(ClusterMessageT.fromObject(messageToWire(m))).finish();
+}
+
+export function encodeSignedMessage(s: SignedMessage): Uint8Array {
+  const obj = {
+    cluster: s.cluster,
+    sender: s.sender,
+    certChain: [...s.certChain],
+    incarnation: s.incarnation,
+    seq: s.seq,
+    sentAtMs: s.sentAtMs,
+    message: messageToWire(s.message),
+  };
+  return SignedMessageT.encode(SignedMessageT.fromObject(obj)).finish();
+}
+
+export function decodeSignedMessage(bytes: Uint8Array): Decoded<SignedMessage> {
+  return attempt('signed message does not decode', () => {
+    if (bytes.length > LIMITS.maxSignedBytes) throw new WireError('limit', `signed message is ${bytes.length} bytes, more than ${LIMITS.maxSignedBytes}`);
+    const o = SignedMessageT.toObject(SignedMessageT.decode(bytes), { ...toObjectOptions, oneofs: true }) as Obj;
+    const certChain = list(o.certChain, 'certChain', LIMITS.maxCertificates, (v, f) => {
+      const der = v as Uint8Array;
+      if (der.length === 0 || der.length > LIMITS.maxCertificateBytes) throw new WireError('limit', `${f} is ${der.length} bytes; allowed 1..${LIMITS.maxCertificateBytes}`);
+      return der;
+    });
+    if (!o.message) throw new WireError('invalid', 'signed message carries no cluster message');
+    return {
+      cluster: text(o.cluster, 'cluster', LIMITS.maxClusterNameChars),
+      sender: memberId(o.sender, 'sender'),
+      certChain,
+      incarnation: uint(o.incarnation, 'incarnation'),
+      seq: uint(o.seq, 'seq'),
+      sentAtMs: uint(o.sentAtMs, 'sentAtMs'),
+      message: messageFromWire(o.message as Obj),
+    };
+  });
+}
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  return EnvelopeT.encode(EnvelopeT.fromObject({ version: e.version, signed: e.signed, signature: e.signature })).finish();
+}
+
+/** Decodes the outer frame only; the caller verifies the signature before decoding `signed`. */
+export function decodeEnvelope(bytes: Uint8Array): Decoded<Envelope> {
+  return attempt('datagram is not an envelope', () => {
+    if (bytes.length > LIMITS.maxDatagramBytes) throw new WireError('limit', `datagram is ${bytes.length} bytes, more than ${LIMITS.maxDatagramBytes}`);
+    const o = EnvelopeT.toObject(EnvelopeT.decode(bytes), toObjectOptions) as Obj;
+    const version = uint(o.version, 'version', 0xffffffff);
+    if (version !== PROTOCOL_VERSION) {
+      throw new WireError('unsupported-version', `protocol version ${version} is not supported (this member speaks version ${PROTOCOL_VERSION}); upgrade the members to one release`);
+    }
+    const signed = o.signed as Uint8Array;
+    const signature = o.signature as Uint8Array;
+    if (signed.length === 0) throw new WireError('invalid', 'envelope carries no signed message');
+    if (signature.length === 0 || signature.length > LIMITS.maxSignatureBytes) throw new WireError('limit', `signature is ${signature.length} bytes; allowed 1..${LIMITS.maxSignatureBytes}`);
+    return { version, signed, signature };
+  });
+}

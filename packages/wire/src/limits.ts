@@ -1,0 +1,16 @@
+/** Size limits the codec enforces on every decoded field (see proto/cluster.proto). */
+export const LIMITS = {
+  /** Largest datagram a member accepts, bytes. */
+  maxDatagramBytes: 60_000,
+  maxSignedBytes: 60_000,
+  maxSignatureBytes: 132,
+  maxClusterNameChars: 64,
+  maxCertificates: 4,
+  maxCertificateBytes: 4096,
+  maxReasonChars: 256,
+  maxMembers: 255,
+  maxBusiestUnits: 32,
+  maxTableRunNumbers: 2048,
+  /** Largest value a uint64 field may carry: JavaScript's exact integer range. */
+  maxUint64: Number.MAX_SAFE_INTEGER,
+} as const;

@@ -1,0 +1,157 @@
+/**
+ * The cluster protocol's messages as TypeScript values. proto/cluster.proto is the source of truth for
+ * the wire format; these types are what the codec hands out after it has decoded AND validated a
+ * datagram, so a consumer never sees a missing field, an out-of-range unit or an oversized list.
+ */
+
+/** Number of work units (digest section 1, "Work units and load balancing"). */
+export const UNIT_COUNT = 1024;
+
+/** A member is named by its member IP address, dotted-quad IPv4. */
+export type MemberId = string;
+
+/** A work unit, 0..1023. */
+export type WorkUnit = number;
+
+export const PROTOCOL_VERSION = 1;
+
+export type NakCode = 'in-progress' | 'certificate-rejected' | 'application-rejected' | 'cluster-full' | 'config-mismatch';
+
+export type ExitReason = 'not-a-member' | 'config-mismatch' | 'lost-tie-break' | 'leaving' | 'removed';
+
+export interface JoinRequest {
+  readonly type: 'join-request';
+  readonly configVersion: number;
+  /** Units the joiner served before, ascending. */
+  readonly claimedUnits: readonly WorkUnit[];
+  readonly nonce: number;
+}
+
+export type JoinReply =
+  | {
+      readonly type: 'join-reply';
+      readonly result: 'ok';
+      readonly nonce: number;
+      readonly epoch: number;
+      readonly grantedUnits: readonly WorkUnit[];
+      readonly keepalivePeriodMs: number;
+    }
+  | {
+      readonly type: 'join-reply';
+      readonly result: 'nak';
+      readonly code: NakCode;
+      readonly reason: string;
+      readonly nonce: number;
+      readonly epoch: number;
+    };
+
+export interface MasterOffer {
+  readonly type: 'master-offer';
+  readonly epoch: number;
+  readonly memberCount: number;
+}
+
+export interface OtherMasterExists {
+  readonly type: 'other-master-exists';
+  readonly epoch: number;
+  readonly memberCount: number;
+}
+
+export interface MemberEntry {
+  readonly member: MemberId;
+  readonly watchdogPeriods: number;
+  readonly loss: number;
+  readonly load: number;
+}
+
+export interface WorkTableSnapshot {
+  readonly version: number;
+  /** owners[unit] is the owning member, or null while the unit is unassigned. Length UNIT_COUNT. */
+  readonly owners: readonly (MemberId | null)[];
+}
+
+export interface MasterKeepalive {
+  readonly type: 'master-keepalive';
+  readonly epoch: number;
+  readonly seq: number;
+  readonly keepalivePeriodMs: number;
+  readonly configVersion: number;
+  readonly members: readonly MemberEntry[];
+  readonly table: WorkTableSnapshot;
+}
+
+export interface UnitLoad {
+  readonly unit: WorkUnit;
+  readonly weight: number;
+}
+
+export interface ClientKeepalive {
+  readonly type: 'client-keepalive';
+  readonly epoch: number;
+  readonly seq: number;
+  readonly load: number;
+  readonly ownedUnits: readonly WorkUnit[];
+  readonly busiestUnits: readonly UnitLoad[];
+}
+
+export interface ExitCluster {
+  readonly type: 'exit-cluster';
+  readonly reason: ExitReason;
+  readonly detail: string;
+  readonly epoch: number;
+  readonly configVersion: number;
+}
+
+export interface WorkAssign {
+  readonly type: 'work-assign';
+  readonly epoch: number;
+  readonly requestId: number;
+  readonly units: readonly WorkUnit[];
+}
+
+export interface WorkDeassign {
+  readonly type: 'work-deassign';
+  readonly epoch: number;
+  readonly requestId: number;
+  readonly units: readonly WorkUnit[];
+  readonly to: MemberId;
+}
+
+export interface WorkAck {
+  readonly type: 'work-ack';
+  readonly epoch: number;
+  readonly requestId: number;
+  readonly units: readonly WorkUnit[];
+}
+
+export type ClusterMessage =
+  | JoinRequest
+  | JoinReply
+  | MasterOffer
+  | OtherMasterExists
+  | MasterKeepalive
+  | ClientKeepalive
+  | ExitCluster
+  | WorkAssign
+  | WorkDeassign
+  | WorkAck;
+
+export type ClusterMessageType = ClusterMessage['type'];
+
+/** The authenticated header every message travels in (proto SignedMessage). */
+export interface SignedMessage {
+  readonly cluster: string;
+  readonly sender: MemberId;
+  /** DER certificates, leaf first; may be empty for messages other than join/election/master keepalive. */
+  readonly certChain: readonly Uint8Array[];
+  readonly incarnation: number;
+  readonly seq: number;
+  readonly sentAtMs: number;
+  readonly message: ClusterMessage;
+}
+
+export interface Envelope {
+  readonly version: number;
+  readonly signed: Uint8Array;
+  readonly signature: Uint8Array;
+}

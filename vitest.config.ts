@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources of sibling packages; processes (gwclusterd, gwctl) run the build.
+    alias: {
+      '@gwcluster/wire': pkg('wire'),
+      '@gwcluster/security': pkg('security'),
+      '@gwcluster/cluster-core': pkg('cluster-core'),
+      '@gwcluster/daemon': pkg('daemon'),
+      '@gwcluster/cli': pkg('cli'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'native-addon/test/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
