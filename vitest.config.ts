@@ -12,6 +12,7 @@ export default defineConfig({
       '@gwcluster/cluster-core': pkg('cluster-core'),
       '@gwcluster/daemon': pkg('daemon'),
       '@gwcluster/cli': pkg('cli'),
+      '@gwcluster/native-addon': fileURLToPath(new URL('./native-addon/src/index.ts', import.meta.url)),
     },
   },
   test: {

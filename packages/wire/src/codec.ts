@@ -336,7 +336,7 @@ function messageFromWire(o: Obj): ClusterMessage {
         epoch: uint(b.epoch, 'workDeassign.epoch'),
         requestId: uint(b.requestId, 'workDeassign.requestId'),
         units: units(b.units, 'workDeassign.units'),
-        to: memberId(b.to, 'workDeassign.to'),
+        to: b.to === '' ? '' : memberId(b.to, 'workDeassign.to'),
       };
     case 'workAck':
       return { type: 'work-ack', epoch: uint(b.epoch, 'workAck.epoch'), requestId: uint(b.requestId, 'workAck.requestId'), units: units(b.units, 'workAck.units') };
@@ -360,6 +360,13 @@ function attempt<T>(what: string, fn: () => T): Decoded<T> {
 
 export function encodeClusterMessage(m: ClusterMessage): Uint8Array {
   return ClusterMessageT.encode(ClusterMessageT.fromObject(messageToWire(m))).finish();
+}
+
+/** Decodes a bare ClusterMessage (used by the in-memory network to exercise the codec). */
+export function decodeClusterMessage(bytes: Uint8Array): Decoded<ClusterMessage> {
+  return attempt('cluster message does not decode', () =>
+    messageFromWire(ClusterMessageT.toObject(ClusterMessageT.decode(bytes), { ...toObjectOptions, oneofs: true }) as Obj),
+  );
 }
 
 export function encodeSignedMessage(s: SignedMessage): Uint8Array {

@@ -114,7 +114,8 @@ export interface WorkDeassign {
   readonly epoch: number;
   readonly requestId: number;
   readonly units: readonly WorkUnit[];
-  readonly to: MemberId;
+  /** The next owner, or '' when the units return to the unassigned pool. */
+  readonly to: MemberId | '';
 }
 
 export interface WorkAck {

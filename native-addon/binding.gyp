@@ -1,0 +1,26 @@
+{
+  "variables": {
+    # libpcap is optional at build time: without pcap-config (Debian libpcap-dev) the addon is built
+    # without Capture and reports hasPcap = false. scripts/apt-packages.txt installs it.
+    "have_pcap%": "0"
+  },
+  "targets": [
+    {
+      "target_name": "gwcluster_filter",
+      "sources": ["src/filter.cc", "src/hold_queue.cc", "src/work_unit_filter.cc", "src/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-O3"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra"],
+      "conditions": [
+        ["have_pcap==1", {
+          "sources": ["src/capture.cc"],
+          "defines": ["GWC_HAVE_PCAP"],
+          "libraries": ["<!@(pcap-config --libs 2>/dev/null)"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,32 @@
+/**
+ * The adaptive keepalive interval (digest section 1, "Keepalives, watchdogs, adaptive interval").
+ *
+ *   S     = seq - last_seq - 1                 keepalives lost since the last one received
+ *   P_new = P_old * 127/128 + S * 1/128        running loss estimate (lost keepalives per keepalive)
+ *   n     = smallest integer n >= 2 with n * P^n < 1/K, searched up to maxN
+ *
+ * gwcluster's reading of n (docs/decisions.md): keepalives are sent every period T whatever n is; a peer
+ * is declared dead when n consecutive keepalives are missing, i.e. when nothing was heard from it for
+ * (n + 0.5) * T. So n is "the number of successive losses that must not be mistaken for death".
+ */
+
+/** Keepalives lost between two received sequence numbers (0 for duplicates or reordering). */
+export function lostBetween(lastSeq: number, seq: number): number {
+  return seq > lastSeq ? seq - lastSeq - 1 : 0;
+}
+
+export function updateLoss(p: number, lost: number): number {
+  return (p * 127) / 128 + lost / 128;
+}
+
+export function watchdogPeriods(p: number, k: number, maxN: number): number {
+  for (let n = 2; n <= maxN; n++) {
+    if (n * Math.pow(p, n) < 1 / k) return n;
+  }
+  return maxN;
+}
+
+/** Time without a keepalive after which a peer is declared dead, ms. */
+export function watchdogMs(n: number, periodMs: number): number {
+  return (n + 0.5) * periodMs;
+}

@@ -1,0 +1,67 @@
+import type { MemberId } from '@gwcluster/wire';
+
+/**
+ * Timing and policy of the cluster protocol. Every field names its unit; defaults carry their reason.
+ * The same values must be configured on every member (they are part of the cluster configuration,
+ * whose version members compare at join).
+ */
+export interface CoreConfig {
+  /** This member's id: its member IP address. */
+  readonly self: MemberId;
+  /** Version of the cluster configuration this member runs; compared at join and in keepalives. */
+  readonly configVersion: number;
+  /**
+   * Keepalive period T, ms. Master and client keepalives are each sent once per period. Default 100:
+   * with the smallest adaptive multiple n = 2, a dead master or member is declared dead after
+   * (n + 0.5) * T = 250 ms on a quiet network (the digest's example watchdog is 200 ms).
+   */
+  readonly keepalivePeriodMs: number;
+  /** Figure 6: a joiner that gets no JOIN reply within this many ms offers to become master. Digest: 100. */
+  readonly joinTimeoutMs: number;
+  /** Figure 6: an offerer that hears no OTHER MASTER EXISTS within this many ms becomes master. Digest: 100. */
+  readonly offerTimeoutMs: number;
+  /** K of the adaptive interval formula (digest: 3600, "by policy"). */
+  readonly lossToleranceK: number;
+  /** Largest adaptive multiple n (digest: the search stops at 20). */
+  readonly maxWatchdogPeriods: number;
+  /** Figure 8D: the master compares loads every this many ms. Digest: 2000. */
+  readonly rebalanceIntervalMs: number;
+  /** Cap on units moved by one rebalance round (the digest repeats "while it helps"; 1024 = no cap). */
+  readonly maxMovesPerRebalance: number;
+  /**
+   * After taking office, a new master waits up to this many ms for the previous members to re-join and
+   * claim the units they serve before it hands out unclaimed units, so that a master change moves no
+   * work needlessly. It stops waiting as soon as every member it knew has re-joined.
+   */
+  readonly reclaimGraceMs: number;
+  /** How long a joiner waits for the verdict after a NAK "operation in progress", ms. */
+  readonly approvalTimeoutMs: number;
+  /** How long the master waits for its applications to approve a joiner before it refuses, ms. */
+  readonly applicationTimeoutMs: number;
+  /** A member refused at join (certificate, application, full) tries again after this many ms. */
+  readonly rejoinBackoffMs: number;
+  /** The master re-sends an unacknowledged WORK ASSIGN / DE-ASSIGN after this many ms. */
+  readonly workAckTimeoutMs: number;
+  /** Most members in one cluster (a keepalive table names owners by one-byte slot). */
+  readonly maxMembers: number;
+}
+
+export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
+  keepalivePeriodMs: 100,
+  joinTimeoutMs: 100,
+  offerTimeoutMs: 100,
+  lossToleranceK: 3600,
+  maxWatchdogPeriods: 20,
+  rebalanceIntervalMs: 2000,
+  maxMovesPerRebalance: 1024,
+  reclaimGraceMs: 1000,
+  approvalTimeoutMs: 5000,
+  applicationTimeoutMs: 3000,
+  rejoinBackoffMs: 5000,
+  workAckTimeoutMs: 300,
+  maxMembers: 255,
+};
+
+export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {
+  return { ...DEFAULT_CORE_CONFIG, self, configVersion, ...overrides };
+}

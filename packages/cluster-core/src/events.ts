@@ -1,0 +1,54 @@
+import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
+
+/**
+ * Everything that can happen to a member, as data. `now` is a monotonic clock in ms supplied by the
+ * driver (the core never reads a clock).
+ */
+export type CoreEvent =
+  /** The member boots (or re-enters after leave): it starts joining. */
+  | { readonly type: 'start'; readonly now: number }
+  /** Time passed. The driver ticks at least every keepalivePeriodMs / 5. */
+  | { readonly type: 'tick'; readonly now: number }
+  /** An authenticated message from another member (the driver has verified signature and certificate). */
+  | { readonly type: 'message'; readonly now: number; readonly from: MemberId; readonly message: ClusterMessage }
+  /** A JOIN REQUEST whose signature is good but whose certificate the trust store refused. */
+  | { readonly type: 'untrusted-join'; readonly now: number; readonly from: MemberId; readonly nonce: number; readonly reason: string }
+  /** The applications' combined answer to an `ask-applications` effect (Figure 8F). */
+  | { readonly type: 'application-verdict'; readonly now: number; readonly joiner: MemberId; readonly accepted: boolean; readonly reason: string }
+  /** Data plane (master): a packet arrived for a unit nobody owns (Figure 9). */
+  | { readonly type: 'unit-needs-owner'; readonly now: number; readonly unit: WorkUnit }
+  /** Data plane: this member's measured load (docs/architecture.md, "Load measure"). */
+  | { readonly type: 'load-report'; readonly now: number; readonly load: number; readonly busiestUnits: readonly UnitLoad[] }
+  /** The operator installed another cluster configuration version on this member. */
+  | { readonly type: 'config-changed'; readonly now: number; readonly configVersion: number }
+  /** The operator asks the master to rebalance now instead of at the next 2-second round. */
+  | { readonly type: 'rebalance-now'; readonly now: number }
+  /** The operator asks the master to move every unit away from a member (it stays a member, owning nothing). */
+  | { readonly type: 'drain'; readonly now: number; readonly member: MemberId }
+  /** The operator asks the master to accept a drained member's units again. */
+  | { readonly type: 'undrain'; readonly now: number; readonly member: MemberId }
+  /** This member leaves the cluster (operator or shutdown). */
+  | { readonly type: 'leave'; readonly now: number };
+
+export type Role = 'joining' | 'offering' | 'member' | 'master' | 'waiting-config' | 'rejected' | 'left' | 'stopped';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** What the core asks its driver to do, in order. */
+export type CoreEffect =
+  | { readonly type: 'send'; readonly to: MemberId | 'broadcast'; readonly message: ClusterMessage }
+  /** The role changed. */
+  | { readonly type: 'role'; readonly role: Role; readonly master: MemberId | null; readonly epoch: number }
+  /** Take the cluster IP: answer ARP for it and send gratuitous ARP (Figure 6, step 4; Figure 8A). */
+  | { readonly type: 'announce-cluster-ip' }
+  /** Stop answering for the cluster IP (this member is no longer master). */
+  | { readonly type: 'release-cluster-ip' }
+  /** This member's own units changed: serve `gained`, stop serving `lost`. */
+  | { readonly type: 'ownership'; readonly gained: readonly WorkUnit[]; readonly lost: readonly WorkUnit[]; readonly reason: string }
+  /** Master: these units' assignment to `owner` is acknowledged; release packets held for them (Figure 9). */
+  | { readonly type: 'assignment-acked'; readonly owner: MemberId; readonly units: readonly WorkUnit[] }
+  /** Master: ask every application whether it accepts the joiner; answer with an application-verdict event. */
+  | { readonly type: 'ask-applications'; readonly joiner: MemberId }
+  /** Tell applications which members joined and left (Figure 8G). */
+  | { readonly type: 'membership'; readonly joined: readonly MemberId[]; readonly left: readonly MemberId[] }
+  | { readonly type: 'log'; readonly level: LogLevel; readonly msg: string; readonly fields?: Readonly<Record<string, unknown>> };

@@ -1,0 +1,240 @@
+/**
+ * Creating the cluster PKI: a self-signed cluster CA, member certificates, and revocation lists.
+ * ECDSA P-256 with SHA-256 throughout (proto Envelope.signature). These functions are asynchronous
+ * because @peculiar/x509 signs through WebCrypto; they run in tooling (gwctl) and tests, never on the
+ * datagram path, which verifies with node:crypto (trust.ts).
+ *
+ * Private keys are PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), certificates PEM "CERTIFICATE",
+ * revocation lists PEM "X509 CRL".
+ */
+import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
+import { isMemberId } from '@gwcluster/wire';
+import { canonicalSerial } from './der.js';
+import { SecurityConfigError } from './errors.js';
+import { loadCertificate, loadPrivateKey } from './keys.js';
+import { derToPem, pemToDer } from './pem.js';
+import { loadX509 } from './x509-loader.js';
+
+const EC_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+const DAY_MS = 86_400_000;
+/** Default validity of a cluster CA: 10 years from `notBefore`. */
+export const DEFAULT_CA_VALIDITY_MS = 3650 * DAY_MS;
+/** Default validity of a member certificate: 2 years from `notBefore`. */
+export const DEFAULT_MEMBER_VALIDITY_MS = 730 * DAY_MS;
+/** Default back-dating of notBefore, so that members whose clocks lag a little accept a fresh certificate. */
+export const DEFAULT_BACKDATE_MS = 5 * 60_000;
+
+/** A certificate and its private key, both PEM. */
+export interface CertifiedKeyPem {
+  readonly certPem: string;
+  /** PKCS#8 PEM. */
+  readonly keyPem: string;
+}
+
+/** What the issuing functions return: the pair plus facts an operator needs for CRLs and allow-lists. */
+export interface IssuedCertificate extends CertifiedKeyPem {
+  /** Serial number, canonical lowercase hex (as CRLs and TrustStore reasons print it). */
+  readonly serial: string;
+  /** SHA-256 fingerprint, "AB:CD:..." (as `openssl x509 -fingerprint -sha256` prints it). */
+  readonly fingerprint: string;
+  readonly certDer: Uint8Array;
+}
+
+export interface ValidityOptions {
+  /** Default: now minus DEFAULT_BACKDATE_MS. */
+  readonly notBefore?: Date;
+  /** Default: notBefore plus the kind's default validity. */
+  readonly notAfter?: Date;
+}
+
+export interface CreateClusterCaOptions extends ValidityOptions {
+  readonly commonName: string;
+}
+
+export interface IssueMemberCertificateOptions extends ValidityOptions {
+  readonly ca: CertifiedKeyPem;
+  /** The member IP (dotted-quad IPv4); becomes the certificate's only subjectAltName. */
+  readonly memberIp: string;
+  /** Default: "member <memberIp>". */
+  readonly commonName?: string;
+}
+
+export interface CreateIntermediateCaOptions extends ValidityOptions {
+  readonly ca: CertifiedKeyPem;
+  readonly commonName: string;
+}
+
+export interface RevokedEntry {
+  /** Serial number in hex (any case; colons allowed). */
+  readonly serial: string;
+  /** Default: the list's thisUpdate. */
+  readonly revokedAt?: Date;
+}
+
+export interface CreateRevocationListOptions {
+  readonly ca: CertifiedKeyPem;
+  readonly revokedSerials: readonly (string | RevokedEntry)[];
+  readonly thisUpdate: Date;
+  /**
+   * Default: thisUpdate + 365 days. RFC 5280 requires the field; TrustStore does NOT enforce it (a stale
+   * list keeps revoking what it lists rather than locking the cluster out). Reissue lists as policy demands.
+   */
+  readonly nextUpdate?: Date;
+}
+
+/** 16 random octets, first octet 0x01..0x7f: positive, full length, no DER padding (RFC 5280 4.1.2.2). */
+export function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0]! % 0x7f) + 1;
+  return bytes.toString('hex');
+}
+
+function validity(opts: ValidityOptions, defaultLengthMs: number): { notBefore: Date; notAfter: Date } {
+  const notBefore = opts.notBefore ?? new Date(Date.now() - DEFAULT_BACKDATE_MS);
+  const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + defaultLengthMs);
+  if (!(notAfter.getTime() > notBefore.getTime())) {
+    throw new SecurityConfigError('bad-option', `notAfter ${notAfter.toISOString()} must be later than notBefore ${notBefore.toISOString()}`);
+  }
+  return { notBefore, notAfter };
+}
+
+async function generateKeyPair(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(EC_KEY_ALGORITHM, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+}
+
+async function exportPkcs8Pem(key: CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey('pkcs8', key as unknown as webcrypto.CryptoKey);
+  return derToPem(new Uint8Array(der), 'PRIVATE KEY');
+}
+
+interface LoadedCa {
+  readonly cert: X509Certificate;
+  readonly subject: string;
+  readonly signingKey: CryptoKey;
+  readonly publicKey: CryptoKey;
+}
+
+async function loadCa(ca: CertifiedKeyPem): Promise<LoadedCa> {
+  const x509 = await loadX509();
+  const cert = loadCertificate(ca.certPem, 'bad-ca-certificate');
+  if (!cert.ca) throw new SecurityConfigError('bad-ca-certificate', `certificate ${cert.subject} is not a CA (basicConstraints CA:false)`);
+  const keyObject = loadPrivateKey(ca.keyPem);
+  if (!cert.checkPrivateKey(keyObject)) throw new SecurityConfigError('key-mismatch', `the CA private key does not belong to CA certificate ${cert.subject}`);
+  const signingKey = (await webcrypto.subtle.importKey('pkcs8', pemToDer(ca.keyPem, 'PRIVATE KEY'), EC_KEY_ALGORITHM, false, ['sign'])) as unknown as CryptoKey;
+  const parsed = new x509.X509Certificate(pemToDer(ca.certPem, 'CERTIFICATE'));
+  const publicKey = await parsed.publicKey.export();
+  return { cert, subject: parsed.subject, signingKey, publicKey };
+}
+
+function issued(certDer: Uint8Array, keyPem: string): IssuedCertificate {
+  const node = new X509Certificate(Buffer.from(certDer));
+  return { certPem: derToPem(certDer, 'CERTIFICATE'), keyPem, certDer, serial: canonicalSerial(node.serialNumber), fingerprint: node.fingerprint256 };
+}
+
+/** A self-signed cluster CA: basicConstraints CA:true (critical), keyUsage keyCertSign|cRLSign (critical). */
+export async function createClusterCa(opts: CreateClusterCaOptions): Promise<IssuedCertificate> {
+  const x509 = await loadX509();
+  const { notBefore, notAfter } = validity(opts, DEFAULT_CA_VALIDITY_MS);
+  const keys = await generateKeyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [opts.commonName] }],
+    notBefore,
+    notAfter,
+    keys,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return issued(new Uint8Array(cert.rawData), await exportPkcs8Pem(keys.privateKey));
+}
+
+/**
+ * An intermediate CA signed by `ca` (basicConstraints CA:true pathLen 0). The cluster does not need one;
+ * it exists so that chains with intermediates can be issued and tested.
+ */
+export async function createIntermediateCa(opts: CreateIntermediateCaOptions): Promise<IssuedCertificate> {
+  const x509 = await loadX509();
+  const ca = await loadCa(opts.ca);
+  const { notBefore, notAfter } = validity(opts, DEFAULT_CA_VALIDITY_MS);
+  const keys = await generateKeyPair();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ CN: [opts.commonName] }],
+    issuer: ca.subject,
+    notBefore,
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: ca.signingKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey),
+    ],
+  });
+  return issued(new Uint8Array(cert.rawData), await exportPkcs8Pem(keys.privateKey));
+}
+
+/**
+ * A member certificate signed by `ca`: subjectAltName IP = memberIp (the only name TrustStore checks),
+ * keyUsage digitalSignature (critical), basicConstraints CA:false, a random 128-bit serial.
+ */
+export async function issueMemberCertificate(opts: IssueMemberCertificateOptions): Promise<IssuedCertificate> {
+  if (!isMemberId(opts.memberIp)) throw new SecurityConfigError('bad-member-ip', `member IP "${opts.memberIp}" is not a dotted-quad IPv4 address`);
+  const x509 = await loadX509();
+  const ca = await loadCa(opts.ca);
+  const { notBefore, notAfter } = validity(opts, DEFAULT_MEMBER_VALIDITY_MS);
+  const keys = await generateKeyPair();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ CN: [opts.commonName ?? `member ${opts.memberIp}`] }],
+    issuer: ca.subject,
+    notBefore,
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: ca.signingKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: opts.memberIp }]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey),
+    ],
+  });
+  return issued(new Uint8Array(cert.rawData), await exportPkcs8Pem(keys.privateKey));
+}
+
+/**
+ * An X.509 v2 CRL signed by `ca`, as PEM "X509 CRL". Every entry carries an invalidityDate extension
+ * equal to its revocation date: @peculiar/x509 2.2 otherwise writes an empty crlEntryExtensions
+ * SEQUENCE, which RFC 5280 forbids. nextUpdate is always written (its parser, and RFC 5280, want it).
+ */
+export async function createRevocationList(opts: CreateRevocationListOptions): Promise<string> {
+  const x509 = await loadX509();
+  const ca = await loadCa(opts.ca);
+  const nextUpdate = opts.nextUpdate ?? new Date(opts.thisUpdate.getTime() + 365 * DAY_MS);
+  const entries = opts.revokedSerials.map((e) => {
+    const entry: RevokedEntry = typeof e === 'string' ? { serial: e } : e;
+    const serial = canonicalSerial(entry.serial);
+    if (!/^[0-9a-f]+$/.test(serial)) throw new SecurityConfigError('bad-serial', `serial "${entry.serial}" is not hex`);
+    const revokedAt = entry.revokedAt ?? opts.thisUpdate;
+    return { serialNumber: serial, revocationDate: revokedAt, invalidity: revokedAt };
+  });
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: ca.subject,
+    thisUpdate: opts.thisUpdate,
+    nextUpdate,
+    entries,
+    signingKey: ca.signingKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+  });
+  return derToPem(new Uint8Array(crl.rawData), 'X509 CRL');
+}
