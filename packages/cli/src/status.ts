@@ -1,0 +1,55 @@
+import { getJson, type ClientOptions } from './client.js';
+import { table, unitRanges } from './format.js';
+
+export interface ClusterView {
+  self: string;
+  role: string;
+  master: string | null;
+  epoch: number;
+  configVersion: number;
+  keepalivePeriodMs: number;
+  tableVersion: number;
+  members: { id: string; role: string; units: number; load: number; loss: number; watchdogPeriods: number; lastHeardMsAgo: number | null; draining: boolean }[];
+  units: { assigned: number; unassigned: number; moving: number; ownedHere: number };
+  counters: Record<string, number>;
+}
+
+export interface UnitsView {
+  tableVersion: number;
+  owners: (string | null)[];
+}
+
+export async function fetchStatus(opts: ClientOptions): Promise<{ cluster: ClusterView; units: UnitsView }> {
+  const [cluster, units] = await Promise.all([getJson<ClusterView>(opts, '/v1/cluster'), getJson<UnitsView>(opts, '/v1/units')]);
+  return { cluster, units };
+}
+
+export function renderStatus({ cluster, units }: { cluster: ClusterView; units: UnitsView }): string {
+  const lines: string[] = [];
+  lines.push(`member ${cluster.self}: ${cluster.role}`);
+  lines.push(`master ${cluster.master ?? '(none)'}   epoch ${cluster.epoch}   config v${cluster.configVersion}   keepalive ${cluster.keepalivePeriodMs} ms`);
+  lines.push(`units  ${cluster.units.assigned} assigned, ${cluster.units.unassigned} unassigned, ${cluster.units.moving} moving (table v${cluster.tableVersion})`);
+  lines.push('');
+  const byOwner = new Map<string, number[]>();
+  units.owners.forEach((o, u) => {
+    const key = o ?? '(unassigned)';
+    byOwner.set(key, [...(byOwner.get(key) ?? []), u]);
+  });
+  lines.push(
+    table(
+      ['MEMBER', 'ROLE', 'UNITS', 'LOAD', 'LOSS', 'WATCHDOG', 'LAST HEARD'],
+      cluster.members.map((m) => [
+        m.id,
+        m.role + (m.draining ? ' (draining)' : ''),
+        String(m.units),
+        m.load.toFixed(1),
+        m.loss.toFixed(4),
+        `${m.watchdogPeriods} x ${cluster.keepalivePeriodMs} ms`,
+        m.lastHeardMsAgo === null ? '-' : `${Math.round(m.lastHeardMsAgo)} ms ago`,
+      ]),
+    ),
+  );
+  lines.push('');
+  lines.push(table(['OWNER', 'UNITS'], [...byOwner].map(([o, us]) => [o, `${us.length}: ${unitRanges(us)}`])));
+  return lines.join('\n');
+}

@@ -1,0 +1,139 @@
+/**
+ * The member configuration file (its "personality"): loading, JSON-schema validation with errors that
+ * name the bad field, defaults, and resolution of relative paths. schema/member-config.schema.json is the
+ * reference; docs/configuration.md explains each field.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+export interface MemberConfig {
+  readonly cluster: {
+    readonly name: string;
+    readonly clusterIp: string;
+    readonly configVersion: number;
+    readonly port: number;
+    readonly broadcastAddress: string;
+    readonly keepalivePeriodMs: number;
+    readonly joinTimeoutMs: number;
+    readonly offerTimeoutMs: number;
+    readonly lossToleranceK: number;
+    readonly maxWatchdogPeriods: number;
+    readonly rebalanceIntervalMs: number;
+    readonly maxMovesPerRebalance: number;
+    readonly reclaimGraceMs: number;
+    readonly maxClockSkewMs: number;
+  };
+  readonly member: { readonly address: string; readonly prefixLength: number; readonly interface: string; readonly name: string };
+  readonly pki: { readonly certificate: string; readonly key: string; readonly ca: string; readonly crl?: string; readonly allowedCertificates?: readonly string[] };
+  readonly admin: { readonly listen: string; readonly port: number; readonly token?: string };
+  readonly clusterAddress: { readonly mode: 'interface' | 'none' };
+  readonly applications: readonly ApplicationConfig[];
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  /** Absolute path of the file this was read from ('' when built in memory). */
+  readonly source: string;
+}
+
+export interface ApplicationConfig {
+  readonly name: 'deny-list';
+  readonly deny?: readonly string[];
+  readonly reason?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file || 'configuration'}: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const MEMBER_CONFIG_SCHEMA_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'member-config.schema.json');
+const schema = JSON.parse(readFileSync(MEMBER_CONFIG_SCHEMA_PATH, 'utf8')) as object;
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
+(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+const validate = ajv.compile(schema);
+
+function describe(e: ErrorObject): string {
+  const at = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${at === '(top level)' ? '' : at + '.'}${String(e.params.additionalProperty)}: unknown field (check its spelling against docs/configuration.md)`;
+    case 'required':
+      return `${at === '(top level)' ? '' : at + '.'}${String(e.params.missingProperty)}: required field is missing`;
+    case 'enum':
+      return `${at}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'format':
+      return `${at}: must be ${e.params.format === 'ipv4' ? 'a dotted-quad IPv4 address' : `in ${String(e.params.format)} format`}`;
+    default:
+      return `${at}: ${e.message ?? 'is invalid'}`;
+  }
+}
+
+function ipv4ToNumber(ip: string): number {
+  return ip.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
+}
+
+function numberToIpv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+export function broadcastOf(address: string, prefixLength: number): string {
+  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+  return numberToIpv4((ipv4ToNumber(address) | ~mask) >>> 0);
+}
+
+/** Validates a parsed configuration object; relative paths resolve against baseDir. Throws ConfigError. */
+export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd()): MemberConfig {
+  const copy = structuredClone(raw);
+  if (!validate(copy)) throw new ConfigError(file, (validate.errors ?? []).map(describe));
+  const c = copy as Record<string, any>;
+  const problems: string[] = [];
+  const member = c.member as Record<string, any>;
+  const cluster = c.cluster as Record<string, any>;
+  if (cluster.clusterIp === member.address) problems.push('cluster.clusterIp: must differ from member.address');
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const pki = c.pki as Record<string, any>;
+  const admin = (c.admin ?? {}) as Record<string, any>;
+  const clusterAddress = (c.clusterAddress ?? {}) as Record<string, any>;
+  const broadcastAddress = (cluster.broadcastAddress as string | undefined) ?? broadcastOf(member.address, member.prefixLength);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return {
+    cluster: { ...(cluster as MemberConfig['cluster']), broadcastAddress },
+    member: { address: member.address, prefixLength: member.prefixLength, interface: member.interface, name: member.name ?? member.address },
+    pki: {
+      certificate: abs(pki.certificate),
+      key: abs(pki.key),
+      ca: abs(pki.ca),
+      ...(pki.crl ? { crl: abs(pki.crl) } : {}),
+      ...(pki.allowedCertificates ? { allowedCertificates: pki.allowedCertificates } : {}),
+    },
+    admin: { listen: admin.listen ?? member.address, port: admin.port ?? 7401, ...(admin.token ? { token: admin.token } : {}) },
+    clusterAddress: { mode: clusterAddress.mode ?? 'interface' },
+    applications: (c.applications ?? []) as ApplicationConfig[],
+    logLevel: c.logLevel ?? 'info',
+    source: file,
+  };
+}
+
+/** Reads and validates a configuration file. Throws ConfigError naming the file and every problem. */
+export function loadMemberConfig(file: string): MemberConfig {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(path, [`cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(path, [`not valid JSON: ${(e as Error).message}`]);
+  }
+  return parseMemberConfig(raw, path, dirname(path));
+}

@@ -1,0 +1,272 @@
+/**
+ * The driver of one member: it runs the pure protocol core (ClusterMember) with real time, a transport,
+ * signed envelopes, applications, the cluster address and logs. Everything with a side effect lives here;
+ * every protocol decision lives in the core.
+ *
+ * Lifecycle: construct -> start() -> ... -> stop(). start() assumes the transport is open; stop() leaves the
+ * cluster (EXIT CLUSTER to the master, or to every member when master), releases the cluster IP and stops
+ * the tick timer; it does not close the transport (its owner does).
+ */
+import type { Logger } from 'pino';
+import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent } from '@gwcluster/cluster-core';
+import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
+import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
+import type { MemberConfig } from './config.js';
+import type { Transport } from './transport.js';
+import type { ClusterAddress } from './cluster-address.js';
+import { approveJoin, type ClusterApplication } from './applications.js';
+
+export interface Credentials {
+  /** DER certificates, leaf first, CA excluded. */
+  readonly certChainDer: readonly Uint8Array[];
+  readonly keyPem: string;
+  readonly caPem: string;
+  readonly crlPem?: string;
+}
+
+/** What the data plane (native addon) is told; it must not block and must not call back synchronously. */
+export interface DataPlaneHooks {
+  ownership(gained: readonly WorkUnit[], lost: readonly WorkUnit[]): void;
+  assignmentAcked(owner: MemberId, units: readonly WorkUnit[]): void;
+}
+
+export interface ClusterEvent {
+  readonly id: number;
+  readonly at: string;
+  readonly epoch: number;
+  readonly kind: string;
+  readonly message: string;
+  readonly fields?: Readonly<Record<string, unknown>>;
+}
+
+export interface MemberNodeOptions {
+  readonly config: MemberConfig;
+  readonly credentials: Credentials;
+  readonly transport: Transport;
+  readonly clusterAddress: ClusterAddress;
+  readonly applications?: readonly ClusterApplication[];
+  readonly logger: Logger;
+  readonly dataPlane?: DataPlaneHooks;
+  /** Monotonic clock, ms. Default: performance.now(). */
+  readonly clock?: () => number;
+  /** Wall clock, ms since the epoch (message timestamps). Default: Date.now(). */
+  readonly wallClock?: () => number;
+  /** Default: wall clock at construction. */
+  readonly incarnation?: number;
+  /** Run the tick timer (default true); tests may tick by hand. */
+  readonly autoTick?: boolean;
+}
+
+const EVENT_RING = 500;
+
+export class MemberNode {
+  readonly core: ClusterMember;
+  readonly self: MemberId;
+  private readonly sealer: MessageSealer;
+  private readonly opener: MessageOpener;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly wallClock: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly apps: readonly ClusterApplication[];
+  private readonly events: ClusterEvent[] = [];
+  private eventSeq = 0;
+  private lastDropLog = new Map<string, number>();
+  readonly counters: Record<string, number> = {};
+  private stepping = false;
+  private readonly queued: CoreEvent[] = [];
+
+  constructor(private readonly opts: MemberNodeOptions) {
+    const c = opts.config;
+    this.self = c.member.address;
+    this.clock = opts.clock ?? (() => performance.now());
+    this.wallClock = opts.wallClock ?? (() => Date.now());
+    this.apps = opts.applications ?? [];
+    this.core = new ClusterMember(
+      coreConfig(this.self, c.cluster.configVersion, {
+        keepalivePeriodMs: c.cluster.keepalivePeriodMs,
+        joinTimeoutMs: c.cluster.joinTimeoutMs,
+        offerTimeoutMs: c.cluster.offerTimeoutMs,
+        lossToleranceK: c.cluster.lossToleranceK,
+        maxWatchdogPeriods: c.cluster.maxWatchdogPeriods,
+        rebalanceIntervalMs: c.cluster.rebalanceIntervalMs,
+        maxMovesPerRebalance: c.cluster.maxMovesPerRebalance,
+        reclaimGraceMs: c.cluster.reclaimGraceMs,
+      }),
+    );
+    const trust = new TrustStore({
+      caCertPem: opts.credentials.caPem,
+      ...(opts.credentials.crlPem ? { crlPem: opts.credentials.crlPem } : {}),
+      ...(c.pki.allowedCertificates ? { allowedFingerprints: c.pki.allowedCertificates } : {}),
+    });
+    this.sealer = new MessageSealer({
+      cluster: c.cluster.name,
+      memberIp: this.self,
+      certChainDer: opts.credentials.certChainDer,
+      privateKeyPem: opts.credentials.keyPem,
+      incarnation: opts.incarnation ?? this.wallClock(),
+    });
+    this.opener = new MessageOpener({ cluster: c.cluster.name, trust, maxClockSkewMs: c.cluster.maxClockSkewMs });
+    // Every line carries the member id; epoch and role are added per line (they change over time).
+    this.log = opts.logger.child({ member: this.self });
+    opts.transport.onReceive((bytes, from) => this.receive(bytes, from));
+  }
+
+  /** Logger fields that change over time. */
+  private get context(): { epoch: number; role: string } {
+    const st = this.core;
+    return { epoch: st.master?.epoch ?? st.mem?.epoch ?? st.epochSeen, role: st.role };
+  }
+
+  start(): void {
+    this.log.info({ ...this.context, incarnation: this.sealer.incarnation, cluster: this.opts.config.cluster.name }, 'member starting');
+    this.step({ type: 'start', now: this.clock() });
+    if (this.opts.autoTick !== false) {
+      const every = Math.max(5, Math.floor(this.opts.config.cluster.keepalivePeriodMs / 10));
+      this.timer = setInterval(() => this.tick(), every);
+    }
+  }
+
+  tick(): void {
+    this.step({ type: 'tick', now: this.clock() });
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.core.role !== 'left' && this.core.role !== 'stopped') this.step({ type: 'leave', now: this.clock() });
+    await this.opts.clusterAddress.release();
+  }
+
+  /** Feeds an operator or data-plane event to the core. */
+  submit(event: Omit<CoreEvent, 'now'> & { type: CoreEvent['type'] }): void {
+    this.step({ ...event, now: this.clock() } as CoreEvent);
+  }
+
+  reportLoad(load: number, busiestUnits: readonly UnitLoad[]): void {
+    this.step({ type: 'load-report', now: this.clock(), load, busiestUnits });
+  }
+
+  status(): ClusterStatus & { security: Readonly<Record<string, number>>; transport: Readonly<Record<string, number>>; node: Readonly<Record<string, number>> } {
+    return { ...this.core.status(this.clock()), security: { ...this.opener.counters }, transport: this.opts.transport.counters, node: { ...this.counters } };
+  }
+
+  recentEvents(limit = 100): readonly ClusterEvent[] {
+    return this.events.slice(-limit);
+  }
+
+  private count(name: string): void {
+    this.counters[name] = (this.counters[name] ?? 0) + 1;
+  }
+
+  private record(kind: string, message: string, fields?: Record<string, unknown>): ClusterEvent {
+    const e: ClusterEvent = { id: ++this.eventSeq, at: new Date(this.wallClock()).toISOString(), epoch: this.context.epoch, kind, message, ...(fields ? { fields } : {}) };
+    this.events.push(e);
+    if (this.events.length > EVENT_RING) this.events.splice(0, this.events.length - EVENT_RING);
+    return e;
+  }
+
+  // ----------------------------------------------------------------------------------------------
+
+  private receive(bytes: Uint8Array, fromIp: string): void {
+    if (fromIp === this.self) return; // our own broadcast looped back
+    const opened = this.opener.open(bytes, this.wallClock(), { sourceIp: fromIp });
+    if (opened.ok) {
+      this.step({ type: 'message', now: this.clock(), from: opened.signed.sender, message: opened.signed.message });
+      return;
+    }
+    this.count(`drop.${opened.code}`);
+    if (opened.code === 'certificate-rejected' && opened.signed?.message.type === 'join-request' && opened.sender === fromIp) {
+      this.step({ type: 'untrusted-join', now: this.clock(), from: opened.sender, nonce: opened.signed.message.nonce, reason: opened.reason });
+    }
+    // One log line per drop reason every 5 s at most: a flood of bad datagrams must not flood the log.
+    const now = this.clock();
+    const last = this.lastDropLog.get(opened.code) ?? -Infinity;
+    if (now - last >= 5000) {
+      this.lastDropLog.set(opened.code, now);
+      this.log.warn({ ...this.context, from: fromIp, code: opened.code, dropped: this.counters[`drop.${opened.code}`] }, `dropped datagram: ${opened.reason}`);
+    }
+  }
+
+  private step(event: CoreEvent): void {
+    // Effects may feed events back (application verdicts); queue them so step() is never re-entered.
+    this.queued.push(event);
+    if (this.stepping) return;
+    this.stepping = true;
+    try {
+      while (this.queued.length > 0) {
+        const e = this.queued.shift()!;
+        let effects: CoreEffect[];
+        try {
+          effects = this.core.step(e);
+        } catch (err) {
+          // A bug in the core must not take the member down; it is logged loudly and counted.
+          this.count('core.exception');
+          this.log.error({ ...this.context, err, event: e.type }, 'protocol core threw while handling an event');
+          continue;
+        }
+        for (const effect of effects) this.carryOut(effect);
+      }
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  private send(to: MemberId | 'broadcast', message: ClusterMessage): void {
+    const bytes = this.sealer.seal(message, this.wallClock());
+    if (to === 'broadcast') this.opts.transport.broadcast(bytes);
+    else this.opts.transport.send(to, bytes);
+  }
+
+  private carryOut(effect: CoreEffect): void {
+    switch (effect.type) {
+      case 'send':
+        this.send(effect.to, effect.message);
+        break;
+      case 'role': {
+        const e = this.record('role', `role ${effect.role}`, { master: effect.master });
+        this.log.info({ ...this.context, master: effect.master, correlationId: e.id }, `role is now ${effect.role}`);
+        break;
+      }
+      case 'announce-cluster-ip':
+        this.record('cluster-ip', `taking cluster IP ${this.opts.config.cluster.clusterIp}`);
+        void this.opts.clusterAddress.take();
+        break;
+      case 'release-cluster-ip':
+        this.record('cluster-ip', `releasing cluster IP ${this.opts.config.cluster.clusterIp}`);
+        void this.opts.clusterAddress.release();
+        break;
+      case 'ownership':
+        this.opts.dataPlane?.ownership(effect.gained, effect.lost);
+        this.log.debug({ ...this.context, gained: effect.gained.length, lost: effect.lost.length, reason: effect.reason }, 'own units changed');
+        break;
+      case 'assignment-acked':
+        this.opts.dataPlane?.assignmentAcked(effect.owner, effect.units);
+        break;
+      case 'ask-applications': {
+        const joiner = effect.joiner;
+        void approveJoin(this.apps, joiner).then((v) => {
+          this.step({ type: 'application-verdict', now: this.clock(), joiner, accepted: v.accept, reason: v.accept ? '' : v.reason });
+        });
+        break;
+      }
+      case 'membership': {
+        const e = this.record('membership', `joined [${effect.joined.join(', ')}] left [${effect.left.join(', ')}]`, { joined: effect.joined, left: effect.left });
+        this.log.info({ ...this.context, joined: effect.joined, left: effect.left, correlationId: e.id }, 'membership changed');
+        for (const app of this.apps) {
+          try {
+            app.membersChanged?.({ joined: effect.joined, left: effect.left });
+          } catch (err) {
+            this.log.error({ ...this.context, err, application: app.name }, 'application failed in membersChanged');
+          }
+        }
+        break;
+      }
+      case 'log': {
+        const e = effect.level === 'debug' ? null : this.record('protocol', effect.msg, effect.fields as Record<string, unknown> | undefined);
+        this.log[effect.level]({ ...this.context, ...(effect.fields ?? {}), ...(e ? { correlationId: e.id } : {}) }, effect.msg);
+        break;
+      }
+    }
+  }
+}
