@@ -27,7 +27,11 @@ export async function getJson<T>(opts: ClientOptions, path: string): Promise<T> 
       signal: AbortSignal.timeout(opts.timeoutMs ?? 3000),
     });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
+    const err = e as Error & { cause?: { code?: string; errors?: { code?: string }[] } };
+    const cause =
+      err.name === 'TimeoutError' || err.name === 'AbortError'
+        ? `no answer within ${opts.timeoutMs ?? 3000} ms`
+        : (err.cause?.code ?? err.cause?.errors?.[0]?.code ?? (err.cause as Error | undefined)?.message ?? err.message);
     throw new GwctlError(EXIT.unreachable, `cannot reach the gwclusterd admin API at ${opts.endpoint} (${cause}); is the daemon running, and is --endpoint right?`);
   }
   const body = (await res.json().catch(() => null)) as { code?: string; message?: string } | null;

@@ -15,7 +15,7 @@ import { UdpTransport } from './transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './cluster-address.js';
 import { MemberNode, type Credentials } from './member-node.js';
 import { applicationsFromConfig } from './applications.js';
-import { startAdminServer } from './server.js';
+import { AdminListenError, startAdminServer } from './server.js';
 
 export class BootError extends Error {
   constructor(
@@ -69,7 +69,12 @@ export interface RunningMember {
 export async function runMember(config: MemberConfig): Promise<RunningMember> {
   const logger = pino({ level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } });
   const credentials = loadCredentials(config);
-  const transport = await UdpTransport.open({ port: config.cluster.port, broadcastAddress: config.cluster.broadcastAddress, localAddress: config.member.address });
+  let transport: UdpTransport;
+  try {
+    transport = await UdpTransport.open({ port: config.cluster.port, broadcastAddress: config.cluster.broadcastAddress, localAddress: config.member.address });
+  } catch (e) {
+    throw new BootError(config.source, `cluster.port ${config.cluster.port}: cannot bind UDP (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   const clusterAddress: ClusterAddress =
     config.clusterAddress.mode === 'interface'
       ? new InterfaceClusterAddress(config.cluster.clusterIp, config.member.interface, (what, err) => logger.error({ err: err.message }, `cluster address: ${what} failed`))
@@ -77,7 +82,14 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   // A previous run may have died as master: never start out answering for the cluster IP.
   await clusterAddress.release();
   const node = new MemberNode({ config, credentials, transport, clusterAddress, applications: applicationsFromConfig(config.applications), logger });
-  const admin = await startAdminServer({ node, logger, host: config.admin.listen, port: config.admin.port, ...(config.admin.token ? { token: config.admin.token } : {}) });
+  let admin;
+  try {
+    admin = await startAdminServer({ node, logger, host: config.admin.listen, port: config.admin.port, ...(config.admin.token ? { token: config.admin.token } : {}) });
+  } catch (e) {
+    await transport.close();
+    if (e instanceof AdminListenError) throw new BootError(config.source, e.message);
+    throw e;
+  }
   node.start();
   return {
     node,

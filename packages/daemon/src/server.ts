@@ -4,6 +4,10 @@ import type { Logger } from 'pino';
 import { adminApp } from './admin-app.js';
 import type { MemberNode } from './member-node.js';
 
+export class AdminListenError extends Error {
+  override readonly name = 'AdminListenError';
+}
+
 export interface AdminServerOptions {
   readonly node: MemberNode;
   readonly logger: Logger;
@@ -13,7 +17,8 @@ export interface AdminServerOptions {
 }
 
 export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>): FastifyInstance {
-  const app = Fastify({ loggerInstance: opts.logger.child({ component: 'admin-api' }) as FastifyBaseLogger, disableRequestLogging: true });
+  // Request logs are debug-level noise for an operator; the API logs at warn and above.
+  const app = Fastify({ loggerInstance: opts.logger.child({ component: 'admin-api' }, { level: 'warn' }) as FastifyBaseLogger });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
     const status = err.statusCode ?? 500;
     void reply.status(status).send({ code: err.validation ? 'GW_BAD_REQUEST' : status === 404 ? 'GW_NOT_FOUND' : 'GW_INTERNAL', message: err.message });
@@ -36,6 +41,12 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
 
 export async function startAdminServer(opts: AdminServerOptions): Promise<FastifyInstance> {
   const app = buildAdminServer(opts);
-  await app.listen({ host: opts.host, port: opts.port });
+  try {
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (e) {
+    await app.close();
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new AdminListenError(`admin API cannot listen on ${opts.host}:${opts.port} (${code}); check admin.listen / admin.port, and that the address is configured on this host`);
+  }
   return app;
 }

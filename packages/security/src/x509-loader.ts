@@ -45,7 +45,7 @@ export function loadX509(): Promise<typeof X509> {
   loading ??= (async () => {
     installReflectMetadataShim();
     const x509 = await import('@peculiar/x509');
-    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     return x509;
   })();
   return loading;

@@ -1,0 +1,79 @@
+/**
+ * Setting up members: a cluster CA, member certificates, and a member's personality directory
+ * (configuration + certificate + key + CA), as docs/operator-guide.md describes.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createClusterCa, issueMemberCertificate } from '@gwcluster/security';
+import { EXIT, GwctlError } from './client.js';
+
+function writeSecret(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+function refuseOverwrite(paths: readonly string[], force: boolean): void {
+  if (force) return;
+  const present = paths.filter((p) => existsSync(p));
+  if (present.length > 0) throw new GwctlError(EXIT.refused, `${present.join(', ')} already exist(s); pass --force to overwrite`);
+}
+
+export async function initCa(opts: { dir: string; name: string; days: number; force: boolean }): Promise<{ certPath: string; keyPath: string; fingerprint: string }> {
+  const dir = resolve(opts.dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const certPath = join(dir, 'ca.crt');
+  const keyPath = join(dir, 'ca.key');
+  refuseOverwrite([certPath, keyPath], opts.force);
+  const notBefore = new Date(Date.now() - 5 * 60_000);
+  const ca = await createClusterCa({ commonName: opts.name, notBefore, notAfter: new Date(notBefore.getTime() + opts.days * 86_400_000) });
+  writeFileSync(certPath, ca.certPem, { mode: 0o644 });
+  writeSecret(keyPath, ca.keyPem);
+  return { certPath, keyPath, fingerprint: ca.fingerprint };
+}
+
+function readCa(caDir: string): { certPem: string; keyPem: string } {
+  const dir = resolve(caDir);
+  try {
+    return { certPem: readFileSync(join(dir, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(dir, 'ca.key'), 'utf8') };
+  } catch (e) {
+    throw new GwctlError(EXIT.badArguments, `--ca-dir ${dir}: cannot read ca.crt and ca.key (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); create them with "gwctl pki init-ca --dir ${caDir}"`);
+  }
+}
+
+export interface PersonalityOptions {
+  readonly caDir: string;
+  readonly out: string;
+  readonly clusterName: string;
+  readonly clusterIp: string;
+  readonly memberIp: string;
+  readonly prefixLength: number;
+  readonly iface: string;
+  readonly days: number;
+  readonly token?: string;
+  readonly configVersion: number;
+  readonly extra?: Record<string, unknown>;
+  readonly force: boolean;
+}
+
+/** Writes OUT/member.json, member.crt, member.key (0600) and ca.crt. Returns the config path. */
+export async function createPersonality(o: PersonalityOptions): Promise<{ configPath: string; fingerprint: string }> {
+  const ca = readCa(o.caDir);
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  const paths = { config: join(out, 'member.json'), cert: join(out, 'member.crt'), key: join(out, 'member.key'), ca: join(out, 'ca.crt') };
+  refuseOverwrite(Object.values(paths), o.force);
+  const notBefore = new Date(Date.now() - 5 * 60_000);
+  const cert = await issueMemberCertificate({ ca, memberIp: o.memberIp, notBefore, notAfter: new Date(notBefore.getTime() + o.days * 86_400_000) });
+  writeFileSync(paths.cert, cert.certPem, { mode: 0o644 });
+  writeSecret(paths.key, cert.keyPem);
+  writeFileSync(paths.ca, ca.certPem, { mode: 0o644 });
+  const config = {
+    cluster: { name: o.clusterName, clusterIp: o.clusterIp, configVersion: o.configVersion },
+    member: { address: o.memberIp, prefixLength: o.prefixLength, interface: o.iface },
+    pki: { certificate: 'member.crt', key: 'member.key', ca: 'ca.crt' },
+    admin: o.token ? { token: o.token } : {},
+    ...(o.extra ?? {}),
+  };
+  writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+  return { configPath: paths.config, fingerprint: cert.fingerprint };
+}

@@ -1,0 +1,375 @@
+/**
+ * Signed envelopes (proto Envelope / SignedMessage): MessageSealer turns a ClusterMessage into a
+ * datagram; MessageOpener authenticates a datagram and hands out its SignedMessage, or a coded reason.
+ *
+ * Both are synchronous and do no I/O; time comes in as `nowMs` (wall clock, ms since the epoch).
+ * Neither is safe to share between threads; one sealer per process incarnation, one opener per socket.
+ */
+import { X509Certificate, sign as signData, verify as verifySignature, type KeyObject } from 'node:crypto';
+import {
+  LIMITS,
+  PROTOCOL_VERSION,
+  decodeEnvelope,
+  decodeSignedMessage,
+  encodeEnvelope,
+  encodeSignedMessage,
+  isMemberId,
+  type ClusterMessage,
+  type ClusterMessageType,
+  type SignedMessage,
+  type WireErrorCode,
+} from '@gwcluster/wire';
+import { SecurityConfigError } from './errors.js';
+import { loadPrivateKey } from './keys.js';
+import { ReplayWindow } from './replay.js';
+import type { TrustFailureCode, TrustStore, TrustedChain } from './trust.js';
+
+/**
+ * Messages that carry the certificate chain by default (proto SignedMessage.cert_chain): the join and
+ * election messages, which may reach members that never heard from the sender, and MASTER KEEPALIVE,
+ * from which members learn the master's certificate. Others rely on the receiver's cache.
+ */
+export const CARRIES_CERTIFICATE: Readonly<Record<ClusterMessageType, boolean>> = {
+  'join-request': true,
+  'join-reply': true,
+  'master-offer': true,
+  'other-master-exists': true,
+  'master-keepalive': true,
+  'exit-cluster': true,
+  'client-keepalive': false,
+  'work-assign': false,
+  'work-deassign': false,
+  'work-ack': false,
+};
+
+const SIGN_OPTIONS = { dsaEncoding: 'ieee-p1363' } as const;
+/** IEEE P1363 ECDSA P-256 signature: r || s, 32 octets each. */
+const SIGNATURE_BYTES = 64;
+
+export interface MessageSealerOptions {
+  /** Cluster name, at most LIMITS.maxClusterNameChars characters. */
+  readonly cluster: string;
+  /** This member's IP; must be the leaf certificate's subjectAltName IP. */
+  readonly memberIp: string;
+  /** DER, leaf first, then intermediates; the CA excluded. At most LIMITS.maxCertificates. */
+  readonly certChainDer: readonly Uint8Array[];
+  /** The leaf's private key, PKCS#8 PEM. */
+  readonly privateKeyPem: string;
+  /** This process's boot identifier (ms of wall clock at process start; proto SignedMessage.incarnation). */
+  readonly incarnation: number;
+}
+
+export interface SealOptions {
+  /** Carry the certificate chain. Default: CARRIES_CERTIFICATE[message.type]. */
+  readonly includeCertificate?: boolean;
+}
+
+/** Signs outgoing messages. seq starts at 1 and increases by one per seal() of this sealer. */
+export class MessageSealer {
+  readonly cluster: string;
+  readonly memberIp: string;
+  readonly incarnation: number;
+  private readonly chain: readonly Uint8Array[];
+  private readonly key: KeyObject;
+  private seq = 0;
+
+  /** Throws SecurityConfigError when the key does not match the leaf, or the leaf is not for memberIp. */
+  constructor(opts: MessageSealerOptions) {
+    if (opts.cluster.length > LIMITS.maxClusterNameChars) {
+      throw new SecurityConfigError('bad-option', `cluster name "${opts.cluster}" is longer than ${LIMITS.maxClusterNameChars} characters`);
+    }
+    if (!isMemberId(opts.memberIp)) throw new SecurityConfigError('bad-member-ip', `member IP "${opts.memberIp}" is not a dotted-quad IPv4 address`);
+    if (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0) throw new SecurityConfigError('bad-option', `incarnation ${opts.incarnation} must be a non-negative integer`);
+    if (opts.certChainDer.length < 1 || opts.certChainDer.length > LIMITS.maxCertificates) {
+      throw new SecurityConfigError('bad-certificate', `certificate chain has ${opts.certChainDer.length} certificates; allowed 1..${LIMITS.maxCertificates} (leaf first, CA excluded)`);
+    }
+    const oversized = opts.certChainDer.findIndex((c) => c.length > LIMITS.maxCertificateBytes);
+    if (oversized >= 0) throw new SecurityConfigError('bad-certificate', `certificate ${oversized} of the chain is larger than ${LIMITS.maxCertificateBytes} bytes`);
+    let leaf: X509Certificate;
+    try {
+      leaf = new X509Certificate(Buffer.from(opts.certChainDer[0]!));
+    } catch (e) {
+      throw new SecurityConfigError('bad-certificate', `leaf certificate does not parse: ${(e as Error).message}`);
+    }
+    this.key = loadPrivateKey(opts.privateKeyPem);
+    if (!leaf.checkPrivateKey(this.key)) throw new SecurityConfigError('key-mismatch', `the private key does not belong to certificate ${leaf.subject}`);
+    if (leaf.checkIP(opts.memberIp) === undefined) {
+      throw new SecurityConfigError('bad-member-ip', `certificate ${leaf.subject} (${leaf.subjectAltName ?? 'no subjectAltName'}) is not for member IP ${opts.memberIp}`);
+    }
+    this.cluster = opts.cluster;
+    this.memberIp = opts.memberIp;
+    this.incarnation = opts.incarnation;
+    this.chain = opts.certChainDer.map((c) => new Uint8Array(c));
+  }
+
+  /** The seq the last seal() used (0 before the first). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * The datagram for `message`, sent at wall clock `nowMs`. Throws only on a message the codec cannot
+   * encode (a programming error, not input).
+   */
+  seal(message: ClusterMessage, nowMs: number, opts?: SealOptions): Uint8Array {
+    const includeCertificate = opts?.includeCertificate ?? CARRIES_CERTIFICATE[message.type];
+    const signed = encodeSignedMessage({
+      cluster: this.cluster,
+      sender: this.memberIp,
+      certChain: includeCertificate ? this.chain : [],
+      incarnation: this.incarnation,
+      seq: ++this.seq,
+      sentAtMs: Math.max(0, Math.floor(nowMs)),
+      message,
+    });
+    const signature = signData('sha256', signed, { key: this.key, ...SIGN_OPTIONS });
+    return encodeEnvelope({ version: PROTOCOL_VERSION, signed, signature });
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+export type OpenFailureCode =
+  | WireErrorCode
+  /** SignedMessage.cluster names another cluster. */
+  | 'wrong-cluster'
+  /** The presented chain failed the TrustStore (see certificateCode) but the signature verifies with its leaf. */
+  | 'certificate-rejected'
+  /** No chain in the message and no verified certificate cached for the sender. */
+  | 'unknown-signer'
+  /** The signature does not verify with the sender's certificate. */
+  | 'bad-signature'
+  /** The datagram's source address (OpenOptions.sourceIp) is not the signed sender. */
+  | 'sender-mismatch'
+  /** sent_at_ms is more than maxClockSkewMs away from nowMs. */
+  | 'stale'
+  /** Older incarnation, duplicate seq, or seq below the anti-replay window. */
+  | 'replay';
+
+export type OpenOutcome = 'ok' | OpenFailureCode;
+
+export const OPEN_OUTCOMES: readonly OpenOutcome[] = [
+  'ok',
+  'decode',
+  'unsupported-version',
+  'limit',
+  'invalid',
+  'wrong-cluster',
+  'certificate-rejected',
+  'unknown-signer',
+  'bad-signature',
+  'sender-mismatch',
+  'stale',
+  'replay',
+];
+
+export interface Opened {
+  readonly ok: true;
+  readonly signed: SignedMessage;
+  /** SHA-256 fingerprint of the sender's leaf certificate, "AB:CD:..." */
+  readonly fingerprint: string;
+}
+
+export interface OpenFailure {
+  readonly ok: false;
+  readonly code: OpenFailureCode;
+  /** What was wrong, with which sender and value; for logs. */
+  readonly reason: string;
+  /** The (unauthenticated) sender field, when the signed message decoded. For logs and NAKs only. */
+  readonly sender?: string;
+  /**
+   * Only with 'certificate-rejected': the message, whose signature verifies with the presented (but not
+   * admitted) certificate. Lets a master answer a joiner with JoinReply NAK CERTIFICATE_REJECTED; it is
+   * NOT authenticated and must not change cluster state.
+   */
+  readonly signed?: SignedMessage;
+  /** Only with 'certificate-rejected': why the TrustStore refused the chain. */
+  readonly certificateCode?: TrustFailureCode;
+}
+
+export type OpenResult = Opened | OpenFailure;
+
+export interface MessageOpenerOptions {
+  readonly cluster: string;
+  readonly trust: TrustStore;
+  /** Largest accepted |nowMs - sent_at_ms|, ms. Default 30000. */
+  readonly maxClockSkewMs?: number;
+  /** Anti-replay window per sender, in messages (RFC 4303 3.4.3). Default 64. */
+  readonly replayWindow?: number;
+  /** Senders whose certificate and replay state are kept; least recently used evicted. Default 4096. */
+  readonly maxSenders?: number;
+}
+
+export interface OpenOptions {
+  /**
+   * The datagram's UDP source address. When given it must equal the signed sender ('sender-mismatch'):
+   * members talk from their member IP, so anything else is a relay or a spoof.
+   */
+  readonly sourceIp?: string;
+}
+
+/** What the opener remembers about one sender. Updated only by messages that pass every check. */
+interface SenderState {
+  chain: readonly Uint8Array[];
+  trusted: TrustedChain;
+  readonly replay: ReplayWindow;
+}
+
+export class MessageOpener {
+  readonly cluster: string;
+  readonly maxClockSkewMs: number;
+  readonly replayWindow: number;
+  readonly maxSenders: number;
+  /** Datagrams opened, by outcome ('ok' and every failure code). For metrics. */
+  readonly counters: Record<OpenOutcome, number>;
+  private trust: TrustStore;
+  private readonly senders = new Map<string, SenderState>();
+
+  constructor(opts: MessageOpenerOptions) {
+    this.cluster = opts.cluster;
+    this.trust = opts.trust;
+    this.maxClockSkewMs = opts.maxClockSkewMs ?? 30_000;
+    this.replayWindow = opts.replayWindow ?? 64;
+    this.maxSenders = opts.maxSenders ?? 4096;
+    if (!(this.maxClockSkewMs >= 0)) throw new SecurityConfigError('bad-option', `maxClockSkewMs ${this.maxClockSkewMs} must be >= 0`);
+    if (!Number.isInteger(this.replayWindow) || this.replayWindow < 1 || this.replayWindow > 65536) {
+      throw new SecurityConfigError('bad-option', `replayWindow ${this.replayWindow} must be an integer 1..65536`);
+    }
+    if (!Number.isInteger(this.maxSenders) || this.maxSenders < 1) throw new SecurityConfigError('bad-option', `maxSenders ${this.maxSenders} must be a positive integer`);
+    this.counters = Object.fromEntries(OPEN_OUTCOMES.map((o) => [o, 0])) as Record<OpenOutcome, number>;
+  }
+
+  /** Number of senders whose certificate and replay state are kept. */
+  get knownSenders(): number {
+    return this.senders.size;
+  }
+
+  /** The verified certificate facts cached for `sender`, if any. */
+  certificateOf(sender: string): TrustedChain | undefined {
+    return this.senders.get(sender)?.trusted;
+  }
+
+  /** Drops the sender's cached certificate and replay state (a member was removed). */
+  forget(sender: string): void {
+    this.senders.delete(sender);
+  }
+
+  /**
+   * Installs a new TrustStore (new CA, CRL or allow-list). Every cached sender certificate is verified
+   * again against it at `nowMs`; senders whose chain no longer passes are forgotten.
+   */
+  replaceTrust(trust: TrustStore, nowMs: number): void {
+    this.trust = trust;
+    for (const [sender, state] of [...this.senders]) {
+      const verdict = trust.verifyChain(state.chain, sender, nowMs);
+      if (verdict.ok) state.trusted = verdict;
+      else this.senders.delete(sender);
+    }
+  }
+
+  /** Authenticates one datagram. Never throws. Replay state changes only when the result is ok. */
+  open(datagram: Uint8Array, nowMs: number, opts?: OpenOptions): OpenResult {
+    let result: OpenResult;
+    try {
+      result = this.openUnchecked(datagram, nowMs, opts);
+    } catch (e) {
+      // Not expected: every step returns values. Counted as 'invalid' rather than thrown into a socket loop.
+      result = { ok: false, code: 'invalid', reason: `internal error while opening a datagram: ${(e as Error).message}` };
+    }
+    this.counters[result.ok ? 'ok' : result.code]++;
+    return result;
+  }
+
+  private openUnchecked(datagram: Uint8Array, nowMs: number, opts?: OpenOptions): OpenResult {
+    const envelope = decodeEnvelope(datagram);
+    if (!envelope.ok) return { ok: false, code: envelope.error.code, reason: envelope.error.message };
+    const decoded = decodeSignedMessage(envelope.value.signed);
+    if (!decoded.ok) return { ok: false, code: decoded.error.code, reason: decoded.error.message };
+    const signed = decoded.value;
+    const sender = signed.sender;
+    if (signed.cluster !== this.cluster) {
+      return { ok: false, code: 'wrong-cluster', sender, reason: `message from ${sender} is for cluster "${signed.cluster}", this member is in "${this.cluster}"` };
+    }
+
+    const signature = envelope.value.signature;
+    const state = this.senders.get(sender);
+    let trusted: TrustedChain;
+    if (signed.certChain.length > 0) {
+      const verdict = this.trust.verifyChain(signed.certChain, sender, nowMs);
+      if (!verdict.ok) {
+        const leafKey = leafPublicKey(signed.certChain[0]!);
+        if (leafKey && verifies(envelope.value.signed, signature, leafKey)) {
+          return { ok: false, code: 'certificate-rejected', sender, signed, certificateCode: verdict.code, reason: `certificate of ${sender} rejected (${verdict.code}): ${verdict.reason}` };
+        }
+        return { ok: false, code: 'bad-signature', sender, reason: `signature of ${sender} does not verify with the certificate it presents, which is also rejected: ${verdict.reason}` };
+      }
+      trusted = verdict;
+    } else if (state) {
+      trusted = state.trusted;
+      if (!(nowMs >= trusted.notBeforeMs && nowMs <= trusted.notAfterMs)) {
+        // Outside the cached chain's dates: let the TrustStore say which certificate and why.
+        const verdict = this.trust.verifyChain(state.chain, sender, nowMs);
+        if (!verdict.ok) {
+          return { ok: false, code: 'certificate-rejected', sender, certificateCode: verdict.code, reason: `cached certificate of ${sender} no longer admitted (${verdict.code}): ${verdict.reason}` };
+        }
+        trusted = verdict;
+      }
+    } else {
+      return { ok: false, code: 'unknown-signer', sender, reason: `message from ${sender} carries no certificate and none is known for that sender; it must send one first (JOIN REQUEST, MASTER KEEPALIVE)` };
+    }
+
+    if (!verifies(envelope.value.signed, signature, trusted.publicKey)) {
+      return { ok: false, code: 'bad-signature', sender, reason: `signature of ${sender} does not verify with its certificate ${trusted.subject} serial ${trusted.serial}` };
+    }
+    if (trusted.memberIp !== sender) {
+      return { ok: false, code: 'sender-mismatch', sender, reason: `sender field ${sender} differs from the certificate's member IP ${trusted.memberIp}` };
+    }
+    if (opts?.sourceIp !== undefined && opts.sourceIp !== sender) {
+      return { ok: false, code: 'sender-mismatch', sender, reason: `datagram from ${opts.sourceIp} is signed by member ${sender}: relayed or spoofed` };
+    }
+    const skew = nowMs - signed.sentAtMs;
+    if (!(Math.abs(skew) <= this.maxClockSkewMs)) {
+      return {
+        ok: false,
+        code: 'stale',
+        sender,
+        reason: `message from ${sender} seq ${signed.seq} was sent at ${signed.sentAtMs}, ${Math.round(skew)} ms ${skew >= 0 ? 'ago' : 'in the future'}; allowed ±${this.maxClockSkewMs} ms: check both members' clocks (NTP)`,
+      };
+    }
+    const replay = state?.replay ?? new ReplayWindow(this.replayWindow);
+    const fresh = replay.check(signed.incarnation, signed.seq);
+    if (!fresh.ok) return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: ${fresh.reason}` };
+
+    // Every check passed: record.
+    replay.commit(signed.incarnation, signed.seq);
+    if (state) {
+      this.senders.delete(sender);
+      if (signed.certChain.length > 0) {
+        state.chain = signed.certChain;
+        state.trusted = trusted;
+      }
+      this.senders.set(sender, state);
+    } else {
+      this.senders.set(sender, { chain: signed.certChain, trusted, replay });
+      if (this.senders.size > this.maxSenders) this.senders.delete(this.senders.keys().next().value!);
+    }
+    return { ok: true, signed, fingerprint: trusted.fingerprint };
+  }
+}
+
+function leafPublicKey(der: Uint8Array): KeyObject | undefined {
+  try {
+    return new X509Certificate(Buffer.from(der.buffer, der.byteOffset, der.byteLength)).publicKey;
+  } catch {
+    return undefined;
+  }
+}
+
+function verifies(data: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
+  if (signature.length !== SIGNATURE_BYTES) return false;
+  try {
+    return verifySignature('sha256', data, { key, ...SIGN_OPTIONS }, signature);
+  } catch {
+    return false;
+  }
+}
