@@ -40,6 +40,16 @@ function readCa(caDir: string): { certPem: string; keyPem: string } {
   }
 }
 
+/** Merges `extra` into `base` section by section (objects merge, everything else replaces). */
+function mergeConfig(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const b = out[k];
+    out[k] = b && typeof b === 'object' && !Array.isArray(b) && v && typeof v === 'object' && !Array.isArray(v) ? { ...b, ...v } : v;
+  }
+  return out;
+}
+
 export interface PersonalityOptions {
   readonly caDir: string;
   readonly out: string;
@@ -67,13 +77,15 @@ export async function createPersonality(o: PersonalityOptions): Promise<{ config
   writeFileSync(paths.cert, cert.certPem, { mode: 0o644 });
   writeSecret(paths.key, cert.keyPem);
   writeFileSync(paths.ca, ca.certPem, { mode: 0o644 });
-  const config = {
-    cluster: { name: o.clusterName, clusterIp: o.clusterIp, configVersion: o.configVersion },
-    member: { address: o.memberIp, prefixLength: o.prefixLength, interface: o.iface },
-    pki: { certificate: 'member.crt', key: 'member.key', ca: 'ca.crt' },
-    admin: o.token ? { token: o.token } : {},
-    ...(o.extra ?? {}),
-  };
+  const config = mergeConfig(
+    {
+      cluster: { name: o.clusterName, clusterIp: o.clusterIp, configVersion: o.configVersion },
+      member: { address: o.memberIp, prefixLength: o.prefixLength, interface: o.iface },
+      pki: { certificate: 'member.crt', key: 'member.key', ca: 'ca.crt' },
+      admin: o.token ? { token: o.token } : {},
+    },
+    o.extra ?? {},
+  );
   writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
   return { configPath: paths.config, fingerprint: cert.fingerprint };
 }

@@ -252,7 +252,7 @@ export class TrustStore {
       const subject = chain[i]!;
       const issuerFacts = chain[i + 1] ?? this.caFacts;
       const issuerName = i + 1 < chain.length ? `${issuerFacts.label} (next in the chain)` : `the cluster CA ${subjectText(this.ca)}`;
-      if (i > 0 && !subject.cert.ca) return fail('not-issued-by-ca', `${subject.label} issues ${chain[i - 1]!.label} but is not a CA certificate`);
+      if (i + 1 < chain.length && !issuerFacts.cert.ca) return fail('not-issued-by-ca', `${issuerFacts.label} issues ${subject.label} but is not a CA certificate`);
       let signed = false;
       try {
         signed = subject.cert.checkIssued(issuerFacts.cert) && subject.cert.verify(issuerFacts.cert.publicKey);

@@ -19,7 +19,7 @@ describe('createTestPki', () => {
       fingerprints.add(m.fingerprint);
     }
     expect(fingerprints.size).toBe(64);
-    expect(elapsedMs).toBeLessThan(10_000); // generous: typically a few hundred ms
+    expect(elapsedMs).toBeLessThan(20_000); // generous (shared 2-CPU machines): typically 0.2-1 s
   });
 
   it('gives members what MessageSealer needs', async () => {

@@ -1,0 +1,53 @@
+// Cost of MessageSealer.seal() and MessageOpener.open() per message, on the built package.
+// Run: npx tsc -b packages/security && node packages/security/bench/seal-open.mjs [messages]
+import { sign, verify } from 'node:crypto';
+import { UNIT_COUNT } from '@gwcluster/wire';
+import { MessageOpener, MessageSealer, createTestPki, loadPrivateKey } from '../dist/index.js';
+
+const N = Number(process.argv[2] ?? 5000);
+const NOW = Date.UTC(2030, 0, 1);
+const ips = Array.from({ length: 8 }, (_, i) => `192.0.2.${i + 1}`);
+const pki = await createTestPki(ips);
+const m = pki.members[ips[0]];
+const sealer = new MessageSealer({ cluster: 'bench', memberIp: m.memberIp, certChainDer: m.chainDer, privateKeyPem: m.keyPem, incarnation: 1 });
+
+const clientKeepalive = { type: 'client-keepalive', epoch: 1, seq: 1, load: 0.5, ownedUnits: Array.from({ length: 128 }, (_, i) => i * 8), busiestUnits: [{ unit: 8, weight: 1 }] };
+const masterKeepalive = {
+  type: 'master-keepalive', epoch: 1, seq: 1, keepalivePeriodMs: 100, configVersion: 1,
+  members: ips.map((member) => ({ member, watchdogPeriods: 3, loss: 0, load: 0.5 })),
+  table: { version: 1, owners: Array.from({ length: UNIT_COUNT }, (_, u) => ips[u % ips.length]) },
+};
+
+function time(label, n, fn) {
+  for (let i = 0; i < Math.min(500, n); i++) fn(i); // warm-up
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) fn(i);
+  const us = Number(process.hrtime.bigint() - t) / 1000 / n;
+  console.log(`${label.padEnd(58)} ${us.toFixed(1).padStart(7)} µs/msg`);
+  return us;
+}
+
+let bytes = 0;
+time('seal client-keepalive (no certificate)', N, () => { bytes = sealer.seal(clientKeepalive, NOW).length; });
+console.log(`  datagram ${bytes} bytes`);
+time('seal master-keepalive (8 members, 1024-unit table, cert)', N, () => { bytes = sealer.seal(masterKeepalive, NOW).length; });
+console.log(`  datagram ${bytes} bytes`);
+
+const opener = new MessageOpener({ cluster: 'bench', trust: pki.trustStore(), replayWindow: 64 });
+const warm = sealer.seal(masterKeepalive, NOW);
+if (!opener.open(warm, NOW).ok) throw new Error('warm-up open failed');
+const ck = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, NOW));
+const mk = Array.from({ length: N + 500 }, () => sealer.seal(masterKeepalive, NOW));
+let bad = 0;
+time('open client-keepalive (cached certificate)', N, (i) => { if (!opener.open(ck[i], NOW).ok) bad++; });
+time('open master-keepalive (cert in message, TrustStore cache hit)', N, (i) => { if (!opener.open(mk[i], NOW).ok) bad++; });
+if (bad) throw new Error(`${bad} opens failed`);
+
+// Reference: the raw ECDSA P-256 operations node:crypto does inside seal/open.
+const key = loadPrivateKey(m.keyPem);
+const pub = pki.trustStore().verifyChain(m.chainDer, m.memberIp, NOW).publicKey;
+const data = Buffer.alloc(200, 1);
+const sig = sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
+time('  reference: crypto.sign ECDSA P-256 (200 bytes)', N, () => sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }));
+time('  reference: crypto.verify ECDSA P-256 (200 bytes)', N, () => verify('sha256', data, { key: pub, dsaEncoding: 'ieee-p1363' }, sig));
+console.log(`node ${process.version}, ${N} messages per line`);

@@ -1,0 +1,58 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Host, Topology, Segment, ExecResult } from '../harness/netns.mjs';
+
+export declare const GWCTL: string;
+export declare const GWCLUSTERD: string;
+export declare const CLUSTER_IP: string;
+export declare const TOKEN: string;
+
+export interface MemberView {
+  role: string;
+  master: string | null;
+  epoch: number;
+  members: string[];
+  assigned: number;
+  moving: number;
+  owned: number;
+  configVersion: number;
+  error?: string;
+}
+export type Views = Record<string, MemberView>;
+export interface Sample {
+  t: number;
+  views: Views;
+}
+export interface LogLine {
+  time: number;
+  msg?: string;
+  [k: string]: unknown;
+}
+export interface FixtureMember {
+  ip: string;
+  host: Host;
+  config: string;
+  name: string;
+}
+
+export declare class ClusterFixture {
+  static create(opts?: { members?: number; extraConfig?: Record<string, unknown> }): Promise<ClusterFixture>;
+  net: Topology;
+  lan: Segment;
+  ops: Host;
+  caDir: string;
+  members: FixtureMember[];
+  samples: Sample[];
+  logs: Map<string, LogLine[]>;
+  member(ipOrName: string): FixtureMember;
+  start(ip: string): ChildProcess;
+  startAll(): void;
+  kill9(ip: string): number;
+  startMonitor(intervalMs?: number): void;
+  latest(): Sample | undefined;
+  waitForView(pred: (views: Views) => boolean, opts?: { since?: number; timeoutMs?: number; what?: string }): Promise<Sample>;
+  gwctl(args: string[], opts?: { via?: Host; endpoint?: string }): Promise<ExecResult>;
+  logLine(ip: string, re: RegExp, since?: number): LogLine | undefined;
+  destroy(): Promise<void>;
+}
+
+export declare function healthy(views: Views, ips: readonly string[]): boolean;
