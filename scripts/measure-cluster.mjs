@@ -7,7 +7,7 @@
 //   complete  kill -9 -> every survivor reports the new complete table again
 // Usage: node scripts/measure-cluster.mjs [--rounds N] [--json]
 import { parseArgs } from 'node:util';
-import { ClusterFixture, healthy } from '../test/e2e/cluster-fixture.mjs';
+import { ClusterFixture, balanced, healthy } from '../test/e2e/cluster-fixture.mjs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } } });
 const rounds = Math.max(1, Math.min(50, Number(values.rounds)));
@@ -25,7 +25,7 @@ try {
   await f.waitForView((v) => Object.values(v).length === 3, { what: 'monitor running' });
   const t0 = Date.now();
   f.startAll();
-  const formed = await f.waitForView((v) => healthy(v, M), { since: t0, timeoutMs: 30_000, what: 'formation' });
+  const formed = await f.waitForView((v) => balanced(v, M), { since: t0, timeoutMs: 30_000, what: 'formation' });
   result.form.push(formed.t - t0);
   for (let r = 0; r < rounds; r++) {
     for (const kind of ['master', 'member']) {
@@ -40,7 +40,7 @@ try {
       result[kind].complete.push(done.t - tk);
       const tr = Date.now();
       f.start(victim);
-      await f.waitForView((v) => healthy(v, M) && v[victim].owned >= 300, { since: tr, timeoutMs: 30_000, what: 'rejoin' });
+      await f.waitForView((v) => balanced(v, M), { since: tr, timeoutMs: 30_000, what: 'rejoin' });
     }
   }
 } finally {

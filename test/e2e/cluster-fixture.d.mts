@@ -56,3 +56,4 @@ export declare class ClusterFixture {
 }
 
 export declare function healthy(views: Views, ips: readonly string[]): boolean;
+export declare function balanced(views: Views, ips: readonly string[]): boolean;

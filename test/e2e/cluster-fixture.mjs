@@ -165,3 +165,10 @@ export function healthy(views, ips) {
     (v) => v.master === master && (v.role === 'master' || v.role === 'member') && v.members.length === ips.length && ips.every((ip) => v.members.includes(ip)) && v.assigned === 1024 && v.moving === 0,
   ) && vs.reduce((a, v) => a + v.owned, 0) === 1024;
 }
+
+/** healthy() and the units spread evenly (no traffic: unit counts differ by at most one). */
+export function balanced(views, ips) {
+  if (!healthy(views, ips)) return false;
+  const owned = ips.map((ip) => views[ip].owned);
+  return Math.max(...owned) - Math.min(...owned) <= 1;
+}

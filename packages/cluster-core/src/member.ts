@@ -72,6 +72,8 @@ interface MasterState {
   graceUntil: number;
   /** Members of the previous term expected to re-join during the grace period. */
   expected: Set<MemberId>;
+  /** True when the grace period waits for `expected` (a master change), so it may end early. */
+  reclaiming: boolean;
   members: Map<MemberId, MemberRecord>;
   /** owners[unit]: the acknowledged owner, or for a unit being assigned, the member it goes to. */
   owners: (MemberId | null)[];
@@ -393,7 +395,10 @@ export class ClusterMember {
       keepaliveSeq: 0,
       nextKeepaliveAt: now,
       nextRebalanceAt: now + this.config.rebalanceIntervalMs,
-      graceUntil: expected.size > 0 ? now + this.config.reclaimGraceMs : now,
+      // A new master waits before handing out units nobody claims: after a master change for the previous
+      // members to re-join and claim theirs; at first boot for the members booting alongside it.
+      graceUntil: now + this.config.reclaimGraceMs,
+      reclaiming: expected.size > 0,
       expected,
       members: new Map(),
       owners,
@@ -477,7 +482,7 @@ export class ClusterMember {
     this.log('info', 'member joined', { joiner, granted: granted.length, claimed: asked.claims.length, members: s.members.size });
     if (granted.length > 0) this.emit({ type: 'assignment-acked', owner: joiner, units: granted });
     this.announceMembers(this.masterView());
-    if (s.expected.size === 0 && s.graceUntil > now) {
+    if (s.reclaiming && s.expected.size === 0 && s.graceUntil > now) {
       s.graceUntil = now;
       this.log('info', 'every previous member re-joined; handing out unclaimed units now');
     }

@@ -193,7 +193,7 @@ describe('operator actions', () => {
     const net = boot(3, { seed: 8 });
     expect(net.runUntil(() => net.converged(3), 10_000)).not.toBeNull();
     net.event(ip(11), { type: 'drain', member: ip(12) });
-    expect(net.runUntil(() => net.node(ip(12)).member.owned.size === 0 && net.converged(3) === false, 3000)).not.toBeNull();
+    expect(net.runUntil(() => net.node(ip(12)).member.owned.size === 0, 3000)).not.toBeNull();
     net.run(5000);
     expect(net.node(ip(12)).member.owned.size).toBe(0);
     expect(net.node(ip(11)).member.owned.size + net.node(ip(13)).member.owned.size).toBe(UNIT_COUNT);
@@ -208,10 +208,13 @@ describe('operator actions', () => {
     const units = [...busy.owned].slice(0, 4);
     // ip(12) reports four hot units of weight 100 each.
     net.event(ip(12), { type: 'load-report', load: busy.owned.size + 400, busiestUnits: units.map((unit) => ({ unit, weight: 101 })) });
-    net.run(4500);
-    const a = net.node(ip(11)).member.owned.size;
-    const b = net.node(ip(12)).member.owned.size;
-    expect(a + b).toBe(UNIT_COUNT);
-    expect(a).toBeGreaterThan(b); // the busy member now has fewer units
+    net.run(2500);
+    const a = net.node(ip(11)).member.owned;
+    const b = net.node(ip(12)).member.owned;
+    expect(a.size + b.size).toBe(UNIT_COUNT);
+    // Loads were 512 (unit counts) against 512 + 400: moving two hot units (101 each) narrows the gap
+    // to 714 vs 710; light units then even it out (713/711, 712/712). Hot units are spread, not piled.
+    expect(units.filter((u) => a.has(u))).toHaveLength(2);
+    expect(units.filter((u) => b.has(u))).toHaveLength(2);
   });
 });

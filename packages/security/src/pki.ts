@@ -112,7 +112,7 @@ async function exportPkcs8Pem(key: CryptoKey): Promise<string> {
   return derToPem(new Uint8Array(der), 'PRIVATE KEY');
 }
 
-/** A member key pair from node:crypto (synchronous, native; WebCrypto's is several times slower on Node 20). */
+/** A member key pair from node:crypto (synchronous and native, without WebCrypto's per-call overhead). */
 function generateMemberKeyPair(): { spkiDer: Uint8Array; keyPem: string; keyIdHex: string } {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spkiDer = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
@@ -136,7 +136,7 @@ interface LoadedCa {
 
 /**
  * Loaded CAs, keyed by their PEM pair, so that issuing many certificates parses and imports the CA
- * once (64 members: ~3x faster). Bounded; holds only what callers already hold in memory.
+ * once (64 members: about twice as fast). Bounded; holds only what callers already hold in memory.
  */
 const loadedCas = new Map<string, Promise<LoadedCa>>();
 const LOADED_CA_LIMIT = 8;

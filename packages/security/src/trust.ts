@@ -15,6 +15,7 @@
  * Not checked: keyUsage / extendedKeyUsage, pathLen constraints, name constraints, the CRL's nextUpdate.
  */
 import { X509Certificate, createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { LIMITS } from '@gwcluster/wire';
 import { canonicalSerial, parseCertificateList } from './der.js';
 import { SecurityConfigError } from './errors.js';
 import { pemToDer } from './pem.js';
@@ -87,6 +88,8 @@ interface CacheEntry {
 }
 
 const ECDSA_WITH_SHA256_OID = '2a8648ce3d040302';
+/** The wire's limit (leaf and intermediates) plus the CA, which a chain may repeat at its end. */
+const MAX_CHAIN_LENGTH = LIMITS.maxCertificates + 1;
 
 /** Canonical fingerprint text "AB:CD:..." (32 octets); throws SecurityConfigError('bad-fingerprint'). */
 export function normalizeFingerprint(text: string): string {
@@ -235,6 +238,7 @@ export class TrustStore {
     const empty = { dated: [], sanIps: [], notBeforeMs: 0, notAfterMs: 0, fingerprint: '' };
     const fail = (code: TrustFailureCode, reason: string): CacheEntry => ({ ...empty, finalFailure: { ok: false, code, reason } });
     if (chainDer.length === 0) return fail('malformed', 'no certificate presented');
+    if (chainDer.length > MAX_CHAIN_LENGTH) return fail('malformed', `chain of ${chainDer.length} certificates; at most ${MAX_CHAIN_LENGTH} (leaf, intermediates, CA) are accepted`);
     const chain: CertFacts[] = [];
     for (let i = 0; i < chainDer.length; i++) {
       try {

@@ -76,6 +76,9 @@ describe('issueMemberCertificate', () => {
     const aki = parsed.getExtension(x509.AuthorityKeyIdentifierExtension)!;
     const ski = new x509.X509Certificate(ca.certPem).getExtension(x509.SubjectKeyIdentifierExtension)!;
     expect(aki.keyId).toBe(ski.keyId);
+    // Our subjectKeyIdentifier is the library's (RFC 5280 4.2.1.2 method 1).
+    const ownSki = parsed.getExtension(x509.SubjectKeyIdentifierExtension)!;
+    expect(ownSki.keyId).toBe(Buffer.from(await parsed.publicKey.getKeyIdentifier()).toString('hex'));
   });
 
   it('uses random 128-bit positive serials', async () => {
