@@ -2,7 +2,7 @@
   "variables": {
     # libpcap is optional at build time: without pcap-config (Debian libpcap-dev) the addon is built
     # without Capture and reports hasPcap = false. scripts/apt-packages.txt installs it.
-    "have_pcap%": "0"
+    "have_pcap%": "<!(command -v pcap-config >/dev/null 2>&1 && echo 1 || echo 0)"
   },
   "targets": [
     {

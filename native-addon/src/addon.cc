@@ -9,6 +9,8 @@
 #include "filter.h"
 #include "work_unit_filter.h"
 
+#include "filter_wrap.h"
+
 #ifdef GWC_HAVE_PCAP
 #include "capture.h"
 #endif
@@ -155,7 +157,7 @@ Napi::Value ClassifyBatchDetailed(const Napi::CallbackInfo& info) {
   return r;
 }
 
-class FilterWrap : public Napi::ObjectWrap<FilterWrap> {
+class FilterWrap : public gwc::FilterHandle, public Napi::ObjectWrap<FilterWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Filter",
@@ -189,7 +191,7 @@ class FilterWrap : public Napi::ObjectWrap<FilterWrap> {
     filter_ = std::make_unique<gwc::WorkUnitFilter>(limits);
   }
 
-  gwc::WorkUnitFilter& filter() { return *filter_; }
+  gwc::WorkUnitFilter& filter() override { return *filter_; }
 
  private:
   Napi::Value SetClusterIps(const Napi::CallbackInfo& info) {
@@ -334,7 +336,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("workUnitOfKey", Napi::Function::New<WorkUnitOfKey>(env, "workUnitOfKey"));
   exports.Set("classifyBatch", Napi::Function::New<ClassifyBatch>(env, "classifyBatch"));
   exports.Set("classifyBatchDetailed", Napi::Function::New<ClassifyBatchDetailed>(env, "classifyBatchDetailed"));
-  exports.Set("Filter", FilterWrap::Init(env));
+  Napi::Function filterCtor = FilterWrap::Init(env);
+  exports.Set("Filter", filterCtor);
+  gwc::FilterHandle::unwrap = [](Napi::Object o) -> gwc::FilterHandle* { return FilterWrap::Unwrap(o); };
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(filterCtor)));
 #ifdef GWC_HAVE_PCAP
   exports.Set("Capture", gwc::CaptureWrap::Init(env));
   exports.Set("hasPcap", Napi::Boolean::New(env, true));

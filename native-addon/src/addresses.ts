@@ -90,17 +90,11 @@ export function addressValue(a: string | number, argName: string): { family: 4 |
   return { family: 6, value: foldIpv6(parseIpv6(a, argName)) };
 }
 
-const parsedCache = new WeakMap<object, ClusterAddresses>();
-
-/** Parses (and, for a Set or array, caches by identity) the cluster IPs into the compact form. */
+/** Parses the cluster IPs into the compact form. Parse once and pass the result on hot paths. */
 export function parseClusterIps(input: ClusterIpsInput, argName = 'clusterIps'): ClusterAddresses {
   if (isClusterAddresses(input)) return input;
   const isSet = input instanceof Set;
   if (!isSet && !Array.isArray(input)) throw new TypeError(`${argName}: expected ${ACCEPTED}`);
-  const cached = parsedCache.get(input as object);
-  // A Set may change after it was cached; re-parse when its size differs (cheap identity cache).
-  const size = isSet ? (input as ReadonlySet<unknown>).size : (input as readonly unknown[]).length;
-  if (cached && cached.v4.length + cached.v6.length / 16 === size) return cached;
   const v4: number[] = [];
   const v6: Uint8Array[] = [];
   for (const a of input as Iterable<unknown>) {
@@ -116,7 +110,5 @@ export function parseClusterIps(input: ClusterIpsInput, argName = 'clusterIps'):
   }
   const v6bytes = new Uint8Array(16 * v6.length);
   v6.forEach((a, i) => v6bytes.set(a, 16 * i));
-  const parsed: ClusterAddresses = { v4: Uint32Array.from(v4), v6: v6bytes };
-  parsedCache.set(input as object, parsed);
-  return parsed;
+  return { v4: Uint32Array.from(v4), v6: v6bytes };
 }

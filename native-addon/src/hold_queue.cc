@@ -12,8 +12,10 @@ bool HoldQueue::push(uint16_t unit, const uint8_t* data, size_t len) {
     ++stats_.drops;
     return false;
   }
-  if (r.slots.size() != limits_.perUnitPackets) r.slots.resize(limits_.perUnitPackets);
-  std::vector<uint8_t>& slot = r.slots[(r.head + r.count) % limits_.perUnitPackets];
+  // Slots are created as the ring first fills (a unit that holds 3 packets costs 3 slots).
+  const uint32_t index = (r.head + r.count) % limits_.perUnitPackets;
+  if (index >= r.slots.size()) r.slots.resize(index + 1);
+  std::vector<uint8_t>& slot = r.slots[index];
   slot.assign(data, data + len);
   ++r.count;
   ++stats_.heldPackets;

@@ -19,13 +19,14 @@ namespace gwc {
 struct HoldLimits {
   // Defaults, with their reasons:
   // 64 packets per unit: a unit waits one assignment round trip on the cluster LAN (well under 1 ms
-  //   normally, at most the 200 ms master watchdog of the source); 64 covers a TCP window's first
-  //   flight or a burst of L2TP control messages without letting one unit starve the others.
+  //   normally, at most the 200 ms master watchdog of the source); 64 covers the first flight of a TCP
+  //   connection or a burst of L2TP control messages without letting one unit take the whole queue.
   uint32_t perUnitPackets = 64;
-  // 4096 packets in all: 1024 units re-assigned at once (a member's death) each keep their first
-  //   4 packets at least; 4096 is also the default ring slot budget of a pcap batch.
+  // 4096 packets in all: when a dead member's units (up to all 1024) become unassigned at once, each
+  //   can still keep its first 4 packets.
   uint32_t totalPackets = 4096;
-  // 4 MiB in all: 4096 full-size (1 KiB average) packets; at most 64 jumbo frames' worth per unit.
+  // 4 MiB in all: 4096 packets of 1 KiB on average; the queue's memory stays bounded on an appliance
+  //   (plus 24 bytes per ring slot created, at most perUnitPackets per unit).
   uint64_t totalBytes = 4u << 20;
 };
 
@@ -60,7 +61,7 @@ class HoldQueue {
 
  private:
   struct Ring {
-    std::vector<std::vector<uint8_t>> slots;  // allocated at the first push (perUnitPackets entries)
+    std::vector<std::vector<uint8_t>> slots;  // grows to at most perUnitPackets entries
     uint32_t head = 0;
     uint32_t count = 0;
     bool held = false;

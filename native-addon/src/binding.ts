@@ -1,0 +1,140 @@
+// The one module that loads the compiled addon (build/Release/gwcluster_filter.node). Everything else
+// sees it through the FilterBinding interface, so tests can pass a fake binding instead.
+import { createRequire } from 'node:module';
+
+/** Per-packet outcome arrays of classifyBatchDetailed (index i = packet i). */
+export interface NativeDetailedBatch {
+  units: Uint16Array;
+  keys: Uint32Array;
+  /** status (low 3 bits, STATUS) | FLAG_FRAGMENT | FLAG_L2TP | FLAG_L2TP_FALLBACK */
+  codes: Uint8Array;
+  protos: Uint8Array;
+  /** DROP_REASONS index for dropped packets; L2TP_FALLBACK_REASONS index when FLAG_L2TP_FALLBACK */
+  details: Uint8Array;
+  /** tunnelId << 16 | sessionId when FLAG_L2TP */
+  l2tpIds: Uint32Array;
+}
+
+/** Cumulative counters of one native filter; hold* are the hold queue's. */
+export interface NativeFilterStats {
+  cluster: number;
+  forwarded: number;
+  arp: number;
+  unsupported: number;
+  truncated: number;
+  malformed: number;
+  fragments: number;
+  l2tp: number;
+  l2tpFallback: number;
+  heldPackets: number;
+  heldBytes: number;
+  holdDrops: number;
+  holdDiscarded: number;
+  holdReleased: number;
+}
+
+/** The native Filter object (src/addon.cc FilterWrap). Arguments are checked again natively. */
+export interface NativeFilter {
+  setClusterIps(v4: Uint32Array, v6: Uint8Array): void;
+  setOwner(unit: number, slot: number): void;
+  setOwners(units: Uint16Array, slot: number): void;
+  setTable(table: Uint16Array): void;
+  owners(): Uint16Array;
+  setRole(localSlot: number, master: boolean, method: number): void;
+  classifyBatch(packets: Uint8Array, offsets: Uint32Array, frames: boolean): Uint16Array;
+  verdictBatch(packets: Uint8Array, offsets: Uint32Array, frames: boolean): { verdicts: Uint8Array; units: Uint16Array };
+  /** 2048 entries: packets of units 0..1023, then bytes of units 0..1023. */
+  counters(reset: boolean): BigUint64Array;
+  stats(): NativeFilterStats;
+  hold(unit: number): void;
+  isHeld(unit: number): boolean;
+  release(unit: number): Buffer[];
+  dropHeld(unit: number): number;
+}
+
+/** One delivery of the capture's poll callback: a batch of frames in one buffer. */
+export interface NativeCaptureBatch {
+  /** Frames concatenated; frame i is frames[offsets[i], offsets[i + 1]). */
+  frames: Buffer;
+  offsets: Uint32Array;
+  verdicts: Uint8Array;
+  units: Uint16Array;
+}
+
+export interface NativeCaptureStats {
+  received: number;
+  droppedByKernel: number;
+  droppedByInterface: number;
+  delivered: number;
+  injected: number;
+}
+
+/**
+ * The native Capture object (src/capture.cc). Failures throw Error whose message names the call and
+ * the failing libpcap/OS function, with properties `syscall`, and `errno` + `code` ('EPERM') or a
+ * libpcap status name as `code` ('PCAP_ERROR_NO_SUCH_DEVICE').
+ */
+export interface NativeCapture {
+  /** Starts polling; `onBatch` runs on the JS thread, `onError` once if the capture fails. */
+  start(onBatch: (batch: NativeCaptureBatch) => void, onError: (err: Error) => void): void;
+  /** Stops polling and closes the pcap handle. Idempotent. */
+  close(): void;
+  inject(frame: Uint8Array): number;
+  stats(): NativeCaptureStats;
+  readonly linkType: number;
+}
+
+export interface NativeCaptureConstructor {
+  // (interface, filter object, BPF expression or '', snaplen, promiscuous, bufferBytes, maxBatch)
+  new (
+    device: string,
+    filter: NativeFilter,
+    bpf: string,
+    snaplen: number,
+    promiscuous: boolean,
+    bufferBytes: number,
+    maxBatch: number,
+  ): NativeCapture;
+}
+
+/** What build/Release/gwcluster_filter.node exports (src/addon.cc Init). */
+export interface FilterBinding {
+  workUnitOfKey(key: number): number;
+  classifyBatch(packets: Uint8Array, offsets: Uint32Array, clusterV4: Uint32Array, clusterV6: Uint8Array, frames: boolean): Uint16Array;
+  classifyBatchDetailed(
+    packets: Uint8Array,
+    offsets: Uint32Array,
+    clusterV4: Uint32Array,
+    clusterV6: Uint8Array,
+    frames: boolean,
+  ): NativeDetailedBatch;
+  Filter: new (perUnitPackets: number, totalPackets: number, totalBytes: number) => NativeFilter;
+  /** False when the addon was built without libpcap (no pcap-config at build time). */
+  hasPcap: boolean;
+  Capture?: NativeCaptureConstructor;
+}
+
+export const ADDON_PATH = '../build/Release/gwcluster_filter.node';
+
+let loaded: FilterBinding | undefined;
+
+/**
+ * Loads the addon once (from src/ under vitest, from dist/ in processes: both sit one level below the
+ * package root). Throws an Error with code GWC_ADDON_NOT_BUILT when the .node file is missing.
+ */
+export function loadBinding(): FilterBinding {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    loaded = require(ADDON_PATH) as FilterBinding;
+  } catch (cause) {
+    const err = new Error(
+      `@gwcluster/native-addon: cannot load ${ADDON_PATH} (${(cause as Error).message}); ` +
+        'build it with `npm install` at the repository root or `npx node-gyp rebuild` in native-addon/',
+      { cause },
+    );
+    (err as Error & { code: string }).code = 'GWC_ADDON_NOT_BUILT';
+    throw err;
+  }
+  return loaded;
+}
