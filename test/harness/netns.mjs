@@ -20,6 +20,8 @@
 //                       synchronous version of the above (execFileSync) for every live topology.
 //   - SIGINT/SIGTERM/SIGHUP: synchronous cleanup, then, if no one else listens for that signal,
 //                       the signal is re-raised so the process still dies of it (as vitest expects).
+//   - forked test worker orphaned (its runner died without stopping it; IPC 'disconnect' + ppid
+//                       changed): synchronous cleanup, the worker itself lingers until its test ends.
 //   - SIGKILL / OOM kill of the process: a detached watchdog (`sh`, own session) per topology holds
 //                       the read end of a pipe whose only writer is this process; on EOF it deletes
 //                       every namespace with the topology's prefix (killing their processes) and the
@@ -180,7 +182,10 @@ function runCommand(argv, opts = {}) {
 function describeFailure(argv, r) {
   const why = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
   const out = (r.stderr.trim() || r.stdout.trim()).slice(0, 2000);
-  return `${argv.join(' ')}: ${why}${out ? `: ${out}` : ''}`;
+  const hint = /Cannot open network namespace/.test(out)
+    ? ' (the namespace was deleted from outside this process, e.g. by `scripts/netns-sweep.sh --force` or `ip netns del`)'
+    : '';
+  return `${argv.join(' ')}: ${why}${out ? `: ${out}` : ''}${hint}`;
 }
 
 /** Like runCommand, but rejects unless the exit code is 0. */
@@ -264,6 +269,26 @@ function installHandlers() {
     if (!handled) cleanupAllSync(`fatal ${origin}`);
   };
   process.on('uncaughtExceptionMonitor', h.uncaughtExceptionMonitor);
+  // A forked worker (vitest's "forks" pool) whose runner died without stopping it (runner SIGKILLed,
+  // or SIGINT/SIGTERM sent to the runner alone) keeps running the current test until its timeout.
+  // The IPC channel closing is the sign; clean up once the process has really been orphaned
+  // (ppid changed), so an intentional process.disconnect() does not destroy anything.
+  if (typeof process.send === 'function' && process.connected) {
+    const parent = process.ppid;
+    h.disconnect = () => {
+      let checks = 0;
+      const timer = setInterval(() => {
+        if (process.ppid !== parent) {
+          clearInterval(timer);
+          cleanupAllSync('parent process gone');
+        } else if (++checks >= 40) {
+          clearInterval(timer); // still has its parent after 2 s: an intentional disconnect
+        }
+      }, 50);
+      timer.unref();
+    };
+    process.on('disconnect', h.disconnect);
+  }
   for (const sig of SIGNALS) {
     const handler = () => {
       cleanupAllSync(sig);
@@ -284,6 +309,7 @@ function uninstallHandlers() {
   const h = registry.handlers;
   process.removeListener('exit', h.exit);
   process.removeListener('uncaughtExceptionMonitor', h.uncaughtExceptionMonitor);
+  if (h.disconnect) process.removeListener('disconnect', h.disconnect);
   for (const sig of SIGNALS) process.removeListener(sig, h[sig]);
   registry.handlers = {};
 }

@@ -362,6 +362,28 @@ describe.skipIf(!support.ok)('netns harness', () => {
       await expectNothingLeft(report, 1_000);
     });
 
+    it('SIGKILL without watchdog: scripts/netns-sweep.sh removes the leftovers, and spares live runs', async () => {
+      const SWEEP = fileURLToPath(new URL('../../scripts/netns-sweep.sh', import.meta.url));
+      const live = await Topology.create();
+      try {
+        const { child, report, exit } = await startChild('wait', false);
+        child.kill('SIGKILL');
+        await exit;
+        expect(withPrefix(report.prefix).length).toBeGreaterThan(0); // nothing cleaned up: hard kill
+        // A live run is skipped even when addressed by its exact prefix.
+        const spared = execFileSync('bash', [SWEEP, live.prefix], { encoding: 'utf8', timeout: 20_000 });
+        expect(spared).toMatch(/skipping namespace/);
+        expect(withPrefix(live.prefix)).toEqual([live.switchNs]);
+        // The dead run's leftovers go.
+        const out = execFileSync('bash', [SWEEP, report.prefix], { encoding: 'utf8', timeout: 20_000 });
+        expect(out).toContain(`deleted namespace ${report.prefix}`);
+        await expectNothingLeft(report, 2_000);
+        expect(() => execFileSync('bash', [SWEEP, 'notgwt'], { stdio: 'pipe' })).toThrow();
+      } finally {
+        await live.destroy();
+      }
+    });
+
     it('SIGKILL: cleaned up by the watchdog', async () => {
       const { child, report, exit } = await startChild('wait', true);
       expect(report.watchdogPid).toBeGreaterThan(0);
