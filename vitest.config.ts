@@ -10,6 +10,7 @@ export default defineConfig({
       '@gwcluster/wire': pkg('wire'),
       '@gwcluster/security': pkg('security'),
       '@gwcluster/cluster-core': pkg('cluster-core'),
+      '@gwcluster/state-sync': pkg('state-sync'),
       '@gwcluster/daemon': pkg('daemon'),
       '@gwcluster/cli': pkg('cli'),
       '@gwcluster/native-addon': fileURLToPath(new URL('./native-addon/src/index.ts', import.meta.url)),

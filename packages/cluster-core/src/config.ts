@@ -44,6 +44,11 @@ export interface CoreConfig {
   readonly workAckTimeoutMs: number;
   /** Most members in one cluster (a keepalive table names owners by one-byte slot). */
   readonly maxMembers: number;
+  /**
+   * With state sync: a member is given units only once it reports sync-ready (it holds the others'
+   * sessions), and this member reports not-ready until the driver sends the `sync-ready` event.
+   */
+  readonly waitForSyncReady: boolean;
 }
 
 export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
@@ -60,6 +65,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   rejoinBackoffMs: 5000,
   workAckTimeoutMs: 300,
   maxMembers: 255,
+  waitForSyncReady: false,
 };
 
 export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {

@@ -1,4 +1,11 @@
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
+import type { CoreConfig } from './config.js';
+
+/** The fields of CoreConfig a propagated cluster configuration may change while the member runs. */
+export type CoreTimings = Pick<
+  CoreConfig,
+  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'reclaimGraceMs'
+>;
 
 /**
  * Everything that can happen to a member, as data. `now` is a monotonic clock in ms supplied by the
@@ -19,8 +26,11 @@ export type CoreEvent =
   | { readonly type: 'unit-needs-owner'; readonly now: number; readonly unit: WorkUnit }
   /** Data plane: this member's measured load (docs/architecture.md, "Load measure"). */
   | { readonly type: 'load-report'; readonly now: number; readonly load: number; readonly busiestUnits: readonly UnitLoad[] }
-  /** The operator installed another cluster configuration version on this member. */
-  | { readonly type: 'config-changed'; readonly now: number; readonly configVersion: number }
+  /**
+   * The operator installed another cluster configuration version on this member. `timings`, when
+   * given, replaces those fields of the core configuration from now on (a propagated configuration).
+   */
+  | { readonly type: 'config-changed'; readonly now: number; readonly configVersion: number; readonly timings?: Partial<CoreTimings> }
   /** The operator asks the master to rebalance now instead of at the next 2-second round. */
   | { readonly type: 'rebalance-now'; readonly now: number }
   /** The operator asks the master to move every unit away from a member (it stays a member, owning nothing). */
@@ -28,7 +38,9 @@ export type CoreEvent =
   /** The operator asks the master to accept a drained member's units again. */
   | { readonly type: 'undrain'; readonly now: number; readonly member: MemberId }
   /** This member leaves the cluster (operator or shutdown). */
-  | { readonly type: 'leave'; readonly now: number };
+  | { readonly type: 'leave'; readonly now: number }
+  /** State sync: this member now holds every other member's sessions (it may be given units). */
+  | { readonly type: 'sync-ready'; readonly now: number };
 
 export type Role = 'joining' | 'offering' | 'member' | 'master' | 'waiting-config' | 'rejected' | 'left' | 'stopped';
 

@@ -50,6 +50,8 @@ export interface MemberRecord {
   reportedUnits: ReadonlySet<WorkUnit>;
   reportsSeen: number;
   draining: boolean;
+  /** It holds the other members' session state (state sync); only ready members are given units. */
+  ready: boolean;
 }
 
 /** An outstanding WORK ASSIGN or WORK DE-ASSIGN. */
@@ -146,7 +148,8 @@ type Handler = {
 };
 
 export class ClusterMember {
-  readonly config: CoreConfig;
+  /** Replaced (never mutated) when a propagated configuration changes its timings. */
+  config: CoreConfig;
   private handler: Handler = IDLE_STOPPED;
   private effects: CoreEffect[] = [];
   configVersion: number;
@@ -155,6 +158,8 @@ export class ClusterMember {
   /** Units this member serves. */
   owned = new Set<WorkUnit>();
   load = -1;
+  /** State sync snapshot received (always true without state sync). */
+  syncReady: boolean;
   busiestUnits: readonly UnitLoad[] = [];
   private nonceCounter = 0;
   private requestCounter = 0;
@@ -177,6 +182,7 @@ export class ClusterMember {
   constructor(config: CoreConfig) {
     this.config = config;
     this.configVersion = config.configVersion;
+    this.syncReady = !config.waitForSyncReady;
   }
 
   get role(): Role {
@@ -224,6 +230,7 @@ export class ClusterMember {
         }
         break;
       case 'config-changed':
+        if (event.timings) this.config = { ...this.config, ...event.timings, self: this.config.self };
         this.configChanged(now, event.configVersion);
         break;
       case 'rebalance-now':
@@ -232,6 +239,14 @@ export class ClusterMember {
       case 'drain':
       case 'undrain':
         if (this.master) this.masterDrain(now, event.member, event.type === 'drain');
+        break;
+      case 'sync-ready':
+        if (!this.syncReady) {
+          this.syncReady = true;
+          this.log('info', 'holds every member\'s session state: ready for work');
+          const me = this.master?.members.get(this.config.self);
+          if (me) me.ready = true;
+        }
         break;
       case 'leave':
         this.leave(now);
@@ -428,6 +443,7 @@ export class ClusterMember {
       reportedUnits: new Set(),
       reportsSeen: 0,
       draining: false,
+      ready: id === this.config.self ? this.syncReady : !this.config.waitForSyncReady,
     };
   }
 
@@ -587,7 +603,7 @@ export class ClusterMember {
     for (const o of s.owners) if (o !== null && counts.has(o)) counts.set(o, counts.get(o)! + 1);
     const loads = new Map<MemberId, number>();
     for (const [id, rec] of s.members) {
-      if (rec.draining && !includeDraining) continue;
+      if ((rec.draining || !rec.ready) && !includeDraining) continue;
       const c = counts.get(id)!;
       loads.set(id, rec.load >= c ? rec.load : c);
     }
@@ -631,7 +647,7 @@ export class ClusterMember {
       if (!list) movable.set(o, (list = []));
       list.push(u);
     }
-    const receivers = new Set([...s.members.values()].filter((r) => !r.draining).map((r) => r.id));
+    const receivers = new Set([...s.members.values()].filter((r) => !r.draining && r.ready).map((r) => r.id));
     const moves = planRebalance(loads, movable, this.masterUnitWeight(), this.config.maxMovesPerRebalance, receivers);
     if (moves.length === 0) return;
     const batches = new Map<string, { from: MemberId; to: MemberId; units: WorkUnit[] }>();
@@ -685,6 +701,10 @@ export class ClusterMember {
     rec.busiestUnits = ka.busiestUnits;
     rec.reportedUnits = new Set(ka.ownedUnits);
     rec.reportsSeen++;
+    if (ka.syncReady !== false && !rec.ready) {
+      rec.ready = true;
+      this.log('info', 'member holds the cluster state now; it may be given units', { member: from });
+    }
     // Reconcile: units the table gives it (acknowledged, nothing in flight) that it does not serve are
     // offered to it again (a WORK ASSIGN was lost, or it dropped them on a stale keepalive).
     const missing: WorkUnit[] = [];
@@ -756,6 +776,8 @@ export class ClusterMember {
       watchdogPeriods: r.watchdogPeriods,
       loss: r.loss,
       load: Math.max(0, r.load),
+      draining: r.draining,
+      lastHeardMsAgo: r.id === this.config.self ? 0 : Math.max(0, now - r.lastHeardAt),
     }));
     const ka: MasterKeepalive = {
       type: 'master-keepalive',
@@ -847,6 +869,7 @@ export class ClusterMember {
         load: Math.max(this.load, 0),
         ownedUnits: this.ownedList(),
         busiestUnits: busiest,
+        syncReady: this.syncReady,
       });
     }
   }
@@ -881,11 +904,14 @@ export class ClusterMember {
       return;
     }
     if (this.role === 'master' && ex.reason !== 'config-mismatch' && ex.reason !== 'lost-tie-break') return;
-    this.handleExit(now, from, ex.reason, ex.detail);
+    this.handleExit(now, from, ex.reason, ex.detail, ex.configVersion);
   }
 
-  handleExit(now: number, from: MemberId, reason: ExitReason, detail: string): void {
-    if (reason === 'config-mismatch') {
+  handleExit(now: number, from: MemberId, reason: ExitReason, detail: string, theirVersion?: number): void {
+    if (reason === 'config-mismatch' && theirVersion === this.configVersion && this.role !== 'master') {
+      // We adopted the sender's version since it refused us (the EXIT crossed a configuration update).
+      this.enterJoining(now, `told to exit by ${from} for a configuration version this member now runs (${theirVersion})`);
+    } else if (reason === 'config-mismatch') {
       this.enterIdle(now, WAITING_CONFIG, `told to exit by ${from}: ${detail}`);
     } else if (reason === 'removed') {
       this.changeOwned([], this.ownedList(), 'removed from the cluster');
@@ -928,6 +954,21 @@ export class ClusterMember {
     this.enterIdle(now, LEFT, 'left the cluster');
   }
 
+  /**
+   * What the data plane needs after each step: this member's units, the table as known here, and (master)
+   * the units whose packets must be held: unassigned, or being assigned and not yet acknowledged
+   * (Figure 9). With `holdHandover` (method 1, where every packet passes the master) a unit is also held
+   * while its current owner hands it over, so nothing reaches the old owner after it let go.
+   */
+  dataPlaneView(holdHandover = false): { master: boolean; owned: ReadonlySet<WorkUnit>; owners: readonly (MemberId | null)[]; holding: ReadonlySet<WorkUnit> } {
+    const s = this.master;
+    if (!s) return { master: false, owned: this.owned, owners: this.view.owners, holding: new Set() };
+    const holding = new Set<WorkUnit>();
+    for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null) holding.add(u);
+    for (const p of s.pending.values()) if (p.kind === 'assign' || holdHandover) for (const u of p.units) holding.add(u);
+    return { master: true, owned: this.owned, owners: s.owners, holding };
+  }
+
   // ----------------------------------------------------------------------------------------------
   // Status
   // ----------------------------------------------------------------------------------------------
@@ -955,15 +996,17 @@ export class ClusterMember {
       const counts = new Map<MemberId, number>();
       for (const o of owners) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
       const master = this.mem?.master ?? null;
+      // The master's figures, aged by the time since its keepalive; for the master itself, our own watch.
+      const age = now - this.view.at;
       members = this.view.members.map((e) => ({
         id: e.member,
         role: e.member === master ? 'master' : 'member',
         loss: e.loss,
         watchdogPeriods: e.watchdogPeriods,
         load: e.load,
-        lastHeardMsAgo: e.member === master && this.mem ? now - this.mem.lastMasterHeardAt : null,
+        lastHeardMsAgo: e.member === master && this.mem ? now - this.mem.lastMasterHeardAt : e.lastHeardMsAgo !== undefined && this.mem ? e.lastHeardMsAgo + age : null,
         units: counts.get(e.member) ?? 0,
-        draining: false,
+        draining: e.draining ?? false,
       }));
     }
     return {

@@ -218,3 +218,21 @@ describe('operator actions', () => {
     expect(units.filter((u) => b.has(u))).toHaveLength(2);
   });
 });
+
+describe('state sync readiness', () => {
+  it('a member gets units only after it reports that it holds the cluster state', () => {
+    const net = new SimNetwork({ seed: 31, coreOverrides: { waitForSyncReady: true } });
+    net.add(ip(11));
+    net.add(ip(12));
+    net.start(ip(11));
+    net.event(ip(11), { type: 'sync-ready' }); // alone: nothing to receive
+    net.run(2000);
+    expect(net.node(ip(11)).member.owned.size).toBe(1024);
+    net.start(ip(12));
+    net.run(5000);
+    expect(net.node(ip(12)).member.role).toBe('member');
+    expect(net.node(ip(12)).member.owned.size).toBe(0); // joined, but not ready: no work
+    net.event(ip(12), { type: 'sync-ready' });
+    expect(net.runUntil(() => net.node(ip(12)).member.owned.size === 512, 5000)).not.toBeNull();
+  });
+});

@@ -40,6 +40,13 @@ export const CARRIES_CERTIFICATE: Readonly<Record<ClusterMessageType, boolean>> 
   'work-assign': false,
   'work-deassign': false,
   'work-ack': false,
+  'state-sync': false,
+  'state-ack': false,
+  // Operator plane: rare, and may reach a member that has not cached the sender's certificate.
+  'operator-request': true,
+  'operator-reply': true,
+  'config-update': true,
+  'config-status': true,
 };
 
 const SIGN_OPTIONS = { dsaEncoding: 'ieee-p1363' } as const;

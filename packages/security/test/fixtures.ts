@@ -24,11 +24,21 @@ export const SAMPLE_MESSAGES: Record<ClusterMessageType, ClusterMessage> = {
     ],
     table: { version: 2, owners: Array.from({ length: UNIT_COUNT }, (_, u) => (u < 512 ? '192.0.2.1' : u < 1000 ? '192.0.2.2' : null)) },
   },
-  'client-keepalive': { type: 'client-keepalive', epoch: 5, seq: 10, load: 0.75, ownedUnits: [7, 8], busiestUnits: [{ unit: 7, weight: 2 }] },
+  'client-keepalive': { type: 'client-keepalive', epoch: 5, seq: 10, load: 0.75, ownedUnits: [7, 8], busiestUnits: [{ unit: 7, weight: 2 }], syncReady: true },
   'exit-cluster': { type: 'exit-cluster', reason: 'leaving', detail: 'operator asked', epoch: 5, configVersion: 3 },
   'work-assign': { type: 'work-assign', epoch: 5, requestId: 1, units: [3, 4] },
   'work-deassign': { type: 'work-deassign', epoch: 5, requestId: 2, units: [3], to: '192.0.2.2' },
   'work-ack': { type: 'work-ack', epoch: 5, requestId: 2, units: [3] },
+  'state-sync': {
+    type: 'state-sync',
+    seq: 4,
+    records: [
+      { key: new Uint8Array([1, 2, 3]), version: 7, state: new Uint8Array([9, 9, 9, 9]), removed: false },
+      { key: new Uint8Array([4]), version: 2, state: new Uint8Array(0), removed: true },
+    ],
+    snapshotComplete: true,
+  },
+  'state-ack': { type: 'state-ack', seqs: [4, 5] },
 };
 
 export interface CraftOptions {

@@ -15,6 +15,7 @@ import {
   type MemberEntry,
   type MemberId,
   type NakCode,
+  type OperatorAction,
   type SignedMessage,
   type WorkTableSnapshot,
   type WorkUnit,
@@ -43,6 +44,8 @@ const SignedMessageT = root.lookupType('gwcluster.v1.SignedMessage');
 const ClusterMessageT = root.lookupType('gwcluster.v1.ClusterMessage');
 const JoinReplyT = root.lookupType('gwcluster.v1.JoinReply');
 const ExitClusterT = root.lookupType('gwcluster.v1.ExitCluster');
+const OperatorRequestT = root.lookupType('gwcluster.v1.OperatorRequest');
+const ActionEnum = OperatorRequestT.lookupEnum('Action').values as Record<string, number>;
 const NakEnum = JoinReplyT.lookupEnum('NakCode').values as Record<string, number>;
 const ExitEnum = ExitClusterT.lookupEnum('Reason').values as Record<string, number>;
 
@@ -60,6 +63,15 @@ const exitToWire: Record<ExitReason, string> = {
   leaving: 'LEAVING',
   removed: 'REMOVED',
 };
+const actionToWire: Record<OperatorAction, string> = {
+  drain: 'DRAIN',
+  undrain: 'UNDRAIN',
+  rebalance: 'REBALANCE',
+  leave: 'LEAVE',
+  join: 'JOIN',
+  config: 'CONFIG',
+};
+const actionFromWire = new Map(Object.entries(actionToWire).map(([k, v]) => [ActionEnum[v], k as OperatorAction]));
 const nakFromWire = new Map(Object.entries(nakToWire).map(([k, v]) => [NakEnum[v], k as NakCode]));
 const exitFromWire = new Map(Object.entries(exitToWire).map(([k, v]) => [ExitEnum[v], k as ExitReason]));
 
@@ -172,6 +184,12 @@ function unitSet(value: unknown, field: string): WorkUnit[] {
   return bitmapToUnits(bitmap);
 }
 
+function payload(value: unknown, field: string): Uint8Array {
+  const bytes = value instanceof Uint8Array ? value : new Uint8Array(0);
+  if (bytes.length > LIMITS.maxOperatorPayloadBytes) throw new WireError('limit', `${field} is ${bytes.length} bytes, more than ${LIMITS.maxOperatorPayloadBytes}`);
+  return bytes;
+}
+
 function list<T>(value: unknown, field: string, max: number, each: (v: unknown, f: string) => T): T[] {
   if (!Array.isArray(value)) throw new WireError('invalid', `${field} must be a list`);
   if (value.length > max) throw new WireError('limit', `${field} has ${value.length} entries, more than ${max}`);
@@ -210,7 +228,7 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
           seq: m.seq,
           keepalivePeriodMs: m.keepalivePeriodMs,
           configVersion: m.configVersion,
-          members: m.members.map((e) => ({ ...e })),
+          members: m.members.map((e) => ({ ...e, lastHeardMsAgo: Math.min(0xffffffff, Math.max(0, Math.round(e.lastHeardMsAgo ?? 0))) })),
           table: { version: m.table.version, runs: tableToRuns(m.table.owners, ids) },
         },
       };
@@ -223,6 +241,7 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
           load: m.load,
           ownedUnits: { bitmap: unitsToBitmap(m.ownedUnits) },
           busiestUnits: m.busiestUnits.map((u) => ({ ...u })),
+          syncReady: m.syncReady ?? true,
         },
       };
     case 'exit-cluster':
@@ -233,6 +252,18 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
       return { workDeassign: { epoch: m.epoch, requestId: m.requestId, units: [...m.units], to: m.to } };
     case 'work-ack':
       return { workAck: { epoch: m.epoch, requestId: m.requestId, units: [...m.units] } };
+    case 'operator-request':
+      return { operatorRequest: { requestId: m.requestId, action: ActionEnum[actionToWire[m.action]], member: m.member, payload: m.payload } };
+    case 'operator-reply':
+      return { operatorReply: { requestId: m.requestId, ok: m.ok, code: m.code, detail: m.detail, payload: m.payload } };
+    case 'config-update':
+      return { configUpdate: { version: m.version, clusterConfig: m.clusterConfig } };
+    case 'config-status':
+      return { configStatus: { version: m.version } };
+    case 'state-sync':
+      return { stateSync: { seq: m.seq, records: m.records.map((r) => ({ key: r.key, version: r.version, state: r.state, removed: r.removed })), snapshotComplete: m.snapshotComplete } };
+    case 'state-ack':
+      return { stateAck: { seqs: [...m.seqs] } };
   }
 }
 
@@ -286,6 +317,8 @@ function messageFromWire(o: Obj): ClusterMessage {
           watchdogPeriods: uint(e.watchdogPeriods, `${f}.watchdogPeriods`, 1000),
           loss: finite(e.loss, `${f}.loss`),
           load: finite(e.load, `${f}.load`),
+          draining: e.draining === true,
+          lastHeardMsAgo: uint(e.lastHeardMsAgo ?? 0, `${f}.lastHeardMsAgo`, 0xffffffff),
         };
       });
       if (new Set(members.map((e) => e.member)).size !== members.length) throw new WireError('invalid', 'masterKeepalive.members lists a member twice');
@@ -316,7 +349,25 @@ function messageFromWire(o: Obj): ClusterMessage {
           unit: uint((v as Obj).unit, `${f}.unit`, UNIT_COUNT - 1),
           weight: finite((v as Obj).weight, `${f}.weight`),
         })),
+        syncReady: b.syncReady === true,
       };
+    case 'stateSync':
+      return {
+        type: 'state-sync',
+        seq: uint(b.seq, 'stateSync.seq'),
+        records: list(b.records, 'stateSync.records', LIMITS.maxSyncRecords, (v, f) => {
+          const r = v as Obj;
+          const key = r.key as Uint8Array;
+          const state = r.state as Uint8Array;
+          if (key.length === 0 || key.length > LIMITS.maxSessionKeyBytes) throw new WireError('limit', `${f}.key is ${key.length} bytes; allowed 1..${LIMITS.maxSessionKeyBytes}`);
+          if (state.length > LIMITS.maxSessionStateBytes) throw new WireError('limit', `${f}.state is ${state.length} bytes, more than ${LIMITS.maxSessionStateBytes}`);
+          if (!r.removed && state.length === 0) throw new WireError('invalid', `${f} carries no state and is not a removal`);
+          return { key, version: uint(r.version, `${f}.version`), state, removed: r.removed === true };
+        }),
+        snapshotComplete: b.snapshotComplete === true,
+      };
+    case 'stateAck':
+      return { type: 'state-ack', seqs: list(b.seqs, 'stateAck.seqs', LIMITS.maxSyncAcks, (v, f) => uint(v, f)) };
     case 'exitCluster': {
       const reason = exitFromWire.get(b.reason);
       if (!reason) throw new WireError('invalid', `exitCluster.reason ${String(b.reason)} is not a known reason`);
@@ -340,6 +391,30 @@ function messageFromWire(o: Obj): ClusterMessage {
       };
     case 'workAck':
       return { type: 'work-ack', epoch: uint(b.epoch, 'workAck.epoch'), requestId: uint(b.requestId, 'workAck.requestId'), units: units(b.units, 'workAck.units') };
+    case 'operatorRequest': {
+      const action = actionFromWire.get(b.action);
+      if (!action) throw new WireError('invalid', `operatorRequest.action ${String(b.action)} is not a known action`);
+      return {
+        type: 'operator-request',
+        requestId: uint(b.requestId, 'operatorRequest.requestId'),
+        action,
+        member: b.member === '' ? '' : memberId(b.member, 'operatorRequest.member'),
+        payload: payload(b.payload, 'operatorRequest.payload'),
+      };
+    }
+    case 'operatorReply':
+      return {
+        type: 'operator-reply',
+        requestId: uint(b.requestId, 'operatorReply.requestId'),
+        ok: b.ok === true,
+        code: text(b.code, 'operatorReply.code', LIMITS.maxErrorCodeChars),
+        detail: text(b.detail, 'operatorReply.detail', LIMITS.maxReasonChars),
+        payload: payload(b.payload, 'operatorReply.payload'),
+      };
+    case 'configUpdate':
+      return { type: 'config-update', version: uint(b.version, 'configUpdate.version'), clusterConfig: payload(b.clusterConfig, 'configUpdate.clusterConfig') };
+    case 'configStatus':
+      return { type: 'config-status', version: uint(b.version, 'configStatus.version') };
     default:
       throw new WireError('invalid', `unknown message type ${body}`);
   }

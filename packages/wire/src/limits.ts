@@ -11,6 +11,13 @@ export const LIMITS = {
   maxMembers: 255,
   maxBusiestUnits: 32,
   maxTableRunNumbers: 2048,
+  /** OperatorRequest / OperatorReply payload and ConfigUpdate cluster_config, bytes. */
+  maxOperatorPayloadBytes: 8192,
+  maxErrorCodeChars: 64,
+  maxSyncRecords: 64,
+  maxSessionKeyBytes: 64,
+  maxSessionStateBytes: 256,
+  maxSyncAcks: 64,
   /** Largest value a uint64 field may carry: JavaScript's exact integer range. */
   maxUint64: Number.MAX_SAFE_INTEGER,
 } as const;

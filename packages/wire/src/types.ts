@@ -62,6 +62,10 @@ export interface MemberEntry {
   readonly watchdogPeriods: number;
   readonly loss: number;
   readonly load: number;
+  /** The operator drained it (absent in messages of members that predate the field: false). */
+  readonly draining?: boolean;
+  /** ms since the master last heard from it (0 for the master itself). */
+  readonly lastHeardMsAgo?: number;
 }
 
 export interface WorkTableSnapshot {
@@ -92,6 +96,8 @@ export interface ClientKeepalive {
   readonly load: number;
   readonly ownedUnits: readonly WorkUnit[];
   readonly busiestUnits: readonly UnitLoad[];
+  /** The member holds every other member's session state (absent from older members: true). */
+  readonly syncReady?: boolean;
 }
 
 export interface ExitCluster {
@@ -125,7 +131,67 @@ export interface WorkAck {
   readonly units: readonly WorkUnit[];
 }
 
+export type OperatorAction = 'drain' | 'undrain' | 'rebalance' | 'leave' | 'join' | 'config';
+
+/** An operator action forwarded to the member that can carry it out (proto OperatorRequest). */
+export interface OperatorRequest {
+  readonly type: 'operator-request';
+  readonly requestId: number;
+  readonly action: OperatorAction;
+  /** The member the action is about, or ''. */
+  readonly member: MemberId | '';
+  readonly payload: Uint8Array;
+}
+
+export interface OperatorReply {
+  readonly type: 'operator-reply';
+  readonly requestId: number;
+  readonly ok: boolean;
+  readonly code: string;
+  readonly detail: string;
+  readonly payload: Uint8Array;
+}
+
+/** Cluster configuration `version`: its cluster-wide fields as UTF-8 JSON. */
+export interface ConfigUpdate {
+  readonly type: 'config-update';
+  readonly version: number;
+  readonly clusterConfig: Uint8Array;
+}
+
+export interface ConfigStatus {
+  readonly type: 'config-status';
+  readonly version: number;
+}
+
+/** One session's latest replicated state (proto SessionRecord). */
+export interface SessionRecord {
+  readonly key: Uint8Array;
+  readonly version: number;
+  /** The encoded session record; empty when removed. */
+  readonly state: Uint8Array;
+  readonly removed: boolean;
+}
+
+export interface StateSync {
+  readonly type: 'state-sync';
+  readonly seq: number;
+  readonly records: readonly SessionRecord[];
+  readonly snapshotComplete: boolean;
+}
+
+export interface StateAck {
+  readonly type: 'state-ack';
+  readonly seqs: readonly number[];
+}
+
 export type ClusterMessage =
+  | StateSync
+  | StateAck
+  | OperatorRequest
+  | OperatorReply
+  | ConfigUpdate
+  | ConfigStatus
   | JoinRequest
   | JoinReply
   | MasterOffer
