@@ -2,12 +2,15 @@
   "variables": {
     # libpcap is optional at build time: without pcap-config (Debian libpcap-dev) the addon is built
     # without Capture and reports hasPcap = false. scripts/apt-packages.txt installs it.
-    "have_pcap%": "<!(command -v pcap-config >/dev/null 2>&1 && echo 1 || echo 0)"
+    "have_pcap%": "<!(command -v pcap-config >/dev/null 2>&1 && echo 1 || echo 0)",
+    # libnetfilter_queue is optional too: without its headers (Debian libnetfilter-queue-dev) the addon
+    # is built without PacketEngine and reports hasEngine = false.
+    "have_nfq%": "<!(test -e /usr/include/libnetfilter_queue/libnetfilter_queue.h && echo 1 || echo 0)"
   },
   "targets": [
     {
       "target_name": "gwcluster_filter",
-      "sources": ["src/filter.cc", "src/hold_queue.cc", "src/work_unit_filter.cc", "src/addon.cc"],
+      "sources": ["src/filter.cc", "src/hold_queue.cc", "src/work_unit_filter.cc", "src/addon.cc", "src/session_table.cc", "src/session_wrap.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O3"],
@@ -19,6 +22,11 @@
           "sources": ["src/capture.cc"],
           "defines": ["GWC_HAVE_PCAP"],
           "libraries": ["<!@(pcap-config --libs 2>/dev/null)"]
+        }],
+        ["have_nfq==1", {
+          "sources": ["src/packet_engine.cc", "src/engine_wrap.cc"],
+          "defines": ["GWC_HAVE_NFQ"],
+          "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
         }]
       ]
     }

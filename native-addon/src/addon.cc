@@ -10,9 +10,14 @@
 #include "work_unit_filter.h"
 
 #include "filter_wrap.h"
+#include "session_wrap.h"
 
 #ifdef GWC_HAVE_PCAP
 #include "capture.h"
+#endif
+
+#ifdef GWC_HAVE_NFQ
+#include "engine_wrap.h"
 #endif
 
 namespace {
@@ -346,6 +351,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #else
   exports.Set("hasPcap", Napi::Boolean::New(env, false));
 #endif
+#ifdef GWC_HAVE_NFQ
+  exports.Set("PacketEngine", gwc::EngineWrap::Init(env));
+  exports.Set("hasEngine", Napi::Boolean::New(env, true));
+#else
+  exports.Set("hasEngine", Napi::Boolean::New(env, false));
+#endif
+  gwc::InitSessionTable(env, exports);
   return exports;
 }
 

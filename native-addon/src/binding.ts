@@ -97,6 +97,160 @@ export interface NativeCaptureConstructor {
   ): NativeCapture;
 }
 
+/** The configuration object of `new PacketEngine` (src/engine_wrap.cc); the wrapper (engine.ts) builds it. */
+export interface NativeEngineConfig {
+  queueNum: number;
+  clusterV4: Uint32Array;
+  clusterV6: Uint8Array;
+  /** '' for none. */
+  forwardInterface: string;
+  /** mac: 6 bytes, or 0 bytes for the interface's own MAC. */
+  arpInterfaces: { name: string; clusterV4: Uint32Array; mac: Uint8Array }[];
+  localSlot: number;
+  master: boolean;
+  method: number;
+  /** 6 bytes, or 0 bytes for none. */
+  clusterMac: Uint8Array;
+  perUnitPackets: number;
+  totalPackets: number;
+  totalBytes: number;
+  queueMaxLen: number;
+  announceRounds: number;
+  announceIntervalMs: number;
+}
+
+/** Events of the engine thread, delivered on the JS thread (src/engine_wrap.cc CallJs). */
+export type NativeEngineEvent =
+  | { type: 'unit-needs-owner'; unit: number; owner: number }
+  | { type: 'announced'; frames: number }
+  | { type: 'error'; error: Error };
+
+export interface NativeVerdictCounts {
+  accepted: number;
+  forwarded: number;
+  dropped: number;
+  held: number;
+  invalid: number;
+}
+
+export interface NativeEngineStats {
+  received: number;
+  verdicts: NativeVerdictCounts;
+  verdictErrors: number;
+  recvOverruns: number;
+  kernelWaiting: number;
+  kernelQueueDropped: number;
+  kernelUserDropped: number;
+  kernelStatsKnown: boolean;
+  forwardErrors: number;
+  forwardNoMac: number;
+  reinjected: number;
+  reinjectErrors: number;
+  releasedForwarded: number;
+  releasedDropped: number;
+  needsOwnerEvents: number;
+  eventDrops: number;
+  arpRequests: number;
+  arpAnswered: number;
+  arpErrors: number;
+  garpSent: number;
+  cluster: number;
+  forwardedTraffic: number;
+  truncated: number;
+  malformed: number;
+  fragments: number;
+  heldPackets: number;
+  heldBytes: number;
+  holdDrops: number;
+  holdDiscarded: number;
+  holdReleased: number;
+}
+
+/** The native PacketEngine object (src/engine_wrap.cc). Every method but close/ref/unref throws once closed. */
+export interface NativePacketEngine {
+  setOwner(unit: number, slot: number): void;
+  setOwners(units: Uint16Array, slot: number): void;
+  setTable(table: Uint16Array): void;
+  owners(): Uint16Array;
+  setRole(localSlot: number, master: boolean, method: number): void;
+  setSlotMac(slot: number, mac: Uint8Array): void;
+  setClusterMac(mac: Uint8Array): void;
+  setAnswering(on: boolean): void;
+  hold(unit: number): void;
+  isHeld(unit: number): boolean;
+  release(unit: number): { reinjected: number; forwarded: number; dropped: number };
+  dropHeld(unit: number): number;
+  announce(): void;
+  /** units: 2048 entries, packets of units 0..1023 then bytes. */
+  counters(reset: boolean): { units: BigUint64Array; verdicts: NativeVerdictCounts };
+  stats(): NativeEngineStats;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface NativePacketEngineConstructor {
+  new (config: NativeEngineConfig, onEvent: (event: NativeEngineEvent) => void): NativePacketEngine;
+}
+
+/** Outcome of one tracked packet (src/session_wrap.cc). verdict 0 ACCEPT / 1 DROP; reason: TRACK_REASONS index. */
+export interface NativeTrackResult {
+  verdict: number;
+  reason: number;
+  created: boolean;
+  /** A session exists after the packet. */
+  session: boolean;
+  proto: number;
+  state: number;
+  unit: number;
+}
+
+/** Counters of one session table (src/session_wrap.cc Stats). */
+export interface NativeSessionStats {
+  sessions: number;
+  maxSessions: number;
+  tcp: number;
+  udp: number;
+  other: number;
+  replicas: number;
+  created: number;
+  refused: number;
+  installRefused: number;
+  expired: number;
+  removed: number;
+  accepted: number;
+  dropped: number;
+  recordsCollected: number;
+  removalsCollected: number;
+  removalsDropped: number;
+  installed: number;
+  installStale: number;
+  installInvalid: number;
+  bytesPerSession: number;
+  /** Packets per TRACK_REASONS name. */
+  reasons: Record<string, number>;
+}
+
+/** The native SessionTable object (src/session_wrap.cc). Records/keys travel as concatenated fixed-size bytes. */
+export interface NativeSessionTable {
+  trackPacket(ipPacket: Uint8Array, nowMs: number, unit: number): NativeTrackResult;
+  trackBatch(packets: Uint8Array, offsets: Uint32Array, nowMs: number, units: Uint16Array | null): { verdicts: Uint8Array; reasons: Uint8Array };
+  collectChanges(maxRecords: number, nowMs: number, lazy: boolean): { records: Buffer; removed: Buffer; pendingUrgent: number; pendingLazy: number; pendingRemoved: number };
+  install(records: Uint8Array, nowMs: number): { installed: number; updated: number; stale: number; invalid: number; refused: number };
+  remove(keys: Uint8Array): number;
+  expire(nowMs: number): number;
+  sessionsForUnits(unitBitmap: Uint8Array): Buffer;
+  list(offset: number, limit: number, unit: number, proto: number, port: number, addr: Uint8Array): { records: Buffer; total: number };
+  stats(): NativeSessionStats;
+  size(): number;
+  /** timeouts: Uint32Array(11), SESSION_TIMEOUT_KEYS order. */
+  configure(maxSessions: number, loose: boolean, timeouts: Uint32Array): void;
+}
+
+export interface NativeSessionTableConstructor {
+  new (maxSessions: number, loose: boolean, timeouts: Uint32Array): NativeSessionTable;
+}
+
 /** What build/Release/gwcluster_filter.node exports (src/addon.cc Init). */
 export interface FilterBinding {
   workUnitOfKey(key: number): number;
@@ -112,6 +266,13 @@ export interface FilterBinding {
   /** False when the addon was built without libpcap (no pcap-config at build time). */
   hasPcap: boolean;
   Capture?: NativeCaptureConstructor;
+  /** False when the addon was built without libnetfilter_queue. */
+  hasEngine: boolean;
+  PacketEngine?: NativePacketEngineConstructor;
+  /** The session table (src/session_wrap.cc); optional so fake bindings need not provide it. */
+  SessionTable?: NativeSessionTableConstructor;
+  sessionRecordSize?: number;
+  sessionKeySize?: number;
 }
 
 export const ADDON_PATH = '../build/Release/gwcluster_filter.node';

@@ -17,9 +17,28 @@ export type {
   NativeCaptureBatch,
   NativeCaptureStats,
   NativeCaptureConstructor,
+  NativePacketEngine,
+  NativePacketEngineConstructor,
+  NativeEngineConfig,
+  NativeEngineEvent,
+  NativeEngineStats,
+  NativeVerdictCounts,
 } from './binding.js';
 export { Capture, type CaptureOptions, type CaptureBatch, type CaptureStats } from './capture.js';
 export { NativeCallError } from './errors.js';
+export * from './sessions.js';
+export {
+  PacketEngine,
+  parseMac,
+  type PacketEngineOptions,
+  type PacketEngineEvent,
+  type PacketEngineStats,
+  type ArpInterfaceOptions,
+  type DistributionMethod,
+  type EngineCounters,
+  type ReleaseResult,
+  type VerdictCounts,
+} from './engine.js';
 export { generateBatch, CLUSTER_V4 as SYNTHETIC_CLUSTER_V4, CLUSTER_V6 as SYNTHETIC_CLUSTER_V6, type GenOptions, type GeneratedBatch } from './synthetic-traffic.js';
 import { callNative, checkBoolean, checkBytes, checkInteger, checkOffsets } from './errors.js';
 

@@ -28,6 +28,7 @@ function fakeBinding(overrides: Partial<NativeFilter> = {}): { binding: FilterBi
       }
     } as unknown as FilterBinding['Filter'],
     hasPcap: false,
+    hasEngine: false,
   };
   return { binding, calls };
 }
