@@ -12,7 +12,7 @@ const report = [];
 const f = await ClusterFixture.create({ members: 3 });
 let failed = false;
 try {
-  step(`topology: switch namespace ${f.net.switchNs}; members ${M.join(', ')} on 192.0.2.0/24; cluster IP ${CLUSTER_IP}; operator host 192.0.2.100`);
+  step(`topology: switch namespace ${f.net.switchNs}; members ${M.join(', ')} on 192.0.2.0/24; cluster IP ${CLUSTER_IP}; operator host 192.0.2.200`);
   f.startMonitor(10);
   await f.waitForView((v) => Object.keys(v).length === 3, { what: 'monitor' });
 

@@ -5,6 +5,7 @@ export declare const GWCTL: string;
 export declare const GWCLUSTERD: string;
 export declare const CLUSTER_IP: string;
 export declare const TOKEN: string;
+export declare const INSIDE_CLUSTER_IP: string;
 
 export interface MemberView {
   role: string;
@@ -27,7 +28,30 @@ export interface LogLine {
   msg?: string;
   [k: string]: unknown;
 }
+export interface EchoStats {
+  name: string;
+  tcpConnections: number;
+  tcpBytes: number;
+  tcpErrors: number;
+  udpDatagrams: number;
+  udpBytes: number;
+  peers: Record<string, number>;
+  udpPeers: Record<string, number>;
+}
+export interface FlowSummary {
+  ok: number;
+  failed: number;
+  resets: number;
+  errors: Record<string, number>;
+}
+export interface TrafficSummary {
+  tcp?: FlowSummary;
+  udp?: FlowSummary;
+  flows: { proto: 'tcp' | 'udp'; sport: number; ok: boolean }[];
+  error?: string;
+}
 export interface FixtureMember {
+  outsideIp?: string;
   ip: string;
   host: Host;
   config: string;
@@ -35,7 +59,13 @@ export interface FixtureMember {
 }
 
 export declare class ClusterFixture {
-  static create(opts?: { members?: number; extraConfig?: Record<string, unknown> }): Promise<ClusterFixture>;
+  static create(opts?: { members?: number; extraConfig?: Record<string, unknown>; layout?: 'lan' | 'gateway'; method?: 'master-forward' | 'unicast-mac' | 'multicast-mac'; clients?: number }): Promise<ClusterFixture>;
+  layout: 'lan' | 'gateway';
+  outside?: Segment;
+  clients?: Host[];
+  server?: Host;
+  startEcho(host: Host, name?: string): { child: ChildProcess; stop(): Promise<EchoStats | null> };
+  traffic(host: Host, args: string[], timeoutMs?: number): Promise<TrafficSummary>;
   net: Topology;
   lan: Segment;
   ops: Host;

@@ -13,6 +13,9 @@ export const GWCTL = join(ROOT, 'packages/cli/bin/gwctl.js');
 export const GWCLUSTERD = join(ROOT, 'packages/daemon/bin/gwclusterd.js');
 const MONITOR = join(ROOT, 'test/e2e/monitor.mjs');
 export const CLUSTER_IP = '198.51.100.10';
+export const INSIDE_CLUSTER_IP = '192.0.2.10';
+const ECHO = join(ROOT, 'test/e2e/tools/echo-server.mjs');
+const TRAFFIC = join(ROOT, 'test/e2e/tools/traffic.mjs');
 export const TOKEN = 'e2e-token-0123456789abcdef';
 
 function run(cmd, args) {
@@ -28,7 +31,14 @@ function run(cmd, args) {
 }
 
 export class ClusterFixture {
-  /** @param {{ members?: number, extraConfig?: object }} opts */
+  /**
+   * layout 'lan': members on one segment 192.0.2.0/24 (cluster protocol only).
+   * layout 'gateway': an outside segment 198.51.100.0/24 with clients c1.. (default route via the cluster
+   * IP 198.51.100.10), the members (eth0 outside .11.., eth1 inside 192.0.2.11..), an inside segment
+   * with a server s1 192.0.2.100 (default route via the inside cluster IP 192.0.2.10); the data plane is
+   * on with `method`.
+   * @param {{ members?: number, extraConfig?: object, layout?: 'lan'|'gateway', method?: string, clients?: number }} opts
+   */
   static async create(opts = {}) {
     const f = new ClusterFixture();
     await f.#init(opts);
@@ -42,24 +52,56 @@ export class ClusterFixture {
   logs = new Map();
   procs = new Map();
 
-  async #init({ members = 3, extraConfig = {} }) {
+  async #init({ members = 3, extraConfig = {}, layout = 'lan', method = 'master-forward', clients = 2 }) {
     this.net = await Topology.create();
-    this.lan = await this.net.addSegment('lan');
+    this.layout = layout;
+    const gateway = layout === 'gateway';
+    this.lan = await this.net.addSegment(gateway ? 'inside' : 'lan');
+    if (gateway) this.outside = await this.net.addSegment('outside');
     const dir = this.net.tmpDir();
     this.caDir = join(dir, 'ca');
     await run(process.execPath, [GWCTL, 'pki', 'init-ca', '--dir', this.caDir, '--name', 'e2e cluster CA']);
     for (let i = 0; i < members; i++) {
       const ip = `192.0.2.${11 + i}`;
-      const host = await this.net.addHost(`m${i + 1}`, [{ segment: this.lan, address: `${ip}/24`, ifname: 'eth0' }]);
+      const ifaces = gateway
+        ? [
+            { segment: this.outside, address: `198.51.100.${11 + i}/24`, ifname: 'eth0' },
+            { segment: this.lan, address: `${ip}/24`, ifname: 'eth1' },
+          ]
+        : [{ segment: this.lan, address: `${ip}/24`, ifname: 'eth0' }];
+      const host = await this.net.addHost(`m${i + 1}`, ifaces);
       const out = join(dir, `m${i + 1}`);
+      const extra = gateway
+        ? {
+            ...extraConfig,
+            dataplane: {
+              method,
+              interfaces: [
+                { name: 'eth0', clusterIps: [CLUSTER_IP] },
+                { name: 'eth1', clusterIps: [INSIDE_CLUSTER_IP] },
+              ],
+              ...(extraConfig.dataplane ?? {}),
+            },
+          }
+        : extraConfig;
       await run(process.execPath, [
         GWCTL, 'personality', '--ca-dir', this.caDir, '--out', out, '--cluster-name', 'e2e', '--cluster-ip', CLUSTER_IP,
-        '--member-ip', ip, '--interface', 'eth0', '--token', TOKEN, ...(Object.keys(extraConfig).length ? ['--set', JSON.stringify(extraConfig)] : []),
+        '--member-ip', ip, '--interface', gateway ? 'eth1' : 'eth0', '--token', TOKEN, ...(Object.keys(extra).length ? ['--set', JSON.stringify(extra)] : []),
       ]);
-      this.members.push({ ip, host, config: join(out, 'member.json'), name: `m${i + 1}` });
+      this.members.push({ ip, host, config: join(out, 'member.json'), name: `m${i + 1}`, outsideIp: gateway ? `198.51.100.${11 + i}` : undefined });
       this.logs.set(ip, []);
     }
-    this.ops = await this.net.addHost('ops', [{ segment: this.lan, address: '192.0.2.100/24', ifname: 'eth0' }]);
+    this.ops = await this.net.addHost('ops', [{ segment: this.lan, address: '192.0.2.200/24', ifname: 'eth0' }]);
+    if (gateway) {
+      this.clients = [];
+      for (let i = 0; i < clients; i++) {
+        const c = await this.net.addHost(`c${i + 1}`, [{ segment: this.outside, address: `198.51.100.${21 + i}/24`, ifname: 'eth0' }]);
+        await c.ip('route', 'add', 'default', 'via', CLUSTER_IP);
+        this.clients.push(c);
+      }
+      this.server = await this.net.addHost('s1', [{ segment: this.lan, address: '192.0.2.100/24', ifname: 'eth0' }]);
+      await this.server.ip('route', 'add', 'default', 'via', INSIDE_CLUSTER_IP);
+    }
   }
 
   member(ip) {
@@ -133,6 +175,34 @@ export class ClusterFixture {
       },
       { timeoutMs, intervalMs: 20, what },
     );
+  }
+
+  /** Starts an echo service (TCP 7000, UDP 7001 on every address) on a host; returns a stopper that resolves its counts. */
+  startEcho(host, name = host.name) {
+    const child = host.spawn(process.execPath, [ECHO, '--tcp', '7000', '--udp', '7001', '--name', name], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let last = null;
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      try {
+        last = JSON.parse(l);
+      } catch {
+        /* ignore */
+      }
+    });
+    return {
+      child,
+      stop: () =>
+        new Promise((resolve) => {
+          child.once('exit', () => resolve(last));
+          child.kill('SIGTERM');
+        }),
+    };
+  }
+
+  /** Runs the traffic tool on a client host; resolves its JSON summary. */
+  async traffic(host, args, timeoutMs = 120_000) {
+    const r = await host.exec([process.execPath, TRAFFIC, ...args], { timeoutMs });
+    if (r.code !== 0) throw new Error(`traffic tool failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1));
   }
 
   /** Runs gwctl inside a namespace (default: ops) against a member. */

@@ -3,7 +3,7 @@
  * (configuration + certificate + key + CA), as docs/operator-guide.md describes.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { createClusterCa, issueMemberCertificate } from '@gwcluster/security';
 import { EXIT, GwctlError } from './client.js';
 
@@ -88,4 +88,48 @@ export async function createPersonality(o: PersonalityOptions): Promise<{ config
   );
   writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
   return { configPath: paths.config, fingerprint: cert.fingerprint };
+}
+
+/** Issues a client certificate (for gwctl over mutual TLS) into OUT/client.crt and client.key (0600). */
+export async function issueClientCertificate(o: { caDir: string; out: string; ip: string; days: number; force: boolean }): Promise<{ certPath: string; keyPath: string; fingerprint: string }> {
+  const ca = readCa(o.caDir);
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  const certPath = join(out, 'client.crt');
+  const keyPath = join(out, 'client.key');
+  refuseOverwrite([certPath, keyPath], o.force);
+  const notBefore = new Date(Date.now() - 5 * 60_000);
+  const cert = await issueMemberCertificate({ ca, memberIp: o.ip, notBefore, notAfter: new Date(notBefore.getTime() + o.days * 86_400_000) });
+  writeFileSync(certPath, cert.certPem, { mode: 0o644 });
+  writeSecret(keyPath, cert.keyPem);
+  return { certPath, keyPath, fingerprint: cert.fingerprint };
+}
+
+/**
+ * Signs the installed software and the personality of `config` with the CA key (bundle.ts of the daemon).
+ * With setInConfig, also sets pki.bundleSignature in the configuration (before signing: it is part of it).
+ */
+export async function signPersonalityBundle(o: { caDir: string; config: string; out?: string; setInConfig?: boolean }): Promise<{ path: string; files: number }> {
+  const { signBundle } = await import('@gwcluster/daemon/bundle');
+  const ca = readCa(o.caDir);
+  const configPath = resolve(o.config);
+  let raw: Record<string, any>;
+  try {
+    raw = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, any>;
+  } catch (e) {
+    throw new GwctlError(EXIT.badArguments, `--config ${configPath}: cannot read it as JSON (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const dir = dirname(configPath);
+  const out = o.out ? resolve(o.out) : join(dir, 'bundle.sig');
+  if (o.setInConfig) {
+    raw.pki = { ...(raw.pki ?? {}), bundleSignature: relative(dir, out) || 'bundle.sig' };
+    writeFileSync(configPath, `${JSON.stringify(raw, null, 2)}\n`);
+  }
+  const pkiSection = (raw.pki ?? {}) as Record<string, string>;
+  const abs = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(dir, p));
+  if (!pkiSection.certificate || !pkiSection.ca) throw new GwctlError(EXIT.badArguments, `--config ${configPath}: pki.certificate and pki.ca are needed to sign the bundle`);
+  const crl = abs(pkiSection.crl);
+  const bundle = signBundle({ config: configPath, certificate: abs(pkiSection.certificate)!, ca: abs(pkiSection.ca)!, ...(crl ? { crl } : {}) }, ca.certPem, ca.keyPem);
+  writeFileSync(out, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o644 });
+  return { path: out, files: Object.keys(bundle.manifest.software).length + Object.keys(bundle.manifest.personality).length };
 }

@@ -29,6 +29,12 @@ export interface CoreConfig {
   /** Cap on units moved by one rebalance round (the digest repeats "while it helps"; 1024 = no cap). */
   readonly maxMovesPerRebalance: number;
   /**
+   * A rebalance round starts only when the gap between the most and least loaded member exceeds this
+   * fraction of the mean load (hysteresis: moving a unit interrupts its locally terminated sessions, so
+   * small, traffic-driven wobbles must not move work). 0 = the digest's "whenever it helps".
+   */
+  readonly rebalanceThreshold: number;
+  /**
    * After taking office, a new master waits up to this many ms for the previous members to re-join and
    * claim the units they serve before it hands out unclaimed units, so that a master change moves no
    * work needlessly. It stops waiting as soon as every member it knew has re-joined.
@@ -59,6 +65,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   maxWatchdogPeriods: 20,
   rebalanceIntervalMs: 2000,
   maxMovesPerRebalance: 1024,
+  rebalanceThreshold: 0.05,
   reclaimGraceMs: 1000,
   approvalTimeoutMs: 5000,
   applicationTimeoutMs: 3000,

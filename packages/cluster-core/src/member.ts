@@ -648,6 +648,11 @@ export class ClusterMember {
       list.push(u);
     }
     const receivers = new Set([...s.members.values()].filter((r) => !r.draining && r.ready).map((r) => r.id));
+    const receiving = [...loads].filter(([id]) => receivers.has(id)).map(([, l]) => l);
+    const givers = [...loads].filter(([id]) => (movable.get(id)?.length ?? 0) > 0).map(([, l]) => l);
+    if (receiving.length === 0 || givers.length === 0) return;
+    const mean = [...loads.values()].reduce((a, b) => a + b, 0) / Math.max(1, loads.size);
+    if (Math.max(...givers) - Math.min(...receiving) <= Math.max(1, this.config.rebalanceThreshold * mean)) return;
     const moves = planRebalance(loads, movable, this.masterUnitWeight(), this.config.maxMovesPerRebalance, receivers);
     if (moves.length === 0) return;
     const batches = new Map<string, { from: MemberId; to: MemberId; units: WorkUnit[] }>();
@@ -771,11 +776,14 @@ export class ClusterMember {
     const me = s.members.get(this.config.self)!;
     me.lastHeardAt = now;
     me.load = this.load;
+    // Loads as status() reports them (unit counts until a member reports), so every member shows the same.
+    const counts = new Map<MemberId, number>();
+    for (const o of s.owners) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
     const members: MemberEntry[] = [...s.members.values()].map((r) => ({
       member: r.id,
       watchdogPeriods: r.watchdogPeriods,
       loss: r.loss,
-      load: Math.max(0, r.load),
+      load: Math.max(0, r.load, counts.get(r.id) ?? 0),
       draining: r.draining,
       lastHeardMsAgo: r.id === this.config.self ? 0 : Math.max(0, now - r.lastHeardAt),
     }));
@@ -1004,7 +1012,7 @@ export class ClusterMember {
         loss: e.loss,
         watchdogPeriods: e.watchdogPeriods,
         load: e.load,
-        lastHeardMsAgo: e.member === master && this.mem ? now - this.mem.lastMasterHeardAt : e.lastHeardMsAgo !== undefined && this.mem ? e.lastHeardMsAgo + age : null,
+        lastHeardMsAgo: e.member === master && this.mem ? now - this.mem.lastMasterHeardAt : this.mem ? (e.lastHeardMsAgo ?? 0) + age : null,
         units: counts.get(e.member) ?? 0,
         draining: e.draining ?? false,
       }));

@@ -23,17 +23,54 @@ export interface MemberConfig {
     readonly maxWatchdogPeriods: number;
     readonly rebalanceIntervalMs: number;
     readonly maxMovesPerRebalance: number;
+    readonly rebalanceThreshold: number;
     readonly reclaimGraceMs: number;
     readonly maxClockSkewMs: number;
   };
   readonly member: { readonly address: string; readonly prefixLength: number; readonly interface: string; readonly name: string };
-  readonly pki: { readonly certificate: string; readonly key: string; readonly ca: string; readonly crl?: string; readonly allowedCertificates?: readonly string[] };
-  readonly admin: { readonly listen: string; readonly port: number; readonly token?: string };
+  readonly pki: {
+    readonly certificate: string;
+    readonly key: string;
+    readonly ca: string;
+    readonly crl?: string;
+    readonly allowedCertificates?: readonly string[];
+    /** Signed bundle manifest (bundle.ts); checked at boot when set. */
+    readonly bundleSignature?: string;
+  };
+  readonly admin: { readonly listen: string; readonly port: number; readonly token?: string; readonly tls?: AdminTlsConfig };
   readonly clusterAddress: { readonly mode: 'interface' | 'none' };
   readonly applications: readonly ApplicationConfig[];
+  /** Absent: the member runs the cluster protocol only. */
+  readonly dataplane?: DataPlaneConfig;
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   /** Absolute path of the file this was read from ('' when built in memory). */
   readonly source: string;
+}
+
+export interface DataPlaneConfig {
+  readonly method: 'master-forward' | 'unicast-mac' | 'multicast-mac';
+  readonly interfaces: readonly { readonly name: string; readonly clusterIps: readonly string[] }[];
+  readonly clusterMac: string;
+  readonly queueNum: number;
+  readonly forwarding: boolean;
+  readonly forwardInterface: string;
+  readonly ppsPerUnitWeight: number;
+  readonly hold: { readonly perUnitPackets: number; readonly totalPackets: number; readonly totalBytes: number };
+}
+
+/** The default cluster MAC: locally administered unicast 02:00:5e:<ip> or IPv4-multicast 01:00:5e:<ip & 0x7fffff>. */
+export function defaultClusterMac(method: DataPlaneConfig['method'], clusterIp: string): string {
+  const b = clusterIp.split('.').map(Number);
+  const hex = (n: number) => n.toString(16).padStart(2, '0');
+  return method === 'multicast-mac' ? `01:00:5e:${hex(b[1]! & 0x7f)}:${hex(b[2]!)}:${hex(b[3]!)}` : `02:00:5e:${hex(b[1]!)}:${hex(b[2]!)}:${hex(b[3]!)}`;
+}
+
+/** admin.tls with its defaults filled in (absolute paths). */
+export interface AdminTlsConfig {
+  readonly certificate: string;
+  readonly key: string;
+  readonly ca: string;
+  readonly requireClientCertificate: boolean;
 }
 
 export interface ApplicationConfig {
@@ -87,6 +124,28 @@ export function broadcastOf(address: string, prefixLength: number): string {
   return numberToIpv4((ipv4ToNumber(address) | ~mask) >>> 0);
 }
 
+function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string, problems: string[], file: string): DataPlaneConfig {
+  const method = d.method as DataPlaneConfig['method'];
+  const clusterMac = ((d.clusterMac as string | undefined) ?? defaultClusterMac(method, clusterIp)).toLowerCase();
+  const first = parseInt(clusterMac.slice(0, 2), 16);
+  if (method === 'multicast-mac' && (first & 1) === 0) problems.push(`dataplane.clusterMac: ${clusterMac} is not a multicast MAC (method multicast-mac needs the group bit set)`);
+  if (method === 'unicast-mac' && (first & 1) === 1) problems.push(`dataplane.clusterMac: ${clusterMac} is a multicast MAC (method unicast-mac needs a unicast one)`);
+  const names = (d.interfaces as { name: string }[]).map((i) => i.name);
+  if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
+  const hold = (d.hold ?? {}) as Record<string, number>;
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return {
+    method,
+    interfaces: d.interfaces,
+    clusterMac,
+    queueNum: d.queueNum,
+    forwarding: d.forwarding,
+    forwardInterface: (d.forwardInterface as string | undefined) ?? memberInterface,
+    ppsPerUnitWeight: d.ppsPerUnitWeight,
+    hold: { perUnitPackets: hold.perUnitPackets ?? 64, totalPackets: hold.totalPackets ?? 4096, totalBytes: hold.totalBytes ?? 4194304 },
+  };
+}
+
 /** Validates a parsed configuration object; relative paths resolve against baseDir. Throws ConfigError. */
 export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd()): MemberConfig {
   const copy = structuredClone(raw);
@@ -111,10 +170,26 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
       ca: abs(pki.ca),
       ...(pki.crl ? { crl: abs(pki.crl) } : {}),
       ...(pki.allowedCertificates ? { allowedCertificates: pki.allowedCertificates } : {}),
+      ...(pki.bundleSignature ? { bundleSignature: abs(pki.bundleSignature) } : {}),
     },
-    admin: { listen: admin.listen ?? member.address, port: admin.port ?? 7401, ...(admin.token ? { token: admin.token } : {}) },
+    admin: {
+      listen: admin.listen ?? member.address,
+      port: admin.port ?? 7401,
+      ...(admin.token ? { token: admin.token } : {}),
+      ...(admin.tls
+        ? {
+            tls: {
+              certificate: abs(admin.tls.certificate ?? pki.certificate),
+              key: abs(admin.tls.key ?? pki.key),
+              ca: abs(admin.tls.ca ?? pki.ca),
+              requireClientCertificate: admin.tls.requireClientCertificate ?? false,
+            },
+          }
+        : {}),
+    },
     clusterAddress: { mode: clusterAddress.mode ?? 'interface' },
     applications: (c.applications ?? []) as ApplicationConfig[],
+    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, problems, file) } : {}),
     logLevel: c.logLevel ?? 'info',
     source: file,
   };

@@ -15,7 +15,12 @@ import { UdpTransport } from './transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './cluster-address.js';
 import { MemberNode, type Credentials } from './member-node.js';
 import { applicationsFromConfig } from './applications.js';
+import { DataPlane } from './dataplane.js';
 import { AdminListenError, startAdminServer } from './server.js';
+import { OperatorChannel } from './operator-channel.js';
+import { BundleError, verifyBundle } from './bundle.js';
+import { createMetrics } from './metrics.js';
+import { EMPTY_PROVIDERS } from './providers.js';
 
 export class BootError extends Error {
   constructor(
@@ -58,11 +63,20 @@ export function loadCredentials(config: MemberConfig, nowMs = Date.now()): Crede
   }
   const verdict = trust.verifyChain(chain, config.member.address, nowMs);
   if (!verdict.ok) throw new BootError(config.pki.certificate, `this member's own certificate is refused (${verdict.code}): ${verdict.reason}`);
+  if (config.pki.bundleSignature) {
+    try {
+      verifyBundle(config.pki.bundleSignature, { config: config.source, certificate: config.pki.certificate, ca: config.pki.ca, ...(config.pki.crl ? { crl: config.pki.crl } : {}) }, caPem);
+    } catch (e) {
+      if (e instanceof BundleError) throw new BootError(e.file, e.message.slice(e.file.length + 2));
+      throw e;
+    }
+  }
   return { certChainDer: chain, keyPem, caPem, ...(crlPem ? { crlPem } : {}) };
 }
 
 export interface RunningMember {
   readonly node: MemberNode;
+  readonly dataPlane?: DataPlane;
   stop(): Promise<void>;
 }
 
@@ -75,43 +89,107 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   } catch (e) {
     throw new BootError(config.source, `cluster.port ${config.cluster.port}: cannot bind UDP (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  // With a data plane the packet engine answers ARP for the cluster IPs (on the master only); without
+  // one the master binds the cluster IP to its interface.
+  let node: MemberNode | undefined;
+  let dataPlane: DataPlane | undefined;
+  if (config.dataplane) {
+    const { nativePacketEngine } = await import('./dataplane-engine.js');
+    dataPlane = new DataPlane({
+      config: config.dataplane,
+      self: config.member.address,
+      logger: logger.child({ component: 'dataplane', member: config.member.address }),
+      engineFactory: nativePacketEngine,
+      onUnitNeedsOwner: (unit) => node?.submit({ type: 'unit-needs-owner', unit }),
+      onLoad: (load, busiest) => node?.reportLoad(load, busiest),
+    });
+    try {
+      await dataPlane.start();
+    } catch (e) {
+      await transport.close();
+      await dataPlane.stop().catch(() => {});
+      throw new BootError(config.source, `dataplane: cannot start: ${(e as Error).message}`);
+    }
+  }
   const clusterAddress: ClusterAddress =
-    config.clusterAddress.mode === 'interface'
+    dataPlane ??
+    (config.clusterAddress.mode === 'interface'
       ? new InterfaceClusterAddress(config.cluster.clusterIp, config.member.interface, (what, err) => logger.error({ err: err.message }, `cluster address: ${what} failed`))
-      : new NoClusterAddress();
+      : new NoClusterAddress());
   // A previous run may have died as master: never start out answering for the cluster IP.
   await clusterAddress.release();
-  const node = new MemberNode({ config, credentials, transport, clusterAddress, applications: applicationsFromConfig(config.applications), logger });
+  node = new MemberNode({
+    config,
+    credentials,
+    transport,
+    clusterAddress,
+    applications: applicationsFromConfig(config.applications),
+    logger,
+    ...(dataPlane ? { dataPlane } : {}),
+  });
+  // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
+  const channel = new OperatorChannel({ node });
+  const metrics = createMetrics({ node, providers: EMPTY_PROVIDERS, processMetrics: true });
   let admin;
   try {
-    admin = await startAdminServer({ node, logger, host: config.admin.listen, port: config.admin.port, ...(config.admin.token ? { token: config.admin.token } : {}) });
+    admin = await startAdminServer({
+      node,
+      channel,
+      metrics,
+      logger,
+      host: config.admin.listen,
+      port: config.admin.port,
+      ...(config.admin.token ? { token: config.admin.token } : {}),
+      ...(config.admin.tls ? { tls: config.admin.tls } : {}),
+    });
   } catch (e) {
     await transport.close();
+    await dataPlane?.stop();
     if (e instanceof AdminListenError) throw new BootError(config.source, e.message);
     throw e;
   }
   node.start();
   return {
     node,
+    ...(dataPlane ? { dataPlane } : {}),
     async stop() {
-      await node.stop();
+      await node!.stop();
+      channel.close();
+      metrics.close();
       await admin.close();
+      await dataPlane?.stop();
       await transport.close();
     },
   };
 }
 
 export async function main(argv: string[]): Promise<void> {
-  let values: { config?: string; help?: boolean };
+  let values: { config?: string; help?: boolean; check?: boolean };
   try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, check: { type: 'boolean' } }, strict: true }));
   } catch (e) {
-    process.stderr.write(`gwclusterd: ${(e as Error).message}\nusage: gwclusterd --config FILE\n`);
+    process.stderr.write(`gwclusterd: ${(e as Error).message}\nusage: gwclusterd --config FILE [--check]\n`);
     process.exit(2);
   }
   if (values.help || !values.config) {
-    process.stdout.write('usage: gwclusterd --config FILE\n\nRuns one member of a gwcluster cluster. FILE is the member configuration (docs/configuration.md).\n');
+    process.stdout.write(
+      'usage: gwclusterd --config FILE [--check]\n\nRuns one member of a gwcluster cluster. FILE is the member configuration (docs/configuration.md).\n--check: verify the personality (schema, certificate chain and dates, key permissions, bundle signature) and exit.\n',
+    );
     process.exit(values.help ? 0 : 2);
+  }
+  if (values.check) {
+    try {
+      const config = loadMemberConfig(values.config);
+      loadCredentials(config);
+      process.stdout.write(`gwclusterd: personality ${config.source} is valid${config.pki.bundleSignature ? '; bundle signature verified' : ' (no bundle signature configured)'}\n`);
+      process.exit(0);
+    } catch (e) {
+      if (e instanceof ConfigError || e instanceof BootError) {
+        process.stderr.write(`gwclusterd: cannot boot: ${e.message}\n`);
+        process.exit(2);
+      }
+      throw e;
+    }
   }
   let member: RunningMember;
   try {

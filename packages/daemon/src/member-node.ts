@@ -8,7 +8,7 @@
  * the tick timer; it does not close the transport (its owner does).
  */
 import type { Logger } from 'pino';
-import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent } from '@gwcluster/cluster-core';
+import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreTimings } from '@gwcluster/cluster-core';
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from './config.js';
@@ -26,8 +26,12 @@ export interface Credentials {
 
 /** What the data plane (native addon) is told; it must not block and must not call back synchronously. */
 export interface DataPlaneHooks {
-  ownership(gained: readonly WorkUnit[], lost: readonly WorkUnit[]): void;
-  assignmentAcked(owner: MemberId, units: readonly WorkUnit[]): void;
+  /**
+   * Called after every batch of core events with the core's current table (ClusterMember.dataPlaneView()).
+   * Must not block and must not call back into the node synchronously.
+   */
+  sync(view: ReturnType<ClusterMember['dataPlaneView']>): void;
+  stats?(): Record<string, number>;
 }
 
 export interface ClusterEvent {
@@ -59,6 +63,16 @@ export interface MemberNodeOptions {
 
 const EVENT_RING = 500;
 
+/**
+ * Sees every authenticated message before the protocol core does (operator-channel.ts). Returns true
+ * when it consumed the message (operator-plane messages), false to let the core have it. Called on the
+ * receive path, never concurrently; must not block.
+ */
+export type ControlHandler = (from: MemberId, message: ClusterMessage) => boolean;
+
+/** Hears every recorded cluster event, after it was logged. Must not throw or block. */
+export type ClusterEventListener = (event: ClusterEvent) => void;
+
 export class MemberNode {
   readonly core: ClusterMember;
   readonly self: MemberId;
@@ -75,9 +89,15 @@ export class MemberNode {
   readonly counters: Record<string, number> = {};
   private stepping = false;
   private readonly queued: CoreEvent[] = [];
+  private controlHandler: ControlHandler | null = null;
+  private readonly listeners = new Set<ClusterEventListener>();
+  private tickEveryMs = 0;
+  /** The configuration in force: the file's, then each adopted cluster configuration (adoptConfig). */
+  config: MemberConfig;
 
   constructor(private readonly opts: MemberNodeOptions) {
     const c = opts.config;
+    this.config = c;
     this.self = c.member.address;
     this.clock = opts.clock ?? (() => performance.now());
     this.wallClock = opts.wallClock ?? (() => Date.now());
@@ -91,6 +111,7 @@ export class MemberNode {
         maxWatchdogPeriods: c.cluster.maxWatchdogPeriods,
         rebalanceIntervalMs: c.cluster.rebalanceIntervalMs,
         maxMovesPerRebalance: c.cluster.maxMovesPerRebalance,
+        rebalanceThreshold: c.cluster.rebalanceThreshold,
         reclaimGraceMs: c.cluster.reclaimGraceMs,
       }),
     );
@@ -121,10 +142,55 @@ export class MemberNode {
   start(): void {
     this.log.info({ ...this.context, incarnation: this.sealer.incarnation, cluster: this.opts.config.cluster.name }, 'member starting');
     this.step({ type: 'start', now: this.clock() });
-    if (this.opts.autoTick !== false) {
-      const every = Math.max(5, Math.floor(this.opts.config.cluster.keepalivePeriodMs / 10));
-      this.timer = setInterval(() => this.tick(), every);
-    }
+    if (this.opts.autoTick !== false) this.startTimer();
+  }
+
+  /** Ticks every T/10 (at least 5 ms); the core needs a tick at least every T/5. */
+  private startTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.tickEveryMs = Math.max(5, Math.floor(this.config.cluster.keepalivePeriodMs / 10));
+    this.timer = setInterval(() => this.tick(), this.tickEveryMs);
+  }
+
+  /**
+   * Adopts a cluster configuration (already validated and persisted by the caller): the core takes the
+   * new version and timings, the tick timer follows a changed keepalive period.
+   */
+  adoptConfig(next: MemberConfig, timings: Partial<CoreTimings>): void {
+    this.config = next;
+    this.step({ type: 'config-changed', now: this.clock(), configVersion: next.cluster.configVersion, timings });
+    if (this.timer && Math.max(5, Math.floor(next.cluster.keepalivePeriodMs / 10)) !== this.tickEveryMs) this.startTimer();
+  }
+
+  /** Installs the operator plane's message hook (one at a time). */
+  setControlHandler(handler: ControlHandler | null): void {
+    this.controlHandler = handler;
+  }
+
+  /** Seals and sends an operator-plane message (best effort; the caller retransmits). */
+  sendControl(to: MemberId | 'broadcast', message: ClusterMessage): void {
+    this.send(to, message);
+  }
+
+  onEvent(listener: ClusterEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Records a cluster event from outside the core (operator actions) and logs it with its correlation id. */
+  note(level: 'info' | 'warn' | 'error', kind: string, message: string, fields?: Record<string, unknown>): ClusterEvent {
+    const e = this.record(kind, message, fields);
+    this.log[level]({ ...this.context, ...(fields ?? {}), correlationId: e.id }, message);
+    return e;
+  }
+
+  /** The level of this member's logs, changed at run time by the admin API. */
+  get logLevel(): string {
+    return this.log.level;
+  }
+
+  set logLevel(level: string) {
+    this.log.level = level;
   }
 
   tick(): void {
@@ -139,7 +205,7 @@ export class MemberNode {
   }
 
   /** Feeds an operator or data-plane event to the core. */
-  submit(event: Omit<CoreEvent, 'now'> & { type: CoreEvent['type'] }): void {
+  submit(event: CoreEvent extends infer E ? (E extends CoreEvent ? Omit<E, 'now'> : never) : never): void {
     this.step({ ...event, now: this.clock() } as CoreEvent);
   }
 
@@ -163,6 +229,15 @@ export class MemberNode {
     const e: ClusterEvent = { id: ++this.eventSeq, at: new Date(this.wallClock()).toISOString(), epoch: this.context.epoch, kind, message, ...(fields ? { fields } : {}) };
     this.events.push(e);
     if (this.events.length > EVENT_RING) this.events.splice(0, this.events.length - EVENT_RING);
+    if (this.listeners.size > 0) queueMicrotask(() => {
+      for (const l of this.listeners) {
+        try {
+          l(e);
+        } catch {
+          /* a listener must not break the member */
+        }
+      }
+    });
     return e;
   }
 
@@ -172,6 +247,7 @@ export class MemberNode {
     if (fromIp === this.self) return; // our own broadcast looped back
     const opened = this.opener.open(bytes, this.wallClock(), { sourceIp: fromIp });
     if (opened.ok) {
+      if (this.controlHandler?.(opened.signed.sender, opened.signed.message)) return;
       this.step({ type: 'message', now: this.clock(), from: opened.signed.sender, message: opened.signed.message });
       return;
     }
@@ -207,6 +283,7 @@ export class MemberNode {
         }
         for (const effect of effects) this.carryOut(effect);
       }
+      this.opts.dataPlane?.sync(this.core.dataPlaneView(this.opts.config.dataplane?.method === 'master-forward'));
     } finally {
       this.stepping = false;
     }
@@ -229,19 +306,17 @@ export class MemberNode {
         break;
       }
       case 'announce-cluster-ip':
-        this.record('cluster-ip', `taking cluster IP ${this.opts.config.cluster.clusterIp}`);
+        this.record('cluster-ip', `taking cluster IP ${this.config.cluster.clusterIp}`);
         void this.opts.clusterAddress.take();
         break;
       case 'release-cluster-ip':
-        this.record('cluster-ip', `releasing cluster IP ${this.opts.config.cluster.clusterIp}`);
+        this.record('cluster-ip', `releasing cluster IP ${this.config.cluster.clusterIp}`);
         void this.opts.clusterAddress.release();
         break;
       case 'ownership':
-        this.opts.dataPlane?.ownership(effect.gained, effect.lost);
         this.log.debug({ ...this.context, gained: effect.gained.length, lost: effect.lost.length, reason: effect.reason }, 'own units changed');
         break;
       case 'assignment-acked':
-        this.opts.dataPlane?.assignmentAcked(effect.owner, effect.units);
         break;
       case 'ask-applications': {
         const joiner = effect.joiner;

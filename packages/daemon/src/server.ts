@@ -1,41 +1,118 @@
-/** The admin API process part: build fastify with the app plugin, listen, close gracefully. */
+/**
+ * The admin API process part: fastify with the app plugin, authentication, coded errors, listen, close.
+ *
+ * Authentication (docs/operator-guide.md):
+ * - bearer token: with admin.token set, every route but the public ones needs "Authorization: Bearer TOKEN"
+ *   (401 GW_UNAUTHORIZED otherwise). Without a token the API is read-only: actions answer 403 GW_FORBIDDEN,
+ *   unless mutual TLS authenticates the client.
+ * - mutual TLS (admin.tls): HTTPS with the member's certificate; with requireClientCertificate, a client
+ *   must present a certificate issued by the cluster CA (403 GW_FORBIDDEN otherwise).
+ * Public routes: /healthz, /openapi.json, /dashboard (a page without data).
+ */
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { adminApp } from './admin-app.js';
+import { ApiError } from './api-errors.js';
 import type { MemberNode } from './member-node.js';
+import type { OperatorChannel } from './operator-channel.js';
+import type { OperatorProviders } from './providers.js';
+import type { MemberMetrics } from './metrics.js';
 
 export class AdminListenError extends Error {
   override readonly name = 'AdminListenError';
 }
 
+export interface AdminTlsOptions {
+  /** PEM files: the server certificate chain and key, and the CA that client certificates must chain to. */
+  readonly certificate: string;
+  readonly key: string;
+  readonly ca: string;
+  readonly requireClientCertificate: boolean;
+}
+
 export interface AdminServerOptions {
   readonly node: MemberNode;
+  readonly channel: OperatorChannel;
   readonly logger: Logger;
   readonly host: string;
   readonly port: number;
   readonly token?: string;
+  readonly tls?: AdminTlsOptions;
+  readonly providers?: OperatorProviders;
+  readonly metrics?: MemberMetrics;
+  readonly streamPeriodMs?: number;
+}
+
+const PUBLIC = new Set(['/healthz', '/openapi.json', '/dashboard']);
+
+function describeValidation(err: Error & { validation?: { instancePath?: string; message?: string; params?: Record<string, unknown>; keyword?: string }[]; validationContext?: string }): string {
+  const where = err.validationContext ?? 'request';
+  const parts = (err.validation ?? []).map((v) => {
+    const field = (v.instancePath ?? '').replace(/^\//, '').replaceAll('/', '.') || (v.params?.missingProperty as string | undefined) || (v.params?.additionalProperty as string | undefined) || where;
+    if (v.keyword === 'pattern' && /member|address/.test(field)) return `${where} ${field}: must be a dotted-quad IPv4 address (e.g. 192.0.2.11)`;
+    if (v.keyword === 'additionalProperties') return `${where}: unknown field ${String(v.params?.additionalProperty)}`;
+    return `${where} ${field}: ${v.message ?? 'is invalid'}`;
+  });
+  return `${parts.join('; ') || err.message}; the accepted forms are in GET /openapi.json`;
 }
 
 export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>): FastifyInstance {
+  const https = opts.tls
+    ? {
+        cert: readFileSync(opts.tls.certificate),
+        key: readFileSync(opts.tls.key),
+        ca: readFileSync(opts.tls.ca),
+        requestCert: opts.tls.requireClientCertificate,
+        // Checked in the onRequest hook instead, so that a client without a certificate gets a coded 403.
+        rejectUnauthorized: false,
+      }
+    : null;
   // Request logs are debug-level noise for an operator; the API logs at warn and above.
-  const app = Fastify({ loggerInstance: opts.logger.child({ component: 'admin-api' }, { level: 'warn' }) as FastifyBaseLogger });
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'admin-api' }, { level: 'warn' }) as FastifyBaseLogger,
+    forceCloseConnections: true,
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+    if (err instanceof ApiError) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    if (err.validation) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: describeValidation(err as never) });
     const status = err.statusCode ?? 500;
-    void reply.status(status).send({ code: err.validation ? 'GW_BAD_REQUEST' : status === 404 ? 'GW_NOT_FOUND' : 'GW_INTERNAL', message: err.message });
+    if (status >= 500) req.log.error({ err }, 'admin API request failed');
+    if (status === 415 || status === 400) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: `${err.message}; send a JSON body with content-type application/json` });
+    return reply.status(status).send({ code: status === 404 ? 'GW_NOT_FOUND' : 'GW_INTERNAL', message: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ code: 'GW_NOT_FOUND', message: `no route ${req.method} ${req.url}; see GET /v1/cluster, /v1/units, /v1/events` });
+    void reply.status(404).send({ code: 'GW_NOT_FOUND', message: `no route ${req.method} ${req.url}; the routes are listed in GET /openapi.json` });
   });
-  if (opts.token) {
-    const expected = `Bearer ${opts.token}`;
-    app.addHook('onRequest', async (req, reply) => {
-      if (req.url === '/healthz') return;
-      if (req.headers.authorization !== expected) {
-        await reply.status(401).send({ code: 'GW_UNAUTHORIZED', message: 'missing or wrong bearer token; pass the token from the member configuration (admin.token) as "Authorization: Bearer TOKEN" or gwctl --token' });
+  const token = opts.token;
+  const mtls = opts.tls?.requireClientCertificate ?? false;
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC.has(path)) return;
+    if (mtls && !(req.raw.socket as TLSSocket).authorized) {
+      const why = (req.raw.socket as TLSSocket).authorizationError ?? 'no client certificate';
+      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: `client certificate refused (${String(why)}); present a certificate issued by the cluster CA (gwctl --cert FILE --key FILE --cacert FILE)` });
+    }
+    if (token) {
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        return reply.status(401).send({
+          code: 'GW_UNAUTHORIZED',
+          message: `${req.headers.authorization ? 'wrong' : 'missing'} bearer token; pass the token from the member configuration (admin.token) as "Authorization: Bearer TOKEN" or gwctl --token`,
+        });
       }
-    });
-  }
-  void app.register(adminApp, { node: opts.node });
+    } else if (!mtls && req.method !== 'GET' && req.method !== 'HEAD') {
+      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: 'this member has no admin.token, so its admin API is read-only; set admin.token in its personality (or use admin.tls with client certificates) and restart it' });
+    }
+  });
+  void app.register(adminApp, {
+    node: opts.node,
+    channel: opts.channel,
+    ...(opts.providers ? { providers: opts.providers } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.streamPeriodMs ? { streamPeriodMs: opts.streamPeriodMs } : {}),
+  });
   return app;
 }
 

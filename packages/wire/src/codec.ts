@@ -185,7 +185,8 @@ function unitSet(value: unknown, field: string): WorkUnit[] {
 }
 
 function payload(value: unknown, field: string): Uint8Array {
-  const bytes = value instanceof Uint8Array ? value : new Uint8Array(0);
+  // A plain Uint8Array copy (protobufjs hands out Buffers over the datagram's memory).
+  const bytes = value instanceof Uint8Array ? new Uint8Array(value) : new Uint8Array(0);
   if (bytes.length > LIMITS.maxOperatorPayloadBytes) throw new WireError('limit', `${field} is ${bytes.length} bytes, more than ${LIMITS.maxOperatorPayloadBytes}`);
   return bytes;
 }
@@ -317,8 +318,9 @@ function messageFromWire(o: Obj): ClusterMessage {
           watchdogPeriods: uint(e.watchdogPeriods, `${f}.watchdogPeriods`, 1000),
           loss: finite(e.loss, `${f}.loss`),
           load: finite(e.load, `${f}.load`),
-          draining: e.draining === true,
-          lastHeardMsAgo: uint(e.lastHeardMsAgo ?? 0, `${f}.lastHeardMsAgo`, 0xffffffff),
+          // Optional on the wire (proto3 defaults): present in the value only when set.
+          ...(e.draining === true ? { draining: true } : {}),
+          ...(e.lastHeardMsAgo ? { lastHeardMsAgo: uint(e.lastHeardMsAgo, `${f}.lastHeardMsAgo`, 0xffffffff) } : {}),
         };
       });
       if (new Set(members.map((e) => e.member)).size !== members.length) throw new WireError('invalid', 'masterKeepalive.members lists a member twice');
@@ -362,7 +364,8 @@ function messageFromWire(o: Obj): ClusterMessage {
           if (key.length === 0 || key.length > LIMITS.maxSessionKeyBytes) throw new WireError('limit', `${f}.key is ${key.length} bytes; allowed 1..${LIMITS.maxSessionKeyBytes}`);
           if (state.length > LIMITS.maxSessionStateBytes) throw new WireError('limit', `${f}.state is ${state.length} bytes, more than ${LIMITS.maxSessionStateBytes}`);
           if (!r.removed && state.length === 0) throw new WireError('invalid', `${f} carries no state and is not a removal`);
-          return { key, version: uint(r.version, `${f}.version`), state, removed: r.removed === true };
+          // Plain copies: protobufjs hands out Buffers that share the datagram's memory.
+          return { key: new Uint8Array(key), version: uint(r.version, `${f}.version`), state: new Uint8Array(state), removed: r.removed === true };
         }),
         snapshotComplete: b.snapshotComplete === true,
       };

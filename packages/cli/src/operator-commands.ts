@@ -1,0 +1,340 @@
+/**
+ * gwctl's read and action subcommands over the admin API. Human output is aligned tables; --json prints
+ * the API's answer. Long actions (drain, rebalance, config set) show progress on stderr until done, or
+ * return at once with --no-wait.
+ */
+import { Command, Option } from 'commander';
+import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
+import { table, unitRanges } from './format.js';
+import type { ClusterView, UnitsView } from './status.js';
+
+export interface CommandContext {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  readonly client: (cmd: Command) => ClientOptions;
+  readonly ipv4: (flag: string) => (value: string) => string;
+  readonly integer: (flag: string, min: number, max: number) => (value: string) => number;
+}
+
+interface MemberRow {
+  id: string;
+  role: string;
+  units: number;
+  load: number;
+  loss: number;
+  watchdogPeriods: number;
+  lastHeardMsAgo: number | null;
+  draining: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+}
+
+export function memberTable(members: readonly MemberRow[], keepalivePeriodMs: number): string {
+  return table(
+    ['MEMBER', 'ROLE', 'UNITS', 'LOAD', 'LOSS', 'WATCHDOG', 'LAST KEEPALIVE'],
+    members.map((m) => [
+      m.id,
+      m.role + (m.draining ? ' (draining)' : ''),
+      String(m.units),
+      m.load.toFixed(1),
+      m.loss.toFixed(4),
+      `${m.watchdogPeriods} x ${keepalivePeriodMs} ms`,
+      m.lastHeardMsAgo === null ? '-' : `${Math.round(m.lastHeardMsAgo)} ms ago`,
+    ]),
+  );
+}
+
+/** Polls until `done(state)` or the deadline; prints `line(state)` on stderr whenever it changes. */
+async function waitUntil<T>(ctx: CommandContext, what: string, poll: () => Promise<T>, done: (s: T) => boolean, line: (s: T) => string, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const s = await poll();
+    const l = line(s);
+    if (l !== last) {
+      ctx.err(`${l}\n`);
+      last = l;
+    }
+    if (done(s)) return s;
+    if (Date.now() > deadline) throw new GwctlError(EXIT.failure, `${what} not finished after ${Math.round(timeoutMs / 1000)} s (${l}); it may still finish: check with gwctl status`);
+    await sleep(200);
+  }
+}
+
+export function addOperatorCommands(program: Command, ctx: CommandContext): void {
+  const { out } = ctx;
+  const waitOption = () => new Option('--wait-timeout <seconds>', 'give up waiting after this many seconds').default(120).argParser(ctx.integer('--wait-timeout', 1, 3600));
+
+  program
+    .command('cluster')
+    .description('Show the cluster: master, epoch, configuration version, keepalive interval, unit counts.')
+    .option('--json', 'print GET /v1/cluster as JSON')
+    .addHelpText('after', examples('gwctl cluster', 'gwctl cluster --json | jq .master'))
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const c = await call<ClusterView>(ctx.client(cmd), 'GET', '/v1/cluster');
+      if (o.json) return out(`${JSON.stringify(c)}\n`);
+      out(
+        `${table(
+          ['FIELD', 'VALUE'],
+          [
+            ['answered by', `${c.self} (${c.role})`],
+            ['master', c.master ?? '(none)'],
+            ['epoch', String(c.epoch)],
+            ['configuration', `v${c.configVersion}`],
+            ['keepalive', `${c.keepalivePeriodMs} ms`],
+            ['members', String(c.members.length)],
+            ['units', `${c.units.assigned} assigned, ${c.units.unassigned} unassigned, ${c.units.moving} moving (table v${c.tableVersion})`],
+          ],
+        )}\n`,
+      );
+    });
+
+  program
+    .command('members')
+    .description('List the members with role, units, load, keepalive loss estimate and last keepalive.')
+    .argument('[member]', 'show only this member (IPv4)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl members', 'gwctl members 192.0.2.12 --json'))
+    .action(async (member: string | undefined, o: { json?: boolean }, cmd: Command) => {
+      if (member !== undefined) ctx.ipv4('member')(member);
+      const opts = ctx.client(cmd);
+      const c = await call<ClusterView>(opts, 'GET', '/v1/cluster');
+      let members = c.members as MemberRow[];
+      if (member !== undefined) {
+        const m = await call<MemberRow>(opts, 'GET', `/v1/members/${member}`);
+        members = [m];
+      }
+      out(o.json ? `${JSON.stringify(member !== undefined ? members[0] : { master: c.master, members })}\n` : `${memberTable(members, c.keepalivePeriodMs)}\n`);
+    });
+
+  program
+    .command('units')
+    .description('Show the 1024-unit work table: ranges per owner, one unit, or a 32 x 32 map.')
+    .addOption(new Option('--unit <n>', 'show the owner of one unit').argParser(ctx.integer('--unit', 0, 1023)))
+    .option('--map', 'print the table as a 32 x 32 map (one letter per owner, . unassigned)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl units', 'gwctl units --unit 513', 'gwctl units --map'))
+    .action(async (o: { unit?: number; map?: boolean; json?: boolean }, cmd: Command) => {
+      const opts = ctx.client(cmd);
+      if (o.unit !== undefined) {
+        const u = await call<{ unit: number; owner: string | null }>(opts, 'GET', `/v1/units/${o.unit}`);
+        return out(o.json ? `${JSON.stringify(u)}\n` : `unit ${u.unit}: ${u.owner ?? '(unassigned)'}\n`);
+      }
+      const units = await call<UnitsView>(opts, 'GET', '/v1/units');
+      if (o.json) return out(`${JSON.stringify(units)}\n`);
+      const owners = [...new Set(units.owners.filter((x): x is string => x !== null))].sort();
+      if (o.map) {
+        const letter = new Map(owners.map((m, i) => [m, String.fromCharCode(65 + (i % 26))]));
+        const rows: string[] = [];
+        for (let r = 0; r < 32; r++) rows.push(units.owners.slice(r * 32, r * 32 + 32).map((x) => (x === null ? '.' : letter.get(x))).join(''));
+        return out(`${rows.join('\n')}\n\n${owners.map((m) => `${letter.get(m)} ${m}`).join('\n')}\n`);
+      }
+      const byOwner = new Map<string, number[]>();
+      units.owners.forEach((x, u) => byOwner.set(x ?? '(unassigned)', [...(byOwner.get(x ?? '(unassigned)') ?? []), u]));
+      out(`${table(['OWNER', 'COUNT', 'UNITS'], [...byOwner].map(([m, us]) => [m, String(us.length), unitRanges(us)]))}\n`);
+    });
+
+  program
+    .command('sessions')
+    .description('List sessions, paged and filtered (served by the data plane; empty until it is wired in).')
+    .addOption(new Option('--address <ip>', 'source or destination address').argParser(ctx.ipv4('--address')))
+    .addOption(new Option('--port <n>', 'source or destination port').argParser(ctx.integer('--port', 0, 65535)))
+    .addOption(new Option('--unit <n>', 'work unit').argParser(ctx.integer('--unit', 0, 1023)))
+    .addOption(new Option('--member <ip>', 'member that serves it').argParser(ctx.ipv4('--member')))
+    .addOption(new Option('--limit <n>', 'sessions per page').default(100).argParser(ctx.integer('--limit', 1, 1000)))
+    .addOption(new Option('--offset <n>', 'first session').default(0).argParser(ctx.integer('--offset', 0, 2 ** 31)))
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl sessions --address 192.0.2.50', 'gwctl sessions --unit 17 --limit 20 --offset 40'))
+    .action(async (o: { address?: string; port?: number; unit?: number; member?: string; limit: number; offset: number; json?: boolean }, cmd: Command) => {
+      const q = new URLSearchParams();
+      for (const k of ['address', 'port', 'unit', 'member', 'limit', 'offset'] as const) if (o[k] !== undefined) q.set(k, String(o[k]));
+      const page = await call<{ total: number; offset: number; next: number | null; sessions: Record<string, string | number>[] }>(ctx.client(cmd), 'GET', `/v1/sessions?${q}`);
+      if (o.json) return out(`${JSON.stringify(page)}\n`);
+      out(
+        `${table(
+          ['PROTO', 'SOURCE', 'DESTINATION', 'UNIT', 'MEMBER', 'PACKETS', 'BYTES'],
+          page.sessions.map((s) => [String(s.protocol), `${s.srcAddress}:${s.srcPort}`, `${s.dstAddress}:${s.dstPort}`, String(s.unit), String(s.member), String(s.packets), String(s.bytes)]),
+        )}\n${page.sessions.length} of ${page.total} session(s)${page.next !== null ? `; next page: --offset ${page.next}` : ''}\n`,
+      );
+    });
+
+  program
+    .command('counters')
+    .description("Show the answering member's counters (protocol messages, authentication drops, UDP).")
+    .option('--match <prefix>', 'only counters whose name starts with this, e.g. node.drop.')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl counters --match node.drop.', 'gwctl counters --json'))
+    .action(async (o: { match?: string; json?: boolean }, cmd: Command) => {
+      const r = await call<{ member: string; counters: Record<string, number> }>(ctx.client(cmd), 'GET', '/v1/counters');
+      const rows = Object.entries(r.counters)
+        .filter(([k]) => !o.match || k.startsWith(o.match))
+        .sort(([a], [b]) => a.localeCompare(b));
+      out(o.json ? `${JSON.stringify({ member: r.member, counters: Object.fromEntries(rows) })}\n` : `${table(['COUNTER', 'VALUE'], rows.map(([k, v]) => [k, String(v)]))}\n`);
+    });
+
+  program
+    .command('events')
+    .description("Show the answering member's recent cluster events (ids match correlationId in its log).")
+    .addOption(new Option('--limit <n>', 'how many').default(50).argParser(ctx.integer('--limit', 1, 500)))
+    .option('-f, --follow', 'keep printing new events until interrupted')
+    .option('--json', 'print JSON lines')
+    .addHelpText('after', examples('gwctl events --limit 20', 'gwctl events --follow'))
+    .action(async (o: { limit: number; follow?: boolean; json?: boolean }, cmd: Command) => {
+      const opts = ctx.client(cmd);
+      let after = -1;
+      for (;;) {
+        const r = await call<{ events: { id: number; at: string; epoch: number; kind: string; message: string }[] }>(opts, 'GET', `/v1/events?limit=${o.limit}${after >= 0 ? `&after=${after}` : ''}`);
+        for (const e of r.events) out(o.json ? `${JSON.stringify(e)}\n` : `${e.at}  #${e.id}  epoch ${e.epoch}  ${e.kind.padEnd(10)}  ${e.message}\n`);
+        if (r.events.length > 0) after = r.events.at(-1)!.id;
+        else if (after < 0) after = 0;
+        if (!o.follow) return;
+        await sleep(500);
+      }
+    });
+
+  const memberAction = (name: 'drain' | 'undrain' | 'leave' | 'join', description: string, help: string) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('<member>', 'member IPv4 address')
+      .option('--no-wait', name === 'drain' ? 'return as soon as the master accepted the drain' : 'return at once')
+      .addOption(waitOption())
+      .option('--json', 'print the API answer as JSON')
+      .addHelpText('after', help)
+      .action(async (member: string, o: { wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
+        ctx.ipv4('member')(member);
+        const opts = ctx.client(cmd);
+        const r = await call<{ doneBy: string; forwarded: boolean; detail: string; result: Record<string, unknown> }>(opts, 'POST', `/v1/members/${member}/${name}`);
+        if (!o.json) ctx.err(`${r.detail} (done by ${r.doneBy}${r.forwarded ? ', forwarded' : ''})\n`);
+        if (o.wait) {
+          if (name === 'drain') {
+            await waitUntil(
+              ctx,
+              `drain of ${member}`,
+              async () => ({ m: await call<MemberRow>(opts, 'GET', `/v1/members/${member}`), c: await call<ClusterView>(opts, 'GET', '/v1/cluster') }),
+              (s) => s.m.units === 0 && s.c.units.moving === 0,
+              (s) => `draining ${member}: ${s.m.units} unit(s) left, ${s.c.units.moving} moving`,
+              o.waitTimeout * 1000,
+            );
+          } else if (name === 'leave') {
+            await waitUntil(
+              ctx,
+              `leave of ${member}`,
+              () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+              (c) => (c.self === member ? c.role === 'left' : !c.members.some((m) => m.id === member)),
+              (c) => (c.self === member ? `${member} is ${c.role}` : c.members.some((m) => m.id === member) ? `${member} still listed as a member` : `${member} is out of the cluster`),
+              o.waitTimeout * 1000,
+            );
+          } else if (name === 'join') {
+            await waitUntil(
+              ctx,
+              `join of ${member}`,
+              () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+              (c) => (c.self === member ? c.role === 'member' || c.role === 'master' : c.members.some((m) => m.id === member)),
+              (c) => (c.self === member ? `${member} is ${c.role}` : c.members.some((m) => m.id === member) ? `${member} is a member` : `waiting for ${member} to join`),
+              o.waitTimeout * 1000,
+            );
+          }
+        }
+        out(o.json ? `${JSON.stringify(r)}\n` : `${name} ${member}: done\n`);
+      });
+  memberAction('drain', 'Move every unit away from a member (it stays a member, owning nothing); waits until it owns none.', examples('gwctl drain 192.0.2.12', 'gwctl drain 192.0.2.12 --no-wait'));
+  memberAction('undrain', 'Let a drained member take units again (the next rebalance gives it its share).', examples('gwctl undrain 192.0.2.12 && gwctl rebalance'));
+  memberAction('leave', 'Make a member leave the cluster; its gwclusterd keeps running out of the cluster until join.', examples('gwctl leave 192.0.2.13'));
+  memberAction('join', 'Make a member that left join the cluster again.', examples('gwctl join 192.0.2.13'));
+
+  program
+    .command('rebalance')
+    .description('Run a rebalance round now instead of at the next period; waits until no unit is moving.')
+    .option('--no-wait', 'return as soon as the master started the round')
+    .addOption(waitOption())
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl rebalance', 'gwctl rebalance --no-wait'))
+    .action(async (o: { wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
+      const opts = ctx.client(cmd);
+      const r = await call<{ doneBy: string; detail: string; result: Record<string, unknown> }>(opts, 'POST', '/v1/rebalance');
+      if (!o.json) ctx.err(`${r.detail} by ${r.doneBy}\n`);
+      let final: ClusterView | undefined;
+      if (o.wait) {
+        await sleep(100);
+        final = await waitUntil(
+          ctx,
+          'rebalance',
+          () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+          (c) => c.units.moving === 0,
+          (c) => `rebalancing: ${c.units.moving} unit(s) moving; ${c.members.map((m) => `${m.id} ${m.units}`).join(', ')}`,
+          o.waitTimeout * 1000,
+        );
+      }
+      if (o.json) return out(`${JSON.stringify({ ...r, ...(final ? { members: final.members } : {}) })}\n`);
+      out(final ? `${memberTable(final.members as MemberRow[], final.keepalivePeriodMs)}\n` : 'rebalance started\n');
+    });
+
+  const config = program.command('config').description('Read or change the cluster configuration (validated, versioned, propagated to every member).');
+  config
+    .command('get')
+    .description('Show the cluster configuration version, its live settings and the fixed cluster fields.')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl config get'))
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const c = await call<{ version: number; settings: Record<string, number>; fixed: Record<string, unknown>; history: { version: number; at: string; from: string }[] }>(ctx.client(cmd), 'GET', '/v1/config');
+      if (o.json) return out(`${JSON.stringify(c)}\n`);
+      out(
+        `configuration version ${c.version}\n\n${table(
+          ['FIELD', 'VALUE', 'KIND'],
+          [...Object.entries(c.settings).map(([k, v]) => [k, String(v), 'live (gwctl config set)']), ...Object.entries(c.fixed).map(([k, v]) => [k, String(v), 'fixed (personality)'])],
+        )}\n`,
+      );
+    });
+  config
+    .command('set')
+    .description('Change live cluster settings: the master makes the next version and every member adopts it.')
+    .argument('<field=value...>', 'e.g. keepalivePeriodMs=200 rebalanceIntervalMs=5000')
+    .addOption(new Option('--base-version <n>', 'refuse unless the cluster runs this version (safe concurrent edits)').argParser(ctx.integer('--base-version', 1, Number.MAX_SAFE_INTEGER)))
+    .option('--no-wait', 'return once the master accepted the change')
+    .addOption(waitOption())
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl config set keepalivePeriodMs=200', 'gwctl config set rebalanceIntervalMs=5000 maxMovesPerRebalance=64 --base-version 3'))
+    .action(async (pairs: string[], o: { baseVersion?: number; wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
+      const changes: Record<string, number> = {};
+      for (const p of pairs) {
+        const m = /^([A-Za-z][A-Za-z0-9]*)=(-?\d+(\.\d+)?)$/.exec(p);
+        if (!m) throw new GwctlError(EXIT.badArguments, `field=value "${p}" must be NAME=NUMBER, e.g. keepalivePeriodMs=200`);
+        changes[m[1]!] = Number(m[2]);
+      }
+      const opts = ctx.client(cmd);
+      const before = await call<ClusterView>(opts, 'GET', '/v1/cluster');
+      const r = await call<{ version: number; settings: Record<string, number>; doneBy: string }>(opts, 'PATCH', '/v1/config', { changes, ...(o.baseVersion !== undefined ? { baseVersion: o.baseVersion } : {}) });
+      if (!o.json) ctx.err(`configuration version ${r.version} made by ${r.doneBy}\n`);
+      if (o.wait) {
+        const expected = before.members.length;
+        await waitUntil(
+          ctx,
+          `adoption of configuration version ${r.version}`,
+          () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+          (c) => c.configVersion === r.version && (c.role === 'master' || c.role === 'member') && c.members.length >= expected,
+          (c) => `member ${c.self} runs v${c.configVersion} (${c.role}); ${c.members.length}/${expected} members in the cluster`,
+          o.waitTimeout * 1000,
+        );
+      }
+      out(o.json ? `${JSON.stringify(r)}\n` : `configuration version ${r.version}: ${Object.entries(changes).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+    });
+
+  program
+    .command('log-level')
+    .description("Show or change the answering member's log level at run time (until it restarts).")
+    .argument('[level]', 'trace | debug | info | warn | error | fatal | silent')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl log-level', 'gwctl log-level debug -e http://192.0.2.12:7401'))
+    .action(async (level: string | undefined, o: { json?: boolean }, cmd: Command) => {
+      const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+      if (level !== undefined && !levels.includes(level)) throw new GwctlError(EXIT.badArguments, `level "${level}" must be one of ${levels.join(', ')}`);
+      const opts = ctx.client(cmd);
+      const r = level === undefined ? await call<{ level: string }>(opts, 'GET', '/v1/log-level') : await call<{ level: string }>(opts, 'PUT', '/v1/log-level', { level });
+      out(o.json ? `${JSON.stringify(r)}\n` : `${r.level}\n`);
+    });
+}

@@ -1,0 +1,275 @@
+// gwctl as a process against a running gwclusterd (one member on loopback, its personality made and
+// signed by gwctl itself): output, --json and exit codes; and a second member serving HTTPS with
+// mutual TLS. Nothing leaves 127.0.0.0/8.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const GWCTL = join(ROOT, 'packages/cli/bin/gwctl.js');
+const GWCLUSTERD = join(ROOT, 'packages/daemon/bin/gwclusterd.js');
+const TOKEN = 'cli-test-token-0123456789';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function gwctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [GWCTL, ...args], { env: { ...process.env, GWCTL_TOKEN: '', GWCTL_ENDPOINT: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function waitHealthy(url: string, opts: RequestInit = {}): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${url}/healthz`, opts);
+      if (r.ok && (await r.json()).role === 'master') return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gwclusterd at ${url} did not become master`);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'gwctl-test-'));
+const procs: ChildProcess[] = [];
+let endpoint = '';
+let tlsEndpoint = '';
+let e: string[] = [];
+
+beforeAll(async () => {
+  const [udp, admin, udp2, admin2] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  expect((await gwctl(['pki', 'init-ca', '--dir', join(dir, 'ca')])).code).toBe(0);
+  const made = await gwctl([
+    'personality', '--ca-dir', join(dir, 'ca'), '--out', join(dir, 'm1'), '--cluster-name', 'cli', '--cluster-ip', '198.51.100.10',
+    '--member-ip', '127.0.0.1', '--prefix-length', '8', '--interface', 'lo', '--token', TOKEN, '--sign-bundle',
+    '--set', JSON.stringify({ cluster: { port: udp, reclaimGraceMs: 0 }, admin: { port: admin }, clusterAddress: { mode: 'none' }, logLevel: 'warn' }),
+  ]);
+  expect(made.code, made.stderr).toBe(0);
+  expect(made.stdout).toMatch(/bundle\.sig/);
+  const tls = await gwctl([
+    'personality', '--ca-dir', join(dir, 'ca'), '--out', join(dir, 'm2'), '--cluster-name', 'cli-tls', '--cluster-ip', '198.51.100.11',
+    '--member-ip', '127.0.0.2', '--prefix-length', '8', '--interface', 'lo', '--token', TOKEN,
+    '--set', JSON.stringify({ cluster: { port: udp2, reclaimGraceMs: 0 }, admin: { port: admin2, tls: { requireClientCertificate: true } }, clusterAddress: { mode: 'none' }, logLevel: 'warn' }),
+  ]);
+  expect(tls.code, tls.stderr).toBe(0);
+  expect((await gwctl(['pki', 'client-cert', '--ca-dir', join(dir, 'ca'), '--out', join(dir, 'client'), '--ip', '127.0.0.1'])).code).toBe(0);
+  for (const m of ['m1', 'm2']) procs.push(spawn(process.execPath, [GWCLUSTERD, '--config', join(dir, m, 'member.json')], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  endpoint = `http://127.0.0.1:${admin}`;
+  tlsEndpoint = `https://127.0.0.2:${admin2}`;
+  e = ['-e', endpoint, '-t', TOKEN];
+  await waitHealthy(endpoint);
+}, 30_000);
+
+afterAll(async () => {
+  for (const p of procs) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('gwctl against a running gwclusterd', () => {
+  it('status, cluster, members, units: aligned tables, and --json', async () => {
+    const st = await gwctl([...e, 'status']);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/master 127\.0\.0\.1 +epoch \d+ +config v1 +keepalive 100 ms/);
+    const cl = await gwctl([...e, 'cluster']);
+    expect(cl.stdout).toMatch(/^FIELD +VALUE$/m);
+    expect(cl.stdout).toMatch(/^configuration +v1$/m);
+    const mem = await gwctl([...e, 'members']);
+    expect(mem.stdout).toMatch(/^MEMBER +ROLE +UNITS +LOAD +LOSS +WATCHDOG +LAST KEEPALIVE$/m);
+    expect(mem.stdout).toMatch(/^127\.0\.0\.1 +master +1024 /m);
+    const one = JSON.parse((await gwctl([...e, 'members', '127.0.0.1', '--json'])).stdout);
+    expect(one).toMatchObject({ id: '127.0.0.1', units: 1024 });
+    const units = await gwctl([...e, 'units']);
+    expect(units.stdout).toMatch(/^127\.0\.0\.1 +1024 +0-1023$/m);
+    expect((await gwctl([...e, 'units', '--unit', '513'])).stdout).toBe('unit 513: 127.0.0.1\n');
+    const map = (await gwctl([...e, 'units', '--map'])).stdout.split('\n');
+    expect(map.slice(0, 32).every((l) => l === 'A'.repeat(32))).toBe(true);
+    expect(JSON.parse((await gwctl([...e, 'units', '--json'])).stdout).owners).toHaveLength(1024);
+  });
+
+  it('sessions, counters, events, log level', async () => {
+    const s = await gwctl([...e, 'sessions', '--address', '192.0.2.50', '--limit', '10']);
+    expect(s.code).toBe(0);
+    expect(s.stdout).toMatch(/0 of 0 session\(s\)/);
+    const c = await gwctl([...e, 'counters', '--match', 'core.tx.']);
+    expect(c.stdout).toMatch(/^core\.tx\.master-keepalive +\d+$/m);
+    const ev = await gwctl([...e, 'events', '--limit', '5']);
+    expect(ev.stdout).toMatch(/#\d+ +epoch \d+ +role/);
+    expect((await gwctl([...e, 'log-level'])).stdout).toBe('warn\n');
+    expect((await gwctl([...e, 'log-level', 'debug'])).stdout).toBe('debug\n');
+    expect((await gwctl([...e, 'log-level', 'warn'])).code).toBe(0);
+  });
+
+  it('exit 4 without a token or with a wrong one, exit 3 when unreachable', async () => {
+    const none = await gwctl(['-e', endpoint, 'status']);
+    expect(none.code).toBe(4);
+    expect(none.stderr).toMatch(/GW_UNAUTHORIZED: missing bearer token/);
+    const wrong = await gwctl(['-e', endpoint, '-t', 'wrong-token-wrong-token', 'members']);
+    expect(wrong.code).toBe(4);
+    const port = await freePort();
+    const down = await gwctl(['-e', `http://127.0.0.1:${port}`, '-t', TOKEN, 'status']);
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/cannot reach the gwclusterd admin API at http:\/\/127\.0\.0\.1:\d+\/ \(ECONNREFUSED\)/);
+  });
+
+  it('exit 2 for bad arguments, with a one-line error naming the argument and the accepted form', async () => {
+    const cases: [string[], RegExp][] = [
+      [['drain', '192.0.2.300'], /member "192\.0\.2\.300" is not a dotted-quad IPv4 address/],
+      [['units', '--unit', '5000'], /--unit "5000" must be a whole number from 0 to 1023/],
+      [['config', 'set', 'keepalivePeriodMs:200'], /field=value "keepalivePeriodMs:200" must be NAME=NUMBER/],
+      [['sessions', '--port', 'http'], /--port "http" must be a whole number from 0 to 65535/],
+      [['log-level', 'loud'], /level "loud" must be one of/],
+      [['--timeout', '5', 'status'], /--timeout "5" must be milliseconds/],
+      [['workunit', '--proto', 'sctp', '--src', '192.0.2.1'], /--proto "sctp" must be tcp, udp, icmp, l2tp or a protocol number/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await gwctl([...e, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    }
+    const missing = await gwctl([...e, 'drain']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing required argument 'member'/);
+  });
+
+  it('exit 5 when the daemon refuses: draining the only member, configuration out of range', async () => {
+    const d = await gwctl([...e, 'drain', '127.0.0.1']);
+    expect(d.code).toBe(5);
+    expect(d.stderr).toMatch(/GW_REFUSED: cannot drain 127\.0\.0\.1: no other member/);
+    const unknown = await gwctl([...e, 'drain', '127.0.0.9']);
+    expect(unknown.code).toBe(5);
+    expect(unknown.stderr).toMatch(/GW_NOT_FOUND/);
+    const bad = await gwctl([...e, 'config', 'set', 'keepalivePeriodMs=5']);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(/GW_CONFIG_INVALID: cluster\.keepalivePeriodMs: must be >= 10/);
+  });
+
+  it('config set: a new version, adopted and written to the member file; config get shows it', async () => {
+    const r = await gwctl([...e, 'config', 'set', 'keepalivePeriodMs=150', 'rebalanceIntervalMs=3000', '--base-version', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('configuration version 2: keepalivePeriodMs=150 rebalanceIntervalMs=3000\n');
+    expect(r.stderr).toMatch(/runs v2/);
+    const g = await gwctl([...e, 'config', 'get']);
+    expect(g.stdout).toMatch(/^configuration version 2$/m);
+    expect(g.stdout).toMatch(/^keepalivePeriodMs +150 +live/m);
+    expect(g.stdout).toMatch(/^clusterIp +198\.51\.100\.10 +fixed/m);
+    const file = JSON.parse(readFileSync(join(dir, 'm1', 'member.json'), 'utf8'));
+    expect(file.cluster).toMatchObject({ configVersion: 2, keepalivePeriodMs: 150 });
+    expect((await gwctl([...e, 'status'])).stdout).toMatch(/config v2 +keepalive 150 ms/);
+    const stale = await gwctl([...e, 'config', 'set', 'keepalivePeriodMs=100', '--base-version', '1']);
+    expect(stale.code).toBe(5);
+    expect(stale.stderr).toMatch(/GW_CONFIG_CONFLICT/);
+  });
+
+  it('rebalance waits until nothing moves; leave and join the only member', async () => {
+    const r = await gwctl([...e, 'rebalance']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^127\.0\.0\.1 +master +1024/m);
+    expect((await gwctl([...e, 'rebalance', '--no-wait'])).stdout).toBe('rebalance started\n');
+    const leave = await gwctl([...e, 'leave', '127.0.0.1']);
+    expect(leave.code, leave.stderr).toBe(0);
+    expect((await gwctl([...e, 'cluster', '--json'])).stdout).toMatch(/"role":"left"/);
+    const join = await gwctl([...e, 'join', '127.0.0.1']);
+    expect(join.code, join.stderr).toBe(0);
+    await waitHealthy(endpoint);
+  });
+
+  it('workunit: flows by the documented function, packets by the filter; bad input is exit 2', async () => {
+    const tcp = JSON.parse((await gwctl(['workunit', '--proto', 'tcp', '--src', '192.0.2.50', '--sport', '40000', '--dst', '198.51.100.10', '--dport', '443', '--json'])).stdout);
+    const k = ((((192 << 24) | (0 << 16) | (2 << 8) | 50) >>> 0) ^ 40000) >>> 0;
+    expect(tcp).toMatchObject({ unit: (k ^ (k >>> 10) ^ (k >>> 20) ^ (k >>> 30)) & 1023, rule: 'src^sport' });
+    const l2tp = JSON.parse((await gwctl(['workunit', '--proto', 'udp', '--src', '192.0.2.50', '--sport', '1701', '--dport', '1701', '--tunnel-id', '7', '--session-id', '9', '--json'])).stdout);
+    expect(l2tp.rule).toBe('src^sport^tunnelId^sessionId');
+    const icmp = await gwctl(['workunit', '--proto', 'icmp', '--src', '192.0.2.50', '--dst', '198.51.100.10']);
+    expect(icmp.stdout).toMatch(/^unit \d+ +\(key 0x[0-9a-f]{8} = src\^dst\)$/m);
+    // An IPv4 UDP packet 192.0.2.50:40000 -> 198.51.100.10:53, 8 bytes of payload.
+    const packet = '4500002400000000401100000c000232c633640a' + '9c400035001000000102030405060708'.slice(0, 32);
+    const p = JSON.parse((await gwctl(['workunit', '--packet', packet.replace('0c000232', 'c0000232'), '--cluster-ip', '198.51.100.10', '--json'])).stdout);
+    const k2 = ((((192 << 24) | (2 << 8) | 50) >>> 0) ^ 40000) >>> 0;
+    expect(p).toMatchObject({ unit: (k2 ^ (k2 >>> 10) ^ (k2 >>> 20) ^ (k2 >>> 30)) & 1023, kind: 'cluster', rule: 'src^sport' });
+    expect((await gwctl(['workunit', '--packet', 'zz'])).code).toBe(2);
+  });
+
+  it('--help of every command has examples; shell completion lists the commands', async () => {
+    const top = await gwctl(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/Exit codes: 0 ok; 1 other failure; 2 bad arguments; 3 daemon unreachable; 4 authentication failed; 5 refused/);
+    const commands = ['status', 'cluster', 'members', 'units', 'sessions', 'counters', 'events', 'drain', 'undrain', 'leave', 'join', 'rebalance', 'config get', 'config set', 'log-level', 'workunit', 'completion', 'bundle sign', 'pki init-ca', 'pki client-cert', 'personality'];
+    const helps = await Promise.all(commands.map((c) => gwctl([...c.split(' '), '--help'])));
+    commands.forEach((c, i) => {
+      expect(helps[i]!.code, c).toBe(0);
+      expect(helps[i]!.stdout, c).toMatch(/Examples?:\n {2}gwctl /);
+    });
+    const comp = await gwctl(['completion', 'bash']);
+    expect(comp.stdout).toMatch(/complete -F _gwctl gwctl/);
+    for (const c of ['drain', 'rebalance', 'workunit', 'config']) expect(comp.stdout).toContain(c);
+    const check = spawnSync('bash', ['-n'], { input: comp.stdout });
+    expect(check.status).toBe(0);
+  });
+
+  it('mutual TLS: refused without a client certificate (exit 4), served with one from the cluster CA', async () => {
+    const ca = join(dir, 'ca', 'ca.crt');
+    const tlsArgs = ['-e', tlsEndpoint, '-t', TOKEN, '--cacert', ca];
+    for (let i = 0; i < 50; i++) {
+      const r = await gwctl([...tlsArgs, '--cert', join(dir, 'client', 'client.crt'), '--key', join(dir, 'client', 'client.key'), 'status']);
+      if (r.code === 0) {
+        expect(r.stdout).toMatch(/member 127\.0\.0\.2: master/);
+        break;
+      }
+      if (i === 49) throw new Error(`TLS member never answered: ${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const without = await gwctl([...tlsArgs, 'status']);
+    expect(without.code).toBe(4);
+    expect(without.stderr).toMatch(/GW_FORBIDDEN: client certificate refused/);
+    const half = await gwctl([...tlsArgs, '--cert', join(dir, 'client', 'client.crt'), 'status']);
+    expect(half.code).toBe(2);
+  });
+
+  it('gwclusterd --check verifies the personality and its signed bundle, and names the file that changed', () => {
+    const config = join(dir, 'm1', 'member.json');
+    // Signed again now: other builds in this work tree may have changed the software since beforeAll.
+    expect(spawnSync(process.execPath, [GWCTL, 'bundle', 'sign', '--ca-dir', join(dir, 'ca'), '--config', config], { encoding: 'utf8' }).status).toBe(0);
+    const ok = spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/bundle signature verified/);
+    // A live setting changed through the API (above) does not break the signature; a member setting does.
+    const raw = JSON.parse(readFileSync(config, 'utf8'));
+    raw.member.name = 'tampered';
+    writeFileSync(config, JSON.stringify(raw));
+    const bad = spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`${config}: the configuration (apart from its live cluster fields) was changed since the bundle was signed`);
+    delete raw.member.name;
+    writeFileSync(config, JSON.stringify(raw));
+    writeFileSync(join(dir, 'm1', 'bundle.sig'), readFileSync(join(dir, 'm1', 'bundle.sig'), 'utf8').replace(/"signature": "./, '"signature": "A'));
+    const forged = spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
+    expect(forged.status).toBe(2);
+    expect(forged.stderr).toMatch(/bundle\.sig: the signature does not verify with the cluster CA/);
+  });
+});

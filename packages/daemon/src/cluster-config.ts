@@ -1,0 +1,154 @@
+/**
+ * The cluster configuration: the part of a member's configuration that is the same on every member,
+ * versioned by `cluster.configVersion`, changed through the admin API and propagated by the master
+ * (operator-channel.ts). docs/configuration.md has the table of which field is what.
+ *
+ * - Live fields (CLUSTER_LIVE_FIELDS): protocol timings. Changed with `gwctl config set`; every member
+ *   validates the new version, writes it to its configuration file and adopts it without a restart.
+ * - Fixed cluster-wide fields (CLUSTER_FIXED_FIELDS): the cluster's identity and wire settings. The same
+ *   on every member, set when the personalities are made; changing one means new personalities.
+ * - Everything else (member, pki, admin, clusterAddress, applications, logLevel, cluster.broadcastAddress)
+ *   belongs to the member.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import type { CoreTimings } from '@gwcluster/cluster-core';
+import { ConfigError, parseMemberConfig, type MemberConfig } from './config.js';
+
+export const CLUSTER_LIVE_FIELDS = [
+  'keepalivePeriodMs',
+  'joinTimeoutMs',
+  'offerTimeoutMs',
+  'lossToleranceK',
+  'maxWatchdogPeriods',
+  'rebalanceIntervalMs',
+  'maxMovesPerRebalance',
+  'rebalanceThreshold',
+  'reclaimGraceMs',
+] as const satisfies readonly (keyof CoreTimings)[];
+export type ClusterLiveField = (typeof CLUSTER_LIVE_FIELDS)[number];
+
+export const CLUSTER_FIXED_FIELDS = ['name', 'clusterIp', 'port', 'maxClockSkewMs'] as const;
+
+export type ClusterSettings = { [K in ClusterLiveField]: number };
+
+/** The cluster configuration of version `version`, as propagated and as GET /v1/config shows it. */
+export interface ClusterConfiguration {
+  readonly version: number;
+  readonly settings: ClusterSettings;
+}
+
+export class ClusterConfigError extends Error {
+  constructor(
+    readonly kind: 'invalid' | 'conflict',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClusterConfigError';
+  }
+}
+
+export function clusterConfiguration(config: MemberConfig): ClusterConfiguration {
+  const settings = {} as ClusterSettings;
+  for (const f of CLUSTER_LIVE_FIELDS) settings[f] = config.cluster[f];
+  return { version: config.cluster.configVersion, settings };
+}
+
+export function encodeClusterSettings(settings: ClusterSettings): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(settings));
+}
+
+/** The raw (file) form of a configuration: the file's JSON when there is a file, else rebuilt. */
+function rawConfig(config: MemberConfig): Record<string, unknown> {
+  if (config.source) {
+    try {
+      return JSON.parse(readFileSync(config.source, 'utf8')) as Record<string, unknown>;
+    } catch {
+      /* fall back to the parsed form (e.g. the file was removed under us) */
+    }
+  }
+  const { source: _source, ...rest } = config;
+  return structuredClone(rest) as unknown as Record<string, unknown>;
+}
+
+/**
+ * Applies `changes` (live fields only) on top of `current` as version `version`. Validates the result
+ * against the member configuration schema. Returns the new configuration and its raw (file) form.
+ * Throws ClusterConfigError('invalid') naming the field and the accepted form.
+ */
+export function withClusterSettings(current: MemberConfig, changes: Readonly<Record<string, unknown>>, version: number): { config: MemberConfig; raw: Record<string, unknown> } {
+  const problems: string[] = [];
+  for (const key of Object.keys(changes)) {
+    if ((CLUSTER_FIXED_FIELDS as readonly string[]).includes(key) || key === 'broadcastAddress') {
+      problems.push(`cluster.${key} cannot be changed at run time (it is fixed when the personalities are made); change it in every member's personality and restart the members`);
+    } else if (key === 'configVersion') {
+      problems.push('cluster.configVersion is set by the cluster itself; pass baseVersion to say which version the change is based on');
+    } else if (!(CLUSTER_LIVE_FIELDS as readonly string[]).includes(key)) {
+      problems.push(`cluster.${key}: unknown field; the fields that can be changed are ${CLUSTER_LIVE_FIELDS.join(', ')}`);
+    }
+  }
+  if (problems.length > 0) throw new ClusterConfigError('invalid', problems.join('; '));
+  const raw = rawConfig(current);
+  const cluster = { ...((raw.cluster ?? {}) as Record<string, unknown>), ...changes, configVersion: version };
+  const next = { ...raw, cluster };
+  let config: MemberConfig;
+  try {
+    config = parseMemberConfig(next, current.source, current.source ? dirname(current.source) : process.cwd());
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ClusterConfigError('invalid', e.problems.join('; '));
+    throw e;
+  }
+  return { config, raw: next };
+}
+
+/** Parses a ConfigUpdate's payload: the complete live settings. Throws ClusterConfigError('invalid'). */
+export function decodeClusterSettings(bytes: Uint8Array): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new ClusterConfigError('invalid', `cluster configuration is not UTF-8 JSON: ${(e as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ClusterConfigError('invalid', 'cluster configuration must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+export function liveTimings(config: MemberConfig): Partial<CoreTimings> {
+  return clusterConfiguration(config).settings;
+}
+
+/**
+ * Writes `raw` to `file` atomically: a temporary file beside it (same mode), fsync, rename, fsync of the
+ * directory. A crash leaves either the old or the new file, never a torn one.
+ */
+export function writeConfigFileAtomically(file: string, raw: Record<string, unknown>): void {
+  const mode = statSync(file).mode & 0o777;
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(raw, null, 2)}\n`, { mode });
+    const fd = openSync(tmp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* not created */
+    }
+    throw e;
+  }
+  try {
+    const dfd = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    /* some filesystems refuse fsync on a directory; the rename is still atomic */
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The kernel side of the data plane, set up inside the member's network namespace (docs/dataplane.md):
+ *
+ *   - every cluster IP on `lo`, so the member's stack accepts packets for it;
+ *   - arp_ignore=1 / arp_announce=2, so the kernel never answers ARP for a cluster IP (only the master's
+ *     packet engine does, and nobody once its process is gone);
+ *   - rp_filter off (packets forwarded by the master arrive on the cluster interface);
+ *   - ip_forward on when the cluster routes between its interfaces;
+ *   - method 2 (unicast-mac): the interface is promiscuous; method 3 (multicast-mac): the multicast MAC is
+ *     added to its filter; for both an nft netdev ingress rule marks frames to the cluster MAC as "to this
+ *     host" (Linux drops other-host and multicast-MAC frames before TCP otherwise);
+ *   - an iptables raw PREROUTING chain sends every IPv4 packet arriving on a data-plane interface that is
+ *     not for one of the member's own addresses (nor broadcast/multicast) to NFQUEUE, without bypass: the
+ *     packet engine decides, and with no engine (process dead) the packets are dropped, never answered.
+ *
+ * Every step is idempotent; teardown() removes what setup() adds. Commands run with execFile (no shell).
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export type DistributionMethod = 'master-forward' | 'unicast-mac' | 'multicast-mac';
+
+export interface DataPlaneInterface {
+  readonly name: string;
+  /** Cluster IPs served on this interface. */
+  readonly clusterIps: readonly string[];
+}
+
+export interface NetfilterPlan {
+  readonly interfaces: readonly DataPlaneInterface[];
+  readonly method: DistributionMethod;
+  /** Cluster-wide MAC (methods 2 and 3). */
+  readonly clusterMac?: string;
+  /** The member's own addresses (never queued). */
+  readonly ownAddresses: readonly string[];
+  readonly queueNum: number;
+  readonly forwarding: boolean;
+}
+
+export const CHAIN = 'GWCLUSTER';
+export const NFT_TABLE = 'gwcluster';
+
+export class NetfilterError extends Error {
+  constructor(
+    readonly command: string,
+    readonly stderr: string,
+  ) {
+    super(`${command} failed: ${stderr.trim() || 'no error text'}`);
+    this.name = 'NetfilterError';
+  }
+}
+
+async function attempt(argv: readonly string[]): Promise<boolean> {
+  try {
+    await run(argv[0]!, argv.slice(1), { timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function cmd(argv: readonly string[], okIfFails = false): Promise<string> {
+  try {
+    const { stdout } = await run(argv[0]!, argv.slice(1), { timeout: 10_000 });
+    return stdout;
+  } catch (e) {
+    if (okIfFails) return '';
+    throw new NetfilterError(argv.join(' '), String((e as { stderr?: string }).stderr ?? (e as Error).message));
+  }
+}
+
+async function sysctl(key: string, value: string): Promise<void> {
+  await cmd(['sysctl', '-q', '-w', `${key}=${value}`]);
+}
+
+/** The rules as text, for logs and docs. */
+export function iptablesRules(plan: NetfilterPlan): string[][] {
+  const rules: string[][] = [];
+  for (const own of plan.ownAddresses) rules.push(['-A', CHAIN, '-d', `${own}/32`, '-j', 'RETURN']);
+  rules.push(['-A', CHAIN, '-m', 'addrtype', '--dst-type', 'BROADCAST', '-j', 'RETURN']);
+  rules.push(['-A', CHAIN, '-m', 'addrtype', '--dst-type', 'MULTICAST', '-j', 'RETURN']);
+  rules.push(['-A', CHAIN, '-j', 'NFQUEUE', '--queue-num', String(plan.queueNum)]);
+  return rules;
+}
+
+export function nftScript(plan: NetfilterPlan): string {
+  if (plan.method === 'master-forward' || !plan.clusterMac) return '';
+  const chains = plan.interfaces
+    .map(
+      (i, k) => `  chain ingress${k} {\n    type filter hook ingress device "${i.name}" priority -500;\n    ether daddr ${plan.clusterMac} meta pkttype set host\n  }`,
+    )
+    .join('\n');
+  return `table netdev ${NFT_TABLE} {\n${chains}\n}\n`;
+}
+
+export async function setupNetfilter(plan: NetfilterPlan): Promise<void> {
+  await teardownNetfilter(plan);
+  await sysctl('net.ipv4.conf.all.arp_ignore', '1');
+  await sysctl('net.ipv4.conf.all.arp_announce', '2');
+  await sysctl('net.ipv4.conf.all.rp_filter', '0');
+  await sysctl('net.ipv4.conf.default.rp_filter', '0');
+  await sysctl('net.ipv4.conf.lo.rp_filter', '0');
+  for (const i of plan.interfaces) {
+    await sysctl(`net.ipv4.conf.${i.name}.rp_filter`, '0');
+    await sysctl(`net.ipv4.conf.${i.name}.arp_ignore`, '1');
+  }
+  if (plan.forwarding) await sysctl('net.ipv4.ip_forward', '1');
+  for (const i of plan.interfaces) for (const ip of i.clusterIps) await cmd(['ip', 'addr', 'replace', `${ip}/32`, 'dev', 'lo']);
+  if (plan.method === 'unicast-mac') for (const i of plan.interfaces) await cmd(['ip', 'link', 'set', 'dev', i.name, 'promisc', 'on']);
+  if (plan.method === 'multicast-mac' && plan.clusterMac) for (const i of plan.interfaces) await cmd(['ip', 'maddr', 'add', plan.clusterMac, 'dev', i.name], true);
+  const nft = nftScript(plan);
+  if (nft) {
+    const child = run('nft', ['-f', '-'], { timeout: 10_000 });
+    child.child.stdin?.end(nft);
+    try {
+      await child;
+    } catch (e) {
+      throw new NetfilterError('nft -f (netdev ingress pkttype)', String((e as { stderr?: string }).stderr ?? (e as Error).message));
+    }
+  }
+  await cmd(['iptables', '-w', '-t', 'raw', '-N', CHAIN]);
+  for (const r of iptablesRules(plan)) await cmd(['iptables', '-w', '-t', 'raw', ...r]);
+  for (const i of plan.interfaces) await cmd(['iptables', '-w', '-t', 'raw', '-A', 'PREROUTING', '-i', i.name, '-j', CHAIN]);
+}
+
+/** Removes everything setupNetfilter adds. Never throws for what is already gone. */
+export async function teardownNetfilter(plan: NetfilterPlan): Promise<void> {
+  for (const i of plan.interfaces) {
+    // A crashed run may have left the jump more than once; remove every copy (bounded).
+    for (let k = 0; k < 16 && (await attempt(['iptables', '-w', '-t', 'raw', '-D', 'PREROUTING', '-i', i.name, '-j', CHAIN])); k++);
+  }
+  await cmd(['iptables', '-w', '-t', 'raw', '-F', CHAIN], true);
+  await cmd(['iptables', '-w', '-t', 'raw', '-X', CHAIN], true);
+  await cmd(['nft', 'delete', 'table', 'netdev', NFT_TABLE], true);
+  for (const i of plan.interfaces) for (const ip of i.clusterIps) await cmd(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo'], true);
+  if (plan.clusterMac) for (const i of plan.interfaces) await cmd(['ip', 'maddr', 'del', plan.clusterMac, 'dev', i.name], true);
+  if (plan.method === 'unicast-mac') for (const i of plan.interfaces) await cmd(['ip', 'link', 'set', 'dev', i.name, 'promisc', 'off'], true);
+}
+
+/** MAC address of an interface (from sysfs of this namespace). */
+export async function interfaceMac(name: string): Promise<string> {
+  const out = await cmd(['ip', '-j', 'link', 'show', 'dev', name]);
+  const parsed = JSON.parse(out) as { address?: string }[];
+  const mac = parsed[0]?.address;
+  if (!mac) throw new NetfilterError(`ip link show dev ${name}`, 'no MAC address');
+  return mac;
+}
+
+/** IPv4 addresses configured on the host (this namespace), excluding loopback. */
+export async function ownAddresses(): Promise<string[]> {
+  const out = await cmd(['ip', '-j', '-4', 'addr', 'show']);
+  const parsed = JSON.parse(out) as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
+  return parsed.filter((l) => l.ifname !== 'lo').flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
+}
+
+/** The kernel's neighbour entry for an address (MAC), or null. */
+export async function neighbourMac(ip: string, dev: string): Promise<string | null> {
+  const out = await cmd(['ip', '-j', 'neigh', 'show', ip, 'dev', dev], true);
+  if (!out) return null;
+  const parsed = JSON.parse(out) as { lladdr?: string; state?: string[] }[];
+  return parsed.find((n) => n.lladdr && !(n.state ?? []).includes('FAILED'))?.lladdr ?? null;
+}

@@ -1,0 +1,264 @@
+/**
+ * Prometheus metrics of one member (prom-client), served at GET /metrics. Every value is read when
+ * Prometheus scrapes, from the member's status and its providers; nothing is sampled in between except
+ * failovers, counted from the member's cluster events. Names and meanings: docs/operator-guide.md.
+ *
+ * The `member` label names the member a series is about: the figures of every member as this member
+ * knows them (from the master), and this member's own data-plane figures under its own address.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MemberNode } from './member-node.js';
+import type { OperatorProviders } from './providers.js';
+
+export interface MetricsOptions {
+  readonly node: MemberNode;
+  readonly providers: OperatorProviders;
+  /** Add Node.js process metrics (gwclusterd_process_*); off in tests. */
+  readonly processMetrics?: boolean;
+}
+
+export interface MemberMetrics {
+  readonly registry: Registry;
+  /** Stops listening to the member's events. */
+  close(): void;
+}
+
+export function createMetrics(opts: MetricsOptions): MemberMetrics {
+  const { node, providers } = opts;
+  const registry = new Registry();
+  if (opts.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'gwclusterd_' });
+  const self = node.self;
+  const registers = [registry];
+
+  let failovers = 0;
+  let lastMaster: string | null = null;
+  const unsubscribe = node.onEvent((e) => {
+    if (e.kind !== 'role') return;
+    const master = (e.fields?.master as string | null | undefined) ?? null;
+    if (master !== null) {
+      if (lastMaster !== null && master !== lastMaster) failovers++;
+      lastMaster = master;
+    }
+  });
+
+  const status = () => node.status();
+
+  new Gauge({
+    name: 'gwcluster_info',
+    help: 'This member: 1, labelled with its address, role and the master it follows.',
+    labelNames: ['member', 'role', 'master'],
+    registers,
+    collect() {
+      const st = status();
+      this.reset();
+      this.set({ member: self, role: st.role, master: st.master ?? '' }, 1);
+    },
+  });
+  new Gauge({ name: 'gwcluster_epoch', help: 'Epoch of the master this member follows (or is).', registers, collect() { this.set(status().epoch); } });
+  new Gauge({ name: 'gwcluster_config_version', help: 'Cluster configuration version this member runs.', registers, collect() { this.set(node.config.cluster.configVersion); } });
+  new Gauge({
+    name: 'gwcluster_keepalive_interval_seconds',
+    help: 'Keepalive period T in force, seconds.',
+    registers,
+    collect() {
+      this.set(status().keepalivePeriodMs / 1000);
+    },
+  });
+  new Gauge({ name: 'gwcluster_members', help: 'Members in the cluster, as this member knows it.', registers, collect() { this.set(status().members.length); } });
+  const perMember = (name: string, help: string, pick: (m: ReturnType<typeof status>['members'][number]) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['member'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of status().members) {
+          const v = pick(m);
+          if (v !== null) this.set({ member: m.id }, v);
+        }
+      },
+    });
+  perMember('gwcluster_member_units', 'Work units a member owns.', (m) => m.units);
+  perMember('gwcluster_member_load', 'Load of a member (docs/architecture.md, "Load measure").', (m) => m.load);
+  perMember('gwcluster_member_keepalive_loss', "The master's estimate P of a member's lost keepalives per keepalive.", (m) => m.loss);
+  perMember('gwcluster_member_watchdog_periods', 'Adaptive multiple n: a member is declared dead after n missed keepalives.', (m) => m.watchdogPeriods);
+  perMember('gwcluster_member_watchdog_seconds', 'Time without keepalive after which a member is declared dead, (n + 0.5) * T.', (m) => ((m.watchdogPeriods + 0.5) * status().keepalivePeriodMs) / 1000);
+  perMember('gwcluster_member_last_keepalive_seconds', "Seconds since the master last heard the member's keepalive.", (m) => (m.lastHeardMsAgo === null ? null : m.lastHeardMsAgo / 1000));
+  perMember('gwcluster_member_draining', '1 while a member is drained.', (m) => (m.draining ? 1 : 0));
+  new Gauge({
+    name: 'gwcluster_master_keepalive_loss',
+    help: "This member's estimate P of the master's lost keepalives (members only).",
+    registers,
+    collect() {
+      this.reset();
+      const mem = node.core.mem;
+      if (mem) this.set(mem.masterLoss);
+    },
+  });
+  new Gauge({
+    name: 'gwcluster_units',
+    help: 'Work units by state: assigned, unassigned, moving (an assign or de-assign in flight).',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const st = status();
+      const assigned = st.owners.filter((o) => o !== null).length;
+      this.set({ state: 'assigned' }, assigned);
+      this.set({ state: 'unassigned' }, st.owners.length - assigned);
+      this.set({ state: 'moving' }, st.movingUnits);
+    },
+  });
+  new Counter({
+    name: 'gwcluster_failovers_total',
+    help: 'Master changes this member has seen (a new master replaced the one it knew).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(failovers);
+    },
+  });
+  new Counter({
+    name: 'gwcluster_watchdog_expired_total',
+    help: 'Watchdogs expired: peer="master" (this member lost its master), peer="member" (as master, a member died).',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      const c = node.core.counters;
+      this.reset();
+      this.inc({ peer: 'master' }, c['watchdog.master-dead'] ?? 0);
+      this.inc({ peer: 'member' }, c['watchdog.member-dead'] ?? 0);
+    },
+  });
+  new Counter({
+    name: 'gwcluster_messages_total',
+    help: 'Cluster protocol messages by direction and type.',
+    labelNames: ['direction', 'type'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [k, v] of Object.entries(node.core.counters)) {
+        const m = /^(rx|tx)\.([a-z-]+)$/.exec(k);
+        if (m) this.inc({ direction: m[1] === 'rx' ? 'in' : 'out', type: m[2]! }, v);
+      }
+    },
+  });
+  new Counter({
+    name: 'gwcluster_datagrams_dropped_total',
+    help: 'Cluster datagrams dropped before the protocol, by reason (protocol.md "Framing and authentication").',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [k, v] of Object.entries(node.counters)) if (k.startsWith('drop.')) this.inc({ reason: k.slice(5) }, v);
+    },
+  });
+
+  // Data plane: this member's own traffic, per unit and in total.
+  const unitCounter = (name: string, help: string, read: () => ArrayLike<number> | undefined) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['member', 'unit'],
+      registers,
+      collect() {
+        this.reset();
+        const values = read();
+        if (!values) return;
+        for (let u = 0; u < values.length; u++) if (values[u]! > 0) this.inc({ member: self, unit: String(u) }, values[u]!);
+      },
+    });
+  unitCounter('gwcluster_unit_packets_total', 'Packets this member handled per work unit (units with traffic only).', () => providers.traffic?.unitPackets());
+  unitCounter('gwcluster_unit_bytes_total', 'Bytes this member handled per work unit (units with traffic only).', () => providers.traffic?.unitBytes());
+  unitCounter('gwcluster_unit_drops_total', 'Packets this member dropped per work unit (units with drops only).', () => providers.traffic?.unitDrops());
+  const sum = (a: ArrayLike<number> | undefined) => {
+    let s = 0;
+    if (a) for (let i = 0; i < a.length; i++) s += a[i]!;
+    return s;
+  };
+  new Counter({
+    name: 'gwcluster_packets_total',
+    help: 'Packets this member handled.',
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      if (providers.traffic) this.inc({ member: self }, sum(providers.traffic.unitPackets()));
+    },
+  });
+  new Counter({
+    name: 'gwcluster_bytes_total',
+    help: 'Bytes this member handled.',
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      if (providers.traffic) this.inc({ member: self }, sum(providers.traffic.unitBytes()));
+    },
+  });
+  new Counter({
+    name: 'gwcluster_drops_total',
+    help: 'Packets this member dropped, by reason.',
+    labelNames: ['member', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      if (!providers.traffic) return;
+      for (const [reason, v] of Object.entries(providers.traffic.drops())) this.inc({ member: self, reason }, v);
+    },
+  });
+  new Gauge({
+    name: 'gwcluster_hold_queue_packets',
+    help: 'Packets held for units being assigned (Figure 9).',
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      if (providers.traffic) this.set({ member: self }, providers.traffic.holdQueue().packets);
+    },
+  });
+  new Gauge({
+    name: 'gwcluster_hold_queue_bytes',
+    help: 'Bytes held for units being assigned.',
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      if (providers.traffic) this.set({ member: self }, providers.traffic.holdQueue().bytes);
+    },
+  });
+  new Gauge({
+    name: 'gwcluster_sync_backlog',
+    help: 'State entries waiting to be sent to peers.',
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      if (providers.sync) this.set({ member: self }, providers.sync.backlog());
+    },
+  });
+  new Counter({
+    name: 'gwcluster_sync_bytes_total',
+    help: 'State synchronisation bytes, by direction.',
+    labelNames: ['member', 'direction'],
+    registers,
+    collect() {
+      this.reset();
+      if (!providers.sync) return;
+      this.inc({ member: self, direction: 'out' }, providers.sync.bytesSent());
+      this.inc({ member: self, direction: 'in' }, providers.sync.bytesReceived());
+    },
+  });
+  new Gauge({
+    name: 'gwcluster_sessions',
+    help: 'Sessions this member knows.',
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      this.set({ member: self }, providers.sessions.list({}, 0, 0).total);
+    },
+  });
+
+  return { registry, close: unsubscribe };
+}

@@ -1,0 +1,107 @@
+// The data plane on a real network: clients on an outside bridge, three members, a server on an inside
+// bridge; for each distribution method, many TCP and UDP flows to a service on the cluster IP and through
+// the cluster to the server. Every flow completes with its data intact, is handled by exactly the member
+// that owns its unit, and no member sends a RST or an ICMP error.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyFlow } from '@gwcluster/native-addon';
+import { ClusterFixture, balanced, healthy, CLUSTER_IP, type EchoStats, type FixtureMember } from './cluster-fixture.mjs';
+
+const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
+const FLOWS = 60;
+
+const COUNTERS = `table inet gwtest {
+  counter rst_out {
+  }
+  counter icmp_err_out {
+  }
+  counter fwd_in {
+  }
+  counter rst_fwd {
+  }
+  chain count_output {
+    type filter hook output priority 0;
+    tcp flags rst counter name rst_out
+    icmp type { destination-unreachable, time-exceeded, parameter-problem } counter name icmp_err_out
+  }
+  chain count_forward {
+    type filter hook forward priority 0;
+    ip saddr 198.51.100.0/24 ip daddr 192.0.2.100 counter name fwd_in
+    tcp flags rst counter name rst_fwd
+  }
+}
+`;
+
+async function counters(m: FixtureMember): Promise<Record<string, number>> {
+  const r = await m.host.exec(['nft', '-j', 'list', 'counters', 'table', 'inet', 'gwtest']);
+  const parsed = JSON.parse(r.stdout) as { nftables: { counter?: { name: string; packets: number } }[] };
+  return Object.fromEntries(parsed.nftables.filter((x) => x.counter).map((x) => [x.counter!.name, x.counter!.packets]));
+}
+
+describe.each(['master-forward', 'unicast-mac', 'multicast-mac'] as const)('data plane, method %s', (method) => {
+  let f: ClusterFixture;
+  beforeAll(async () => {
+    f = await ClusterFixture.create({ members: 3, layout: 'gateway', method });
+    for (const m of f.members) await m.host.exec(['nft', '-f', '-'], { input: COUNTERS }).then((r) => expect(r.code, r.stderr).toBe(0));
+    f.startMonitor(50);
+    f.startAll();
+    await f.waitForView((v) => balanced(v, M), { timeoutMs: 30_000, what: 'a balanced cluster' });
+  }, 90_000);
+  afterAll(async () => {
+    await f?.destroy();
+  });
+
+  it('every flow to the cluster IP and through the cluster completes, handled by its unit\'s owner only', async () => {
+    const echos = f.members.map((m) => f.startEcho(m.host, m.name));
+    const server = f.startEcho(f.server!, 's1');
+    await new Promise((r) => setTimeout(r, 300));
+    const tableBefore = JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners as string[];
+    const args = (target: string) => ['--target', target, '--tcp-port', '7000', '--udp-port', '7001', '--flows', String(FLOWS), '--bytes', '20000', '--concurrency', '30', '--timeout-ms', '8000'];
+    const [svc, thr] = await Promise.all([f.traffic(f.clients![0]!, args(CLUSTER_IP)), f.traffic(f.clients![1]!, args('192.0.2.100'))]);
+    expect(svc.tcp).toMatchObject({ ok: FLOWS, failed: 0 });
+    expect(svc.udp).toMatchObject({ ok: FLOWS, failed: 0 });
+    expect(thr.tcp).toMatchObject({ ok: FLOWS, failed: 0 });
+    expect(thr.udp).toMatchObject({ ok: FLOWS, failed: 0 });
+    const stats = new Map<string, EchoStats>();
+    for (let i = 0; i < echos.length; i++) stats.set(f.members[i]!.ip, (await echos[i]!.stop())!);
+    const s1 = (await server.stop())!;
+
+    // Which member served each service flow, against the owner the table gives its unit.
+    const table = JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners as string[];
+    expect(table, 'no unit moved during the traffic (rebalance hysteresis)').toEqual(tableBefore);
+    const client = f.clients![0]!.address();
+    for (const flow of svc.flows) {
+      const { unit } = classifyFlow({ proto: flow.proto, src: client, sport: flow.sport, dst: CLUSTER_IP, dport: flow.proto === 'tcp' ? 7000 : 7001 });
+      const peer = `${client}:${flow.sport}`;
+      const servedBy = M.filter((ip) => (flow.proto === 'tcp' ? stats.get(ip)!.peers : stats.get(ip)!.udpPeers)[peer] !== undefined);
+      expect(servedBy, `${flow.proto} flow from port ${flow.sport} (unit ${unit})`).toEqual([table[unit]]);
+    }
+    // Through traffic reached the server once per flow, never a member's service.
+    expect(s1.tcpConnections).toBe(FLOWS);
+    expect(Object.keys(s1.udpPeers)).toHaveLength(FLOWS);
+    // Forwarded flows (key src ^ dst: all the same unit here) were routed by exactly one member: the owner.
+    const { unit: throughUnit } = classifyFlow({ proto: 'tcp', src: f.clients![1]!.address(), dst: '192.0.2.100', forwarding: true });
+    const fwd = await Promise.all(f.members.map(counters));
+    const forwarders = M.filter((_, i) => fwd[i]!.fwd_in! > 0);
+    expect(forwarders).toEqual([table[throughUnit]]);
+    // Nobody answered for a flow it does not own: no RST, no ICMP error, from any member.
+    for (const c of fwd) expect({ rst: c.rst_out, icmp: c.icmp_err_out, rstFwd: c.rst_fwd }).toEqual({ rst: 0, icmp: 0, rstFwd: 0 });
+  }, 120_000);
+
+  it('a member that dies: its units move to the survivors and new flows on them work', async () => {
+    const views = f.latest()!.views;
+    const master = views[M[0]!]!.master!;
+    const victim = M.find((ip) => ip !== master)!;
+    const survivors = M.filter((ip) => ip !== victim);
+    const t0 = f.kill9(victim);
+    await f.waitForView((v) => healthy(v, survivors), { since: t0, timeoutMs: 15_000, what: 'survivors own every unit' });
+    const echos = survivors.map((ip) => f.startEcho(f.member(ip).host, ip));
+    await new Promise((r) => setTimeout(r, 300));
+    const svc = await f.traffic(f.clients![0]!, ['--target', CLUSTER_IP, '--tcp-port', '7000', '--udp-port', '7001', '--flows', '40', '--bytes', '5000', '--timeout-ms', '8000']);
+    expect(svc.tcp).toMatchObject({ ok: 40, failed: 0 });
+    expect(svc.udp).toMatchObject({ ok: 40, failed: 0 });
+    for (const e of echos) await e.stop();
+    const tr = Date.now();
+    f.start(victim);
+    await f.waitForView((v) => balanced(v, M), { since: tr, timeoutMs: 30_000, what: 'the member back' });
+  }, 120_000);
+});
