@@ -48,6 +48,7 @@ export interface TrafficSummary {
   tcp?: FlowSummary;
   udp?: FlowSummary;
   flows: { proto: 'tcp' | 'udp'; sport: number; ok: boolean }[];
+  stream?: { sport: number; sent: number; received: number; missing: number[] };
   error?: string;
 }
 export interface FixtureMember {

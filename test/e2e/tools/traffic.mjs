@@ -19,6 +19,9 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '20' },
     'timeout-ms': { type: 'string', default: '10000' },
     'max-seconds': { type: 'string', default: '120' },
+    // Stream mode: N numbered UDP datagrams at RATE per second from one socket; reports which came back.
+    stream: { type: 'string' },
+    rate: { type: 'string', default: '500' },
   },
 });
 const target = values.target;
@@ -93,6 +96,30 @@ async function pool(n, fn) {
   });
   await Promise.all(workers);
   return results;
+}
+
+if (values.stream) {
+  const n = Number(values.stream);
+  const s = dgram.createSocket('udp4');
+  const seen = new Set();
+  s.on('message', (m) => {
+    if (m.length >= 4) seen.add(m.readUInt32BE(0));
+  });
+  await new Promise((r) => s.bind(0, r));
+  const interval = 1000 / Number(values.rate);
+  const start = Date.now();
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(64);
+    b.writeUInt32BE(i, 0);
+    s.send(b, Number(values['udp-port']), target);
+    const wait = start + (i + 1) * interval - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  const missing = [];
+  for (let i = 0; i < n; i++) if (!seen.has(i)) missing.push(i);
+  process.stdout.write(`${JSON.stringify({ stream: { sport: s.address().port, sent: n, received: seen.size, missing: missing.slice(0, 100) }, flows: [] })}\n`);
+  process.exit(0);
 }
 
 const summary = (rs) => ({
