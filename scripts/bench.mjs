@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// npm run bench: every benchmark of the project, each as a ratio against a baseline measured in the
+// same run. Figures depend on what else the machine is doing; the load average is printed with them.
+//
+//   1. work-unit filter: C++ against the JavaScript reference on one in-memory batch
+//   2. message authentication: seal / open cost per keepalive
+//   3. session table: track() cost per packet, record size against the kernel's TCP control block
+//   4. end to end, in network namespaces: TCP throughput and UDP packets per second from a client to a
+//      server THROUGH THE CLUSTER (three members, data plane on) against the same traffic forwarded by
+//      a plain Linux router namespace between the same segments, in the same run.
+//
+// Usage: node scripts/bench.mjs [--only filter,auth,sessions,e2e] [--method master-forward] [--seconds 5]
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({ options: { only: { type: 'string' }, method: { type: 'string', default: 'master-forward' }, seconds: { type: 'string', default: '5' } } });
+const only = values.only ? new Set(values.only.split(',')) : null;
+const want = (k) => !only || only.has(k);
+const say = (s = '') => process.stdout.write(`${s}\n`);
+
+function child(title, args) {
+  say(`\n== ${title}`);
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', timeout: 600_000 });
+  if (r.status !== 0) say(`(${title} exited ${r.status ?? r.signal})`);
+}
+
+say(`gwcluster benchmarks, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+if (want('filter')) child('work-unit filter (native-addon/bench/filter-bench.mjs)', ['native-addon/bench/filter-bench.mjs']);
+if (want('auth')) child('message authentication (packages/security/bench/seal-open.mjs)', ['packages/security/bench/seal-open.mjs', '3000']);
+if (want('sessions')) child('session table (native-addon/bench/session-bench.mjs)', ['native-addon/bench/session-bench.mjs']);
+
+if (want('e2e')) {
+  say('\n== end to end through the cluster vs plain Linux forwarding');
+  const { ClusterFixture, balanced } = await import('../test/e2e/cluster-fixture.mjs');
+  const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
+  const seconds = Math.max(2, Math.min(30, Number(values.seconds)));
+  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: values.method });
+  try {
+    // The plain router: its own namespace on both segments; client c2 and the server route via it.
+    const router = await f.net.addHost('r1', [
+      { segment: f.outside, address: '198.51.100.250/24', ifname: 'eth0' },
+      { segment: f.lan, address: '192.0.2.250/24', ifname: 'eth1' },
+    ], { forwarding: true });
+    void router;
+    const [c1, c2] = f.clients;
+    await c2.ip('route', 'add', '192.0.2.100/32', 'via', '198.51.100.250');
+    await f.server.ip('route', 'add', `${c2.address()}/32`, 'via', '192.0.2.250');
+    f.startMonitor(200);
+    f.startAll();
+    await f.waitForView((v) => balanced(v, M), { timeoutMs: 30_000, what: 'a balanced cluster' });
+    f.server.spawn('iperf3', ['-s', '-p', '5201'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 500));
+    const iperf = async (host, extra) => {
+      const r = await host.exec(['iperf3', '-c', '192.0.2.100', '-p', '5201', '-t', String(seconds), '-J', ...extra], { timeoutMs: (seconds + 20) * 1000 });
+      if (r.code !== 0) throw new Error(`iperf3 ${extra.join(' ')} failed: ${r.stdout.slice(-400)} ${r.stderr}`);
+      return JSON.parse(r.stdout);
+    };
+    const rows = [];
+    // TCP: one stream (all packets of a flow take one unit, so one member forwards it).
+    const tcpCluster = await iperf(c1, []);
+    const tcpPlain = await iperf(c2, []);
+    const bps = (j) => j.end.sum_received.bits_per_second;
+    rows.push(['TCP throughput, 1 stream', `${(bps(tcpCluster) / 1e6).toFixed(0)} Mbit/s`, `${(bps(tcpPlain) / 1e6).toFixed(0)} Mbit/s`, (bps(tcpCluster) / bps(tcpPlain)).toFixed(2)]);
+    // UDP packets per second: 64-byte payloads, as fast as iperf3 sends, counted at the receiver.
+    const udpCluster = await iperf(c1, ['-u', '-b', '0', '-l', '64']);
+    const udpPlain = await iperf(c2, ['-u', '-b', '0', '-l', '64']);
+    const pps = (j) => (j.end.sum.packets - j.end.sum.lost_packets) / j.end.sum.seconds;
+    const loss = (j) => `${j.end.sum.lost_percent.toFixed(1)} % lost`;
+    rows.push(['UDP 64-byte packets received per second', `${(pps(udpCluster) / 1e3).toFixed(1)} kpps (${loss(udpCluster)})`, `${(pps(udpPlain) / 1e3).toFixed(1)} kpps (${loss(udpPlain)})`, (pps(udpCluster) / pps(udpPlain)).toFixed(2)]);
+    const w = [44, 26, 26, 8];
+    say(`method ${values.method}, ${seconds} s per measurement, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    say(['measure', 'through the cluster', 'plain Linux router', 'ratio'].map((c, i) => c.padEnd(w[i])).join(''));
+    for (const r of rows) say(r.map((c, i) => String(c).padEnd(w[i])).join(''));
+  } finally {
+    await f.destroy();
+  }
+}
