@@ -55,6 +55,12 @@ export interface CoreConfig {
    * sessions), and this member reports not-ready until the driver sends the `sync-ready` event.
    */
   readonly waitForSyncReady: boolean;
+  /**
+   * With state sync: on WORK DE-ASSIGN the member emits a `handover` effect and acknowledges only after
+   * the driver answers `handover-done` (the new owner holds the units' sessions), so a planned move
+   * loses no state. Without: it acknowledges at once.
+   */
+  readonly handoverBeforeAck: boolean;
 }
 
 export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
@@ -73,6 +79,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   workAckTimeoutMs: 300,
   maxMembers: 255,
   waitForSyncReady: false,
+  handoverBeforeAck: false,
 };
 
 export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {

@@ -40,7 +40,9 @@ export type CoreEvent =
   /** This member leaves the cluster (operator or shutdown). */
   | { readonly type: 'leave'; readonly now: number }
   /** State sync: this member now holds every other member's sessions (it may be given units). */
-  | { readonly type: 'sync-ready'; readonly now: number };
+  | { readonly type: 'sync-ready'; readonly now: number }
+  /** The hand-over started by a `handover` effect is done (the new owner acknowledged the sessions). */
+  | { readonly type: 'handover-done'; readonly now: number; readonly requestId: number };
 
 export type Role = 'joining' | 'offering' | 'member' | 'master' | 'waiting-config' | 'rejected' | 'left' | 'stopped';
 
@@ -55,6 +57,8 @@ export type CoreEffect =
   | { readonly type: 'announce-cluster-ip' }
   /** Stop answering for the cluster IP (this member is no longer master). */
   | { readonly type: 'release-cluster-ip' }
+  /** Before acknowledging WORK DE-ASSIGN: give `to` the sessions of `units`; answer `handover-done`. */
+  | { readonly type: 'handover'; readonly requestId: number; readonly units: readonly WorkUnit[]; readonly to: MemberId | '' }
   /** This member's own units changed: serve `gained`, stop serving `lost`. */
   | { readonly type: 'ownership'; readonly gained: readonly WorkUnit[]; readonly lost: readonly WorkUnit[]; readonly reason: string }
   /** Master: these units' assignment to `owner` is acknowledged; release packets held for them (Figure 9). */

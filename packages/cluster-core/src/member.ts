@@ -240,6 +240,15 @@ export class ClusterMember {
       case 'undrain':
         if (this.master) this.masterDrain(now, event.member, event.type === 'drain');
         break;
+      case 'handover-done': {
+        const h = this.handovers.get(event.requestId);
+        if (!h) break;
+        this.handovers.delete(event.requestId);
+        if (this.mem && this.mem.master === h.master && this.mem.epoch === h.epoch) {
+          this.send(h.master, { type: 'work-ack', epoch: h.epoch, requestId: event.requestId, units: h.units });
+        }
+        break;
+      }
       case 'sync-ready':
         if (!this.syncReady) {
           this.syncReady = true;
@@ -882,6 +891,9 @@ export class ClusterMember {
     }
   }
 
+  /** De-assigns whose WORK ACK waits for the session hand-over (request id -> what to acknowledge). */
+  readonly handovers = new Map<number, { epoch: number; master: MemberId; units: readonly WorkUnit[] }>();
+
   /** Members known from the last master's keepalives, for the grace period of a new master. */
   previousMembers: MemberId[] = [];
 
@@ -895,7 +907,14 @@ export class ClusterMember {
       this.changeOwned(msg.units, [], 'assigned by master');
       this.send(from, { type: 'work-ack', epoch: st.epoch, requestId: msg.requestId, units: msg.units });
     } else if (msg.type === 'work-deassign') {
+      if (this.handovers.has(msg.requestId)) return; // a retransmission while the hand-over runs
+      const mine = msg.units.filter((u) => this.owned.has(u));
       this.changeOwned([], msg.units, msg.to ? `moved to ${msg.to}` : 'released');
+      if (this.config.handoverBeforeAck && mine.length > 0) {
+        this.handovers.set(msg.requestId, { epoch: st.epoch, master: from, units: msg.units });
+        this.emit({ type: 'handover', requestId: msg.requestId, units: mine, to: msg.to });
+        return;
+      }
       this.send(from, { type: 'work-ack', epoch: st.epoch, requestId: msg.requestId, units: msg.units });
     }
   }
@@ -968,13 +987,20 @@ export class ClusterMember {
    * (Figure 9). With `holdHandover` (method 1, where every packet passes the master) a unit is also held
    * while its current owner hands it over, so nothing reaches the old owner after it let go.
    */
-  dataPlaneView(holdHandover = false): { master: boolean; owned: ReadonlySet<WorkUnit>; owners: readonly (MemberId | null)[]; holding: ReadonlySet<WorkUnit> } {
+  dataPlaneView(holdHandover = false): {
+    master: boolean;
+    owned: ReadonlySet<WorkUnit>;
+    owners: readonly (MemberId | null)[];
+    holding: ReadonlySet<WorkUnit>;
+    /** The members as known here (this one included); empty while not in a cluster. */
+    members: readonly MemberId[];
+  } {
     const s = this.master;
-    if (!s) return { master: false, owned: this.owned, owners: this.view.owners, holding: new Set() };
+    if (!s) return { master: false, owned: this.owned, owners: this.view.owners, holding: new Set(), members: this.mem ? this.view.members.map((e) => e.member) : [] };
     const holding = new Set<WorkUnit>();
     for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null) holding.add(u);
     for (const p of s.pending.values()) if (p.kind === 'assign' || holdHandover) for (const u of p.units) holding.add(u);
-    return { master: true, owned: this.owned, owners: s.owners, holding };
+    return { master: true, owned: this.owned, owners: s.owners, holding, members: [...s.members.keys()] };
   }
 
   // ----------------------------------------------------------------------------------------------

@@ -53,6 +53,10 @@ export interface SimNode {
   /** Every effect, with the time it was produced. */
   readonly trace: { at: number; effect: CoreEffect }[];
   clusterIpAnnouncements: number;
+  /** Hand-overs this node started (handoverBeforeAck). */
+  readonly handovers: { at: number; requestId: number; units: readonly number[]; to: string }[];
+  /** When true, hand-overs stay open until the test sends handover-done itself. */
+  holdHandovers: boolean;
 }
 
 export class SimNetwork {
@@ -92,6 +96,8 @@ export class SimNetwork {
       notifications: [],
       trace: [],
       clusterIpAnnouncements: 0,
+      handovers: [],
+      holdHandovers: false,
     };
     this.nodes.set(id, node);
     return node;
@@ -194,6 +200,11 @@ export class SimNetwork {
           break;
         case 'announce-cluster-ip':
           node.clusterIpAnnouncements++;
+          break;
+        case 'handover':
+          // The simulation has no sessions: hand-overs are done at once, after the node's hook if any.
+          node.handovers.push({ at: this.now, requestId: effect.requestId, units: effect.units, to: effect.to });
+          if (!node.holdHandovers) this.stepNode(node, { type: 'handover-done', now: this.now, requestId: effect.requestId });
           break;
         default:
           break;

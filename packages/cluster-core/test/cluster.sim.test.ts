@@ -236,3 +236,23 @@ describe('state sync readiness', () => {
     expect(net.runUntil(() => net.node(ip(12)).member.owned.size === 512, 5000)).not.toBeNull();
   });
 });
+
+describe('hand-over before a planned move', () => {
+  it('the old owner acknowledges WORK DE-ASSIGN only after its hand-over is done', () => {
+    const net = boot(2, { seed: 41, coreOverrides: { handoverBeforeAck: true } });
+    expect(net.runUntil(() => net.converged(2), 10_000)).not.toBeNull();
+    const member = net.node(ip(12));
+    member.holdHandovers = true;
+    net.event(ip(11), { type: 'drain', member: ip(12) });
+    net.run(2000);
+    expect(member.member.owned.size).toBe(0); // it stopped serving at once
+    expect(member.handovers).toHaveLength(1);
+    const h = member.handovers[0]!;
+    expect(h.to).toBe(ip(11));
+    expect(h.units).toHaveLength(512);
+    // The master still waits: the units are not the master's yet.
+    expect(net.node(ip(11)).member.owned.size).toBe(512);
+    net.event(ip(12), { type: 'handover-done', requestId: h.requestId });
+    expect(net.runUntil(() => net.node(ip(11)).member.owned.size === 1024, 2000)).not.toBeNull();
+  });
+});

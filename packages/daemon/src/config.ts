@@ -56,6 +56,7 @@ export interface DataPlaneConfig {
   readonly forwardInterface: string;
   readonly ppsPerUnitWeight: number;
   readonly hold: { readonly perUnitPackets: number; readonly totalPackets: number; readonly totalBytes: number };
+  readonly sessions: { readonly tracking: boolean; readonly mode: 'strict' | 'loose'; readonly sync: boolean; readonly maxSessions: number; readonly maxSyncBytesPerSecond: number };
 }
 
 /** The default cluster MAC: locally administered unicast 02:00:5e:<ip> or IPv4-multicast 01:00:5e:<ip & 0x7fffff>. */
@@ -133,6 +134,7 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
   const names = (d.interfaces as { name: string }[]).map((i) => i.name);
   if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
   const hold = (d.hold ?? {}) as Record<string, number>;
+  const sessions = (d.sessions ?? {}) as Record<string, any>;
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {
     method,
@@ -143,6 +145,13 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     forwardInterface: (d.forwardInterface as string | undefined) ?? memberInterface,
     ppsPerUnitWeight: d.ppsPerUnitWeight,
     hold: { perUnitPackets: hold.perUnitPackets ?? 64, totalPackets: hold.totalPackets ?? 4096, totalBytes: hold.totalBytes ?? 4194304 },
+    sessions: {
+      tracking: sessions.tracking ?? true,
+      mode: sessions.mode ?? 'strict',
+      sync: (sessions.tracking ?? true) && (sessions.sync ?? true),
+      maxSessions: sessions.maxSessions ?? 1_000_000,
+      maxSyncBytesPerSecond: sessions.maxSyncBytesPerSecond ?? 4_000_000,
+    },
   };
 }
 

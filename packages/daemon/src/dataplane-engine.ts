@@ -29,6 +29,7 @@ export const nativePacketEngine: PacketEngineFactory = (opts) => {
     counters: (o) => engine.counters(o),
     stats: () => engine.stats() as unknown as Record<string, number | bigint>,
     close: () => engine.close(),
+    attachSessions: (table) => engine.attachSessions(table),
   };
   return like;
 };

@@ -9,7 +9,10 @@
  *   - As ClusterAddress it answers ARP for the cluster IPs while master and announces them (gratuitous ARP).
  */
 import type { Logger } from 'pino';
-import type { MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
+import type { MemberId, StateAck, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
+import type { SessionTable } from '@gwcluster/native-addon';
+import { SessionSync } from './session-sync.js';
+import type { TrafficCounters } from './providers.js';
 import type { DataPlaneConfig } from './config.js';
 import type { ClusterAddress } from './cluster-address.js';
 import { neighbourMac, ownAddresses, setupNetfilter, teardownNetfilter, type NetfilterPlan } from './dataplane-netfilter.js';
@@ -25,6 +28,8 @@ export interface DataPlaneState {
   readonly owners: readonly (MemberId | null)[];
   /** Master: units unassigned or with an assignment not yet acknowledged (their packets are held). */
   readonly holding: ReadonlySet<WorkUnit>;
+  /** The members as known here, this one included. */
+  readonly members: readonly MemberId[];
 }
 
 /** The subset of the native packet engine the data plane drives (native-addon PacketEngine). */
@@ -39,6 +44,8 @@ export interface PacketEngineLike {
   setArpAnswering(on: boolean): void;
   announce(): void;
   counters(opts: { reset: boolean }): { packets: BigUint64Array | Float64Array; bytes: BigUint64Array | Float64Array };
+  /** Stateful mode: owned packets go through this session table. */
+  attachSessions(table: SessionTable | null): void;
   stats(): Record<string, number | bigint>;
   close(): void;
 }
@@ -68,6 +75,10 @@ export interface DataPlaneOptions {
   readonly onUnitNeedsOwner: (unit: WorkUnit) => void;
   /** Called every second with this member's load measure. */
   readonly onLoad: (load: number, busiest: readonly UnitLoad[]) => void;
+  /** Sends a state-sync plane message (sealed by the member). */
+  readonly send: (to: MemberId, message: StateSync | StateAck, opts: { includeCertificate: boolean }) => void;
+  /** Feeds the core: `sync-ready` and `handover-done`. */
+  readonly submit: (event: { type: 'sync-ready' } | { type: 'handover-done'; requestId: number }) => void;
 }
 
 const METHOD_NUMBER = { 'master-forward': 1, 'unicast-mac': 2, 'multicast-mac': 3 } as const;
@@ -78,7 +89,7 @@ const LOCAL_SLOT = 1;
  */
 const HANDOVER_DRAIN_MS = 50;
 
-export class DataPlane implements ClusterAddress {
+export class DataPlane implements ClusterAddress, TrafficCounters {
   private engine: PacketEngineLike | null = null;
   private plan: NetfilterPlan | null = null;
   private readonly slots = new Map<MemberId, number>();
@@ -86,9 +97,14 @@ export class DataPlane implements ClusterAddress {
   private readonly appliedSlot = new Uint16Array(UNITS);
   private readonly appliedHeld = new Uint8Array(UNITS);
   private master = false;
+  /** Cumulative per-unit packets and bytes this member accepted (TrafficCounters). */
+  private readonly totalPackets = new Float64Array(UNITS);
+  private readonly totalBytes = new Float64Array(UNITS);
   /** Units let go of recently: unit -> time after which the new slot applies. */
   private readonly draining = new Map<number, number>();
   private lastState: DataPlaneState | null = null;
+  /** Session tracking and replication; null when the data plane is stateless. */
+  sessions: SessionSync | null = null;
   private loadTimer: NodeJS.Timeout | null = null;
   private macTimer: NodeJS.Timeout | null = null;
   readonly counters: Record<string, number> = { syncs: 0, holds: 0, releases: 0, macMisses: 0 };
@@ -122,12 +138,33 @@ export class DataPlane implements ClusterAddress {
       onError: (e) => this.opts.logger.error({ err: e.message }, 'packet engine error'),
     });
     this.engine.setRole({ localSlot: LOCAL_SLOT, master: false });
+    const sc = c.sessions;
+    if (sc.tracking) {
+      this.sessions = new SessionSync({
+        self: this.opts.self,
+        config: { mode: sc.mode, sync: sc.sync, maxSessions: sc.maxSessions, maxBytesPerSecond: sc.maxSyncBytesPerSecond },
+        logger: this.opts.logger,
+        send: this.opts.send,
+        onReady: () => this.opts.submit({ type: 'sync-ready' }),
+        onHandoverDone: (requestId, complete) => {
+          if (!complete) this.opts.logger.warn({ requestId }, 'session hand-over not acknowledged in time; moving the units anyway');
+          this.opts.submit({ type: 'handover-done', requestId });
+        },
+        ownedUnits: () => [...(this.lastState?.owned ?? [])],
+        ownerOf: (u) => this.lastState?.owners[u] ?? '',
+      });
+      this.engine.attachSessions(this.sessions.table);
+      this.sessions.start();
+    } else {
+      this.opts.submit({ type: 'sync-ready' });
+    }
     this.loadTimer = setInterval(() => this.reportLoad(), 1000);
     this.macTimer = setInterval(() => void this.refreshMacs(), 5000);
     this.opts.logger.info({ method: c.method, interfaces: c.interfaces, clusterMac: c.clusterMac, queue: c.queueNum }, 'data plane started');
   }
 
   async stop(): Promise<void> {
+    this.sessions?.stop();
     if (this.loadTimer) clearInterval(this.loadTimer);
     if (this.macTimer) clearInterval(this.macTimer);
     this.engine?.close();
@@ -168,6 +205,8 @@ export class DataPlane implements ClusterAddress {
     if (!engine) return;
     this.lastState = state;
     this.counters.syncs!++;
+    // Only a member in a cluster knows its peers (a joiner's empty view must not make it "ready").
+    if (state.members.length > 0) this.sessions?.setPeers(state.members.filter((m) => m !== this.opts.self));
     if (state.master !== this.master) {
       this.master = state.master;
       engine.setRole({ localSlot: LOCAL_SLOT, master: state.master });
@@ -218,7 +257,11 @@ export class DataPlane implements ClusterAddress {
 
   private reportLoad(): void {
     if (!this.engine) return;
-    const { packets } = this.engine.counters({ reset: true });
+    const { packets, bytes } = this.engine.counters({ reset: true });
+    for (let u = 0; u < UNITS; u++) {
+      this.totalPackets[u]! += Number(packets[u] ?? 0);
+      this.totalBytes[u]! += Number(bytes[u] ?? 0);
+    }
     const weights: UnitLoad[] = [];
     let load = 0;
     for (let u = 0; u < UNITS; u++) {
@@ -231,10 +274,59 @@ export class DataPlane implements ClusterAddress {
     this.opts.onLoad(load, weights.slice(0, 32));
   }
 
+  /**
+   * Planned move (WORK DE-ASSIGN): after the drain time, give the new owner the units' sessions; the core
+   * acknowledges when this reports done.
+   */
+  handover(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void {
+    const sessions = this.sessions;
+    if (!sessions) {
+      this.opts.submit({ type: 'handover-done', requestId });
+      return;
+    }
+    setTimeout(() => sessions.handover(requestId, units, to), HANDOVER_DRAIN_MS + 10).unref();
+  }
+
   stats(): Record<string, number> {
     const out: Record<string, number> = { ...this.counters };
-    for (const [k, v] of Object.entries(this.engine?.stats() ?? {})) out[`engine.${k}`] = Number(v);
+    for (const [k, v] of Object.entries(this.sessions?.stats() ?? {})) out[`sessions.${k}`] = v;
+    for (const [k, v] of Object.entries(this.engine?.stats() ?? {})) if (typeof v === "number" || typeof v === "bigint") out[`engine.${k}`] = Number(v);
     return out;
+  }
+
+  // TrafficCounters (metrics) ------------------------------------------------------------------------
+
+  unitPackets(): ArrayLike<number> {
+    return this.totalPackets;
+  }
+
+  unitBytes(): ArrayLike<number> {
+    return this.totalBytes;
+  }
+
+  /** The engine counts drops per reason, not per unit. */
+  unitDrops(): ArrayLike<number> {
+    return new Float64Array(UNITS);
+  }
+
+  holdQueue(): { readonly packets: number; readonly bytes: number } {
+    const s = this.engine?.stats() ?? {};
+    return { packets: Number(s.heldPackets ?? 0), bytes: Number(s.heldBytes ?? 0) };
+  }
+
+  drops(): Readonly<Record<string, number>> {
+    const s = this.engine?.stats() ?? {};
+    const n = (k: string) => Number(s[k] ?? 0);
+    const verdicts = (s.verdicts ?? {}) as unknown as Record<string, number>;
+    return {
+      'not-owned': Number(verdicts.dropped ?? 0) - n('sessionDrops'),
+      session: n('sessionDrops'),
+      truncated: n('truncated'),
+      malformed: n('malformed'),
+      'hold-overflow': n('holdDrops'),
+      'kernel-queue': n('kernelQueueDropped'),
+      'forward-no-mac': n('forwardNoMac'),
+    };
   }
 
   // ClusterAddress: the engine answers ARP for the cluster IPs while this member is master.

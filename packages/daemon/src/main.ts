@@ -20,7 +20,7 @@ import { AdminListenError, startAdminServer } from './server.js';
 import { OperatorChannel } from './operator-channel.js';
 import { BundleError, verifyBundle } from './bundle.js';
 import { createMetrics } from './metrics.js';
-import { EMPTY_PROVIDERS } from './providers.js';
+import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './providers.js';
 
 export class BootError extends Error {
   constructor(
@@ -102,6 +102,8 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
       engineFactory: nativePacketEngine,
       onUnitNeedsOwner: (unit) => node?.submit({ type: 'unit-needs-owner', unit }),
       onLoad: (load, busiest) => node?.reportLoad(load, busiest),
+      send: (to, message, opts) => node?.sendControl(to, message, opts),
+      submit: (event) => node?.submit(event),
     });
     try {
       await dataPlane.start();
@@ -127,9 +129,13 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
     logger,
     ...(dataPlane ? { dataPlane } : {}),
   });
+  // State-sync plane messages go to the session replication (a stateless member drops them).
+  const sessions = dataPlane?.sessions ?? null;
+  node.addPlaneHandler((from, message) => (message.type === 'state-sync' || message.type === 'state-ack' ? (sessions?.handleMessage(from, message), true) : false));
+  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane, sync: sessions } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   const channel = new OperatorChannel({ node });
-  const metrics = createMetrics({ node, providers: EMPTY_PROVIDERS, processMetrics: true });
+  const metrics = createMetrics({ node, providers, processMetrics: true });
   let admin;
   try {
     admin = await startAdminServer({
@@ -137,6 +143,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
       channel,
       metrics,
       logger,
+      providers,
       host: config.admin.listen,
       port: config.admin.port,
       ...(config.admin.token ? { token: config.admin.token } : {}),

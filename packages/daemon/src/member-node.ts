@@ -31,6 +31,8 @@ export interface DataPlaneHooks {
    * Must not block and must not call back into the node synchronously.
    */
   sync(view: ReturnType<ClusterMember['dataPlaneView']>): void;
+  /** WORK DE-ASSIGN with state sync: hand the units' sessions to `to`, then submit `handover-done`. */
+  handover?(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void;
   stats?(): Record<string, number>;
 }
 
@@ -90,6 +92,8 @@ export class MemberNode {
   private stepping = false;
   private readonly queued: CoreEvent[] = [];
   private controlHandler: ControlHandler | null = null;
+  /** Handlers of other planes (state sync), asked before the operator plane and the core. */
+  private readonly planeHandlers: ControlHandler[] = [];
   private readonly listeners = new Set<ClusterEventListener>();
   private tickEveryMs = 0;
   /** The configuration in force: the file's, then each adopted cluster configuration (adoptConfig). */
@@ -113,6 +117,10 @@ export class MemberNode {
         maxMovesPerRebalance: c.cluster.maxMovesPerRebalance,
         rebalanceThreshold: c.cluster.rebalanceThreshold,
         reclaimGraceMs: c.cluster.reclaimGraceMs,
+        // With replicated sessions a member owns units only once it holds everyone's sessions, and a
+        // planned move waits until the new owner holds the moved units' sessions.
+        waitForSyncReady: c.dataplane?.sessions.sync ?? false,
+        handoverBeforeAck: c.dataplane?.sessions.sync ?? false,
       }),
     );
     const trust = new TrustStore({
@@ -167,9 +175,14 @@ export class MemberNode {
     this.controlHandler = handler;
   }
 
+  /** Adds a message hook for another plane (state sync); same contract as ControlHandler. */
+  addPlaneHandler(handler: ControlHandler): void {
+    this.planeHandlers.push(handler);
+  }
+
   /** Seals and sends an operator-plane message (best effort; the caller retransmits). */
-  sendControl(to: MemberId | 'broadcast', message: ClusterMessage): void {
-    this.send(to, message);
+  sendControl(to: MemberId | 'broadcast', message: ClusterMessage, opts?: { includeCertificate?: boolean }): void {
+    this.send(to, message, opts);
   }
 
   onEvent(listener: ClusterEventListener): () => void {
@@ -247,6 +260,7 @@ export class MemberNode {
     if (fromIp === this.self) return; // our own broadcast looped back
     const opened = this.opener.open(bytes, this.wallClock(), { sourceIp: fromIp });
     if (opened.ok) {
+      for (const h of this.planeHandlers) if (h(opened.signed.sender, opened.signed.message)) return;
       if (this.controlHandler?.(opened.signed.sender, opened.signed.message)) return;
       this.step({ type: 'message', now: this.clock(), from: opened.signed.sender, message: opened.signed.message });
       return;
@@ -289,8 +303,8 @@ export class MemberNode {
     }
   }
 
-  private send(to: MemberId | 'broadcast', message: ClusterMessage): void {
-    const bytes = this.sealer.seal(message, this.wallClock());
+  private send(to: MemberId | 'broadcast', message: ClusterMessage, opts?: { includeCertificate?: boolean }): void {
+    const bytes = this.sealer.seal(message, this.wallClock(), opts);
     if (to === 'broadcast') this.opts.transport.broadcast(bytes);
     else this.opts.transport.send(to, bytes);
   }
@@ -317,6 +331,10 @@ export class MemberNode {
         this.log.debug({ ...this.context, gained: effect.gained.length, lost: effect.lost.length, reason: effect.reason }, 'own units changed');
         break;
       case 'assignment-acked':
+        break;
+      case 'handover':
+        if (this.opts.dataPlane?.handover) this.opts.dataPlane.handover(effect.requestId, effect.units, effect.to);
+        else this.step({ type: 'handover-done', now: this.clock(), requestId: effect.requestId });
         break;
       case 'ask-applications': {
         const joiner = effect.joiner;

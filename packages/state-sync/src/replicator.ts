@@ -114,6 +114,8 @@ export class Replicator {
   /** Peers whose snapshot this member waits for before it is ready; null once ready. */
   private awaiting: Set<MemberId> | null = null;
   private startedWaiting = false;
+  /** Peers whose snapshot_complete arrived (possibly before this member knew its peers). */
+  private readonly snapshotsFrom = new Set<MemberId>();
   private readonly handovers = new Map<number, { to: MemberId; pending: Map<string, number>; deadline: number }>();
   readonly counters: ReplicatorCounters = { recordsSent: 0, recordsResent: 0, recordsReceived: 0, messagesSent: 0, bytesSent: 0, acksSent: 0, coalesced: 0, rateLimited: 0 };
 
@@ -178,7 +180,9 @@ export class Replicator {
   private markDirty(peer: Peer, r: LocalRecord): void {
     const id = keyId(r.key);
     const had = peer.dirty.get(id);
-    if (had && had.version >= r.version) return;
+    // A removal always wins over what is queued; a record after a queued removal is a new session of
+    // the same flow key. Otherwise the higher version wins.
+    if (had && !r.removed && !had.removed && had.version >= r.version) return;
     if (had) this.counters.coalesced++;
     peer.dirty.set(id, r);
   }
@@ -205,7 +209,7 @@ export class Replicator {
     if (!this.startedWaiting) {
       // The first membership view: wait for the snapshot of everyone already there.
       this.startedWaiting = true;
-      this.awaiting = new Set(next);
+      this.awaiting = new Set([...next].filter((p) => !this.snapshotsFrom.has(p)));
     }
     this.checkReady();
   }
@@ -225,7 +229,10 @@ export class Replicator {
       this.counters.recordsReceived += msg.records.length;
       this.effects.push({ type: 'install', from, records: msg.records });
     }
-    if (msg.snapshotComplete && this.awaiting?.delete(from)) this.checkReady();
+    if (msg.snapshotComplete) {
+      this.snapshotsFrom.add(from);
+      if (this.awaiting?.delete(from)) this.checkReady();
+    }
   }
 
   private onAck(now: number, from: MemberId, ack: StateAck): void {

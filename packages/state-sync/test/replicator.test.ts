@@ -189,3 +189,19 @@ describe('state replication', () => {
     expect(net.tables.get(B)!.size).toBe(2000);
   });
 });
+
+describe('snapshot ordering', () => {
+  it('a snapshot that arrives before the joiner knows its peers still counts', () => {
+    const net = new Net();
+    for (const id of [A, B]) net.add(id);
+    net.step(A, { type: 'peers', now: 0, peers: [A] });
+    net.change(A, Array.from({ length: 10 }, (_, i) => rec(i, 1)));
+    // A learns of B first and sends B its snapshot; B hears of its peers only afterwards.
+    net.step(A, { type: 'peers', now: 0, peers: [A, B] });
+    net.run(300);
+    expect(net.tables.get(B)!.size).toBe(10);
+    expect(net.nodes.get(B)!.ready).toBe(false);
+    net.step(B, { type: 'peers', now: net.now, peers: [A, B] });
+    expect(net.nodes.get(B)!.ready).toBe(true);
+  });
+});

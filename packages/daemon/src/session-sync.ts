@@ -1,0 +1,270 @@
+/**
+ * Session state and its replication on one member (docs/state-sync.md): the native SessionTable the
+ * packet engine tracks owned packets in, and the Replicator (packages/state-sync) that gives every other
+ * member a copy of this member's sessions and installs theirs.
+ *
+ *   - every 10 ms: urgent changes (creation, state change, a sequence number that moved a quarter
+ *     window) are collected and queued for every peer, and the replicator sends what its rate limit
+ *     allows;
+ *   - every 200 ms: lazy changes (other sequence, ack and window movement);
+ *   - every second: expired sessions are removed (and the removal replicated);
+ *   - a joiner is ready (may be given units) once every member present when it joined sent its
+ *     snapshot; a planned move acknowledges WORK DE-ASSIGN only after the new owner acknowledged the
+ *     moved units' sessions.
+ */
+import type { Logger } from 'pino';
+import { SessionTable, SESSION_RECORD_SIZE } from '@gwcluster/native-addon';
+import { Replicator, DEFAULT_REPLICATOR_CONFIG, type LocalRecord, type ReplicatorEffect, type ReplicatorEvent } from '@gwcluster/state-sync';
+import type { ClusterMessage, MemberId, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
+import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from './providers.js';
+
+export interface SessionSyncConfig {
+  readonly mode: 'strict' | 'loose';
+  /** Replicate sessions to the other members (off: every member knows only its own). */
+  readonly sync: boolean;
+  readonly maxSessions: number;
+  /** Rate limit of replication per peer, bytes per second. */
+  readonly maxBytesPerSecond: number;
+}
+
+export interface SessionSyncOptions {
+  readonly self: MemberId;
+  readonly config: SessionSyncConfig;
+  readonly logger: Logger;
+  /**
+   * Sends a state-sync plane message (sealed by the member). includeCertificate: the receiver may not
+   * know this member's certificate yet (members that joined after it never saw its JOIN REQUEST).
+   */
+  readonly send: (to: MemberId, message: StateSync | StateAck, opts: { includeCertificate: boolean }) => void;
+  /** This member now holds every peer's sessions. */
+  readonly onReady: () => void;
+  /** A hand-over finished. */
+  readonly onHandoverDone: (requestId: number, complete: boolean) => void;
+  /** Units this member owns now (for snapshots). */
+  readonly ownedUnits: () => readonly WorkUnit[];
+  /** The owner of a unit as this member knows it ('' when unassigned). */
+  readonly ownerOf: (unit: WorkUnit) => MemberId;
+}
+
+const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6', 47: 'gre', 50: 'esp' };
+
+const URGENT_EVERY_MS = 10;
+const LAZY_EVERY_MS = 200;
+const EXPIRE_EVERY_MS = 1000;
+/** Records collected per 10 ms tick at most (the rest stay queued in the table). */
+const COLLECT_MAX = 2048;
+
+/** The replication key of a record: the table's canonical 40-byte flow key (see native-addon README). */
+export function recordKey(r: Uint8Array): Uint8Array {
+  const a = r.subarray(20, 36);
+  const b = r.subarray(36, 52);
+  const pa = r[52]! | (r[53]! << 8);
+  const pb = r[54]! | (r[55]! << 8);
+  const c = Buffer.compare(a, b);
+  const aIsLo = c < 0 || (c === 0 && pa <= pb);
+  const key = new Uint8Array(40);
+  key[0] = r[1]!;
+  key[1] = r[2]!;
+  const [plo, phi] = aIsLo ? [pa, pb] : [pb, pa];
+  key[2] = plo & 255;
+  key[3] = plo >> 8;
+  key[4] = phi & 255;
+  key[5] = phi >> 8;
+  key.set(aIsLo ? a : b, 8);
+  key.set(aIsLo ? b : a, 24);
+  return key;
+}
+
+export function recordVersion(r: Uint8Array): number {
+  return new DataView(r.buffer, r.byteOffset, r.byteLength).getUint32(8, true);
+}
+
+export class SessionSync implements SessionProvider, SyncCounters {
+  readonly table: SessionTable;
+  readonly replicator: Replicator;
+  private timer: NodeJS.Timeout | null = null;
+  private lastLazy = 0;
+  private lastExpire = 0;
+  private peersKey: string | null = null;
+  /** Peers that acknowledged a message of ours, so they hold our certificate. */
+  private readonly verifiedBy = new Set<MemberId>();
+  private received = 0;
+  private readonly handoverIds = new Map<number, number>();
+  private nextHandoverId = 1;
+  readonly counters = { installed: 0, installStale: 0, removalsApplied: 0, handovers: 0, handoversIncomplete: 0 };
+
+  constructor(private readonly opts: SessionSyncOptions) {
+    this.table = new SessionTable({ maxSessions: opts.config.maxSessions, mode: opts.config.mode });
+    this.replicator = new Replicator({ ...DEFAULT_REPLICATOR_CONFIG, self: opts.self, maxBytesPerSecond: opts.config.maxBytesPerSecond });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), URGENT_EVERY_MS);
+    this.timer.unref();
+    if (!this.opts.config.sync) this.opts.onReady();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** The current other members (from the cluster view); call whenever it may have changed. */
+  setPeers(peers: readonly MemberId[]): void {
+    if (!this.opts.config.sync) return;
+    const key = [...peers].sort().join(',');
+    if (key === this.peersKey) return;
+    this.peersKey = key;
+    for (const p of [...this.verifiedBy]) if (!peers.includes(p)) this.verifiedBy.delete(p);
+    this.opts.logger.info({ peers }, 'state sync: peers changed');
+    this.step({ type: 'peers', now: Date.now(), peers });
+  }
+
+  /** Consumes state-sync plane messages (a MemberNode plane handler). */
+  handleMessage(from: MemberId, message: ClusterMessage): boolean {
+    if (message.type !== 'state-sync' && message.type !== 'state-ack') return false;
+    this.opts.logger.debug({ from, type: message.type }, 'state sync: received');
+    if (message.type === 'state-ack') this.verifiedBy.add(from);
+    if (this.opts.config.sync) this.step({ type: 'message', now: Date.now(), from, message });
+    return true;
+  }
+
+  /** Planned move: give `to` the sessions of `units`, then report done (WORK ACK follows). */
+  handover(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void {
+    this.counters.handovers++;
+    if (!this.opts.config.sync || to === '') {
+      this.opts.onHandoverDone(requestId, true);
+      return;
+    }
+    const id = this.nextHandoverId++;
+    this.handoverIds.set(id, requestId);
+    const records = this.table.sessionsForUnits([...units]).map((r) => this.local(r));
+    this.step({ type: 'handover', now: Date.now(), id, to, records });
+  }
+
+  private local(r: Uint8Array): LocalRecord {
+    const state = new Uint8Array(r); // a copy: the table's views share one buffer
+    return { key: recordKey(state), version: recordVersion(state), state, removed: false };
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const lazy = now - this.lastLazy >= LAZY_EVERY_MS;
+    if (lazy) this.lastLazy = now;
+    if (now - this.lastExpire >= EXPIRE_EVERY_MS) {
+      this.lastExpire = now;
+      this.table.expire(now);
+    }
+    const changes = this.table.collectChanges(COLLECT_MAX, now, { lazy });
+    if (this.opts.config.sync && (changes.records.length > 0 || changes.removed.length > 0)) {
+      const records: LocalRecord[] = changes.records.map((r) => this.local(r));
+      for (const k of changes.removed) records.push({ key: new Uint8Array(k), version: 0xffffffff, state: new Uint8Array(0), removed: true });
+      this.step({ type: 'local-changes', now, records });
+    }
+    if (this.opts.config.sync) this.step({ type: 'tick', now });
+  }
+
+  private step(event: ReplicatorEvent): void {
+    let effects: ReplicatorEffect[];
+    try {
+      effects = this.replicator.step(event);
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message, event: event.type }, 'state replication failed on an event');
+      return;
+    }
+    for (const e of effects) {
+      switch (e.type) {
+        case 'send':
+          this.opts.logger.debug({ to: e.to, type: e.message.type }, 'state sync: send');
+          // Carry the certificate until the peer acknowledged something of ours (it verified us).
+          this.opts.send(e.to, e.message, { includeCertificate: !this.verifiedBy.has(e.to) });
+          break;
+        case 'install': {
+          const records: Uint8Array[] = [];
+          const removals: Uint8Array[] = [];
+          for (const r of e.records) {
+            this.received += r.key.length + r.state.length;
+            if (r.removed) removals.push(r.key);
+            else if (r.state.length === SESSION_RECORD_SIZE) records.push(r.state);
+          }
+          if (records.length > 0) {
+            const out = this.table.install(records, Date.now());
+            this.counters.installed += out.installed;
+            this.counters.installStale += records.length - out.installed;
+          }
+          if (removals.length > 0) this.counters.removalsApplied += this.table.remove(removals);
+          break;
+        }
+        case 'need-snapshot': {
+          const records = this.table.sessionsForUnits([...this.opts.ownedUnits()]).map((r) => this.local(r));
+          this.step({ type: 'snapshot-records', now: Date.now(), peer: e.peer, records });
+          break;
+        }
+        case 'ready':
+          this.opts.logger.info({ sessions: this.table.size }, 'state sync: holds every member\'s sessions');
+          this.opts.onReady();
+          break;
+        case 'handover-done': {
+          const requestId = this.handoverIds.get(e.id);
+          this.handoverIds.delete(e.id);
+          if (!e.complete) this.counters.handoversIncomplete++;
+          if (requestId !== undefined) this.opts.onHandoverDone(requestId, e.complete);
+          break;
+        }
+      }
+    }
+  }
+
+  // SessionProvider (GET /v1/sessions) ------------------------------------------------------------
+
+  list(filter: SessionFilter, offset: number, limit: number): SessionPage {
+    try {
+      const page = this.table.list({ offset, limit, ...(filter.unit !== undefined ? { unit: filter.unit } : {}), ...(filter.address ? { addr: filter.address } : {}), ...(filter.port !== undefined ? { port: filter.port } : {}) });
+      return {
+        total: page.total,
+        sessions: page.sessions.map((s) => ({
+          id: `${PROTO_NAMES[s.proto] ?? s.proto}:${s.originator.addr}:${s.originator.port}>${s.responder.addr}:${s.responder.port}`,
+          protocol: `${PROTO_NAMES[s.proto] ?? s.proto} ${s.state}`,
+          srcAddress: s.originator.addr,
+          srcPort: s.originator.port,
+          dstAddress: s.responder.addr,
+          dstPort: s.responder.port,
+          unit: s.unit,
+          member: this.ownerOf(s.unit),
+          since: new Date(s.lastSeenMs).toISOString(),
+          packets: 0,
+          bytes: 0,
+        })),
+      };
+    } catch {
+      return { total: 0, sessions: [] };
+    }
+  }
+
+  private ownerOf(unit: number): MemberId {
+    return unit >= 0 && unit < 1024 ? this.opts.ownerOf(unit) : '';
+  }
+
+  // SyncCounters (metrics) --------------------------------------------------------------------------
+
+  backlog(): number {
+    return this.replicator.backlog();
+  }
+
+  bytesSent(): number {
+    return this.replicator.counters.bytesSent;
+  }
+
+  bytesReceived(): number {
+    return this.received;
+  }
+
+  stats(): Record<string, number> {
+    const t = this.table.stats() as unknown as Record<string, number>;
+    const out: Record<string, number> = { sessions: this.table.size, backlog: this.backlog() };
+    for (const [k, v] of Object.entries(this.replicator.counters)) out[`sync.${k}`] = v;
+    for (const [k, v] of Object.entries(this.counters)) out[`sync.${k}`] = v;
+    for (const [k, v] of Object.entries(t)) if (typeof v === 'number') out[`table.${k}`] = v;
+    return out;
+  }
+}
