@@ -186,6 +186,8 @@ export interface NativePacketEngine {
   stats(): NativeEngineStats;
   ref(): void;
   unref(): void;
+  /** Stateful mode: track owned packets in this native SessionTable (null: stateless). */
+  attachSessions(table: object | null): void;
   close(): void;
 }
 

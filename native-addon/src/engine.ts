@@ -2,6 +2,7 @@
 // `-j NFQUEUE --queue-num N` on the data-plane interfaces, no bypass) get their verdict on the
 // engine's own thread by the Figure 9 filter; ARP for the cluster IPs is answered and announced.
 // src/packet_engine.h states the verdicts, the threading and the memory ordering.
+import type { SessionTable } from './sessions.js';
 import {
   loadBinding,
   type FilterBinding,
@@ -330,6 +331,15 @@ export class PacketEngine {
   ref(): this {
     if (!this.#closed) this.#native.ref();
     return this;
+  }
+
+  /**
+   * Stateful mode (docs/state-sync.md): every packet of an owned unit is tracked by `table` and dropped
+   * when the table refuses it (strict mode: mid-stream TCP without a session, or out of window). The
+   * engine keeps the table alive while attached. null detaches it.
+   */
+  attachSessions(table: SessionTable | null): void {
+    this.#call('PacketEngine.attachSessions', (n) => n.attachSessions(table === null ? null : table.native));
   }
 
   /** Stops and joins the engine thread and unbinds the queue (queued packets are dropped). Idempotent. */

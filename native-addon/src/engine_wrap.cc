@@ -2,6 +2,7 @@
 // the engine thread to JS through a ThreadSafeFunction (non-blocking calls; a full queue drops the
 // event and counts it in eventDrops).
 #include "engine_wrap.h"
+#include "session_wrap.h"
 
 #include <cerrno>
 #include <cstring>
@@ -112,6 +113,7 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Ref>("ref"),
                          InstanceMethod<&EngineWrap::Unref>("unref"),
                          InstanceMethod<&EngineWrap::Close>("close"),
+                         InstanceMethod<&EngineWrap::AttachSessions>("attachSessions"),
                      });
 }
 
@@ -392,6 +394,10 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   num("arpAnswered", s.arpAnswered);
   num("arpErrors", s.arpErrors);
   num("garpSent", s.garpSent);
+  num("sessionTracked", s.sessionTracked);
+  num("sessionDrops", s.sessionDrops);
+  num("sessionDropNoSession", s.sessionDropNoSession);
+  num("sessionDropWindow", s.sessionDropWindow);
   num("cluster", f.cluster);
   num("forwardedTraffic", f.forwarded);
   num("truncated", f.truncated);
@@ -413,6 +419,22 @@ Napi::Value EngineWrap::Ref(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::Unref(const Napi::CallbackInfo& info) {
   if (!closed_) tsfn_.Unref(info.Env());
   return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::AttachSessions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env, "PacketEngine.attachSessions");
+  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+    engine_->setSessions(nullptr);
+    if (!sessionsRef_.IsEmpty()) sessionsRef_.Reset();
+    return env.Undefined();
+  }
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "PacketEngine.attachSessions: table must be a SessionTable (native) or null");
+  sess::SessionTable* table = UnwrapSessionTable(info[0].As<Napi::Object>());
+  if (table == nullptr) throw Napi::TypeError::New(env, "PacketEngine.attachSessions: table must be a SessionTable (native) or null");
+  sessionsRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+  engine_->setSessions(table);
+  return env.Undefined();
 }
 
 Napi::Value EngineWrap::Close(const Napi::CallbackInfo& info) {

@@ -40,11 +40,13 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value AttachSessions(const Napi::CallbackInfo& info);
 
   void CheckOpen(Napi::Env env, const char* call) const;
   void Shutdown(bool releaseTsfn);
 
   std::unique_ptr<PacketEngine> engine_;
+  Napi::ObjectReference sessionsRef_;  // keeps the attached SessionTable alive
   Tsfn tsfn_;
   uint16_t queueNum_ = 0;
   bool closed_ = false;

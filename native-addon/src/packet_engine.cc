@@ -264,6 +264,11 @@ void PacketEngine::ReadQueue() {
 
 // Consecutive packets with the same verdict share one nfq_set_verdict_batch (it applies to every
 // pending id <= the last one; nothing earlier is pending because no verdict is ever deferred).
+void PacketEngine::setSessions(sess::SessionTable* table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_ = table;
+}
+
 void PacketEngine::FlushVerdicts() {
   uint64_t errors = 0;
   for (size_t i = 0; i < pending_.size();) {
@@ -307,10 +312,27 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
     }
     VerdictCounts* counts[2] = {&self->stats_.verdicts, &self->sinceReset_};
     switch (v) {
-      case Verdict::Local:
+      case Verdict::Local: {
+        if (self->sessions_ != nullptr && c.hasUnit()) {
+          const int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+          sess::TrackResult tr;
+          {
+            std::lock_guard<std::mutex> sl(self->sessions_->mutex());
+            tr = self->sessions_->track(payload, len, nowMs, c.unit);
+          }
+          ++self->stats_.sessionTracked;
+          if (tr.verdict == sess::Verdict::Drop) {
+            ++self->stats_.sessionDrops;
+            if (tr.reason == sess::Reason::NoSession) ++self->stats_.sessionDropNoSession;
+            if (tr.reason == sess::Reason::OutOfWindow) ++self->stats_.sessionDropWindow;
+            for (auto* vc : counts) ++vc->dropped;
+            break;
+          }
+        }
         nfVerdict = NF_ACCEPT;
         for (auto* vc : counts) ++vc->accepted;
         break;
+      }
       case Verdict::ForwardToOwner: {
         auto it = self->fwdFd_ >= 0 ? self->slotMacs_.find(self->filter_.owners[c.unit]) : self->slotMacs_.end();
         if (it != self->slotMacs_.end()) {

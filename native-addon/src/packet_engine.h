@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "work_unit_filter.h"
+#include "session_table.h"
 
 namespace gwc {
 
@@ -124,6 +125,10 @@ struct EngineStats {
   uint64_t arpAnswered = 0;
   uint64_t arpErrors = 0;
   uint64_t garpSent = 0;
+  uint64_t sessionDrops = 0;     // owned packets the session table refused (strict: no session / out of window)
+  uint64_t sessionTracked = 0;   // owned packets tracked by the session table
+  uint64_t sessionDropNoSession = 0;   // of sessionDrops: mid-stream TCP of an unknown session (strict)
+  uint64_t sessionDropWindow = 0;      // of sessionDrops: outside the window rule (strict)
 };
 
 struct ReleaseResult {
@@ -153,6 +158,10 @@ class PacketEngine {
   void setTable(const uint16_t* table);  // kWorkUnits entries
   void owners(uint16_t* out);
   void setRole(uint16_t localSlot, bool master, uint8_t method);
+  // Stateful mode: every packet of an owned unit goes through `table` (its own mutex, taken after the
+  // engine's) and is dropped when the table refuses it. nullptr: stateless. The caller keeps the table
+  // alive while it is attached.
+  void setSessions(sess::SessionTable* table);
   void setSlotMac(uint16_t slot, const Mac* mac);  // nullptr forgets it
   void setClusterMac(const Mac* mac);
   void setAnswering(bool on);
@@ -211,7 +220,8 @@ class PacketEngine {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> announceRequested_{false};
 
-  std::mutex mu_;  // guards everything below
+  std::mutex mu_;
+  sess::SessionTable* sessions_ = nullptr;  // guarded by mu_  // guards everything below
   WorkUnitFilter filter_;
   std::unordered_map<uint16_t, Mac> slotMacs_;
   std::array<bool, kWorkUnits> notified_{};

@@ -241,6 +241,11 @@ export class ClusterMember {
         if (this.master) this.masterDrain(now, event.member, event.type === 'drain');
         break;
       case 'handover-done': {
+        const own = this.master?.pending.get(event.requestId);
+        if (own && own.member === this.config.self) {
+          this.masterWorkAck(now, this.config.self, { type: 'work-ack', epoch: this.master!.epoch, requestId: event.requestId, units: own.units });
+          break;
+        }
         const h = this.handovers.get(event.requestId);
         if (!h) break;
         this.handovers.delete(event.requestId);
@@ -566,6 +571,15 @@ export class ClusterMember {
     if (mine.length === 0) return;
     if (from === this.config.self) {
       this.changeOwned([], mine, to ? `moved to ${to}` : 'released');
+      if (this.config.handoverBeforeAck && to) {
+        // The master's own units: hand their sessions to `to` first, like any owner (the units are held
+        // meanwhile); masterWorkAck finishes the move when the driver answers handover-done.
+        const requestId = this.nextRequestId();
+        for (const u of mine) s.moving.set(u, requestId);
+        s.pending.set(requestId, { requestId, kind: 'deassign', member: from, units: mine, to, sentAt: now, attempts: 1 });
+        this.emit({ type: 'handover', requestId, units: mine, to });
+        return;
+      }
       for (const u of mine) s.owners[u] = null;
       s.tableVersion++;
       if (to) this.masterAssign(now, to, mine);
@@ -749,6 +763,7 @@ export class ClusterMember {
     }
     // Retransmit unacknowledged work messages.
     for (const p of s.pending.values()) {
+      if (p.member === this.config.self) continue; // the master's own hand-over: nothing to re-send
       if (now - p.sentAt >= this.config.workAckTimeoutMs) {
         p.sentAt = now;
         p.attempts++;
@@ -999,7 +1014,10 @@ export class ClusterMember {
     if (!s) return { master: false, owned: this.owned, owners: this.view.owners, holding: new Set(), members: this.mem ? this.view.members.map((e) => e.member) : [] };
     const holding = new Set<WorkUnit>();
     for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null) holding.add(u);
-    for (const p of s.pending.values()) if (p.kind === 'assign' || holdHandover) for (const u of p.units) holding.add(u);
+    for (const p of s.pending.values()) {
+      // The master's own hand-over is held in every method: nobody serves those units meanwhile.
+      if (p.kind === 'assign' || holdHandover || p.member === this.config.self) for (const u of p.units) holding.add(u);
+    }
     return { master: true, owned: this.owned, owners: s.owners, holding, members: [...s.members.keys()] };
   }
 

@@ -256,3 +256,21 @@ describe('hand-over before a planned move', () => {
     expect(net.runUntil(() => net.node(ip(11)).member.owned.size === 1024, 2000)).not.toBeNull();
   });
 });
+
+describe('the master hands over its own units too', () => {
+  it('moves the master\'s units only after its hand-over is done, holding them meanwhile', () => {
+    const net = boot(2, { seed: 43, coreOverrides: { handoverBeforeAck: true } });
+    expect(net.runUntil(() => net.converged(2), 10_000)).not.toBeNull();
+    const master = net.node(ip(11));
+    master.holdHandovers = true;
+    net.event(ip(11), { type: 'drain', member: ip(11) });
+    net.run(1000);
+    expect(master.member.owned.size).toBe(0);
+    expect(master.handovers).toHaveLength(1);
+    expect(net.node(ip(12)).member.owned.size).toBe(512); // not yet given to the other member
+    const view = master.member.dataPlaneView(false);
+    expect(view.holding.size).toBe(512);
+    net.event(ip(11), { type: 'handover-done', requestId: master.handovers[0]!.requestId });
+    expect(net.runUntil(() => net.node(ip(12)).member.owned.size === 1024, 2000)).not.toBeNull();
+  });
+});

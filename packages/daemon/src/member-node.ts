@@ -227,7 +227,9 @@ export class MemberNode {
   }
 
   status(): ClusterStatus & { security: Readonly<Record<string, number>>; transport: Readonly<Record<string, number>>; node: Readonly<Record<string, number>> } {
-    return { ...this.core.status(this.clock()), security: { ...this.opener.counters }, transport: this.opts.transport.counters, node: { ...this.counters } };
+    const node: Record<string, number> = { ...this.counters };
+    for (const [k, v] of Object.entries(this.opts.dataPlane?.stats?.() ?? {})) node[`dataplane.${k}`] = v;
+    return { ...this.core.status(this.clock()), security: { ...this.opener.counters }, transport: this.opts.transport.counters, node };
   }
 
   recentEvents(limit = 100): readonly ClusterEvent[] {
