@@ -313,7 +313,9 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
     VerdictCounts* counts[2] = {&self->stats_.verdicts, &self->sinceReset_};
     switch (v) {
       case Verdict::Local: {
-        if (self->sessions_ != nullptr && c.hasUnit()) {
+        // Only traffic the cluster routes is tracked: a packet for a cluster IP ends at this member's own
+        // stack, which is the stateful endpoint (its replies leave through OUTPUT, unseen here).
+        if (self->sessions_ != nullptr && c.status == Status::Forwarded) {
           const int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
           sess::TrackResult tr;
           {

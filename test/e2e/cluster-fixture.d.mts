@@ -88,3 +88,4 @@ export declare class ClusterFixture {
 
 export declare function healthy(views: Views, ips: readonly string[]): boolean;
 export declare function balanced(views: Views, ips: readonly string[]): boolean;
+export declare function shared(views: Views, ips: readonly string[], share?: number): boolean;

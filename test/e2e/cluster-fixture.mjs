@@ -192,6 +192,7 @@ export class ClusterFixture {
       child,
       stop: () =>
         new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(last);
           child.once('exit', () => resolve(last));
           child.kill('SIGTERM');
         }),
@@ -241,4 +242,14 @@ export function balanced(views, ips) {
   if (!healthy(views, ips)) return false;
   const owned = ips.map((ip) => views[ip].owned);
   return Math.max(...owned) - Math.min(...owned) <= 1;
+}
+
+/**
+ * healthy() and every member carries a fair part of the work (at least `share` of an even split). After
+ * traffic the load measure weighs units by traffic, so unit counts need not be equal; this is the test
+ * for "the member is back with work".
+ */
+export function shared(views, ips, share = 0.5) {
+  if (!healthy(views, ips)) return false;
+  return ips.every((ip) => views[ip].owned >= (share * 1024) / ips.length);
 }

@@ -144,7 +144,7 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     forwarding: d.forwarding,
     forwardInterface: (d.forwardInterface as string | undefined) ?? memberInterface,
     ppsPerUnitWeight: d.ppsPerUnitWeight,
-    hold: { perUnitPackets: hold.perUnitPackets ?? 64, totalPackets: hold.totalPackets ?? 4096, totalBytes: hold.totalBytes ?? 4194304 },
+    hold: { perUnitPackets: hold.perUnitPackets ?? 1024, totalPackets: hold.totalPackets ?? 65536, totalBytes: hold.totalBytes ?? 67108864 },
     sessions: {
       tracking: sessions.tracking ?? true,
       mode: sessions.mode ?? 'strict',
