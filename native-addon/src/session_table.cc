@@ -48,6 +48,7 @@ inline uint32_t dist(uint32_t a, uint32_t b) {
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 constexpr uint32_t kMaxAckWinConst = 66000;  // nf_conntrack_proto_tcp MAXACKWINCONST
 constexpr uint32_t kMinStaleSlack = 65536;
+constexpr int64_t kInstallGraceMs = 2000;  // see Session::installedMs
 
 const ClusterAddrs kNoCluster{};
 
@@ -660,7 +661,8 @@ TrackResult SessionTable::trackTcp(const Parsed& pk, const FlowKey& k, bool send
       if (strict && !pickedUp && (R.flags & kDirSyn)) {
         // The window rule (README "Window rule").
         uint32_t slack = 0;
-        if (s.flags & staleBit(1 - d)) slack = std::max({S.maxwin, R.maxwin, kMinStaleSlack});
+        const bool recentlyInstalled = s.installedMs != 0 && nowMs - s.installedMs < kInstallGraceMs;
+        if ((s.flags & staleBit(1 - d)) || recentlyInstalled) slack = std::max({S.maxwin, R.maxwin, kMinStaleSlack});
         const uint32_t lowerRef = (R.flags & kDirAck) ? R.ackEdge : S.end;
         const bool upperOk = !after(pk.seq, S.maxend + slack);
         const bool lowerOk = !before(end, lowerRef - std::max<uint32_t>(R.maxwin, 1) - slack);
@@ -807,6 +809,7 @@ InstallResult SessionTable::install(const uint8_t* records, size_t count, int64_
       s.replAck[d] = s.dir[d].ackEdge;
     }
     s.replSeenMs = nowMs;
+    s.installedMs = nowMs;
     if (it == map_.end()) {
       map_.emplace(rec.key, s);
       ++res.installed;

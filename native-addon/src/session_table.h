@@ -140,6 +140,10 @@ struct Session {
   uint32_t replEnd[2] = {0, 0};
   uint32_t replAck[2] = {0, 0};
   int64_t replSeenMs = 0;
+  // When this copy was last installed from another member (0: never). For kInstallGraceMs after it the
+  // window rule keeps its slack whatever the endpoints send: a takeover may see segments that crossed
+  // the replicated state (both directions were in flight while the units moved).
+  int64_t installedMs = 0;
 };
 
 // A decoded record: the key, the session, and its originator endpoints.

@@ -259,7 +259,10 @@ export class MemberNode {
   // ----------------------------------------------------------------------------------------------
 
   private receive(bytes: Uint8Array, fromIp: string): void {
-    if (fromIp === this.self) return; // our own broadcast looped back
+    if (fromIp === this.self) {
+      this.count('rx.own-broadcast'); // our own broadcast looped back
+      return;
+    }
     const opened = this.opener.open(bytes, this.wallClock(), { sourceIp: fromIp });
     if (opened.ok) {
       for (const h of this.planeHandlers) if (h(opened.signed.sender, opened.signed.message)) return;
