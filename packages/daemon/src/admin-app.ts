@@ -134,12 +134,11 @@ export function clusterView(node: MemberNode): ClusterView {
     tableVersion: st.tableVersion,
     members: st.members.map((m) => ({ ...m })),
     units: { assigned, unassigned: 1024 - assigned, moving: st.movingUnits, ownedHere: st.ownedUnits.length },
-    counters: countersOf(node),
+    counters: countersOf(node, st),
   };
 }
 
-export function countersOf(node: MemberNode): Record<string, number> {
-  const st = node.status();
+export function countersOf(node: MemberNode, st = node.status()): Record<string, number> {
   const counters: Record<string, number> = {};
   for (const [k, v] of Object.entries(st.counters)) counters[`core.${k}`] = v;
   for (const [k, v] of Object.entries(st.security)) counters[`auth.${k}`] = v;

@@ -12,6 +12,7 @@ import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type Co
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from './config.js';
+import { clusterConfiguration } from './cluster-config.js';
 import type { Transport } from './transport.js';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
@@ -108,15 +109,7 @@ export class MemberNode {
     this.apps = opts.applications ?? [];
     this.core = new ClusterMember(
       coreConfig(this.self, c.cluster.configVersion, {
-        keepalivePeriodMs: c.cluster.keepalivePeriodMs,
-        joinTimeoutMs: c.cluster.joinTimeoutMs,
-        offerTimeoutMs: c.cluster.offerTimeoutMs,
-        lossToleranceK: c.cluster.lossToleranceK,
-        maxWatchdogPeriods: c.cluster.maxWatchdogPeriods,
-        rebalanceIntervalMs: c.cluster.rebalanceIntervalMs,
-        maxMovesPerRebalance: c.cluster.maxMovesPerRebalance,
-        rebalanceThreshold: c.cluster.rebalanceThreshold,
-        reclaimGraceMs: c.cluster.reclaimGraceMs,
+        ...clusterConfiguration(c).settings,
         // With replicated sessions a member owns units only once it holds everyone's sessions, and a
         // planned move waits until the new owner holds the moved units' sessions.
         waitForSyncReady: c.dataplane?.sessions.sync ?? false,
