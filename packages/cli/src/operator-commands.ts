@@ -140,7 +140,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
 
   program
     .command('sessions')
-    .description('List sessions, paged and filtered (served by the data plane; empty until it is wired in).')
+    .description('List the sessions this member holds (its own and every other member\'s replicas), paged and filtered.')
     .addOption(new Option('--address <ip>', 'source or destination address').argParser(ctx.ipv4('--address')))
     .addOption(new Option('--port <n>', 'source or destination port').argParser(ctx.integer('--port', 0, 65535)))
     .addOption(new Option('--unit <n>', 'work unit').argParser(ctx.integer('--unit', 0, 1023)))

@@ -46,6 +46,9 @@ export interface SessionSyncOptions {
   readonly ownerOf: (unit: WorkUnit) => MemberId;
 }
 
+/** Sessions scanned at most when the admin API filters by member. */
+const MEMBER_FILTER_SCAN = 100_000;
+
 const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6', 47: 'gre', 50: 'esp' };
 
 const URGENT_EVERY_MS = 10;
@@ -219,7 +222,15 @@ export class SessionSync implements SessionProvider, SyncCounters {
 
   list(filter: SessionFilter, offset: number, limit: number): SessionPage {
     try {
-      const page = this.table.list({ offset, limit, ...(filter.unit !== undefined ? { unit: filter.unit } : {}), ...(filter.address ? { addr: filter.address } : {}), ...(filter.port !== undefined ? { port: filter.port } : {}) });
+      const query = { ...(filter.unit !== undefined ? { unit: filter.unit } : {}), ...(filter.address ? { addr: filter.address } : {}), ...(filter.port !== undefined ? { port: filter.port } : {}) };
+      let page: { total: number; sessions: ReturnType<SessionTable['list']>['sessions'] };
+      if (filter.member) {
+        // The table knows units, not members: filter by the unit's owner here (bounded scan).
+        const all = this.table.list({ ...query, offset: 0, limit: MEMBER_FILTER_SCAN }).sessions.filter((x) => this.ownerOf(x.unit) === filter.member);
+        page = { total: all.length, sessions: all.slice(offset, offset + limit) };
+      } else {
+        page = this.table.list({ ...query, offset, limit });
+      }
       return {
         total: page.total,
         sessions: page.sessions.map((s) => ({
