@@ -1,8 +1,10 @@
 // The live dashboard in headless Chromium (Debian's chromium, driven by playwright-core): the page loads,
 // shows the members of a running cluster (three members with real timers and signatures, over an
 // in-memory network, each with its admin API on 127.0.0.1), and changes when a member is drained.
-// The screenshot goes to docs/dashboard.png.
-import { existsSync } from 'node:fs';
+// Screenshots go to a temporary directory; with GWC_UPDATE_SCREENSHOTS=1 they replace docs/dashboard.png
+// and docs/dashboard-drained.png (how the ones in docs/ were made).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,7 @@ import { MemberNode, NoClusterAddress, OperatorChannel, buildAdminServer, create
 import { MemoryHub } from '../../packages/daemon/test/memory-hub.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHOTS = process.env.GWC_UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : mkdtempSync(join(tmpdir(), 'gwtshots-'));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'ui-test-token-0123456789';
 const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
@@ -71,6 +74,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  if (process.env.GWC_UPDATE_SCREENSHOTS !== '1') rmSync(SHOTS, { recursive: true, force: true });
   await browser?.close();
   for (const m of members) {
     await m.node.stop();
@@ -103,7 +107,7 @@ describe('dashboard in headless Chromium', () => {
     expect(colours).toBe(3);
     expect(await page.textContent('#master')).toBe(members[0]!.node.status().master);
     expect(await page.$$eval('#events li', (lis) => lis.length)).toBeGreaterThan(0);
-    await page.screenshot({ path: join(ROOT, 'docs', 'dashboard.png') });
+    await page.screenshot({ path: join(SHOTS, 'dashboard.png') });
   });
 
   it('changes when a member is drained: its units go to the others and it is marked draining', async () => {
@@ -116,7 +120,7 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.getAttribute(`#members tr[data-member="${victim}"]`, 'data-draining')).toBe('true');
     expect(await page.textContent(`#members tr[data-member="${victim}"]`)).toContain('draining');
     await page.waitForFunction(() => [...document.querySelectorAll('#events li')].some((li) => li.textContent?.includes('membership') || li.textContent?.includes('role')), undefined, { timeout: 5000 });
-    await page.screenshot({ path: join(ROOT, 'docs', 'dashboard-drained.png') });
+    await page.screenshot({ path: join(SHOTS, 'dashboard-drained.png') });
   });
 
   it('asks for the token when it has none or a wrong one', async () => {
