@@ -88,6 +88,8 @@ export class SessionSync implements SessionProvider, SyncCounters {
   private timer: NodeJS.Timeout | null = null;
   private lastLazy = 0;
   private lastExpire = 0;
+  /** The session table's statistics as of the last expiry pass (at most a second old). */
+  private tableStats: Record<string, number> = {};
   private peersKey: string | null = null;
   /** Peers that acknowledged a message of ours, so they hold our certificate. */
   private readonly verifiedBy = new Set<MemberId>();
@@ -157,6 +159,9 @@ export class SessionSync implements SessionProvider, SyncCounters {
     if (now - this.lastExpire >= EXPIRE_EVERY_MS) {
       this.lastExpire = now;
       this.table.expire(now);
+      // The table's statistics walk every session under the lock the packet engine needs: take them
+      // once a second here, never per admin request or metrics scrape.
+      this.tableStats = this.table.stats() as unknown as Record<string, number>;
     }
     const changes = this.table.collectChanges(COLLECT_MAX, now, { lazy });
     if (this.opts.config.sync && (changes.records.length > 0 || changes.removed.length > 0)) {
@@ -271,7 +276,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
   }
 
   stats(): Record<string, number> {
-    const t = this.table.stats() as unknown as Record<string, number>;
+    const t = this.tableStats;
     const out: Record<string, number> = { sessions: this.table.size, backlog: this.backlog() };
     for (const [k, v] of Object.entries(this.replicator.counters)) out[`sync.${k}`] = v;
     for (const [k, v] of Object.entries(this.counters)) out[`sync.${k}`] = v;
