@@ -197,27 +197,10 @@ export async function createClusterCa(opts: CreateClusterCaOptions): Promise<Iss
  * it exists so that chains with intermediates can be issued and tested.
  */
 export async function createIntermediateCa(opts: CreateIntermediateCaOptions): Promise<IssuedCertificate> {
-  const x509 = await loadX509();
-  const ca = await loadCa(opts.ca);
-  const { notBefore, notAfter } = validity(opts, DEFAULT_CA_VALIDITY_MS);
-  const keys = generateMemberKeyPair();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: [{ CN: [opts.commonName] }],
-    issuer: ca.subject,
-    notBefore,
-    notAfter,
-    publicKey: keys.spkiDer,
-    signingKey: ca.signingKey,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      new x509.SubjectKeyIdentifierExtension(keys.keyIdHex),
-      ca.authorityKeyId,
-    ],
-  });
-  return issued(new Uint8Array(cert.rawData), keys.keyPem);
+  return issueSignedBy(opts.ca, opts.commonName, validity(opts, DEFAULT_CA_VALIDITY_MS), (x509) => [
+    new x509.BasicConstraintsExtension(true, 0, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+  ]);
 }
 
 /**
@@ -226,26 +209,36 @@ export async function createIntermediateCa(opts: CreateIntermediateCaOptions): P
  */
 export async function issueMemberCertificate(opts: IssueMemberCertificateOptions): Promise<IssuedCertificate> {
   if (!isMemberId(opts.memberIp)) throw new SecurityConfigError('bad-member-ip', `member IP "${opts.memberIp}" is not a dotted-quad IPv4 address`);
+  return issueSignedBy(opts.ca, opts.commonName ?? `member ${opts.memberIp}`, validity(opts, DEFAULT_MEMBER_VALIDITY_MS), (x509) => [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: opts.memberIp }]),
+  ]);
+}
+
+/**
+ * A new key pair and its certificate signed by `ca`: random serial, subject CN, the given validity, the
+ * kind's extensions plus subject and authority key identifiers.
+ */
+async function issueSignedBy(
+  caPem: CertifiedKeyPem,
+  commonName: string,
+  { notBefore, notAfter }: { notBefore: Date; notAfter: Date },
+  extensions: (x509: Awaited<ReturnType<typeof loadX509>>) => X509.Extension[],
+): Promise<IssuedCertificate> {
   const x509 = await loadX509();
-  const ca = await loadCa(opts.ca);
-  const { notBefore, notAfter } = validity(opts, DEFAULT_MEMBER_VALIDITY_MS);
+  const ca = await loadCa(caPem);
   const keys = generateMemberKeyPair();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: [{ CN: [opts.commonName ?? `member ${opts.memberIp}`] }],
+    subject: [{ CN: [commonName] }],
     issuer: ca.subject,
     notBefore,
     notAfter,
     publicKey: keys.spkiDer,
     signingKey: ca.signingKey,
     signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: opts.memberIp }]),
-      new x509.SubjectKeyIdentifierExtension(keys.keyIdHex),
-      ca.authorityKeyId,
-    ],
+    extensions: [...extensions(x509), new x509.SubjectKeyIdentifierExtension(keys.keyIdHex), ca.authorityKeyId],
   });
   return issued(new Uint8Array(cert.rawData), keys.keyPem);
 }
