@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the TypeScript sources of sibling packages; processes (gwclusterd, gwctl) run the build.
     alias: {
+      '@gwcluster/contracts': pkg('contracts'),
       '@gwcluster/wire': pkg('wire'),
       '@gwcluster/security': pkg('security'),
       '@gwcluster/cluster-core': pkg('cluster-core'),

@@ -1,0 +1,2 @@
+// The contracts shared by gwclusterd and gwctl. Filled in by the operator-plane work.
+export {};
