@@ -15,7 +15,7 @@ import { createHash, createPrivateKey, sign as signData, verify as verifyData, X
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLUSTER_LIVE_FIELDS } from './cluster-config.js';
+import { CLUSTER_LIVE_FIELDS } from './config/cluster-config.js';
 
 export const BUNDLE_FORMAT = 'gwcluster-bundle-1';
 

@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import type { MemberId, StateAck, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { SessionTable } from '@gwcluster/native-addon';
 import { SessionSync } from './session-sync.js';
-import type { TrafficCounters } from './providers.js';
-import type { DataPlaneConfig } from './config.js';
+import type { TrafficCounters } from './operator/providers.js';
+import type { DataPlaneConfig } from './config/config.js';
 import type { ClusterAddress } from './cluster-address.js';
 import { neighbourMac, ownAddresses, setupNetfilter, teardownNetfilter, type NetfilterPlan } from './dataplane-netfilter.js';
 

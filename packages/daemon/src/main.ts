@@ -10,17 +10,17 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { TrustStore, certificateChainFromPem } from '@gwcluster/security';
-import { ConfigError, loadMemberConfig, type MemberConfig } from './config.js';
+import { ConfigError, loadMemberConfig, type MemberConfig } from './config/config.js';
 import { UdpTransport } from './transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './cluster-address.js';
 import { MemberNode, type Credentials } from './member-node.js';
 import { applicationsFromConfig } from './applications.js';
 import { DataPlane } from './dataplane.js';
-import { AdminListenError, startAdminServer } from './server.js';
-import { OperatorChannel } from './operator-channel.js';
+import { AdminListenError, startAdminServer } from './operator/server.js';
+import { OperatorChannel } from './operator/operator-channel.js';
 import { BundleError, verifyBundle } from './bundle.js';
-import { createMetrics } from './metrics.js';
-import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './providers.js';
+import { createMetrics } from './operator/metrics.js';
+import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './operator/providers.js';
 
 export class BootError extends Error {
   constructor(

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createTestPki, issueMemberCertificate, MessageSealer, createClusterCa, type TestPki } from '@gwcluster/security';
 import { decodeEnvelope, encodeEnvelope } from '@gwcluster/wire';
-import { parseMemberConfig } from '../src/config.js';
+import { parseMemberConfig } from '../src/config/config.js';
 import { MemberNode } from '../src/member-node.js';
 import { NoClusterAddress } from '../src/cluster-address.js';
 import { DenyListApplication } from '../src/applications.js';

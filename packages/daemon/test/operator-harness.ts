@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { TestPki } from '@gwcluster/security';
-import { parseMemberConfig, type MemberConfig } from '../src/config.js';
+import { parseMemberConfig, type MemberConfig } from '../src/config/config.js';
 import { MemberNode } from '../src/member-node.js';
 import { NoClusterAddress } from '../src/cluster-address.js';
-import { OperatorChannel } from '../src/operator-channel.js';
-import { buildAdminServer } from '../src/server.js';
-import { createMetrics, type MemberMetrics } from '../src/metrics.js';
-import type { OperatorProviders } from '../src/providers.js';
+import { OperatorChannel } from '../src/operator/operator-channel.js';
+import { buildAdminServer } from '../src/operator/server.js';
+import { createMetrics, type MemberMetrics } from '../src/operator/metrics.js';
+import type { OperatorProviders } from '../src/operator/providers.js';
 import { MemoryHub } from './memory-hub.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';

@@ -90,7 +90,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const MEMBER_CONFIG_SCHEMA_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', 'schema', 'member-config.schema.json');
+export const MEMBER_CONFIG_SCHEMA_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schema', 'member-config.schema.json');
 const schema = JSON.parse(readFileSync(MEMBER_CONFIG_SCHEMA_PATH, 'utf8')) as object;
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
 (addFormatsModule as unknown as (a: Ajv) => void)(ajv);

@@ -28,9 +28,9 @@ import {
   withClusterSettings,
   writeConfigFileAtomically,
   type ClusterConfiguration,
-} from './cluster-config.js';
-import type { MemberConfig } from './config.js';
-import type { MemberNode } from './member-node.js';
+} from '../config/cluster-config.js';
+import type { MemberConfig } from '../config/config.js';
+import type { MemberNode } from '../member-node.js';
 
 export interface ActionOutcome {
   readonly action: OperatorAction;
