@@ -1,7 +1,7 @@
 /**
  * The cluster configuration: the part of a member's configuration that is the same on every member,
  * versioned by `cluster.configVersion`, changed through the admin API and propagated by the master
- * (operator-channel.ts). docs/configuration.md has the table of which field is what.
+ * (operator/operator-channel.ts). docs/configuration.md has the table of which field is what.
  *
  * - Live fields (CLUSTER_LIVE_FIELDS): protocol timings. Changed with `gwctl config set`; every member
  *   validates the new version, writes it to its configuration file and adopts it without a restart.
@@ -13,22 +13,13 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import type { CoreTimings } from '@gwcluster/cluster-core';
+import { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS, type ClusterLiveField } from '@gwcluster/contracts';
 import { ConfigError, parseMemberConfig, type MemberConfig } from './config.js';
 
-export const CLUSTER_LIVE_FIELDS = [
-  'keepalivePeriodMs',
-  'joinTimeoutMs',
-  'offerTimeoutMs',
-  'lossToleranceK',
-  'maxWatchdogPeriods',
-  'rebalanceIntervalMs',
-  'maxMovesPerRebalance',
-  'rebalanceThreshold',
-  'reclaimGraceMs',
-] as const satisfies readonly (keyof CoreTimings)[];
-export type ClusterLiveField = (typeof CLUSTER_LIVE_FIELDS)[number];
+export { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS, type ClusterLiveField } from '@gwcluster/contracts';
 
-export const CLUSTER_FIXED_FIELDS = ['name', 'clusterIp', 'port', 'maxClockSkewMs'] as const;
+// Every live field is a core timing: the core adopts them without a restart.
+CLUSTER_LIVE_FIELDS satisfies readonly (keyof CoreTimings)[];
 
 export type ClusterSettings = { [K in ClusterLiveField]: number };
 

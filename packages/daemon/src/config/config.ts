@@ -1,83 +1,22 @@
 /**
- * The member configuration file (its "personality"): loading, JSON-schema validation with errors that
- * name the bad field, defaults, and resolution of relative paths. schema/member-config.schema.json is the
- * reference; docs/configuration.md explains each field.
+ * The member configuration file (its "personality"): loading, validation against the schema defined once
+ * in @gwcluster/contracts (member-config.ts; schema/member-config.schema.json is generated from it) with
+ * errors that name the bad field, the schema's defaults, derived values, and resolution of relative paths.
+ * docs/configuration.md explains each field.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { MemberConfigSchema, type AdminTlsConfig, type ApplicationConfig, type DataPlaneConfig, type MemberConfig } from '@gwcluster/contracts';
 
-export interface MemberConfig {
-  readonly cluster: {
-    readonly name: string;
-    readonly clusterIp: string;
-    readonly configVersion: number;
-    readonly port: number;
-    readonly broadcastAddress: string;
-    readonly keepalivePeriodMs: number;
-    readonly joinTimeoutMs: number;
-    readonly offerTimeoutMs: number;
-    readonly lossToleranceK: number;
-    readonly maxWatchdogPeriods: number;
-    readonly rebalanceIntervalMs: number;
-    readonly maxMovesPerRebalance: number;
-    readonly rebalanceThreshold: number;
-    readonly reclaimGraceMs: number;
-    readonly maxClockSkewMs: number;
-  };
-  readonly member: { readonly address: string; readonly prefixLength: number; readonly interface: string; readonly name: string };
-  readonly pki: {
-    readonly certificate: string;
-    readonly key: string;
-    readonly ca: string;
-    readonly crl?: string;
-    readonly allowedCertificates?: readonly string[];
-    /** Signed bundle manifest (bundle.ts); checked at boot when set. */
-    readonly bundleSignature?: string;
-  };
-  readonly admin: { readonly listen: string; readonly port: number; readonly token?: string; readonly tls?: AdminTlsConfig };
-  readonly clusterAddress: { readonly mode: 'interface' | 'none' };
-  readonly applications: readonly ApplicationConfig[];
-  /** Absent: the member runs the cluster protocol only. */
-  readonly dataplane?: DataPlaneConfig;
-  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-  /** Absolute path of the file this was read from ('' when built in memory). */
-  readonly source: string;
-}
-
-export interface DataPlaneConfig {
-  readonly method: 'master-forward' | 'unicast-mac' | 'multicast-mac';
-  readonly interfaces: readonly { readonly name: string; readonly clusterIps: readonly string[] }[];
-  readonly clusterMac: string;
-  readonly queueNum: number;
-  readonly forwarding: boolean;
-  readonly forwardInterface: string;
-  readonly ppsPerUnitWeight: number;
-  readonly hold: { readonly perUnitPackets: number; readonly totalPackets: number; readonly totalBytes: number };
-  readonly sessions: { readonly tracking: boolean; readonly mode: 'strict' | 'loose'; readonly sync: boolean; readonly maxSessions: number; readonly maxSyncBytesPerSecond: number };
-}
+export type { AdminTlsConfig, ApplicationConfig, DataPlaneConfig, MemberConfig };
 
 /** The default cluster MAC: locally administered unicast 02:00:5e:<ip> or IPv4-multicast 01:00:5e:<ip & 0x7fffff>. */
 export function defaultClusterMac(method: DataPlaneConfig['method'], clusterIp: string): string {
   const b = clusterIp.split('.').map(Number);
   const hex = (n: number) => n.toString(16).padStart(2, '0');
   return method === 'multicast-mac' ? `01:00:5e:${hex(b[1]! & 0x7f)}:${hex(b[2]!)}:${hex(b[3]!)}` : `02:00:5e:${hex(b[1]!)}:${hex(b[2]!)}:${hex(b[3]!)}`;
-}
-
-/** admin.tls with its defaults filled in (absolute paths). */
-export interface AdminTlsConfig {
-  readonly certificate: string;
-  readonly key: string;
-  readonly ca: string;
-  readonly requireClientCertificate: boolean;
-}
-
-export interface ApplicationConfig {
-  readonly name: 'deny-list';
-  readonly deny?: readonly string[];
-  readonly reason?: string;
 }
 
 export class ConfigError extends Error {
@@ -90,11 +29,10 @@ export class ConfigError extends Error {
   }
 }
 
-export const MEMBER_CONFIG_SCHEMA_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schema', 'member-config.schema.json');
-const schema = JSON.parse(readFileSync(MEMBER_CONFIG_SCHEMA_PATH, 'utf8')) as object;
+// useDefaults fills every `default` of the schema (sections that default to {} get their fields' defaults).
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
 (addFormatsModule as unknown as (a: Ajv) => void)(ajv);
-const validate = ajv.compile(schema);
+const validate = ajv.compile(MemberConfigSchema);
 
 function describe(e: ErrorObject): string {
   const at = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
@@ -125,6 +63,7 @@ export function broadcastOf(address: string, prefixLength: number): string {
   return numberToIpv4((ipv4ToNumber(address) | ~mask) >>> 0);
 }
 
+/** Checks the data plane section (already validated and defaulted) and fills in its derived values. */
 function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string, problems: string[], file: string): DataPlaneConfig {
   const method = d.method as DataPlaneConfig['method'];
   const clusterMac = ((d.clusterMac as string | undefined) ?? defaultClusterMac(method, clusterIp)).toLowerCase();
@@ -133,9 +72,8 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
   if (method === 'unicast-mac' && (first & 1) === 1) problems.push(`dataplane.clusterMac: ${clusterMac} is a multicast MAC (method unicast-mac needs a unicast one)`);
   const names = (d.interfaces as { name: string }[]).map((i) => i.name);
   if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
-  const hold = (d.hold ?? {}) as Record<string, number>;
-  const sessions = (d.sessions ?? {}) as Record<string, any>;
   if (problems.length > 0) throw new ConfigError(file, problems);
+  const sessions = d.sessions as DataPlaneConfig['sessions'];
   return {
     method,
     interfaces: d.interfaces,
@@ -144,14 +82,9 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     forwarding: d.forwarding,
     forwardInterface: (d.forwardInterface as string | undefined) ?? memberInterface,
     ppsPerUnitWeight: d.ppsPerUnitWeight,
-    hold: { perUnitPackets: hold.perUnitPackets ?? 1024, totalPackets: hold.totalPackets ?? 65536, totalBytes: hold.totalBytes ?? 67108864 },
-    sessions: {
-      tracking: sessions.tracking ?? true,
-      mode: sessions.mode ?? 'strict',
-      sync: (sessions.tracking ?? true) && (sessions.sync ?? true),
-      maxSessions: sessions.maxSessions ?? 1_000_000,
-      maxSyncBytesPerSecond: sessions.maxSyncBytesPerSecond ?? 4_000_000,
-    },
+    hold: { ...(d.hold as DataPlaneConfig['hold']) },
+    // Replication needs tracking: without it there is nothing to replicate.
+    sessions: { ...sessions, sync: sessions.tracking && sessions.sync },
   };
 }
 
@@ -166,8 +99,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
   if (cluster.clusterIp === member.address) problems.push('cluster.clusterIp: must differ from member.address');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const pki = c.pki as Record<string, any>;
-  const admin = (c.admin ?? {}) as Record<string, any>;
-  const clusterAddress = (c.clusterAddress ?? {}) as Record<string, any>;
+  const admin = c.admin as Record<string, any>;
   const broadcastAddress = (cluster.broadcastAddress as string | undefined) ?? broadcastOf(member.address, member.prefixLength);
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {
@@ -183,7 +115,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
     },
     admin: {
       listen: admin.listen ?? member.address,
-      port: admin.port ?? 7401,
+      port: admin.port,
       ...(admin.token ? { token: admin.token } : {}),
       ...(admin.tls
         ? {
@@ -191,15 +123,15 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
               certificate: abs(admin.tls.certificate ?? pki.certificate),
               key: abs(admin.tls.key ?? pki.key),
               ca: abs(admin.tls.ca ?? pki.ca),
-              requireClientCertificate: admin.tls.requireClientCertificate ?? false,
+              requireClientCertificate: admin.tls.requireClientCertificate,
             },
           }
         : {}),
     },
-    clusterAddress: { mode: clusterAddress.mode ?? 'interface' },
-    applications: (c.applications ?? []) as ApplicationConfig[],
+    clusterAddress: { ...(c.clusterAddress as MemberConfig['clusterAddress']) },
+    applications: c.applications as ApplicationConfig[],
     ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, problems, file) } : {}),
-    logLevel: c.logLevel ?? 'info',
+    logLevel: c.logLevel,
     source: file,
   };
 }

@@ -1,0 +1,156 @@
+/**
+ * The admin API's request and response shapes, shared by gwclusterd (its fastify routes validate and
+ * serialize with these schemas through the TypeBox type provider) and gwctl (which reads the static
+ * types). A response schema also keeps undeclared fields from leaking out. Routes: docs/operator-guide.md.
+ */
+import { Type, type Static, type TNumber, type TObject } from '@sinclair/typebox';
+import { CLUSTER_LIVE_FIELDS, type ClusterLiveField } from './member-config.js';
+
+export const IPV4_PATTERN = '^(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}$';
+export const MemberIdSchema = Type.String({ pattern: IPV4_PATTERN, description: 'member IP, dotted-quad IPv4 (e.g. 192.0.2.11)' });
+export const MemberParamsSchema = Type.Object({ member: MemberIdSchema });
+export const UnitParamsSchema = Type.Object({ unit: Type.Integer({ minimum: 0, maximum: 1023, description: 'work unit 0..1023' }) });
+
+export const MemberSchema = Type.Object(
+  {
+    id: Type.String({ description: 'member IP' }),
+    role: Type.Union([Type.Literal('master'), Type.Literal('member')]),
+    units: Type.Integer({ description: 'work units it owns' }),
+    load: Type.Number({ description: 'reported load (units weighted by traffic; docs/architecture.md)' }),
+    loss: Type.Number({ description: 'keepalive loss estimate P (master view)' }),
+    watchdogPeriods: Type.Integer({ description: 'adaptive multiple n: declared dead after n missed keepalives' }),
+    lastHeardMsAgo: Type.Union([Type.Number(), Type.Null()], { description: 'ms since the master last heard its keepalive (null: unknown here)' }),
+    draining: Type.Boolean(),
+  },
+  { $id: 'Member', title: 'Member' },
+);
+export type MemberView = Static<typeof MemberSchema>;
+
+export const CountersSchema = Type.Record(Type.String(), Type.Number());
+
+export const ClusterSchema = Type.Object(
+  {
+    self: Type.String({ description: 'the member that answered' }),
+    role: Type.String({ description: 'its role: joining | offering | member | master | waiting-config | rejected | left | stopped' }),
+    master: Type.Union([Type.String(), Type.Null()]),
+    epoch: Type.Integer(),
+    configVersion: Type.Integer({ description: 'cluster configuration version this member runs' }),
+    keepalivePeriodMs: Type.Integer({ description: 'keepalive interval T in force' }),
+    tableVersion: Type.Integer(),
+    members: Type.Array(MemberSchema),
+    units: Type.Object({ assigned: Type.Integer(), unassigned: Type.Integer(), moving: Type.Integer(), ownedHere: Type.Integer() }),
+    counters: CountersSchema,
+  },
+  { $id: 'Cluster', title: 'Cluster' },
+);
+export type ClusterView = Static<typeof ClusterSchema>;
+
+export const MembersSchema = Type.Object({ master: Type.Union([Type.String(), Type.Null()]), members: Type.Array(MemberSchema) });
+export type MembersView = Static<typeof MembersSchema>;
+
+export const UnitsSchema = Type.Object({
+  tableVersion: Type.Integer(),
+  owners: Type.Array(Type.Union([Type.String(), Type.Null()]), { minItems: 1024, maxItems: 1024, description: 'owners[unit]: member IP or null' }),
+});
+export type UnitsView = Static<typeof UnitsSchema>;
+
+export const UnitOwnerSchema = Type.Object({ unit: Type.Integer(), owner: Type.Union([Type.String(), Type.Null()]), tableVersion: Type.Integer() });
+export type UnitOwnerView = Static<typeof UnitOwnerSchema>;
+
+export const SessionSchema = Type.Object({
+  id: Type.String(),
+  protocol: Type.String(),
+  srcAddress: Type.String(),
+  srcPort: Type.Integer(),
+  dstAddress: Type.String(),
+  dstPort: Type.Integer(),
+  unit: Type.Integer(),
+  member: Type.String(),
+  since: Type.String(),
+  packets: Type.Number(),
+  bytes: Type.Number(),
+});
+export type SessionView = Static<typeof SessionSchema>;
+
+export const SessionsQuerySchema = Type.Object({
+  address: Type.Optional(Type.String({ pattern: IPV4_PATTERN, description: 'source or destination address' })),
+  port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'source or destination port' })),
+  unit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1023 })),
+  member: Type.Optional(MemberIdSchema),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+});
+export type SessionsQuery = Static<typeof SessionsQuerySchema>;
+
+export const SessionsPageSchema = Type.Object({
+  total: Type.Integer(),
+  offset: Type.Integer(),
+  limit: Type.Integer(),
+  next: Type.Union([Type.Integer(), Type.Null()], { description: 'offset of the next page, or null' }),
+  sessions: Type.Array(SessionSchema),
+});
+export type SessionsPageView = Static<typeof SessionsPageSchema>;
+
+export const MemberCountersSchema = Type.Object({ member: Type.String(), counters: CountersSchema });
+export type MemberCountersView = Static<typeof MemberCountersSchema>;
+
+export const EventSchema = Type.Object({
+  id: Type.Integer({ description: 'correlation id: the same number is in the daemon log line (correlationId)' }),
+  at: Type.String(),
+  epoch: Type.Integer(),
+  kind: Type.String({ description: 'role | membership | protocol | cluster-ip | operator | config' }),
+  message: Type.String(),
+});
+export type EventView = Static<typeof EventSchema>;
+export const EventsQuerySchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+  after: Type.Optional(Type.Integer({ minimum: 0, description: 'only events with a larger id' })),
+});
+export const EventsSchema = Type.Object({ member: Type.String(), events: Type.Array(EventSchema) });
+export type EventsView = Static<typeof EventsSchema>;
+
+export const StreamQuerySchema = Type.Object({ once: Type.Optional(Type.Boolean({ description: 'send one snapshot and the recent events, then close' })) });
+
+export const HealthSchema = Type.Object({ ok: Type.Boolean(), role: Type.String() });
+
+export const ActionSchema = Type.Object({
+  action: Type.String(),
+  member: Type.Union([Type.String(), Type.Null()]),
+  doneBy: Type.String({ description: 'the member that carried it out (the master, or the member concerned)' }),
+  forwarded: Type.Boolean({ description: 'true when the answering member forwarded the action' }),
+  detail: Type.String(),
+  result: Type.Record(Type.String(), Type.Unknown()),
+});
+export type ActionView = Static<typeof ActionSchema>;
+
+export const SettingsSchema = Type.Object(Object.fromEntries(CLUSTER_LIVE_FIELDS.map((f) => [f, Type.Number()])) as { [K in ClusterLiveField]: TNumber }) as TObject<{
+  [K in ClusterLiveField]: TNumber;
+}>;
+export type ClusterSettingsView = Static<typeof SettingsSchema>;
+
+export const ConfigSchema = Type.Object({
+  version: Type.Integer(),
+  settings: SettingsSchema,
+  fixed: Type.Object({ name: Type.String(), clusterIp: Type.String(), port: Type.Integer(), maxClockSkewMs: Type.Integer() }),
+  liveFields: Type.Array(Type.String()),
+  history: Type.Array(Type.Object({ version: Type.Integer(), at: Type.String(), from: Type.String() })),
+});
+export type ConfigView = Static<typeof ConfigSchema>;
+
+export const ConfigChangeSchema = Type.Object(
+  {
+    changes: Type.Record(Type.String(), Type.Unknown(), { description: `live fields to change: ${CLUSTER_LIVE_FIELDS.join(', ')}` }),
+    baseVersion: Type.Optional(Type.Integer({ minimum: 1, description: 'refuse the change (409) unless the cluster runs this version' })),
+  },
+  { additionalProperties: false },
+);
+export type ConfigChange = Static<typeof ConfigChangeSchema>;
+
+export const ConfigChangedSchema = Type.Object({ version: Type.Integer(), settings: SettingsSchema, doneBy: Type.String(), forwarded: Type.Boolean() });
+export type ConfigChangedView = Static<typeof ConfigChangedSchema>;
+
+/** Log levels the admin API accepts: the configuration's levels and 'silent'. */
+export const API_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type ApiLogLevel = (typeof API_LOG_LEVELS)[number];
+export const LogLevelSchema = Type.Object({ level: Type.Union(API_LOG_LEVELS.map((l) => Type.Literal(l))) });
+export type LogLevelView = { level: ApiLogLevel };

@@ -1,0 +1,266 @@
+/**
+ * The member configuration file (the member's "personality"): the one definition from which come the
+ * JSON schema (packages/daemon/schema/member-config.schema.json, written by scripts/gen-schema.mjs), the
+ * defaults (each field's `default`, filled in by the validator) and the MemberConfig type (the form after
+ * defaults and derived values are filled in). docs/configuration.md explains each field.
+ *
+ * A field wrapped in Filled() may be left out of the file but is always present in MemberConfig: it has a
+ * `default` here, or the loader derives it (the description says from what). A field wrapped in
+ * Type.Optional() stays optional in MemberConfig.
+ */
+import { Type, type Static, type TArray, type TObject, type TOptional, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
+
+declare const FilledMark: unique symbol;
+/** An optional file field that MemberConfig always has (default or derived). Type-level mark only. */
+export type TFilled<T extends TSchema> = TOptional<T> & { readonly [FilledMark]: true };
+
+function Filled<T extends TSchema>(schema: T): TFilled<T> {
+  return Type.Optional(schema) as TFilled<T>;
+}
+
+/** A string that must be one of `values`, as a JSON-schema `enum` (the validator names the allowed values). */
+export function StringEnum<const V extends readonly string[]>(values: V, options: Record<string, unknown> = {}): TUnsafe<V[number]> {
+  return Type.Unsafe<V[number]>({ ...options, enum: [...values] });
+}
+
+type Unfilled<T> = T extends TFilled<infer S> ? S : T;
+type FilledKeys<P extends TProperties> = { [K in keyof P]: P[K] extends TFilled<TSchema> ? K : P[K] extends TOptional<TSchema> ? never : K }[keyof P];
+type OptionalKeys<P extends TProperties> = Exclude<keyof P, FilledKeys<P>>;
+/** The type of a configuration value after defaults: Filled fields required, everything read-only. */
+export type Resolved<T> =
+  T extends TObject<infer P>
+    ? { readonly [K in FilledKeys<P>]: Resolved<Unfilled<P[K]>> } & { readonly [K in OptionalKeys<P>]?: Resolved<P[K]> }
+    : T extends TArray<infer I>
+      ? readonly Resolved<I>[]
+      : T extends TSchema
+        ? Static<T>
+        : never;
+
+const IPv4 = (description?: string) => Type.String({ format: 'ipv4', ...(description ? { description } : {}) });
+const InterfaceName = (options: Record<string, unknown> = {}) => Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', ...options });
+const PemFile = (description: string) => Type.String({ minLength: 1, description });
+
+/**
+ * The cluster configuration fields that change at run time (`gwctl config set`, propagated by the master,
+ * adopted without a restart). Every other cluster field is fixed when the personalities are made.
+ */
+export const CLUSTER_LIVE_FIELDS = [
+  'keepalivePeriodMs',
+  'joinTimeoutMs',
+  'offerTimeoutMs',
+  'lossToleranceK',
+  'maxWatchdogPeriods',
+  'rebalanceIntervalMs',
+  'maxMovesPerRebalance',
+  'rebalanceThreshold',
+  'reclaimGraceMs',
+] as const;
+export type ClusterLiveField = (typeof CLUSTER_LIVE_FIELDS)[number];
+
+/** The cluster's identity and wire settings: the same on every member, changed only by new personalities. */
+export const CLUSTER_FIXED_FIELDS = ['name', 'clusterIp', 'port', 'maxClockSkewMs'] as const;
+export type ClusterFixedField = (typeof CLUSTER_FIXED_FIELDS)[number];
+
+export const ClusterSectionSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'Cluster name; members drop messages for other clusters.' }),
+    clusterIp: IPv4('The one address clients use.'),
+    configVersion: Filled(Type.Integer({ minimum: 1, default: 1, description: 'Version of the cluster configuration; members with another version are sent EXIT CLUSTER.' })),
+    port: Filled(Type.Integer({ minimum: 1, maximum: 65535, default: 7400, description: 'UDP port of the cluster protocol.' })),
+    broadcastAddress: Filled(IPv4("Where JOIN REQUEST, MASTER OFFER and MASTER KEEPALIVE go. Default: the member subnet's broadcast address.")),
+    keepalivePeriodMs: Filled(Type.Integer({ minimum: 10, maximum: 10000, default: 100, description: 'Keepalive period T, ms. Death is declared after n missed periods, (n + 0.5) * T.' })),
+    joinTimeoutMs: Filled(Type.Integer({ minimum: 10, maximum: 10000, default: 100 })),
+    offerTimeoutMs: Filled(Type.Integer({ minimum: 10, maximum: 10000, default: 100 })),
+    lossToleranceK: Filled(Type.Number({ minimum: 1, default: 3600, description: 'K of the adaptive interval: smallest n >= 2 with n * P^n < 1/K.' })),
+    maxWatchdogPeriods: Filled(Type.Integer({ minimum: 2, maximum: 20, default: 20 })),
+    rebalanceIntervalMs: Filled(Type.Integer({ minimum: 100, maximum: 600000, default: 2000 })),
+    maxMovesPerRebalance: Filled(Type.Integer({ minimum: 1, maximum: 1024, default: 1024 })),
+    reclaimGraceMs: Filled(Type.Integer({ minimum: 0, maximum: 60000, default: 1000 })),
+    maxClockSkewMs: Filled(Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'Messages whose timestamp is further off are dropped as stale.' })),
+    rebalanceThreshold: Filled(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        default: 0.05,
+        description: 'A rebalance round starts only when the most and least loaded members differ by more than this fraction of the mean load (hysteresis; 0 = whenever moving a unit helps).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const MemberSectionSchema = Type.Object(
+  {
+    address: IPv4("This member's own IP on the cluster interface; its id."),
+    prefixLength: Filled(Type.Integer({ minimum: 8, maximum: 30, default: 24 })),
+    interface: InterfaceName({ description: 'The cluster interface (carries the cluster IP and the protocol).' }),
+    name: Filled(Type.String({ maxLength: 64, description: 'A label for people; defaults to the address.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const PkiSectionSchema = Type.Object(
+  {
+    certificate: PemFile('PEM certificate chain of this member, leaf first.'),
+    key: PemFile('PKCS#8 PEM private key of the leaf; mode 0600 or stricter.'),
+    ca: PemFile('PEM certificate of the cluster CA.'),
+    crl: Type.Optional(PemFile('Optional PEM certificate revocation list of the CA.')),
+    allowedCertificates: Type.Optional(
+      Type.Array(Type.String({ pattern: '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$' }), {
+        maxItems: 1024,
+        description: 'Optional list of valid member certificates (SHA-256 fingerprints); when given, only these may join.',
+      }),
+    ),
+    bundleSignature: Type.Optional(
+      PemFile(
+        'Signed manifest of the software and configuration bundle (gwctl bundle sign). When set, the boot stops unless the signature verifies with the cluster CA and every listed file matches.',
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const AdminTlsSchema = Type.Object(
+  {
+    certificate: Filled(PemFile('PEM certificate chain of the admin API. Default: pki.certificate.')),
+    key: Filled(PemFile('PEM private key (mode 0600 or stricter). Default: pki.key.')),
+    ca: Filled(PemFile('PEM CA that client certificates must chain to. Default: pki.ca.')),
+    requireClientCertificate: Filled(Type.Boolean({ default: false, description: 'Refuse requests without a client certificate issued by the CA (403 GW_FORBIDDEN).' })),
+  },
+  {
+    additionalProperties: false,
+    description: "Serve the admin API over HTTPS with this member's certificate; optionally require client certificates from the cluster CA (mutual TLS).",
+  },
+);
+
+export const AdminSectionSchema = Type.Object(
+  {
+    listen: Filled(IPv4('Address of the admin API. Default: the member address.')),
+    port: Filled(Type.Integer({ minimum: 1, maximum: 65535, default: 7401 })),
+    token: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'Bearer token required by the admin API. Without it the API is read-only.' })),
+    tls: Type.Optional(AdminTlsSchema),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ClusterAddressSectionSchema = Type.Object(
+  {
+    mode: Filled(
+      StringEnum(['interface', 'none'], {
+        default: 'interface',
+        description: 'interface: the master adds the cluster IP to its interface and sends gratuitous ARP; none: do not touch addresses (tests of the protocol alone).',
+      }),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ApplicationSchema = Type.Object(
+  {
+    name: StringEnum(['deny-list']),
+    deny: Type.Optional(Type.Array(IPv4())),
+    reason: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
+export const HoldLimitsSchema = Type.Object(
+  {
+    perUnitPackets: Filled(Type.Integer({ minimum: 1, maximum: 65536, default: 1024 })),
+    totalPackets: Filled(Type.Integer({ minimum: 1, maximum: 1048576, default: 65536 })),
+    totalBytes: Filled(Type.Integer({ minimum: 1500, maximum: 1073741824, default: 67108864 })),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const SessionTrackingSchema = Type.Object(
+  {
+    tracking: Filled(Type.Boolean({ default: true, description: 'Track sessions (TCP from both directions, UDP and others by addresses and ports). Off: the data plane is stateless.' })),
+    mode: Filled(
+      StringEnum(['strict', 'loose'], {
+        default: 'strict',
+        description: 'strict: drop mid-stream TCP packets of unknown sessions and segments outside the window, like a stateful firewall; loose: accept and pick such sessions up.',
+      }),
+    ),
+    sync: Filled(Type.Boolean({ default: true, description: "Replicate sessions to every member so that survivors carry on a dead member's sessions." })),
+    maxSessions: Filled(Type.Integer({ minimum: 1, maximum: 100000000, default: 1000000, description: 'Sessions held (own and replicated); about 184 bytes each.' })),
+    maxSyncBytesPerSecond: Filled(Type.Integer({ minimum: 10000, maximum: 1000000000, default: 4000000, description: 'Replication rate limit per peer; keepalives are never limited.' })),
+  },
+  { additionalProperties: false, default: {}, description: 'Stateful tracking of the flows this member owns, and their replication to every member (docs/state-sync.md).' },
+);
+
+export const DataPlaneSectionSchema = Type.Object(
+  {
+    method: Filled(
+      StringEnum(['master-forward', 'unicast-mac', 'multicast-mac'], {
+        default: 'master-forward',
+        description:
+          "Distribution method (digest): 1 master-forward: the master's MAC answers ARP and the master forwards other members' packets; 2 unicast-mac: a cluster-wide unicast MAC every member accepts (the switch must flood it); 3 multicast-mac: a cluster-wide multicast MAC.",
+      }),
+    ),
+    interfaces: Type.Array(
+      Type.Object({ name: InterfaceName(), clusterIps: Type.Array(IPv4(), { minItems: 1, maxItems: 16 }) }, { additionalProperties: false }),
+      { minItems: 1, maxItems: 8, description: 'Interfaces whose packets the data plane filters, each with the cluster IPs it answers for.' },
+    ),
+    clusterMac: Filled(
+      Type.String({
+        pattern: '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$',
+        description: 'Cluster-wide MAC for methods 2 and 3. Default: derived from cluster.clusterIp (02:00:5e:... unicast, 01:00:5e:... multicast).',
+      }),
+    ),
+    queueNum: Filled(Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'NFQUEUE number the packet engine reads.' })),
+    forwarding: Filled(Type.Boolean({ default: true, description: 'Route packets between the data-plane interfaces (the cluster as gateway).' })),
+    forwardInterface: Filled(
+      Type.String({ maxLength: 15, description: "Interface the master forwards other members' packets on (method 1) and releases held packets on. Default: member.interface." }),
+    ),
+    ppsPerUnitWeight: Filled(Type.Number({ minimum: 1, default: 1000, description: 'Load measure: a unit weighs 1 + its packets per second / this.' })),
+    hold: Filled(HoldLimitsSchema),
+    sessions: Filled(SessionTrackingSchema),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The packet data plane: which member handles each packet (docs/dataplane.md). Without this section the member runs the cluster protocol only and binds the cluster IP on the master (clusterAddress).',
+  },
+);
+
+export const MemberConfigSchema = Type.Object(
+  {
+    cluster: ClusterSectionSchema,
+    member: MemberSectionSchema,
+    pki: PkiSectionSchema,
+    admin: Filled(AdminSectionSchema),
+    clusterAddress: Filled(ClusterAddressSectionSchema),
+    applications: Filled(Type.Array(ApplicationSchema, { maxItems: 32, default: [] })),
+    logLevel: Filled(StringEnum(LOG_LEVELS, { default: 'info' })),
+    dataplane: Type.Optional(DataPlaneSectionSchema),
+  },
+  { additionalProperties: false },
+);
+
+/** The configuration file as written (optional fields may be absent). */
+export type MemberConfigFile = Static<typeof MemberConfigSchema>;
+
+/** The member configuration after validation: defaults and derived values filled in, paths absolute. */
+export type MemberConfig = Resolved<typeof MemberConfigSchema> & {
+  /** Absolute path of the file this was read from ('' when built in memory). */
+  readonly source: string;
+};
+export type DataPlaneConfig = Resolved<typeof DataPlaneSectionSchema>;
+export type AdminTlsConfig = Resolved<typeof AdminTlsSchema>;
+export type ApplicationConfig = Resolved<typeof ApplicationSchema>;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The JSON-schema document of the configuration file (what scripts/gen-schema.mjs writes). */
+export function memberConfigJsonSchema(): Record<string, unknown> {
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://gwcluster.invalid/schema/member-config.json',
+    title: "gwcluster member configuration (the member's personality)",
+    description:
+      "One file per member, read by gwclusterd --config FILE. Relative paths are relative to this file's directory. docs/configuration.md documents every field.",
+    ...(JSON.parse(JSON.stringify(MemberConfigSchema)) as Record<string, unknown>),
+  };
+}
