@@ -6,7 +6,19 @@
 import { Command, Option } from 'commander';
 import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
 import { table, unitRanges } from './format.js';
-import type { ClusterView, UnitsView } from './status.js';
+import type {
+  ActionView,
+  ClusterView,
+  ConfigChangedView,
+  ConfigView,
+  EventsView,
+  LogLevelView,
+  MemberCountersView,
+  MemberView,
+  SessionsPageView,
+  UnitOwnerView,
+  UnitsView,
+} from '@gwcluster/contracts';
 
 export interface CommandContext {
   readonly out: (s: string) => void;
@@ -16,16 +28,7 @@ export interface CommandContext {
   readonly integer: (flag: string, min: number, max: number) => (value: string) => number;
 }
 
-interface MemberRow {
-  id: string;
-  role: string;
-  units: number;
-  load: number;
-  loss: number;
-  watchdogPeriods: number;
-  lastHeardMsAgo: number | null;
-  draining: boolean;
-}
+type MemberRow = MemberView;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -103,7 +106,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       if (member !== undefined) ctx.ipv4('member')(member);
       const opts = ctx.client(cmd);
       const c = await call<ClusterView>(opts, 'GET', '/v1/cluster');
-      let members = c.members as MemberRow[];
+      let members: readonly MemberRow[] = c.members;
       if (member !== undefined) {
         const m = await call<MemberRow>(opts, 'GET', `/v1/members/${member}`);
         members = [m];
@@ -121,7 +124,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .action(async (o: { unit?: number; map?: boolean; json?: boolean }, cmd: Command) => {
       const opts = ctx.client(cmd);
       if (o.unit !== undefined) {
-        const u = await call<{ unit: number; owner: string | null }>(opts, 'GET', `/v1/units/${o.unit}`);
+        const u = await call<UnitOwnerView>(opts, 'GET', `/v1/units/${o.unit}`);
         return out(o.json ? `${JSON.stringify(u)}\n` : `unit ${u.unit}: ${u.owner ?? '(unassigned)'}\n`);
       }
       const units = await call<UnitsView>(opts, 'GET', '/v1/units');
@@ -152,7 +155,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .action(async (o: { address?: string; port?: number; unit?: number; member?: string; limit: number; offset: number; json?: boolean }, cmd: Command) => {
       const q = new URLSearchParams();
       for (const k of ['address', 'port', 'unit', 'member', 'limit', 'offset'] as const) if (o[k] !== undefined) q.set(k, String(o[k]));
-      const page = await call<{ total: number; offset: number; next: number | null; sessions: Record<string, string | number>[] }>(ctx.client(cmd), 'GET', `/v1/sessions?${q}`);
+      const page = await call<SessionsPageView>(ctx.client(cmd), 'GET', `/v1/sessions?${q}`);
       if (o.json) return out(`${JSON.stringify(page)}\n`);
       out(
         `${table(
@@ -169,7 +172,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .option('--json', 'print JSON')
     .addHelpText('after', examples('gwctl counters --match node.drop.', 'gwctl counters --json'))
     .action(async (o: { match?: string; json?: boolean }, cmd: Command) => {
-      const r = await call<{ member: string; counters: Record<string, number> }>(ctx.client(cmd), 'GET', '/v1/counters');
+      const r = await call<MemberCountersView>(ctx.client(cmd), 'GET', '/v1/counters');
       const rows = Object.entries(r.counters)
         .filter(([k]) => !o.match || k.startsWith(o.match))
         .sort(([a], [b]) => a.localeCompare(b));
@@ -187,7 +190,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       const opts = ctx.client(cmd);
       let after = -1;
       for (;;) {
-        const r = await call<{ events: { id: number; at: string; epoch: number; kind: string; message: string }[] }>(opts, 'GET', `/v1/events?limit=${o.limit}${after >= 0 ? `&after=${after}` : ''}`);
+        const r = await call<EventsView>(opts, 'GET', `/v1/events?limit=${o.limit}${after >= 0 ? `&after=${after}` : ''}`);
         for (const e of r.events) out(o.json ? `${JSON.stringify(e)}\n` : `${e.at}  #${e.id}  epoch ${e.epoch}  ${e.kind.padEnd(10)}  ${e.message}\n`);
         if (r.events.length > 0) after = r.events.at(-1)!.id;
         else if (after < 0) after = 0;
@@ -208,7 +211,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       .action(async (member: string, o: { wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
         ctx.ipv4('member')(member);
         const opts = ctx.client(cmd);
-        const r = await call<{ doneBy: string; forwarded: boolean; detail: string; result: Record<string, unknown> }>(opts, 'POST', `/v1/members/${member}/${name}`);
+        const r = await call<ActionView>(opts, 'POST', `/v1/members/${member}/${name}`);
         if (!o.json) ctx.err(`${r.detail} (done by ${r.doneBy}${r.forwarded ? ', forwarded' : ''})\n`);
         if (o.wait) {
           if (name === 'drain') {
@@ -256,7 +259,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .addHelpText('after', examples('gwctl rebalance', 'gwctl rebalance --no-wait'))
     .action(async (o: { wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
       const opts = ctx.client(cmd);
-      const r = await call<{ doneBy: string; detail: string; result: Record<string, unknown> }>(opts, 'POST', '/v1/rebalance');
+      const r = await call<ActionView>(opts, 'POST', '/v1/rebalance');
       if (!o.json) ctx.err(`${r.detail} by ${r.doneBy}\n`);
       let final: ClusterView | undefined;
       if (o.wait) {
@@ -271,7 +274,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
         );
       }
       if (o.json) return out(`${JSON.stringify({ ...r, ...(final ? { members: final.members } : {}) })}\n`);
-      out(final ? `${memberTable(final.members as MemberRow[], final.keepalivePeriodMs)}\n` : 'rebalance started\n');
+      out(final ? `${memberTable(final.members, final.keepalivePeriodMs)}\n` : 'rebalance started\n');
     });
 
   const config = program.command('config').description('Read or change the cluster configuration (validated, versioned, propagated to every member).');
@@ -281,7 +284,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .option('--json', 'print JSON')
     .addHelpText('after', examples('gwctl config get'))
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const c = await call<{ version: number; settings: Record<string, number>; fixed: Record<string, unknown>; history: { version: number; at: string; from: string }[] }>(ctx.client(cmd), 'GET', '/v1/config');
+      const c = await call<ConfigView>(ctx.client(cmd), 'GET', '/v1/config');
       if (o.json) return out(`${JSON.stringify(c)}\n`);
       out(
         `configuration version ${c.version}\n\n${table(
@@ -308,7 +311,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       }
       const opts = ctx.client(cmd);
       const before = await call<ClusterView>(opts, 'GET', '/v1/cluster');
-      const r = await call<{ version: number; settings: Record<string, number>; doneBy: string }>(opts, 'PATCH', '/v1/config', { changes, ...(o.baseVersion !== undefined ? { baseVersion: o.baseVersion } : {}) });
+      const r = await call<ConfigChangedView>(opts, 'PATCH', '/v1/config', { changes, ...(o.baseVersion !== undefined ? { baseVersion: o.baseVersion } : {}) });
       if (!o.json) ctx.err(`configuration version ${r.version} made by ${r.doneBy}\n`);
       if (o.wait) {
         const expected = before.members.length;
@@ -334,7 +337,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
       if (level !== undefined && !levels.includes(level)) throw new GwctlError(EXIT.badArguments, `level "${level}" must be one of ${levels.join(', ')}`);
       const opts = ctx.client(cmd);
-      const r = level === undefined ? await call<{ level: string }>(opts, 'GET', '/v1/log-level') : await call<{ level: string }>(opts, 'PUT', '/v1/log-level', { level });
+      const r = level === undefined ? await call<LogLevelView>(opts, 'GET', '/v1/log-level') : await call<LogLevelView>(opts, 'PUT', '/v1/log-level', { level });
       out(o.json ? `${JSON.stringify(r)}\n` : `${r.level}\n`);
     });
 }

@@ -4,7 +4,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { createClusterCa, issueMemberCertificate } from '@gwcluster/security';
+import { createClusterCa, installedPackageRoot, issueMemberCertificate, signBundle, softwarePackageRoots } from '@gwcluster/security';
 import { EXIT, GwctlError } from './client.js';
 
 function writeSecret(path: string, text: string): void {
@@ -106,11 +106,11 @@ export async function issueClientCertificate(o: { caDir: string; out: string; ip
 }
 
 /**
- * Signs the installed software and the personality of `config` with the CA key (bundle.ts of the daemon).
+ * Signs the installed gwclusterd software and the personality of `config` with the CA key (bundle.ts of
+ * @gwcluster/security). gwclusterd is found where Node resolves @gwcluster/daemon from gwctl (installed beside it).
  * With setInConfig, also sets pki.bundleSignature in the configuration (before signing: it is part of it).
  */
 export async function signPersonalityBundle(o: { caDir: string; config: string; out?: string; setInConfig?: boolean }): Promise<{ path: string; files: number }> {
-  const { signBundle } = await import('@gwcluster/daemon/bundle');
   const ca = readCa(o.caDir);
   const configPath = resolve(o.config);
   let raw: Record<string, any>;
@@ -129,7 +129,14 @@ export async function signPersonalityBundle(o: { caDir: string; config: string; 
   const abs = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(dir, p));
   if (!pkiSection.certificate || !pkiSection.ca) throw new GwctlError(EXIT.badArguments, `--config ${configPath}: pki.certificate and pki.ca are needed to sign the bundle`);
   const crl = abs(pkiSection.crl);
-  const bundle = signBundle({ config: configPath, certificate: abs(pkiSection.certificate)!, ca: abs(pkiSection.ca)!, ...(crl ? { crl } : {}) }, ca.certPem, ca.keyPem);
+  let daemonRoot: string;
+  try {
+    daemonRoot = installedPackageRoot('@gwcluster/daemon', import.meta.url);
+  } catch (e) {
+    throw new GwctlError(EXIT.failure, `cannot find the installed gwclusterd (@gwcluster/daemon) to sign its software (${(e as Error).message}); install it beside gwctl`);
+  }
+  const files = { config: configPath, certificate: abs(pkiSection.certificate)!, ca: abs(pkiSection.ca)!, ...(crl ? { crl } : {}) };
+  const bundle = signBundle(files, softwarePackageRoots(daemonRoot), ca.certPem, ca.keyPem);
   writeFileSync(out, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o644 });
   return { path: out, files: Object.keys(bundle.manifest.software).length + Object.keys(bundle.manifest.personality).length };
 }

@@ -1,23 +1,8 @@
+import type { ClusterView, UnitsView } from '@gwcluster/contracts';
 import { getJson, type ClientOptions } from './client.js';
 import { table, unitRanges } from './format.js';
 
-export interface ClusterView {
-  self: string;
-  role: string;
-  master: string | null;
-  epoch: number;
-  configVersion: number;
-  keepalivePeriodMs: number;
-  tableVersion: number;
-  members: { id: string; role: string; units: number; load: number; loss: number; watchdogPeriods: number; lastHeardMsAgo: number | null; draining: boolean }[];
-  units: { assigned: number; unassigned: number; moving: number; ownedHere: number };
-  counters: Record<string, number>;
-}
-
-export interface UnitsView {
-  tableVersion: number;
-  owners: (string | null)[];
-}
+export type { ClusterView, UnitsView } from '@gwcluster/contracts';
 
 export async function fetchStatus(opts: ClientOptions): Promise<{ cluster: ClusterView; units: UnitsView }> {
   const [cluster, units] = await Promise.all([getJson<ClusterView>(opts, '/v1/cluster'), getJson<UnitsView>(opts, '/v1/units')]);

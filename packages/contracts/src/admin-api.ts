@@ -152,5 +152,9 @@ export type ConfigChangedView = Static<typeof ConfigChangedSchema>;
 /** Log levels the admin API accepts: the configuration's levels and 'silent'. */
 export const API_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type ApiLogLevel = (typeof API_LOG_LEVELS)[number];
-export const LogLevelSchema = Type.Object({ level: Type.Union(API_LOG_LEVELS.map((l) => Type.Literal(l))) });
-export type LogLevelView = { level: ApiLogLevel };
+export const LogLevelSchema = Type.Object({
+  level: Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('fatal'), Type.Literal('silent')]),
+});
+export type LogLevelView = Static<typeof LogLevelSchema>;
+// The list and the schema name the same levels.
+API_LOG_LEVELS satisfies readonly LogLevelView['level'][];

@@ -11,4 +11,3 @@ export * from './config/cluster-config.js';
 export * from './operator/operator-channel.js';
 export * from './operator/providers.js';
 export * from './operator/metrics.js';
-export * from './bundle.js';

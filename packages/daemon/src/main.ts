@@ -7,9 +7,10 @@
  * field); 70 internal error.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { TrustStore, certificateChainFromPem } from '@gwcluster/security';
+import { BundleError, TrustStore, certificateChainFromPem, packageRootOf, softwarePackageRoots, verifyBundle } from '@gwcluster/security';
 import { ConfigError, loadMemberConfig, type MemberConfig } from './config/config.js';
 import { UdpTransport } from './transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './cluster-address.js';
@@ -18,7 +19,6 @@ import { applicationsFromConfig } from './applications.js';
 import { DataPlane } from './dataplane.js';
 import { AdminListenError, startAdminServer } from './operator/server.js';
 import { OperatorChannel } from './operator/operator-channel.js';
-import { BundleError, verifyBundle } from './bundle.js';
 import { createMetrics } from './operator/metrics.js';
 import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './operator/providers.js';
 
@@ -65,7 +65,8 @@ export function loadCredentials(config: MemberConfig, nowMs = Date.now()): Crede
   if (!verdict.ok) throw new BootError(config.pki.certificate, `this member's own certificate is refused (${verdict.code}): ${verdict.reason}`);
   if (config.pki.bundleSignature) {
     try {
-      verifyBundle(config.pki.bundleSignature, { config: config.source, certificate: config.pki.certificate, ca: config.pki.ca, ...(config.pki.crl ? { crl: config.pki.crl } : {}) }, caPem);
+      const files = { config: config.source, certificate: config.pki.certificate, ca: config.pki.ca, ...(config.pki.crl ? { crl: config.pki.crl } : {}) };
+      verifyBundle(config.pki.bundleSignature, files, caPem, softwarePackageRoots(packageRootOf(fileURLToPath(import.meta.url))));
     } catch (e) {
       if (e instanceof BundleError) throw new BootError(e.file, e.message.slice(e.file.length + 2));
       throw e;

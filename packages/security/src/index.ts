@@ -7,3 +7,4 @@ export * from './replay.js';
 export * from './envelope.js';
 export * from './testing.js';
 export { canonicalSerial } from './der.js';
+export * from './bundle.js';

@@ -1,34 +1,10 @@
 /**
- * The admin API's one catalogue of coded errors. Every error body is `{code, message}`; the message says
- * what was wrong, with which input, and what to do. gwctl maps the HTTP status to its exit code
- * (401/403 -> 4, other 4xx/5xx -> 5) and prints the message. docs/operator-guide.md lists them.
+ * The admin API's coded error as thrown by route handlers; server.ts turns it into `{code, message}` with
+ * the code's HTTP status. The catalogue of codes is in @gwcluster/contracts (api-errors.ts).
  */
-import { Type } from '@sinclair/typebox';
+import { API_ERRORS, type ApiErrorCode } from '@gwcluster/contracts';
 
-export const API_ERRORS = {
-  /** A parameter, query or body failed its schema; the message names the field. */
-  GW_BAD_REQUEST: 400,
-  /** No or wrong bearer token. */
-  GW_UNAUTHORIZED: 401,
-  /** TLS client certificate missing or not from the cluster CA (mutual TLS). */
-  GW_FORBIDDEN: 403,
-  /** No such route, or the member named in the path is not in the cluster. */
-  GW_NOT_FOUND: 404,
-  /** The action cannot be done in the cluster's present state (e.g. draining the last member). */
-  GW_REFUSED: 409,
-  /** A configuration change was based on another version than the cluster's (someone changed it first). */
-  GW_CONFIG_CONFLICT: 409,
-  /** A configuration change failed validation; the message names the field. */
-  GW_CONFIG_INVALID: 422,
-  /** The cluster has no master right now (election in progress, or this member is not in a cluster). */
-  GW_NO_MASTER: 503,
-  /** The member the action was forwarded to did not answer in time. */
-  GW_FORWARD_TIMEOUT: 504,
-  /** A bug: the message and the daemon log (same correlation id) say more. */
-  GW_INTERNAL: 500,
-} as const;
-
-export type ApiErrorCode = keyof typeof API_ERRORS;
+export { API_ERRORS, ErrorSchema, isApiErrorCode, type ApiErrorCode, type ApiErrorBody } from '@gwcluster/contracts';
 
 export class ApiError extends Error {
   readonly statusCode: number;
@@ -41,15 +17,3 @@ export class ApiError extends Error {
     this.statusCode = API_ERRORS[code];
   }
 }
-
-export function isApiErrorCode(code: string): code is ApiErrorCode {
-  return Object.hasOwn(API_ERRORS, code);
-}
-
-export const ErrorSchema = Type.Object(
-  {
-    code: Type.String({ description: 'one of GW_BAD_REQUEST, GW_UNAUTHORIZED, GW_FORBIDDEN, GW_NOT_FOUND, GW_REFUSED, GW_CONFIG_CONFLICT, GW_CONFIG_INVALID, GW_NO_MASTER, GW_FORWARD_TIMEOUT, GW_INTERNAL' }),
-    message: Type.String({ description: 'what was wrong, with which input, and what to do' }),
-  },
-  { $id: 'Error', title: 'Error' },
-);

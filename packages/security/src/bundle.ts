@@ -7,15 +7,19 @@
  *     "<package>/<path>";
  *   - the member's personality: its certificate, the CA, the CRL if any, and the configuration file without
  *     the live cluster fields and the configuration version (those change at run time through signed,
- *     versioned cluster configuration updates, cluster-config.ts),
+ *     versioned cluster configuration updates; CLUSTER_LIVE_FIELDS in @gwcluster/contracts),
  * signed with the cluster CA's key (ECDSA P-256, SHA-256). `gwctl bundle sign` writes it; gwclusterd checks
  * it at boot when pki.bundleSignature is set, and refuses to boot naming the first file that differs.
+ *
+ * Which software is meant is the caller's to say: both sides pass softwarePackageRoots(<gwclusterd's
+ * package root>); gwclusterd finds its own root with packageRootOf(), gwctl finds the installed one with
+ * installedPackageRoot('@gwcluster/daemon', import.meta.url).
  */
 import { createHash, createPrivateKey, sign as signData, verify as verifyData, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CLUSTER_LIVE_FIELDS } from './config/cluster-config.js';
+import { CLUSTER_LIVE_FIELDS } from '@gwcluster/contracts';
 
 export const BUNDLE_FORMAT = 'gwcluster-bundle-1';
 
@@ -62,7 +66,8 @@ function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function packageRootOf(file: string): string {
+/** The directory of the nearest package.json above `file`. Throws when there is none. */
+export function packageRootOf(file: string): string {
   let dir = dirname(file);
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
@@ -72,14 +77,19 @@ function packageRootOf(file: string): string {
   return dir;
 }
 
-/** Root directories of the packages gwclusterd loads: this one and its @gwcluster dependencies. */
-export function softwarePackageRoots(): string[] {
-  const daemonRoot = packageRootOf(fileURLToPath(import.meta.url));
-  const pkg = JSON.parse(readFileSync(join(daemonRoot, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-  const roots = [daemonRoot];
+/** The root directory of package `name` as Node resolves it from the module at `fromUrl`. Throws when it is not installed. */
+export function installedPackageRoot(name: string, fromUrl: string | URL): string {
+  return packageRootOf(createRequire(fromUrl).resolve(name));
+}
+
+/** Root directories of the packages a program loads: its own (`programRoot`) and its @gwcluster dependencies. */
+export function softwarePackageRoots(programRoot: string): string[] {
+  const manifest = join(programRoot, 'package.json');
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string> };
+  const roots = [programRoot];
   for (const name of Object.keys(pkg.dependencies ?? {}).filter((n) => n.startsWith('@gwcluster/')).sort()) {
     try {
-      roots.push(packageRootOf(fileURLToPath(import.meta.resolve(name))));
+      roots.push(installedPackageRoot(name, manifest));
     } catch {
       /* not installed: then it is not loaded either */
     }
@@ -102,7 +112,7 @@ function walk(dir: string, out: string[]): void {
   }
 }
 
-export function softwareManifest(roots: readonly string[] = softwarePackageRoots()): Record<string, string> {
+export function softwareManifest(roots: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const root of roots) {
     const name = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string }).name;
@@ -140,19 +150,19 @@ export function personalityManifest(files: PersonalityFiles): Record<string, str
   };
 }
 
-/** Signs the current software and `files` with the CA key. */
-export function signBundle(files: PersonalityFiles, caCertPem: string, caKeyPem: string, now = new Date()): SignedBundle {
-  const manifest: BundleManifest = { software: softwareManifest(), personality: personalityManifest(files) };
+/** Signs the software under `softwareRoots` (softwarePackageRoots()) and `files` with the CA key. */
+export function signBundle(files: PersonalityFiles, softwareRoots: readonly string[], caCertPem: string, caKeyPem: string, now = new Date()): SignedBundle {
+  const manifest: BundleManifest = { software: softwareManifest(softwareRoots), personality: personalityManifest(files) };
   const signature = signData('sha256', Buffer.from(canonicalJson(manifest)), createPrivateKey(caKeyPem)).toString('base64');
   return { format: BUNDLE_FORMAT, createdAt: now.toISOString(), signer: new X509Certificate(caCertPem).fingerprint256, manifest, signature };
 }
 
 /**
- * Checks `signatureFile` against the CA and the files as they are now. Throws BundleError naming the
+ * Checks `signatureFile` against the CA, the software under `softwareRoots` and the files as they are now. Throws BundleError naming the
  * file and the problem: unreadable or malformed signature file, bad signature, or a file that was
  * changed, added or removed since signing.
  */
-export function verifyBundle(signatureFile: string, files: PersonalityFiles, caCertPem: string, roots?: readonly string[]): SignedBundle {
+export function verifyBundle(signatureFile: string, files: PersonalityFiles, caCertPem: string, softwareRoots: readonly string[]): SignedBundle {
   let bundle: SignedBundle;
   try {
     bundle = JSON.parse(readFileSync(signatureFile, 'utf8')) as SignedBundle;
@@ -166,7 +176,7 @@ export function verifyBundle(signatureFile: string, files: PersonalityFiles, caC
   if (!verifyData('sha256', Buffer.from(canonicalJson(bundle.manifest)), ca.publicKey, Buffer.from(bundle.signature, 'base64'))) {
     throw new BundleError(signatureFile, `the signature does not verify with the cluster CA (${ca.subject.replace(/\n/g, ', ')}); the manifest was altered or signed by another CA`);
   }
-  const software = softwareManifest(roots);
+  const software = softwareManifest(softwareRoots);
   for (const [name, digest] of Object.entries(bundle.manifest.software)) {
     if (!(name in software)) throw new BundleError(name, 'is in the signed bundle but missing from the installed software; reinstall the signed release');
     if (software[name] !== digest) throw new BundleError(name, 'was changed since the bundle was signed; reinstall the signed release or sign the new one');
