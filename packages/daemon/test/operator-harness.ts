@@ -1,8 +1,9 @@
 /**
  * A cluster of MemberNodes over the in-memory hub with real signatures, each with its operator channel,
  * metrics and admin API (fastify, used through inject()), and a configuration file in a temp dir so that
- * configuration propagation writes real files. Time is simulated (10 ms ticks); `during()` runs the
- * cluster while an admin request that needs other members (a forwarded action) is in flight.
+ * configuration propagation writes real files. Time is simulated only (10 ms ticks drive the members and
+ * their operator planes); `during()` runs the cluster while an admin request that needs other members (a
+ * forwarded action) is in flight.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,7 +70,14 @@ export class OperatorCluster {
       incarnation: WALL0 + this.now,
       autoTick: false,
     });
-    const channel = new OperatorChannel({ node, requestTimeoutMs: this.opts.requestTimeoutMs ?? 2000, retransmitMs: 50 });
+    const channel = new OperatorChannel({
+      node,
+      requestTimeoutMs: this.opts.requestTimeoutMs ?? 2000,
+      retransmitMs: 50,
+      clock: () => this.now,
+      wallClock: () => WALL0 + this.now,
+      autoTick: false,
+    });
     const metrics = createMetrics({ node, providers: this.opts.providers ?? { sessions: { list: () => ({ total: 0, sessions: [] }) }, traffic: null, sync: null } });
     const token = this.opts.token === null ? undefined : (this.opts.token ?? TOKEN);
     const api = buildAdminServer({
@@ -93,14 +101,17 @@ export class OperatorCluster {
   async run(ms: number): Promise<void> {
     for (let t = 0; t < ms; t += 10) {
       this.now += 10;
-      for (const m of this.members.values()) m.node.tick();
+      for (const m of this.members.values()) {
+        m.node.tick();
+        m.channel.tick();
+      }
       this.hub.flush();
       await Promise.resolve();
       this.hub.flush();
     }
   }
 
-  /** Runs the cluster until `p` settles (at most maxMs of simulated time plus real-time slack). */
+  /** Runs the cluster until `p` settles or maxMs of simulated time have passed; then returns p. */
   async during<T>(p: Promise<T>, maxMs = 3000): Promise<T> {
     let settled = false;
     void p.then(

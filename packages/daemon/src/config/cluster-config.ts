@@ -49,8 +49,8 @@ export function encodeClusterSettings(settings: ClusterSettings): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(settings));
 }
 
-/** The raw (file) form of a configuration: the file's JSON when there is a file, else rebuilt. */
-function rawConfig(config: MemberConfig): Record<string, unknown> {
+/** The raw (file) form of a configuration: the file's JSON as it is now when there is a file, else rebuilt. */
+export function readConfigFile(config: MemberConfig): Record<string, unknown> {
   if (config.source) {
     try {
       return JSON.parse(readFileSync(config.source, 'utf8')) as Record<string, unknown>;
@@ -63,11 +63,17 @@ function rawConfig(config: MemberConfig): Record<string, unknown> {
 }
 
 /**
- * Applies `changes` (live fields only) on top of `current` as version `version`. Validates the result
- * against the member configuration schema. Returns the new configuration and its raw (file) form.
- * Throws ClusterConfigError('invalid') naming the field and the accepted form.
+ * Applies `changes` (live fields only) on top of `current`, whose file form is `raw` (readConfigFile()), as
+ * version `version`. Validates the result against the member configuration schema. Returns the new
+ * configuration and its raw (file) form; reads and writes nothing. Throws ClusterConfigError('invalid')
+ * naming the field and the accepted form.
  */
-export function withClusterSettings(current: MemberConfig, changes: Readonly<Record<string, unknown>>, version: number): { config: MemberConfig; raw: Record<string, unknown> } {
+export function withClusterSettings(
+  current: MemberConfig,
+  raw: Readonly<Record<string, unknown>>,
+  changes: Readonly<Record<string, unknown>>,
+  version: number,
+): { config: MemberConfig; raw: Record<string, unknown> } {
   const problems: string[] = [];
   for (const key of Object.keys(changes)) {
     if ((CLUSTER_FIXED_FIELDS as readonly string[]).includes(key) || key === 'broadcastAddress') {
@@ -79,7 +85,6 @@ export function withClusterSettings(current: MemberConfig, changes: Readonly<Rec
     }
   }
   if (problems.length > 0) throw new ClusterConfigError('invalid', problems.join('; '));
-  const raw = rawConfig(current);
   const cluster = { ...((raw.cluster ?? {}) as Record<string, unknown>), ...changes, configVersion: version };
   const next = { ...raw, cluster };
   let config: MemberConfig;

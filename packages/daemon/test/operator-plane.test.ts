@@ -1,0 +1,94 @@
+// The operator plane as a pure machine: events in, effects out, time only as `now`.
+import { describe, expect, it } from 'vitest';
+import type { ClusterMessage } from '@gwcluster/wire';
+import { parseMemberConfig } from '../src/config/config.js';
+import { OperatorPlane, type MemberView, type OperatorEffect } from '../src/operator/operator-plane.js';
+
+const SELF = '192.0.2.11';
+const MASTER = '192.0.2.12';
+const raw = (configVersion = 1) => ({
+  cluster: { name: 'test', clusterIp: '198.51.100.10', configVersion },
+  member: { address: SELF, interface: 'eth0' },
+  pki: { certificate: 'm.crt', key: 'm.key', ca: 'ca.crt' },
+});
+const config = parseMemberConfig(raw(), '/etc/gwcluster/member.json', '/etc/gwcluster');
+const members = [
+  { id: SELF, units: 512, draining: false },
+  { id: MASTER, units: 512, draining: false },
+];
+const view = (over: Partial<MemberView> = {}): MemberView => ({ role: 'member', master: MASTER, members, movingUnits: 0, config, ...over });
+const plane = () => new OperatorPlane({ self: SELF, requestTimeoutMs: 1000, retransmitMs: 250, persist: true });
+const types = (effects: OperatorEffect[]) => effects.map((e) => e.type);
+const sent = (effects: OperatorEffect[]) => effects.filter((e): e is Extract<OperatorEffect, { type: 'send' }> => e.type === 'send');
+
+describe('operator plane', () => {
+  it('forwards an action to the master, retransmits every retransmitMs and answers with the reply', () => {
+    const p = plane();
+    const out = p.step({ type: 'act', now: 0, wallNow: 1_000, ticket: 1, action: 'rebalance', member: '', payload: {}, view: view(), configFile: {} });
+    const [request] = sent(out);
+    expect(request).toMatchObject({ to: MASTER, message: { type: 'operator-request', requestId: 1_000_000, action: 'rebalance' } });
+    expect(p.nextWakeAt()).toBe(250);
+    expect(p.step({ type: 'tick', now: 249 })).toEqual([]);
+    expect(sent(p.step({ type: 'tick', now: 250 }))).toHaveLength(1);
+    const reply: ClusterMessage = { type: 'operator-reply', requestId: 1_000_000, ok: true, code: '', detail: 'rebalance round started', payload: new TextEncoder().encode('{"moving":3}') };
+    const answer = p.step({ type: 'message', now: 300, from: MASTER, message: reply, view: view(), configFile: {} });
+    expect(answer).toEqual([
+      { type: 'answer', ticket: 1, answer: { ok: true, outcome: { action: 'rebalance', doneBy: MASTER, forwarded: true, detail: 'rebalance round started', result: { moving: 3 } } } },
+    ]);
+    expect(p.nextWakeAt()).toBeNull();
+  });
+
+  it('times a forwarded action out with GW_FORWARD_TIMEOUT; no master is GW_NO_MASTER at once', () => {
+    const p = plane();
+    p.step({ type: 'act', now: 0, wallNow: 1, ticket: 7, action: 'drain', member: SELF, payload: {}, view: view(), configFile: {} });
+    for (let t = 250; t < 1000; t += 250) expect(types(p.step({ type: 'tick', now: t }))).toEqual(['send']);
+    const [timeout] = p.step({ type: 'tick', now: 1000 });
+    expect(timeout).toMatchObject({ type: 'answer', ticket: 7, answer: { ok: false, code: 'GW_FORWARD_TIMEOUT' } });
+    const none = p.step({ type: 'act', now: 0, wallNow: 1, ticket: 8, action: 'rebalance', member: '', payload: {}, view: view({ master: null, role: 'joining' }), configFile: {} });
+    expect(none).toMatchObject([{ type: 'answer', ticket: 8, answer: { ok: false, code: 'GW_NO_MASTER' } }]);
+  });
+
+  it('carries a local action out: core event, note, then the result read from the view after the core took it', () => {
+    const p = plane();
+    const out = p.step({ type: 'act', now: 0, wallNow: 1, ticket: 2, action: 'leave', member: SELF, payload: {}, view: view(), configFile: {} });
+    expect(types(out)).toEqual(['note', 'core', 'need-view']);
+    const answer = p.step({ type: 'viewed', now: 0, view: view({ role: 'left' }) });
+    expect(answer).toMatchObject([{ type: 'answer', ticket: 2, answer: { ok: true, outcome: { doneBy: SELF, forwarded: false, result: { member: SELF, role: 'left' } } } }]);
+  });
+
+  it('answers a repeated request with the first reply, without doing the action twice', () => {
+    const p = plane();
+    const request: ClusterMessage = { type: 'operator-request', requestId: 5, action: 'leave', member: SELF, payload: new Uint8Array(0) };
+    const first = p.step({ type: 'message', now: 0, from: MASTER, message: request, view: view(), configFile: {} });
+    expect(types(first)).toEqual(['note', 'core', 'need-view']);
+    const [reply] = p.step({ type: 'viewed', now: 0, view: view({ role: 'left' }) });
+    expect(reply).toMatchObject({ type: 'send', to: MASTER, message: { type: 'operator-reply', requestId: 5, ok: true } });
+    const again = p.step({ type: 'message', now: 100, from: MASTER, message: request, view: view({ role: 'left' }), configFile: {} });
+    expect(again).toEqual([reply]);
+  });
+
+  it('adopts a higher CONFIG UPDATE after persisting it and answers CONFIG STATUS; a failed write adopts nothing', () => {
+    const update: ClusterMessage = { type: 'config-update', version: 2, clusterConfig: new TextEncoder().encode(JSON.stringify({ keepalivePeriodMs: 80 })) };
+    const ok = plane();
+    const persist = ok.step({ type: 'message', now: 0, from: MASTER, message: update, view: view(), configFile: raw() });
+    expect(persist).toHaveLength(1);
+    expect(persist[0]).toMatchObject({ type: 'persist', file: '/etc/gwcluster/member.json', raw: { cluster: { configVersion: 2, keepalivePeriodMs: 80 } } });
+    const adopted = ok.step({ type: 'persisted', now: 0, error: null });
+    expect(types(adopted)).toEqual(['adopt', 'note', 'send']);
+    expect(adopted[2]).toMatchObject({ to: MASTER, message: { type: 'config-status', version: 2 } });
+    const failing = plane();
+    failing.step({ type: 'message', now: 0, from: MASTER, message: update, view: view(), configFile: raw() });
+    const refused = failing.step({ type: 'persisted', now: 0, error: 'EACCES' });
+    expect(refused).toMatchObject([{ type: 'note', level: 'error', message: `refused cluster configuration version 2 from ${MASTER}: EACCES` }]);
+  });
+
+  it('compares versions after the core handled a keepalive; CONFIG UPDATE to a lower peer at most every 200 ms', () => {
+    const p = plane();
+    const keepalive = { type: 'master-keepalive', configVersion: 0 } as unknown as ClusterMessage;
+    expect(p.step({ type: 'protocol-message', now: 0, from: MASTER, message: keepalive, role: 'member' })).toEqual([{ type: 'compare-after-core', from: MASTER, version: 0 }]);
+    expect(types(p.step({ type: 'peer-version', now: 0, from: MASTER, version: 0, config }))).toEqual(['send']);
+    expect(p.step({ type: 'peer-version', now: 199, from: MASTER, version: 0, config })).toEqual([]);
+    expect(types(p.step({ type: 'peer-version', now: 200, from: MASTER, version: 0, config }))).toEqual(['send']);
+    expect(p.step({ type: 'peer-version', now: 300, from: MASTER, version: 1, config })).toEqual([]);
+  });
+});
