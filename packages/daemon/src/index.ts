@@ -9,5 +9,6 @@ export { BootError, loadCredentials, runMember, type RunningMember } from './mai
 export * from './operator/api-errors.js';
 export * from './config/cluster-config.js';
 export * from './operator/operator-channel.js';
+export * from './operator/operator-plane.js';
 export * from './operator/providers.js';
 export * from './operator/metrics.js';

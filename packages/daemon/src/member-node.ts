@@ -67,7 +67,7 @@ export interface MemberNodeOptions {
 const EVENT_RING = 500;
 
 /**
- * Sees every authenticated message before the protocol core does (operator-channel.ts). Returns true
+ * Sees every authenticated message before the protocol core does (operator/operator-channel.ts). Returns true
  * when it consumed the message (operator-plane messages), false to let the core have it. Called on the
  * receive path, never concurrently; must not block.
  */

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterMessage } from '@gwcluster/wire';
 import { parseMemberConfig } from '../src/config/config.js';
-import { OperatorPlane, type MemberView, type OperatorEffect } from '../src/operator/operator-plane.js';
+import { OperatorPlane, type MemberSnapshot, type OperatorEffect } from '../src/operator/operator-plane.js';
 
 const SELF = '192.0.2.11';
 const MASTER = '192.0.2.12';
@@ -16,7 +16,7 @@ const members = [
   { id: SELF, units: 512, draining: false },
   { id: MASTER, units: 512, draining: false },
 ];
-const view = (over: Partial<MemberView> = {}): MemberView => ({ role: 'member', master: MASTER, members, movingUnits: 0, config, ...over });
+const view = (over: Partial<MemberSnapshot> = {}): MemberSnapshot => ({ role: 'member', master: MASTER, members, movingUnits: 0, config, ...over });
 const plane = () => new OperatorPlane({ self: SELF, requestTimeoutMs: 1000, retransmitMs: 250, persist: true });
 const types = (effects: OperatorEffect[]) => effects.map((e) => e.type);
 const sent = (effects: OperatorEffect[]) => effects.filter((e): e is Extract<OperatorEffect, { type: 'send' }> => e.type === 'send');

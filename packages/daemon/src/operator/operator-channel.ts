@@ -11,7 +11,7 @@ import type { ClusterMessage, MemberId, OperatorAction } from '@gwcluster/wire';
 import { ApiError } from './api-errors.js';
 import { clusterConfiguration, liveTimings, readConfigFile, writeConfigFileAtomically, type ClusterConfiguration } from '../config/cluster-config.js';
 import type { MemberNode } from '../member-node.js';
-import { OperatorPlane, isOperatorMessage, type ActAnswer, type ActionOutcome, type MemberView, type OperatorEffect, type OperatorEvent } from './operator-plane.js';
+import { OperatorPlane, isOperatorMessage, type ActAnswer, type ActionOutcome, type MemberSnapshot, type OperatorEffect, type OperatorEvent } from './operator-plane.js';
 
 export type { ActionOutcome } from './operator-plane.js';
 
@@ -101,7 +101,7 @@ export class OperatorChannel {
     });
   }
 
-  private view(): MemberView {
+  private view(): MemberSnapshot {
     const st = this.node.status();
     return { role: st.role, master: st.master, members: st.members, movingUnits: st.movingUnits, config: this.node.config };
   }

@@ -1,7 +1,7 @@
 /**
  * The operator plane between members, as a pure step machine: events in, effects out as data. No timers,
  * no clock, no I/O: time comes in as `now` (monotonic ms) and `wallNow` (ms since the epoch), the member's
- * state as a MemberView, the configuration file as its raw JSON; operator-channel.ts is the driver that
+ * state as a MemberSnapshot, the configuration file as its raw JSON; operator-channel.ts is the driver that
  * owns the timers and the clock and carries the effects out, in order.
  *
  * Actions. drain, undrain, rebalance and config changes are the master's; leave and join are the
@@ -45,7 +45,7 @@ export interface OperatorPlaneConfig {
 }
 
 /** What the plane reads of its member (MemberNode.status() and its configuration). */
-export interface MemberView {
+export interface MemberSnapshot {
   readonly role: string;
   readonly master: MemberId | null;
   readonly members: readonly { readonly id: MemberId; readonly units: number; readonly draining: boolean }[];
@@ -89,18 +89,18 @@ export type OperatorEvent =
       readonly action: OperatorAction;
       readonly member: MemberId | '';
       readonly payload: Readonly<Record<string, unknown>>;
-      readonly view: MemberView;
+      readonly view: MemberSnapshot;
       /** The configuration file's raw JSON now (readConfigFile()); read for config changes. */
       readonly configFile: Readonly<Record<string, unknown>>;
     }
   /** An operator-plane message from a peer. */
-  | { readonly type: 'message'; readonly now: number; readonly from: MemberId; readonly message: OperatorMessage; readonly view: MemberView; readonly configFile: Readonly<Record<string, unknown>> }
+  | { readonly type: 'message'; readonly now: number; readonly from: MemberId; readonly message: OperatorMessage; readonly view: MemberSnapshot; readonly configFile: Readonly<Record<string, unknown>> }
   /** A protocol message the core is about to handle; `role` is this member's before the core handles it. */
   | { readonly type: 'protocol-message'; readonly now: number; readonly from: MemberId; readonly message: ClusterMessage; readonly role: string }
   /** After the core handled a protocol message: a peer runs configuration `version`. */
   | { readonly type: 'peer-version'; readonly now: number; readonly from: MemberId; readonly version: number; readonly config: MemberConfig }
   /** The member's view after the driver carried out a list that ended with `need-view`. */
-  | { readonly type: 'viewed'; readonly now: number; readonly view: MemberView }
+  | { readonly type: 'viewed'; readonly now: number; readonly view: MemberSnapshot }
   /** The outcome of a `persist` effect: null when written, else what failed. */
   | { readonly type: 'persisted'; readonly now: number; readonly error: string | null }
   | { readonly type: 'tick'; readonly now: number }
@@ -135,7 +135,7 @@ interface Forwarded {
 
 /** What the machine waits for before it takes other events. */
 type Awaiting =
-  | { readonly kind: 'view'; readonly origin: Origin; readonly result: (view: MemberView) => LocalResult }
+  | { readonly kind: 'view'; readonly origin: Origin; readonly result: (view: MemberSnapshot) => LocalResult }
   | { readonly kind: 'persist'; readonly origin: Origin | null; readonly adoption: Adoption };
 
 interface Adoption {
@@ -282,7 +282,7 @@ export class OperatorPlane {
     member: MemberId | '',
     payload: Readonly<Record<string, unknown>>,
     from: MemberId | 'operator',
-    view: MemberView,
+    view: MemberSnapshot,
     configFile: Readonly<Record<string, unknown>>,
   ): void {
     const self = this.cfg.self;
@@ -346,7 +346,7 @@ export class OperatorPlane {
     }
   }
 
-  private awaitView(origin: Origin, result: (view: MemberView) => LocalResult): void {
+  private awaitView(origin: Origin, result: (view: MemberSnapshot) => LocalResult): void {
     this.awaiting = { kind: 'view', origin, result };
     this.out.push({ type: 'need-view' });
   }
@@ -376,7 +376,7 @@ export class OperatorPlane {
    * Persists (when configured) and adopts `next`; as master, first sends it to every member so that they
    * run it before they see it in MASTER KEEPALIVE. Nothing is adopted when the file cannot be written.
    */
-  private adopt(now: number, origin: Origin | null, next: { config: MemberConfig; raw: Record<string, unknown> }, from: MemberId | 'operator', view: MemberView, updateFrom: MemberId | null): void {
+  private adopt(now: number, origin: Origin | null, next: { config: MemberConfig; raw: Record<string, unknown> }, from: MemberId | 'operator', view: MemberSnapshot, updateFrom: MemberId | null): void {
     const adoption: Adoption = {
       next: next.config,
       from,
@@ -442,7 +442,7 @@ export class OperatorPlane {
   // Messages
   // ----------------------------------------------------------------------------------------------
 
-  private onMessage(now: number, from: MemberId, msg: OperatorMessage, view: MemberView, configFile: Readonly<Record<string, unknown>>): void {
+  private onMessage(now: number, from: MemberId, msg: OperatorMessage, view: MemberSnapshot, configFile: Readonly<Record<string, unknown>>): void {
     switch (msg.type) {
       case 'operator-request':
         return this.onRequest(now, from, msg.requestId, msg.action, msg.member, msg.payload, view, configFile);
@@ -471,7 +471,7 @@ export class OperatorPlane {
     action: OperatorAction,
     member: MemberId | '',
     payloadBytes: Uint8Array,
-    view: MemberView,
+    view: MemberSnapshot,
     configFile: Readonly<Record<string, unknown>>,
   ): void {
     for (const [k, v] of this.replies) if (now - v.at > REPLY_CACHE_MS) this.replies.delete(k);
@@ -491,7 +491,7 @@ export class OperatorPlane {
     this.execute(now, origin, action, member, payload, from, view, configFile);
   }
 
-  private onUpdate(now: number, from: MemberId, version: number, bytes: Uint8Array, view: MemberView, configFile: Readonly<Record<string, unknown>>): void {
+  private onUpdate(now: number, from: MemberId, version: number, bytes: Uint8Array, view: MemberSnapshot, configFile: Readonly<Record<string, unknown>>): void {
     const ours = view.config.cluster.configVersion;
     if (version <= ours) {
       if (version < ours) this.sendUpdate(now, from, view.config);
