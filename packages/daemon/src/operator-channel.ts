@@ -99,9 +99,7 @@ export class OperatorChannel {
 
   /** The current master as this member knows it, or null. */
   master(): MemberId | null {
-    const c = this.node.core;
-    if (c.role === 'master') return this.node.self;
-    return c.mem?.master ?? null;
+    return this.node.core.master;
   }
 
   /**
