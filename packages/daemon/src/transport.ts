@@ -1,20 +1,11 @@
 /**
- * The transport seam: how a member's datagrams reach other members. Best-effort both ways (UDP
- * semantics): the protocol core retransmits what must arrive. UdpTransport is the real one; tests may
- * pass any object with this shape.
+ * UDP on the cluster interface: the appliances' Transport (the seam and its guarantees are in
+ * @gwcluster/cluster-core, transport/transport.ts).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import type { Transport } from '@gwcluster/cluster-core';
 
-export interface Transport {
-  /** Sends one datagram to a member. Best-effort; never throws (failures are counted). */
-  send(to: string, bytes: Uint8Array): void;
-  /** Sends one datagram to every member (subnet broadcast). Best-effort; never throws. */
-  broadcast(bytes: Uint8Array): void;
-  /** Installs the receive handler; called once per datagram, never concurrently. */
-  onReceive(handler: (bytes: Uint8Array, fromIp: string) => void): void;
-  close(): Promise<void>;
-  readonly counters: Readonly<Record<string, number>>;
-}
+export type { Transport } from '@gwcluster/cluster-core';
 
 export interface UdpTransportOptions {
   readonly port: number;

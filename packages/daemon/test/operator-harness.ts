@@ -17,7 +17,7 @@ import { OperatorChannel } from '../src/operator-channel.js';
 import { buildAdminServer } from '../src/server.js';
 import { createMetrics, type MemberMetrics } from '../src/metrics.js';
 import type { OperatorProviders } from '../src/providers.js';
-import { MemoryHub } from './memory-hub.js';
+import { MemoryNetwork } from '@gwcluster/cluster-core';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const WALL0 = Date.parse('2026-06-01T00:00:00Z');
@@ -32,7 +32,7 @@ export interface OperatorMember {
 }
 
 export class OperatorCluster {
-  readonly hub = new MemoryHub();
+  readonly hub = new MemoryNetwork();
   readonly dir = mkdtempSync(join(tmpdir(), 'gwcluster-operator-'));
   now = 0;
   readonly members = new Map<string, OperatorMember>();
