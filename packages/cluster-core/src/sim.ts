@@ -35,8 +35,8 @@ export interface SimNode {
   applications: ApplicationPolicy;
   /** Membership notifications delivered to this node's applications. */
   readonly notifications: { at: number; joined: readonly MemberId[]; left: readonly MemberId[] }[];
-  /** Every effect, with the time it was produced. */
-  readonly trace: { at: number; effect: CoreEffect }[];
+  /** Every effect, with the time it was produced and its place in the order of all nodes' effects. */
+  readonly trace: { at: number; seq: number; effect: CoreEffect }[];
   clusterIpAnnouncements: number;
   /** Hand-overs this node started (handoverBeforeAck). */
   readonly handovers: { at: number; requestId: number; units: readonly number[]; to: string }[];
@@ -52,6 +52,7 @@ export class SimNetwork {
   readonly network: MemoryNetwork;
   /** Messages handed to a live member. */
   delivered = 0;
+  private effectSeq = 0;
   private readonly tickMs: number;
   private readonly coreOverrides: Partial<CoreConfig>;
 
@@ -184,7 +185,7 @@ export class SimNetwork {
   private stepNode(node: SimNode, event: CoreEvent): void {
     const effects = node.member.step(event);
     for (const effect of effects) {
-      node.trace.push({ at: this.now, effect });
+      node.trace.push({ at: this.now, seq: this.effectSeq++, effect });
       switch (effect.type) {
         case 'send': {
           const bytes = encodeClusterMessage(effect.message);
