@@ -10,6 +10,8 @@ export default defineConfig({
       '@gwcluster/contracts': pkg('contracts'),
       '@gwcluster/wire': pkg('wire'),
       '@gwcluster/security': pkg('security'),
+      // Subpath exports come before their package: an alias matches by prefix, the first entry wins.
+      '@gwcluster/cluster-core/testing': fileURLToPath(new URL('./packages/cluster-core/src/testing.ts', import.meta.url)),
       '@gwcluster/cluster-core': pkg('cluster-core'),
       '@gwcluster/state-sync': pkg('state-sync'),
       '@gwcluster/daemon': pkg('daemon'),

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { createTestPki } from '@gwcluster/security';
 import { MemberNode, NoClusterAddress, OperatorChannel, buildAdminServer, createMetrics, parseMemberConfig } from '@gwcluster/daemon';
-import { MemoryHub } from '../../packages/daemon/test/memory-hub.js';
+import { MemoryNetwork } from '@gwcluster/cluster-core';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = process.env.GWC_UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : mkdtempSync(join(tmpdir(), 'gwtshots-'));
@@ -29,7 +29,7 @@ interface Member {
 }
 
 const members: Member[] = [];
-let hub: MemoryHub;
+let hub: MemoryNetwork;
 let pump: NodeJS.Timeout;
 let browser: Browser;
 let page: Page;
@@ -37,7 +37,7 @@ let page: Page;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (scripts/setup.sh does, from scripts/apt-packages.txt) or set CHROMIUM_PATH`);
   const pki = await createTestPki(IPS);
-  hub = new MemoryHub();
+  hub = new MemoryNetwork();
   pump = setInterval(() => hub.flush(), 2);
   for (const ip of IPS) {
     const config = parseMemberConfig({

@@ -39,6 +39,11 @@ export type CoreEvent =
   | { readonly type: 'undrain'; readonly now: number; readonly member: MemberId }
   /** This member leaves the cluster (operator or shutdown). */
   | { readonly type: 'leave'; readonly now: number }
+  /**
+   * The process is stopping (signal). Only recorded: counter `shutdown` becomes 1 and no effect follows;
+   * the driver sends `leave` afterwards to exit the cluster.
+   */
+  | { readonly type: 'shutdown'; readonly now: number }
   /** State sync: this member now holds every other member's sessions (it may be given units). */
   | { readonly type: 'sync-ready'; readonly now: number }
   /** The hand-over started by a `handover` effect is done (the new owner acknowledged the sessions). */

@@ -1,24 +1,15 @@
 /**
- * A deterministic in-memory network for the protocol core: N members, a virtual clock, per-message
- * latency, seeded loss and partitions. Every message goes through the real codec (encode + decode), so
- * the simulation also exercises the wire format. Used by the core's tests; never by a running member.
+ * The core's simulation: N members on a MemoryNetwork (virtual clock, per-datagram latency, seeded loss,
+ * partitions). Every message goes through the real codec (encode + decode), so the simulation also
+ * exercises the wire format. Used by the core's tests; never by a running member.
  */
-import { decodeClusterMessage, encodeClusterMessage, type ClusterMessage, type MemberId, UNIT_COUNT } from '@gwcluster/wire';
+import { decodeClusterMessage, encodeClusterMessage, type MemberId, UNIT_COUNT } from '@gwcluster/wire';
 import { coreConfig, type CoreConfig } from './config.js';
 import type { CoreEffect, CoreEvent } from './events.js';
 import { ClusterMember } from './member.js';
+import { MemoryNetwork, type MemoryTransport } from './transport/memory-network.js';
 
-/** mulberry32: a small seeded PRNG; the simulation's only source of randomness. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from './transport/memory-network.js';
 
 export interface SimOptions {
   readonly seed?: number;
@@ -30,18 +21,12 @@ export interface SimOptions {
   /** Driver tick interval, ms. */
   readonly tickMs?: number;
   readonly coreOverrides?: Partial<CoreConfig>;
+  /** Keep every datagram in `network.wire` (golden scenarios). Default false: long runs stay small. */
+  readonly recordWire?: boolean;
 }
 
 /** How a node's applications answer a joiner (Figure 8F); default: accept. */
 export type ApplicationPolicy = (joiner: MemberId) => { accepted: boolean; reason: string };
-
-interface Delivery {
-  readonly at: number;
-  readonly order: number;
-  readonly from: MemberId;
-  readonly to: MemberId;
-  readonly bytes: Uint8Array;
-}
 
 export interface SimNode {
   readonly id: MemberId;
@@ -50,47 +35,67 @@ export interface SimNode {
   applications: ApplicationPolicy;
   /** Membership notifications delivered to this node's applications. */
   readonly notifications: { at: number; joined: readonly MemberId[]; left: readonly MemberId[] }[];
-  /** Every effect, with the time it was produced. */
-  readonly trace: { at: number; effect: CoreEffect }[];
+  /** Every effect, with the time it was produced and its place in the order of all nodes' effects. */
+  readonly trace: { at: number; seq: number; effect: CoreEffect }[];
   clusterIpAnnouncements: number;
   /** Hand-overs this node started (handoverBeforeAck). */
   readonly handovers: { at: number; requestId: number; units: readonly number[]; to: string }[];
   /** When true, hand-overs stay open until the test sends handover-done itself. */
   holdHandovers: boolean;
+  /** This node's port on the simulated network. */
+  readonly transport: MemoryTransport;
 }
 
 export class SimNetwork {
   readonly nodes = new Map<MemberId, SimNode>();
-  now = 0;
-  private queue: Delivery[] = [];
-  private order = 0;
-  private readonly random: () => number;
-  private readonly opts: Required<Omit<SimOptions, 'coreOverrides'>> & { coreOverrides: Partial<CoreConfig> };
-  /** group id per member; messages cross only within a group. Empty: no partition. */
-  private groups = new Map<MemberId, number>();
-  loss: number;
-  /** Per-member loss override (both directions), 0..1. */
-  readonly memberLoss = new Map<MemberId, number>();
+  /** The medium; its clock is the simulation's clock. */
+  readonly network: MemoryNetwork;
+  /** Messages handed to a live member. */
   delivered = 0;
-  dropped = 0;
+  private effectSeq = 0;
+  private readonly tickMs: number;
+  private readonly coreOverrides: Partial<CoreConfig>;
 
   constructor(options: SimOptions = {}) {
-    this.opts = {
+    this.network = new MemoryNetwork({
       seed: options.seed ?? 1,
-      latencyMs: options.latencyMs ?? 1,
+      delayMs: options.latencyMs ?? 1,
       jitterMs: options.jitterMs ?? 1,
       loss: options.loss ?? 0,
-      tickMs: options.tickMs ?? 10,
-      coreOverrides: options.coreOverrides ?? {},
-    };
-    this.loss = this.opts.loss;
-    this.random = seededRandom(this.opts.seed);
+      recordWire: options.recordWire ?? false,
+    });
+    this.tickMs = options.tickMs ?? 10;
+    this.coreOverrides = options.coreOverrides ?? {};
+  }
+
+  /** The virtual clock, ms. */
+  get now(): number {
+    return this.network.now;
+  }
+
+  /** Probability that any one delivery is lost, 0..1. */
+  get loss(): number {
+    return this.network.loss;
+  }
+
+  set loss(p: number) {
+    this.network.loss = p;
+  }
+
+  /** Per-member loss override (both directions), 0..1. */
+  get memberLoss(): Map<MemberId, number> {
+    return this.network.memberLoss;
+  }
+
+  /** Messages lost at random. */
+  get dropped(): number {
+    return this.network.counters.lost;
   }
 
   add(id: MemberId, overrides: Partial<CoreConfig> = {}, applications: ApplicationPolicy = () => ({ accepted: true, reason: '' })): SimNode {
     const node: SimNode = {
       id,
-      member: new ClusterMember(coreConfig(id, 1, { ...this.opts.coreOverrides, ...overrides })),
+      member: new ClusterMember(coreConfig(id, 1, { ...this.coreOverrides, ...overrides })),
       alive: false,
       applications,
       notifications: [],
@@ -98,7 +103,15 @@ export class SimNetwork {
       clusterIpAnnouncements: 0,
       handovers: [],
       holdHandovers: false,
+      transport: this.network.attach(id),
     };
+    node.transport.onReceive((bytes, from) => {
+      if (!node.alive) return;
+      const decoded = decodeClusterMessage(bytes);
+      if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
+      this.delivered++;
+      this.stepNode(node, { type: 'message', now: this.now, from, message: decoded.value });
+    });
     this.nodes.set(id, node);
     return node;
   }
@@ -117,7 +130,7 @@ export class SimNetwork {
   /** A fresh process on the same member: no memory of units or state. */
   restart(id: MemberId, overrides: Partial<CoreConfig> = {}): void {
     const node = this.node(id);
-    node.member = new ClusterMember(coreConfig(id, node.member.config.configVersion, { ...this.opts.coreOverrides, ...overrides }));
+    node.member = new ClusterMember(coreConfig(id, node.member.config.configVersion, { ...this.coreOverrides, ...overrides }));
     this.start(id);
   }
 
@@ -127,12 +140,11 @@ export class SimNetwork {
 
   /** Splits the network: members in different groups cannot reach each other. */
   partition(...groups: MemberId[][]): void {
-    this.groups = new Map();
-    groups.forEach((g, i) => g.forEach((m) => this.groups.set(m, i)));
+    this.network.partition(...groups);
   }
 
   heal(): void {
-    this.groups = new Map();
+    this.network.heal();
   }
 
   node(id: MemberId): SimNode {
@@ -144,52 +156,43 @@ export class SimNetwork {
   /** Advances the virtual clock by `ms`, delivering messages and ticking members in time order. */
   run(ms: number): void {
     const end = this.now + ms;
-    let nextTick = Math.floor(this.now / this.opts.tickMs) * this.opts.tickMs + this.opts.tickMs;
+    let nextTick = Math.floor(this.now / this.tickMs) * this.tickMs + this.tickMs;
     for (;;) {
-      const nextDelivery = this.queue.length > 0 ? this.queue[0]!.at : Infinity;
+      const nextDelivery = this.network.nextDueAt;
       const next = Math.min(nextDelivery, nextTick);
       if (next > end) break;
-      this.now = next;
       if (nextDelivery <= nextTick) {
-        const d = this.queue.shift()!;
-        const to = this.nodes.get(d.to);
-        if (to?.alive && this.reachable(d.from, d.to)) {
-          const decoded = decodeClusterMessage(d.bytes);
-          if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
-          this.delivered++;
-          this.stepNode(to, { type: 'message', now: this.now, from: d.from, message: decoded.value });
-        }
+        this.network.deliverNext(nextDelivery);
       } else {
+        this.network.advance(nextTick - this.now);
         for (const node of this.nodes.values()) if (node.alive) this.stepNode(node, { type: 'tick', now: this.now });
-        nextTick += this.opts.tickMs;
+        nextTick += this.tickMs;
       }
     }
-    this.now = end;
+    this.network.advance(end - this.now);
   }
 
   /** Runs until `done()` holds (checked every tick) or `limitMs` passes; returns the time it took. */
   runUntil(done: () => boolean, limitMs: number): number | null {
     const start = this.now;
     while (this.now - start < limitMs) {
-      this.run(this.opts.tickMs);
+      this.run(this.tickMs);
       if (done()) return this.now - start;
     }
     return null;
   }
 
-  private reachable(a: MemberId, b: MemberId): boolean {
-    if (this.groups.size === 0) return true;
-    return this.groups.get(a) === this.groups.get(b);
-  }
-
   private stepNode(node: SimNode, event: CoreEvent): void {
     const effects = node.member.step(event);
     for (const effect of effects) {
-      node.trace.push({ at: this.now, effect });
+      node.trace.push({ at: this.now, seq: this.effectSeq++, effect });
       switch (effect.type) {
-        case 'send':
-          this.transmit(node.id, effect.to, effect.message);
+        case 'send': {
+          const bytes = encodeClusterMessage(effect.message);
+          if (effect.to === 'broadcast') node.transport.broadcast(bytes);
+          else node.transport.send(effect.to, bytes);
           break;
+        }
         case 'ask-applications': {
           const verdict = node.applications(effect.joiner);
           this.stepNode(node, { type: 'application-verdict', now: this.now, joiner: effect.joiner, ...verdict });
@@ -209,24 +212,6 @@ export class SimNetwork {
         default:
           break;
       }
-    }
-  }
-
-  private transmit(from: MemberId, to: MemberId | 'broadcast', message: ClusterMessage): void {
-    const bytes = encodeClusterMessage(message);
-    const targets = to === 'broadcast' ? [...this.nodes.keys()].filter((id) => id !== from) : [to];
-    for (const t of targets) {
-      const loss = Math.max(this.loss, this.memberLoss.get(from) ?? 0, this.memberLoss.get(t) ?? 0);
-      if (loss > 0 && this.random() < loss) {
-        this.dropped++;
-        continue;
-      }
-      const at = this.now + this.opts.latencyMs + this.random() * this.opts.jitterMs;
-      const d: Delivery = { at, order: this.order++, from, to: t, bytes };
-      // Insert keeping (at, order) order; the queue is short.
-      let i = this.queue.length;
-      while (i > 0 && (this.queue[i - 1]!.at > at || (this.queue[i - 1]!.at === at && this.queue[i - 1]!.order > d.order))) i--;
-      this.queue.splice(i, 0, d);
     }
   }
 

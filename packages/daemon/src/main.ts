@@ -215,7 +215,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    member.node.core.counters['shutdown'] = 1;
+    member.node.submit({ type: 'shutdown' });
     void member.stop().finally(() => {
       process.stderr.write(`gwclusterd: stopped on ${signal}\n`);
       process.exit(0);

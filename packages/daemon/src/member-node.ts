@@ -137,7 +137,7 @@ export class MemberNode {
   /** Logger fields that change over time. */
   private get context(): { epoch: number; role: string } {
     const st = this.core;
-    return { epoch: st.master?.epoch ?? st.mem?.epoch ?? st.epochSeen, role: st.role };
+    return { epoch: st.epoch, role: st.role };
   }
 
   start(): void {

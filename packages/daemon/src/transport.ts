@@ -1,26 +1,22 @@
 /**
- * The transport seam: how a member's datagrams reach other members. Best-effort both ways (UDP
- * semantics): the protocol core retransmits what must arrive. UdpTransport is the real one; tests may
- * pass any object with this shape.
+ * UDP on the cluster interface: the appliances' Transport (the seam and its guarantees are in
+ * @gwcluster/cluster-core, transport/transport.ts).
  */
 import { createSocket, type Socket } from 'node:dgram';
+import type { Transport } from '@gwcluster/cluster-core';
 
-export interface Transport {
-  /** Sends one datagram to a member. Best-effort; never throws (failures are counted). */
-  send(to: string, bytes: Uint8Array): void;
-  /** Sends one datagram to every member (subnet broadcast). Best-effort; never throws. */
-  broadcast(bytes: Uint8Array): void;
-  /** Installs the receive handler; called once per datagram, never concurrently. */
-  onReceive(handler: (bytes: Uint8Array, fromIp: string) => void): void;
-  close(): Promise<void>;
-  readonly counters: Readonly<Record<string, number>>;
-}
+export type { Transport } from '@gwcluster/cluster-core';
 
 export interface UdpTransportOptions {
   readonly port: number;
   readonly broadcastAddress: string;
   /** Local address to send from; members talk from their member IP. */
   readonly localAddress: string;
+  /**
+   * Several members on one host (tests on 127.0.0.x): bind localAddress instead of the wildcard, and
+   * receive broadcasts on a second socket bound to broadcastAddress. Default false (one wildcard socket).
+   */
+  readonly bindLocalAddress?: boolean;
 }
 
 /**
@@ -29,41 +25,54 @@ export interface UdpTransportOptions {
  */
 export class UdpTransport implements Transport {
   private readonly socket: Socket;
+  private readonly sockets: readonly Socket[];
   readonly counters: Record<string, number> = { sent: 0, received: 0, sendErrors: 0 };
   private handler: (bytes: Uint8Array, fromIp: string) => void = () => {};
 
   private constructor(
     private readonly opts: UdpTransportOptions,
-    socket: Socket,
+    sockets: readonly Socket[],
   ) {
-    this.socket = socket;
-    socket.on('message', (msg, rinfo) => {
-      this.counters.received!++;
-      this.handler(msg, rinfo.address);
-    });
-    socket.on('error', () => {
-      this.counters.sendErrors!++;
-    });
+    this.socket = sockets[0]!;
+    this.sockets = sockets;
+    for (const socket of sockets) {
+      socket.on('message', (msg, rinfo) => {
+        this.counters.received!++;
+        this.handler(msg, rinfo.address);
+      });
+      socket.on('error', () => {
+        this.counters.sendErrors!++;
+      });
+    }
   }
 
   static async open(opts: UdpTransportOptions): Promise<UdpTransport> {
-    const socket = createSocket({ type: 'udp4', reuseAddr: true });
-    await new Promise<void>((resolvePromise, reject) => {
-      socket.once('error', reject);
-      socket.bind({ port: opts.port, address: '0.0.0.0', exclusive: false }, () => {
-        socket.off('error', reject);
-        resolvePromise();
+    const bind = async (address: string): Promise<Socket> => {
+      const socket = createSocket({ type: 'udp4', reuseAddr: true });
+      await new Promise<void>((resolvePromise, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port: opts.port, address, exclusive: false }, () => {
+          socket.off('error', reject);
+          resolvePromise();
+        });
       });
-    });
+      return socket;
+    };
+    const socket = await bind(opts.bindLocalAddress ? opts.localAddress : '0.0.0.0');
     socket.setBroadcast(true);
-    return new UdpTransport(opts, socket);
+    return new UdpTransport(opts, opts.bindLocalAddress ? [socket, await bind(opts.broadcastAddress)] : [socket]);
   }
 
   send(to: string, bytes: Uint8Array): void {
     this.counters.sent!++;
-    this.socket.send(bytes, this.opts.port, to, (err) => {
-      if (err) this.counters.sendErrors!++;
-    });
+    try {
+      this.socket.send(bytes, this.opts.port, to, (err) => {
+        if (err) this.counters.sendErrors!++;
+      });
+    } catch {
+      // A closed socket throws at once; the contract is best-effort and never throwing.
+      this.counters.sendErrors!++;
+    }
   }
 
   broadcast(bytes: Uint8Array): void {
@@ -75,6 +84,6 @@ export class UdpTransport implements Transport {
   }
 
   close(): Promise<void> {
-    return new Promise((r) => this.socket.close(() => r()));
+    return Promise.all(this.sockets.map((socket) => new Promise<void>((r) => socket.close(() => r())))).then(() => undefined);
   }
 }

@@ -6,7 +6,7 @@ import { parseMemberConfig } from '../src/config/config.js';
 import { MemberNode } from '../src/member-node.js';
 import { NoClusterAddress } from '../src/cluster-address.js';
 import { DenyListApplication } from '../src/applications.js';
-import { MemoryHub } from './memory-hub.js';
+import { MemoryNetwork } from '@gwcluster/cluster-core';
 
 const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
 const WALL0 = Date.parse('2026-06-01T00:00:00Z');
@@ -22,7 +22,7 @@ function config(ip: string) {
 }
 
 class Harness {
-  readonly hub = new MemoryHub();
+  readonly hub = new MemoryNetwork();
   now = 0;
   readonly nodes = new Map<string, MemberNode>();
   constructor(readonly pki: TestPki) {}

@@ -18,7 +18,7 @@ import { OperatorChannel } from '../src/operator/operator-channel.js';
 import { buildAdminServer } from '../src/operator/server.js';
 import { createMetrics, type MemberMetrics } from '../src/operator/metrics.js';
 import type { OperatorProviders } from '../src/operator/providers.js';
-import { MemoryHub } from './memory-hub.js';
+import { MemoryNetwork } from '@gwcluster/cluster-core';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const WALL0 = Date.parse('2026-06-01T00:00:00Z');
@@ -33,7 +33,7 @@ export interface OperatorMember {
 }
 
 export class OperatorCluster {
-  readonly hub = new MemoryHub();
+  readonly hub = new MemoryNetwork();
   readonly dir = mkdtempSync(join(tmpdir(), 'gwcluster-operator-'));
   now = 0;
   readonly members = new Map<string, OperatorMember>();

@@ -92,8 +92,8 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
     registers,
     collect() {
       this.reset();
-      const mem = node.core.mem;
-      if (mem) this.set(mem.masterLoss);
+      const loss = node.core.masterLoss;
+      if (loss !== null) this.set(loss);
     },
   });
   new Gauge({

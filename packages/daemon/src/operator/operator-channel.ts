@@ -78,7 +78,7 @@ export class OperatorChannel {
 
   /** The current master as this member knows it, or null. */
   master(): MemberId | null {
-    return this.node.status().master;
+    return this.node.core.master;
   }
 
   /** Retransmits and times out forwarded actions due at the clock's now. */

@@ -1,0 +1,94 @@
+/**
+ * JOINING (Figure 6, steps 1-4): broadcast JOIN REQUEST with the units this member claims, re-send until
+ * a master answers, and offer to become master when none does within joinTimeoutMs.
+ */
+import type { JoinReply, JoinRequest, MemberId } from '@gwcluster/wire';
+import type { CoreEvent } from '../events.js';
+import { compareMemberIds } from '../ip.js';
+import { onExitCluster, stepAnyRole, type JoiningState, type MemberCore } from './shared.js';
+
+export function enterJoining(c: MemberCore, now: number, why: string, offerDelayMs = c.config.joinTimeoutMs): void {
+  if (c.role.kind === 'master') c.emit({ type: 'release-cluster-ip' });
+  const j: JoiningState = { kind: 'joining', nonce: 0, resendAt: now, offerAt: now + offerDelayMs, verdictBy: 0 };
+  c.setRole(j, now);
+  c.log('info', `joining (${why})`, { claims: c.owned.size });
+  sendJoinRequest(c, j, now);
+}
+
+function sendJoinRequest(c: MemberCore, j: JoiningState, now: number): void {
+  j.nonce = c.nextNonce();
+  j.resendAt = now + c.config.joinTimeoutMs;
+  const req: JoinRequest = { type: 'join-request', configVersion: c.configVersion, claimedUnits: c.ownedList(), nonce: j.nonce };
+  c.send('broadcast', req);
+}
+
+export function stepJoining(c: MemberCore, j: JoiningState, e: CoreEvent): void {
+  switch (e.type) {
+    case 'tick':
+      tick(c, j, e.now);
+      return;
+    case 'message': {
+      const { now, from, message: msg } = e;
+      switch (msg.type) {
+        case 'join-reply':
+          joiningReply(c, j, now, from, msg);
+          return;
+        case 'other-master-exists':
+          // Someone is master: re-send JOIN now.
+          sendJoinRequest(c, j, now);
+          return;
+        case 'master-offer':
+          // Another joiner offers; a lower address will become master, so wait for it instead of offering.
+          if (compareMemberIds(from, c.self) < 0) {
+            j.offerAt = Math.max(j.offerAt, now + c.config.offerTimeoutMs + 2 * c.config.joinTimeoutMs);
+          }
+          return;
+        case 'exit-cluster':
+          onExitCluster(c, now, from, msg);
+          return;
+        default:
+          return;
+      }
+    }
+    default:
+      stepAnyRole(c, e);
+  }
+}
+
+function tick(c: MemberCore, j: JoiningState, now: number): void {
+  if (j.verdictBy > 0 && now >= j.verdictBy) {
+    // The master went quiet while asking its applications: start over.
+    j.verdictBy = 0;
+    j.offerAt = now + c.config.joinTimeoutMs;
+    sendJoinRequest(c, j, now);
+    return;
+  }
+  if (now >= j.offerAt) {
+    c.become.offering(c, now);
+    return;
+  }
+  if (now >= j.resendAt) sendJoinRequest(c, j, now);
+}
+
+function joiningReply(c: MemberCore, j: JoiningState, now: number, from: MemberId, reply: JoinReply): void {
+  if (reply.nonce !== j.nonce && !(reply.result === 'nak' && reply.code === 'in-progress')) {
+    // A reply to an earlier attempt: only "ok" for the nonce we are waiting on counts.
+    if (reply.result !== 'ok' || j.verdictBy === 0) return;
+  }
+  if (reply.result === 'ok') {
+    c.become.member(c, now, from, reply);
+    return;
+  }
+  switch (reply.code) {
+    case 'in-progress':
+      j.verdictBy = now + c.config.approvalTimeoutMs;
+      j.offerAt = Infinity;
+      if (reply.nonce === j.nonce) j.resendAt = j.verdictBy;
+      return;
+    case 'config-mismatch':
+      c.become.idle(c, now, { kind: 'waiting-config' }, `master ${from} runs another configuration version: ${reply.reason}`);
+      return;
+    default:
+      c.become.idle(c, now, { kind: 'rejected', retryAt: now + c.config.rejoinBackoffMs }, `join refused by ${from} (${reply.code}): ${reply.reason}`);
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The master's work table: assigning units (Figure 9), moving them with WORK DE-ASSIGN / WORK ASSIGN and
+ * their acknowledgements, removing members (Figure 8E), rebalancing by load (Figure 8D) and draining.
+ */
+import { UNIT_COUNT, type MemberId, type WorkAck, type WorkUnit } from '@gwcluster/wire';
+import { distribute, planRebalance } from '../balance.js';
+import type { MasterState, MemberCore, MemberRecord } from './shared.js';
+
+export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecord {
+  return {
+    id,
+    joinedAt: now,
+    lastHeardAt: now,
+    lastSeq: 0,
+    loss: 0,
+    watchdogPeriods: 2,
+    load: -1,
+    busiestUnits: [],
+    reportedUnits: new Set(),
+    reportsSeen: 0,
+    draining: false,
+    ready: id === c.self ? c.syncReady : !c.config.waitForSyncReady,
+  };
+}
+
+/** Expected members of the previous term still to re-join while in grace, plus current members. */
+export function masterView(s: MasterState): MemberId[] {
+  return [...s.members.keys(), ...s.expected];
+}
+
+/** Removes a member; its units return to the unassigned pool (Figure 8E). */
+export function removeMember(c: MemberCore, s: MasterState, now: number, id: MemberId, why: string, announce = true): void {
+  if (!s.members.delete(id)) return;
+  let freed = 0;
+  for (let u = 0; u < UNIT_COUNT; u++) {
+    if (s.owners[u] === id) {
+      s.owners[u] = null;
+      freed++;
+    }
+  }
+  // Cancel work in flight to or from it: units being assigned to it are free again; units it was
+  // handing over go straight to their receiver.
+  for (const [rid, p] of [...s.pending]) {
+    if (p.member === id) {
+      s.pending.delete(rid);
+      for (const u of p.units) s.moving.delete(u);
+      if (p.kind === 'deassign' && p.to && s.members.has(p.to)) assign(c, s, now, p.to, p.units.filter((u) => s.owners[u] === null));
+    } else if (p.kind === 'deassign' && p.to === id) {
+      // The old owner keeps them when it acks nothing more; simplest: treat the ack as a plain release.
+      p.to = null;
+    }
+  }
+  s.tableVersion++;
+  c.log(announce ? 'warn' : 'info', 'member removed', { member: id, why, freedUnits: freed, members: s.members.size });
+  if (announce) c.announceMembers(masterView(s));
+}
+
+/** Sends WORK ASSIGN for units that are unassigned now; they count as the receiver's at once. */
+export function assign(c: MemberCore, s: MasterState, now: number, to: MemberId, units: readonly WorkUnit[]): void {
+  const free = units.filter((u) => s.owners[u] === null && !s.moving.has(u));
+  if (free.length === 0) return;
+  for (const u of free) s.owners[u] = to;
+  s.tableVersion++;
+  if (to === c.self) {
+    c.changeOwned(free, [], 'assigned by master');
+    c.emit({ type: 'assignment-acked', owner: to, units: free });
+    return;
+  }
+  const requestId = c.nextRequestId();
+  for (const u of free) s.moving.set(u, requestId);
+  s.pending.set(requestId, { requestId, kind: 'assign', member: to, units: free, to: null, sentAt: now, attempts: 1 });
+  c.send(to, { type: 'work-assign', epoch: s.epoch, requestId, units: free });
+}
+
+/** Asks `from` to let go of units that `to` will own next (to = null: they return to the pool). */
+export function deassign(c: MemberCore, s: MasterState, now: number, from: MemberId, to: MemberId | null, units: readonly WorkUnit[]): void {
+  const mine = units.filter((u) => s.owners[u] === from && !s.moving.has(u));
+  if (mine.length === 0) return;
+  if (from === c.self) {
+    c.changeOwned([], mine, to ? `moved to ${to}` : 'released');
+    if (c.config.handoverBeforeAck && to) {
+      // The master's own units: hand their sessions to `to` first, like any owner (the units are held
+      // meanwhile); workAck finishes the move when the driver answers handover-done.
+      const requestId = c.nextRequestId();
+      for (const u of mine) s.moving.set(u, requestId);
+      s.pending.set(requestId, { requestId, kind: 'deassign', member: from, units: mine, to, sentAt: now, attempts: 1 });
+      c.emit({ type: 'handover', requestId, units: mine, to });
+      return;
+    }
+    for (const u of mine) s.owners[u] = null;
+    s.tableVersion++;
+    if (to) assign(c, s, now, to, mine);
+    return;
+  }
+  const requestId = c.nextRequestId();
+  for (const u of mine) s.moving.set(u, requestId);
+  s.pending.set(requestId, { requestId, kind: 'deassign', member: from, units: mine, to, sentAt: now, attempts: 1 });
+  c.send(from, { type: 'work-deassign', epoch: s.epoch, requestId, units: mine, to: to ?? '' });
+}
+
+export function workAck(c: MemberCore, s: MasterState, now: number, from: MemberId, ack: WorkAck): void {
+  if (ack.epoch !== s.epoch) return;
+  const p = s.pending.get(ack.requestId);
+  if (!p || p.member !== from) return;
+  s.pending.delete(ack.requestId);
+  for (const u of p.units) s.moving.delete(u);
+  if (p.kind === 'assign') {
+    const units = p.units.filter((u) => s.owners[u] === from);
+    c.emit({ type: 'assignment-acked', owner: from, units });
+    return;
+  }
+  for (const u of p.units) if (s.owners[u] === from) s.owners[u] = null;
+  s.tableVersion++;
+  if (p.to && s.members.has(p.to)) assign(c, s, now, p.to, p.units);
+}
+
+export function unitNeedsOwner(c: MemberCore, s: MasterState, now: number, unit: WorkUnit): void {
+  if (unit < 0 || unit >= UNIT_COUNT || s.owners[unit] !== null || s.moving.has(unit)) return;
+  // During the grace period the unit may still be claimed by a re-joining member; the data plane
+  // keeps holding its packets and the unit is handed out when the grace period ends.
+  if (now < s.graceUntil) return;
+  const target = distribute([unit], loads(s, false));
+  for (const [m, us] of target) assign(c, s, now, m, us);
+}
+
+/** Loads by the documented measure; unit counts stand in until a member reports. */
+export function loads(s: MasterState, includeDraining: boolean): Map<MemberId, number> {
+  const counts = new Map<MemberId, number>();
+  for (const id of s.members.keys()) counts.set(id, 0);
+  for (const o of s.owners) if (o !== null && counts.has(o)) counts.set(o, counts.get(o)! + 1);
+  const result = new Map<MemberId, number>();
+  for (const [id, rec] of s.members) {
+    if ((rec.draining || !rec.ready) && !includeDraining) continue;
+    const c = counts.get(id)!;
+    result.set(id, rec.load >= c ? rec.load : c);
+  }
+  return result;
+}
+
+function unitWeight(s: MasterState): (u: WorkUnit) => number {
+  const weights = new Map<WorkUnit, number>();
+  const average = new Map<MemberId, number>();
+  const counts = new Map<MemberId, number>();
+  for (const o of s.owners) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
+  for (const [id, rec] of s.members) {
+    const c = counts.get(id) ?? 0;
+    let known = 0;
+    let knownCount = 0;
+    for (const b of rec.busiestUnits) {
+      if (s.owners[b.unit] === id) {
+        weights.set(b.unit, b.weight);
+        known += b.weight;
+        knownCount++;
+      }
+    }
+    const rest = c - knownCount;
+    const load = rec.load >= c ? rec.load : c;
+    average.set(id, rest > 0 ? Math.max(1, (load - known) / rest) : 1);
+  }
+  return (u) => weights.get(u) ?? average.get(s.owners[u] ?? '') ?? 1;
+}
+
+export function rebalance(c: MemberCore, s: MasterState, now: number): void {
+  s.nextRebalanceAt = now + c.config.rebalanceIntervalMs;
+  if (now < s.graceUntil) return;
+  const current = loads(s, true);
+  const movable = new Map<MemberId, WorkUnit[]>();
+  for (let u = 0; u < UNIT_COUNT; u++) {
+    const o = s.owners[u];
+    if (o == null || s.moving.has(u)) continue;
+    let list = movable.get(o);
+    if (!list) movable.set(o, (list = []));
+    list.push(u);
+  }
+  const receivers = new Set([...s.members.values()].filter((r) => !r.draining && r.ready).map((r) => r.id));
+  const receiving = [...current].filter(([id]) => receivers.has(id)).map(([, l]) => l);
+  const givers = [...current].filter(([id]) => (movable.get(id)?.length ?? 0) > 0).map(([, l]) => l);
+  if (receiving.length === 0 || givers.length === 0) return;
+  const mean = [...current.values()].reduce((a, b) => a + b, 0) / Math.max(1, current.size);
+  if (Math.max(...givers) - Math.min(...receiving) <= Math.max(1, c.config.rebalanceThreshold * mean)) return;
+  const moves = planRebalance(current, movable, unitWeight(s), c.config.maxMovesPerRebalance, receivers);
+  if (moves.length === 0) return;
+  const batches = new Map<string, { from: MemberId; to: MemberId; units: WorkUnit[] }>();
+  for (const mv of moves) {
+    const key = `${mv.from}>${mv.to}`;
+    let b = batches.get(key);
+    if (!b) batches.set(key, (b = { from: mv.from, to: mv.to, units: [] }));
+    b.units.push(mv.unit);
+  }
+  for (const b of batches.values()) deassign(c, s, now, b.from, b.to, b.units.sort((a, x) => a - x));
+  c.count('rebalance.moves', moves.length);
+  c.log('info', 'rebalance', { moves: moves.length, batches: [...batches.values()].map((b) => `${b.from}->${b.to}:${b.units.length}`) });
+}
+
+export function drain(c: MemberCore, s: MasterState, now: number, member: MemberId, draining: boolean): void {
+  const rec = s.members.get(member);
+  if (!rec) return;
+  rec.draining = draining;
+  c.log('info', draining ? 'draining member' : 'member accepts work again', { member });
+  if (!draining) {
+    rebalance(c, s, now);
+    return;
+  }
+  const units: WorkUnit[] = [];
+  for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === member && !s.moving.has(u)) units.push(u);
+  for (const [to, us] of distribute(units, loads(s, false))) deassign(c, s, now, member, to, us);
+}

@@ -1,0 +1,318 @@
+/**
+ * MASTER: admits joiners after the applications approve (Figure 8F), sends MASTER KEEPALIVE with the
+ * member list and table every period, watches members (Figure 8C), hands out and moves units
+ * (master-work.ts), and settles a meeting with another master by the tie-break (Figure 8A).
+ */
+import { UNIT_COUNT, type ClientKeepalive, type JoinRequest, type MasterKeepalive, type MemberEntry, type MemberId, type WorkUnit } from '@gwcluster/wire';
+import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
+import { distribute } from '../balance.js';
+import type { CoreEvent } from '../events.js';
+import { compareMemberIds } from '../ip.js';
+import { assign, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
+import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
+
+/** Takes office with the next epoch; the units this member serves stay its own. */
+export function enterMaster(c: MemberCore, now: number, previousMembers: readonly MemberId[]): void {
+  const epoch = Math.max(c.epochSeen + 1, c.role.kind === 'offering' ? c.role.epoch : 0);
+  c.epochSeen = epoch;
+  const owners = new Array<MemberId | null>(UNIT_COUNT).fill(null);
+  for (const u of c.owned) owners[u] = c.self;
+  const expected = new Set(previousMembers.filter((m) => m !== c.self));
+  const s: MasterState = {
+    kind: 'master',
+    epoch,
+    keepaliveSeq: 0,
+    nextKeepaliveAt: now,
+    nextRebalanceAt: now + c.config.rebalanceIntervalMs,
+    // A new master waits before handing out units nobody claims: after a master change for the previous
+    // members to re-join and claim theirs; at first boot for the members booting alongside it.
+    graceUntil: now + c.config.reclaimGraceMs,
+    reclaiming: expected.size > 0,
+    expected,
+    members: new Map(),
+    owners,
+    moving: new Map(),
+    pending: new Map(),
+    tableVersion: 1,
+    approvals: new Map(),
+  };
+  c.previousMembers = [];
+  s.members.set(c.self, newRecord(c, c.self, now));
+  c.setRole(s, now);
+  c.emit({ type: 'announce-cluster-ip' });
+  c.log('info', 'took office as master', { epoch, claims: c.owned.size, awaiting: [...expected] });
+  tick(c, s, now);
+}
+
+export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
+  const now = e.now;
+  switch (e.type) {
+    case 'tick':
+      tick(c, s, now);
+      return;
+    case 'message': {
+      const { from, message: msg } = e;
+      switch (msg.type) {
+        case 'join-request':
+          joinRequest(c, s, now, from, msg);
+          return;
+        case 'master-offer':
+          c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: s.members.size });
+          return;
+        case 'client-keepalive':
+          clientKeepalive(c, s, now, from, msg);
+          return;
+        case 'work-ack':
+          workAck(c, s, now, from, msg);
+          return;
+        case 'master-keepalive':
+          tieBreak(c, s, now, from, msg.members.length, true);
+          return;
+        case 'other-master-exists':
+          tieBreak(c, s, now, from, msg.memberCount, false);
+          return;
+        case 'exit-cluster':
+          if (msg.reason === 'leaving' && s.members.has(from)) removeMember(c, s, now, from, 'left the cluster');
+          else onExitCluster(c, now, from, msg);
+          return;
+        default:
+          return;
+      }
+    }
+    case 'untrusted-join':
+      c.send(e.from, { type: 'join-reply', result: 'nak', code: 'certificate-rejected', reason: e.reason, nonce: e.nonce, epoch: s.epoch });
+      c.log('warn', 'join refused: certificate rejected', { joiner: e.from, reason: e.reason });
+      return;
+    case 'application-verdict':
+      verdict(c, s, now, e.joiner, e.accepted, e.reason);
+      return;
+    case 'unit-needs-owner':
+      unitNeedsOwner(c, s, now, e.unit);
+      return;
+    case 'load-report': {
+      stepAnyRole(c, e);
+      const me = s.members.get(c.self);
+      if (me) {
+        me.load = e.load;
+        me.busiestUnits = c.busiestUnits;
+      }
+      return;
+    }
+    case 'rebalance-now':
+      rebalance(c, s, now);
+      return;
+    case 'drain':
+    case 'undrain':
+      drain(c, s, now, e.member, e.type === 'drain');
+      return;
+    case 'handover-done': {
+      // The master's own hand-over (deassign from itself) finishes like a member's WORK ACK.
+      const own = s.pending.get(e.requestId);
+      if (own && own.member === c.self) workAck(c, s, now, c.self, { type: 'work-ack', epoch: s.epoch, requestId: e.requestId, units: own.units });
+      else stepAnyRole(c, e);
+      return;
+    }
+    case 'sync-ready': {
+      const becomesReady = !c.syncReady;
+      stepAnyRole(c, e);
+      const me = s.members.get(c.self);
+      if (becomesReady && me) me.ready = true;
+      return;
+    }
+    case 'leave':
+      for (const id of s.members.keys()) {
+        if (id !== c.self) {
+          c.send(id, { type: 'exit-cluster', reason: 'leaving', detail: `master ${c.self} leaves the cluster`, epoch: s.epoch, configVersion: c.configVersion });
+        }
+      }
+      leaveCluster(c, now);
+      return;
+    default:
+      stepAnyRole(c, e);
+  }
+}
+
+function joinRequest(c: MemberCore, s: MasterState, now: number, from: MemberId, req: JoinRequest): void {
+  if (req.configVersion !== c.configVersion) {
+    const detail = `member runs configuration version ${req.configVersion}, the cluster runs ${c.configVersion}`;
+    c.send(from, { type: 'exit-cluster', reason: 'config-mismatch', detail, epoch: s.epoch, configVersion: c.configVersion });
+    c.log('warn', 'join refused: configuration version mismatch', { joiner: from, theirs: req.configVersion, ours: c.configVersion });
+    return;
+  }
+  if (!s.members.has(from) && s.members.size >= c.config.maxMembers) {
+    c.send(from, { type: 'join-reply', result: 'nak', code: 'cluster-full', reason: `the cluster has its maximum of ${c.config.maxMembers} members`, nonce: req.nonce, epoch: s.epoch });
+    return;
+  }
+  const asking = s.approvals.get(from);
+  s.approvals.set(from, { nonce: req.nonce, claims: req.claimedUnits, askedAt: asking?.askedAt ?? now });
+  c.send(from, { type: 'join-reply', result: 'nak', code: 'in-progress', reason: 'applications are being asked to approve the joiner', nonce: req.nonce, epoch: s.epoch });
+  if (!asking) c.emit({ type: 'ask-applications', joiner: from });
+}
+
+function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, accepted: boolean, reason: string): void {
+  const asked = s.approvals.get(joiner);
+  if (!asked) return;
+  s.approvals.delete(joiner);
+  if (!accepted) {
+    c.send(joiner, { type: 'join-reply', result: 'nak', code: 'application-rejected', reason, nonce: asked.nonce, epoch: s.epoch });
+    c.log('warn', 'join refused by an application', { joiner, reason });
+    return;
+  }
+  if (s.members.has(joiner)) removeMember(c, s, now, joiner, 're-joined', false);
+  const rec = newRecord(c, joiner, now);
+  s.members.set(joiner, rec);
+  s.expected.delete(joiner);
+  const granted: WorkUnit[] = [];
+  for (const u of asked.claims) {
+    if (s.owners[u] === null && !s.moving.has(u)) {
+      s.owners[u] = joiner;
+      granted.push(u);
+    }
+  }
+  if (granted.length > 0) s.tableVersion++;
+  rec.reportedUnits = new Set(granted);
+  c.send(joiner, { type: 'join-reply', result: 'ok', nonce: asked.nonce, epoch: s.epoch, grantedUnits: granted, keepalivePeriodMs: c.config.keepalivePeriodMs });
+  c.log('info', 'member joined', { joiner, granted: granted.length, claimed: asked.claims.length, members: s.members.size });
+  if (granted.length > 0) c.emit({ type: 'assignment-acked', owner: joiner, units: granted });
+  c.announceMembers(masterView(s));
+  if (s.reclaiming && s.expected.size === 0 && s.graceUntil > now) {
+    s.graceUntil = now;
+    c.log('info', 'every previous member re-joined; handing out unclaimed units now');
+  }
+}
+
+function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: MemberId, ka: ClientKeepalive): void {
+  const rec = s.members.get(from);
+  if (!rec || ka.epoch !== s.epoch) {
+    if (!s.approvals.has(from)) {
+      c.send(from, { type: 'exit-cluster', reason: 'not-a-member', detail: `${from} is not a member of the cluster of master ${c.self} (epoch ${s.epoch})`, epoch: s.epoch, configVersion: c.configVersion });
+    }
+    return;
+  }
+  if (ka.seq <= rec.lastSeq) {
+    c.count('rx.client-keepalive.stale');
+    return;
+  }
+  if (rec.lastSeq > 0) {
+    rec.loss = updateLoss(rec.loss, lostBetween(rec.lastSeq, ka.seq));
+    rec.watchdogPeriods = watchdogPeriods(rec.loss, c.config.lossToleranceK, c.config.maxWatchdogPeriods);
+  }
+  rec.lastSeq = ka.seq;
+  rec.lastHeardAt = now;
+  rec.load = ka.load;
+  rec.busiestUnits = ka.busiestUnits;
+  rec.reportedUnits = new Set(ka.ownedUnits);
+  rec.reportsSeen++;
+  if (ka.syncReady !== false && !rec.ready) {
+    rec.ready = true;
+    c.log('info', 'member holds the cluster state now; it may be given units', { member: from });
+  }
+  // Reconcile: units the table gives it (acknowledged, nothing in flight) that it does not serve are
+  // offered to it again (a WORK ASSIGN was lost, or it dropped them on a stale keepalive).
+  const missing: WorkUnit[] = [];
+  for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === from && !s.moving.has(u) && !rec.reportedUnits.has(u)) missing.push(u);
+  if (missing.length > 0 && rec.reportsSeen > 1) {
+    c.count('reconcile.reassign', missing.length);
+    const requestId = c.nextRequestId();
+    for (const u of missing) s.moving.set(u, requestId);
+    s.pending.set(requestId, { requestId, kind: 'assign', member: from, units: missing, to: null, sentAt: now, attempts: 1 });
+    c.send(from, { type: 'work-assign', epoch: s.epoch, requestId, units: missing });
+  }
+}
+
+function tick(c: MemberCore, s: MasterState, now: number): void {
+  // Watchdogs (Figure 8C): a member silent for (n + 0.5) * T is dead.
+  for (const rec of [...s.members.values()]) {
+    if (rec.id === c.self) continue;
+    if (now - rec.lastHeardAt > watchdogMs(rec.watchdogPeriods, c.config.keepalivePeriodMs)) {
+      c.count('watchdog.member-dead');
+      removeMember(c, s, now, rec.id, `no keepalive for ${now - rec.lastHeardAt} ms (watchdog ${rec.watchdogPeriods} periods)`);
+    }
+  }
+  for (const [joiner, a] of [...s.approvals]) {
+    if (now - a.askedAt > c.config.applicationTimeoutMs) {
+      verdict(c, s, now, joiner, false, `applications did not answer within ${c.config.applicationTimeoutMs} ms`);
+    }
+  }
+  // Retransmit unacknowledged work messages.
+  for (const p of s.pending.values()) {
+    if (p.member === c.self) continue; // the master's own hand-over: nothing to re-send
+    if (now - p.sentAt >= c.config.workAckTimeoutMs) {
+      p.sentAt = now;
+      p.attempts++;
+      c.count('work.retransmit');
+      if (p.kind === 'assign') c.send(p.member, { type: 'work-assign', epoch: s.epoch, requestId: p.requestId, units: p.units });
+      else c.send(p.member, { type: 'work-deassign', epoch: s.epoch, requestId: p.requestId, units: p.units, to: p.to ?? '' });
+    }
+  }
+  if (now >= s.graceUntil) {
+    if (s.expected.size > 0) {
+      c.log('warn', 'previous members did not re-join in time', { missing: [...s.expected] });
+      s.expected.clear();
+      c.announceMembers(masterView(s));
+    }
+    // Figure 9 assigns a unit when its first packet arrives; gwcluster also hands out every unassigned
+    // unit at once (docs/decisions.md), so the table is complete without waiting for traffic.
+    const free: WorkUnit[] = [];
+    for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null && !s.moving.has(u)) free.push(u);
+    if (free.length > 0) {
+      const plan = distribute(free, loads(s, false));
+      for (const [m, us] of plan) assign(c, s, now, m, us);
+      c.log('info', 'assigned unowned units', { units: free.length, to: [...plan].map(([m, us]) => `${m}:${us.length}`) });
+    }
+    if (now >= s.nextRebalanceAt) rebalance(c, s, now);
+  }
+  if (now >= s.nextKeepaliveAt) {
+    s.nextKeepaliveAt = Math.max(s.nextKeepaliveAt + c.config.keepalivePeriodMs, now + 1);
+    sendMasterKeepalive(c, s, now);
+  }
+}
+
+function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
+  const me = s.members.get(c.self)!;
+  me.lastHeardAt = now;
+  me.load = c.load;
+  // Loads as the status view reports them (unit counts until a member reports), so every member shows the same.
+  const counts = new Map<MemberId, number>();
+  for (const o of s.owners) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
+  const members: MemberEntry[] = [...s.members.values()].map((r) => ({
+    member: r.id,
+    watchdogPeriods: r.watchdogPeriods,
+    loss: r.loss,
+    load: Math.max(0, r.load, counts.get(r.id) ?? 0),
+    draining: r.draining,
+    lastHeardMsAgo: r.id === c.self ? 0 : Math.max(0, now - r.lastHeardAt),
+  }));
+  const ka: MasterKeepalive = {
+    type: 'master-keepalive',
+    epoch: s.epoch,
+    seq: ++s.keepaliveSeq,
+    keepalivePeriodMs: c.config.keepalivePeriodMs,
+    configVersion: c.configVersion,
+    members,
+    table: { version: s.tableVersion, owners: s.owners },
+  };
+  c.table = { members, owners: [...s.owners], version: s.tableVersion, at: now };
+  c.send('broadcast', ka);
+}
+
+/** Figure 8A: another master's keepalive reached us. More members wins; equal: lower address. */
+function tieBreak(c: MemberCore, s: MasterState, now: number, from: MemberId, theirCount: number, viaKeepalive: boolean): void {
+  const ours = s.members.size;
+  const weWin = ours > theirCount || (ours === theirCount && compareMemberIds(c.self, from) < 0);
+  c.count('tie-break');
+  if (weWin) {
+    if (viaKeepalive) {
+      c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
+      c.emit({ type: 'announce-cluster-ip' });
+      c.log('warn', 'won tie-break against another master', { other: from, ours, theirs: theirCount });
+    }
+    return;
+  }
+  c.log('warn', 'lost tie-break; leaving office and re-joining', { other: from, ours, theirs: theirCount });
+  for (const id of s.members.keys()) {
+    if (id === c.self) continue;
+    c.send(id, { type: 'exit-cluster', reason: 'lost-tie-break', detail: `master ${c.self} lost the tie-break to ${from}`, epoch: s.epoch, configVersion: c.configVersion });
+  }
+  c.become.joining(c, now, `lost tie-break to ${from}`);
+}

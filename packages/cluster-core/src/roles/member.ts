@@ -1,0 +1,137 @@
+/**
+ * MEMBER: a client of the master. Sends CLIENT KEEPALIVE every period, watches the master's keepalives
+ * with the adaptive watchdog (Figure 8C), follows the master's table, and answers WORK ASSIGN / WORK
+ * DE-ASSIGN (with a session hand-over first when handoverBeforeAck).
+ */
+import type { ClusterMessage, MasterKeepalive, MemberId } from '@gwcluster/wire';
+import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
+import type { CoreEvent } from '../events.js';
+import { leaveCluster, onExitCluster, stepAnyRole, type JoinAccepted, type MemberCore, type MemberRoleState } from './shared.js';
+
+/** Admitted by `from`: keep the granted units, drop the rest, and send the first keepalive now. */
+export function enterMember(c: MemberCore, now: number, from: MemberId, reply: JoinAccepted): void {
+  const granted = new Set(reply.grantedUnits);
+  const dropped = [...c.owned].filter((u) => !granted.has(u));
+  c.changeOwned([], dropped, 'not granted at join');
+  const st: MemberRoleState = {
+    kind: 'member',
+    master: from,
+    epoch: reply.epoch,
+    periodMs: reply.keepalivePeriodMs,
+    lastMasterHeardAt: now,
+    masterSeq: 0,
+    masterLoss: 0,
+    masterWatchdogPeriods: 2,
+    clientSeq: 0,
+    nextKeepaliveAt: now,
+  };
+  c.setRole(st, now);
+  c.log('info', 'joined cluster', { master: from, epoch: reply.epoch, granted: granted.size });
+  tick(c, st, now);
+}
+
+export function stepMember(c: MemberCore, st: MemberRoleState, e: CoreEvent): void {
+  switch (e.type) {
+    case 'tick':
+      tick(c, st, e.now);
+      return;
+    case 'message': {
+      const { now, from, message: msg } = e;
+      switch (msg.type) {
+        case 'master-keepalive':
+          masterKeepalive(c, st, now, from, msg);
+          return;
+        case 'work-assign':
+        case 'work-deassign':
+          work(c, st, from, msg);
+          return;
+        case 'exit-cluster':
+          onExitCluster(c, now, from, msg);
+          return;
+        default:
+          return;
+      }
+    }
+    case 'leave':
+      c.send(st.master, { type: 'exit-cluster', reason: 'leaving', detail: `${c.self} leaves the cluster`, epoch: st.epoch, configVersion: c.configVersion });
+      leaveCluster(c, e.now);
+      return;
+    default:
+      stepAnyRole(c, e);
+  }
+}
+
+function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: MemberId, ka: MasterKeepalive): void {
+  if (from !== st.master) {
+    c.count('rx.master-keepalive.other-master');
+    return;
+  }
+  if (ka.seq <= st.masterSeq) return;
+  if (st.masterSeq > 0) {
+    st.masterLoss = updateLoss(st.masterLoss, lostBetween(st.masterSeq, ka.seq));
+    st.masterWatchdogPeriods = watchdogPeriods(st.masterLoss, c.config.lossToleranceK, c.config.maxWatchdogPeriods);
+  }
+  st.masterSeq = ka.seq;
+  st.lastMasterHeardAt = now;
+  st.epoch = ka.epoch;
+  st.periodMs = ka.keepalivePeriodMs;
+  if (ka.configVersion !== c.configVersion) {
+    c.become.idle(c, now, { kind: 'waiting-config' }, `master ${from} runs configuration version ${ka.configVersion}, this member ${c.configVersion}`);
+    return;
+  }
+  c.table = { members: ka.members, owners: ka.table.owners, version: ka.table.version, at: now };
+  c.announceMembers(ka.members.map((e) => e.member));
+  // Units the master's table gives to someone else are not ours (a de-assign we missed, or a
+  // conflicting claim after a partition healed).
+  const notOurs = [...c.owned].filter((u) => ka.table.owners[u] !== c.self);
+  if (notOurs.length > 0) {
+    c.count('reconcile.dropped', notOurs.length);
+    c.changeOwned([], notOurs, 'the master table gives them to another member');
+  }
+}
+
+function tick(c: MemberCore, st: MemberRoleState, now: number): void {
+  const limit = watchdogMs(st.masterWatchdogPeriods, st.periodMs);
+  if (now - st.lastMasterHeardAt > limit) {
+    c.count('watchdog.master-dead');
+    const previous = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
+    c.log('warn', 'master watchdog expired', { master: st.master, silentMs: now - st.lastMasterHeardAt, watchdogPeriods: st.masterWatchdogPeriods });
+    c.previousMembers = previous;
+    c.become.joining(c, now, `master ${st.master} silent for ${now - st.lastMasterHeardAt} ms`);
+    return;
+  }
+  if (now >= st.nextKeepaliveAt) {
+    st.nextKeepaliveAt = Math.max(st.nextKeepaliveAt + st.periodMs, now + 1);
+    const busiest = c.busiestUnits.filter((b) => c.owned.has(b.unit));
+    c.send(st.master, {
+      type: 'client-keepalive',
+      epoch: st.epoch,
+      seq: ++st.clientSeq,
+      load: Math.max(c.load, 0),
+      ownedUnits: c.ownedList(),
+      busiestUnits: busiest,
+      syncReady: c.syncReady,
+    });
+  }
+}
+
+function work(c: MemberCore, st: MemberRoleState, from: MemberId, msg: ClusterMessage & { type: 'work-assign' | 'work-deassign' }): void {
+  if (from !== st.master || msg.epoch !== st.epoch) {
+    c.count('rx.work.stale');
+    return;
+  }
+  if (msg.type === 'work-assign') {
+    c.changeOwned(msg.units, [], 'assigned by master');
+    c.send(from, { type: 'work-ack', epoch: st.epoch, requestId: msg.requestId, units: msg.units });
+    return;
+  }
+  if (c.handovers.has(msg.requestId)) return; // a retransmission while the hand-over runs
+  const mine = msg.units.filter((u) => c.owned.has(u));
+  c.changeOwned([], msg.units, msg.to ? `moved to ${msg.to}` : 'released');
+  if (c.config.handoverBeforeAck && mine.length > 0) {
+    c.handovers.set(msg.requestId, { epoch: st.epoch, master: from, units: msg.units });
+    c.emit({ type: 'handover', requestId: msg.requestId, units: mine, to: msg.to });
+    return;
+  }
+  c.send(from, { type: 'work-ack', epoch: st.epoch, requestId: msg.requestId, units: msg.units });
+}
