@@ -1,6 +1,6 @@
 // Packet builders for the tests: explicit header fields in, bytes out. No checksums (the filter
 // does not read them).
-import { parseIpv4, parseIpv6 } from '../src/addresses.js';
+import { parseIpv4, parseIpv6 } from '../src/common/addresses.js';
 
 export function ipv4(o: {
   src: string;
