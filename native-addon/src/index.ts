@@ -43,6 +43,7 @@ export {
 } from './engine/engine.js';
 
 // sessions/: the session table and the layout of its replicated records.
+export * from './sessions/record-layout.js';
 export * from './sessions/sessions.js';
 
 // capture/: libpcap capture classified by a WorkUnitFilter.

@@ -68,6 +68,30 @@ export function formatIpv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
 }
 
+/** IPv6 bytes -> RFC 5952 text (longest run of >= 2 zero groups compressed). */
+export function formatIpv6(b: Uint8Array, offset = 0): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((b[offset + 2 * i]! << 8) | b[offset + 2 * i + 1]!);
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+}
+
 /** The XOR of the four big-endian 32-bit words of an IPv6 address: its contribution to a key. */
 export function foldIpv6(bytes: Uint8Array, offset = 0): number {
   let x = 0;

@@ -1,35 +1,21 @@
 // The session table (session_table.{h,cc}) behind a typed wrapper: stateful TCP/UDP tracking of
-// the packets a member accepts, the replicated session records of 003 Figure 7 (README "Session
-// records"), change collection for state sync and the installation of replicas for failover.
+// the packets a member accepts, the replicated session records of 003 Figure 7 (their layout:
+// record-layout.ts), change collection for state sync and the installation of replicas for failover.
 import { isIPv4, isIPv6 } from 'node:net';
 import { loadBinding, type FilterBinding, type NativeSessionStats, type NativeSessionTable } from '../common/binding.js';
-import { formatIpv4, parseIpv4, parseIpv6 } from '../common/addresses.js';
+import { parseIpv4, parseIpv6 } from '../common/addresses.js';
 import { callNative, checkBoolean, checkBytes, checkInteger } from '../common/errors.js';
 import { WORK_UNITS } from '../filter/reference.js';
+import {
+  decodeSessionRecord,
+  sessionStateName,
+  SESSION_KEY_SIZE,
+  SESSION_RECORD_SIZE,
+  type SessionRecord,
+  type SessionStateName,
+} from './record-layout.js';
 
 export type { NativeSessionTable, NativeSessionTableConstructor, NativeSessionStats, NativeTrackResult } from '../common/binding.js';
-
-/** Bytes of one encoded session record (format 1). */
-export const SESSION_RECORD_SIZE = 112;
-/** Bytes of one encoded flow key (a removal). */
-export const SESSION_KEY_SIZE = 40;
-export const SESSION_RECORD_FORMAT = 1;
-
-/** TCP states (session_table.h TcpState). UDP/other sessions use 0 UNREPLIED / 1 REPLIED. */
-export const TcpState = {
-  NONE: 0,
-  SYN_SENT: 1,
-  SYN_RECV: 2,
-  ESTABLISHED: 3,
-  FIN_WAIT: 4,
-  CLOSING: 5,
-  TIME_WAIT: 6,
-  CLOSED: 7,
-} as const;
-export type TcpState = (typeof TcpState)[keyof typeof TcpState];
-export const TCP_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSING', 'TIME_WAIT', 'CLOSED'] as const;
-export const DATAGRAM_STATE_NAMES = ['UNREPLIED', 'REPLIED'] as const;
-export type SessionStateName = (typeof TCP_STATE_NAMES)[number] | (typeof DATAGRAM_STATE_NAMES)[number];
 
 /** Why track() decided as it did (session_table.h Reason, same order). */
 export const TRACK_REASONS = ['none', 'no-session', 'out-of-window', 'table-full', 'malformed', 'invalid-flags', 'unexpected-syn', 'untracked'] as const;
@@ -126,46 +112,6 @@ export interface InstallOutcome {
   refused: number;
 }
 
-/** A decoded session record (README "Session records"): addresses as strings. */
-export interface SessionRecord {
-  format: number;
-  family: 4 | 6;
-  proto: number;
-  state: SessionStateName;
-  stateCode: number;
-  /** 0..1023, or 65535 when unknown. */
-  unit: number;
-  version: number;
-  /** The encoder's clock. */
-  lastSeenMs: number;
-  /** Picked up mid-stream in loose mode (the originator is a guess). */
-  pickedUp: boolean;
-  originator: { addr: string; port: number };
-  responder: { addr: string; port: number };
-  /** TCP only (undefined for UDP/other). Figure 7 names; send = originator -> responder. */
-  tcp?: {
-    flags: { noDelay: boolean; noOptions: boolean; reqScale: boolean; rcvdScale: boolean; reqTstmp: boolean; rcvdTstmp: boolean; sackPermit: boolean };
-    mssOriginator: number;
-    mssResponder: number;
-    sndNxt: number;
-    sndWl1: number;
-    sndWl2: number;
-    sndWnd: number;
-    rcvNxt: number;
-    rcvAdv: number;
-    sndScale: number;
-    rcvScale: number;
-    dirFlagsOriginator: number;
-    dirFlagsResponder: number;
-    tsRecent: number;
-    tsOriginator: number;
-    rcvWnd: number;
-    rcvAck: number;
-    maxWinOriginator: number;
-    maxWinResponder: number;
-  };
-}
-
 export interface SessionListQuery {
   offset?: number;
   /** Default 100, at most 10,000,000. */
@@ -204,96 +150,6 @@ function joinFixed(input: Uint8Array | readonly Uint8Array[], size: number, call
     out.set(r, i * size);
   });
   return out;
-}
-
-function stateName(proto: number, code: number): SessionStateName {
-  if (proto === 6) return TCP_STATE_NAMES[code] ?? 'NONE';
-  return DATAGRAM_STATE_NAMES[code] ?? 'UNREPLIED';
-}
-
-/** IPv6 bytes -> RFC 5952 text (longest run of >= 2 zero groups compressed). */
-export function formatIpv6(b: Uint8Array, offset = 0): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[offset + 2 * i]! << 8) | b[offset + 2 * i + 1]!);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
-
-/** Decodes one record (README "Session records"). Throws RangeError when it is not a format-1 record. */
-export function decodeSessionRecord(bytes: Uint8Array): SessionRecord {
-  const call = 'decodeSessionRecord';
-  checkBytes(bytes, call, 'bytes');
-  if (bytes.length < SESSION_RECORD_SIZE) throw new RangeError(`${call}: a record has ${SESSION_RECORD_SIZE} bytes, got ${bytes.length}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const format = bytes[0]!;
-  const family = bytes[1]!;
-  if (format !== SESSION_RECORD_FORMAT) throw new RangeError(`${call}: unknown record format ${format}`);
-  if (family !== 4 && family !== 6) throw new RangeError(`${call}: family must be 4 or 6, got ${family}`);
-  const proto = bytes[2]!;
-  const addr = (at: number) => (family === 4 ? formatIpv4(dv.getUint32(at, false)) : formatIpv6(bytes, at));
-  const rec: SessionRecord = {
-    format,
-    family,
-    proto,
-    stateCode: bytes[3]!,
-    state: stateName(proto, bytes[3]!),
-    unit: dv.getUint16(4, true),
-    pickedUp: (bytes[7]! & 1) !== 0,
-    version: dv.getUint32(8, true),
-    lastSeenMs: Number(dv.getBigUint64(12, true)),
-    originator: { addr: addr(20), port: dv.getUint16(52, true) },
-    responder: { addr: addr(36), port: dv.getUint16(54, true) },
-  };
-  if (proto === 6) {
-    const f = bytes[6]!;
-    const u32 = (at: number) => dv.getUint32(at, true);
-    rec.tcp = {
-      flags: {
-        noDelay: (f & 0x01) !== 0,
-        noOptions: (f & 0x02) !== 0,
-        reqScale: (f & 0x04) !== 0,
-        rcvdScale: (f & 0x08) !== 0,
-        reqTstmp: (f & 0x10) !== 0,
-        rcvdTstmp: (f & 0x20) !== 0,
-        sackPermit: (f & 0x40) !== 0,
-      },
-      mssOriginator: dv.getUint16(56, true),
-      mssResponder: dv.getUint16(58, true),
-      sndNxt: u32(60),
-      sndWl1: u32(64),
-      sndWl2: u32(68),
-      sndWnd: u32(72),
-      rcvNxt: u32(76),
-      rcvAdv: u32(80),
-      sndScale: bytes[84]!,
-      rcvScale: bytes[85]!,
-      dirFlagsOriginator: bytes[86]!,
-      dirFlagsResponder: bytes[87]!,
-      tsRecent: u32(88),
-      tsOriginator: u32(92),
-      rcvWnd: u32(96),
-      rcvAck: u32(100),
-      maxWinOriginator: u32(104),
-      maxWinResponder: u32(108),
-    };
-  }
-  return rec;
 }
 
 function addrBytes(addr: string, call: string): Uint8Array {
@@ -386,7 +242,7 @@ export class SessionTable {
       verdict: r.verdict === TrackVerdict.ACCEPT ? 'ACCEPT' : 'DROP',
       reason: TRACK_REASONS[r.reason] ?? 'none',
       created: r.created,
-      state: r.session ? stateName(r.proto, r.state) : 'NONE',
+      state: r.session ? sessionStateName(r.proto, r.state) : 'NONE',
       unit: r.unit,
     };
   }
