@@ -1,5 +1,6 @@
-// Cluster IP addresses in the compact form shared by the TypeScript reference and the C++ filter.
-import { isIPv4, isIPv6 } from 'node:net';
+// Cluster IP addresses in the compact form shared by the TypeScript reference and the C++ filter, and
+// the text <-> bytes conversions of IPv4/IPv6 addresses (through ipaddr.js) every component uses.
+import ipaddr from 'ipaddr.js';
 
 /**
  * The destination addresses that are "a cluster IP" (003, Figure 9: "cluster IP? -> work-set filter").
@@ -26,70 +27,53 @@ export function isClusterAddresses(x: unknown): x is ClusterAddresses {
   );
 }
 
+/**
+ * A dotted quad: four decimal parts 0..255 without leading zeros (what node:net isIPv4 accepts; not
+ * the classful or hexadecimal forms ipaddr.js's IPv4.isValid also takes).
+ */
+export function isIpv4Text(text: unknown): text is string {
+  return typeof text === 'string' && ipaddr.IPv4.isValidFourPartDecimal(text);
+}
+
+/** An IPv6 address without a zone; an embedded IPv4 tail (::ffff:192.0.2.1) must be a dotted quad. */
+export function isIpv6Text(text: unknown): text is string {
+  if (typeof text !== 'string' || text.includes('%') || !ipaddr.IPv6.isValid(text)) return false;
+  const tail = text.slice(text.lastIndexOf(':') + 1);
+  return !tail.includes('.') || isIpv4Text(tail);
+}
+
 /** a.b.c.d -> a<<24|b<<16|c<<8|d (unsigned). Throws TypeError naming `argName` on anything else. */
 export function parseIpv4(text: string, argName = 'address'): number {
-  if (!isIPv4(text)) throw new TypeError(`${argName}: expected a dotted-quad IPv4 address, got ${JSON.stringify(text)}`);
-  const [a, b, c, d] = text.split('.').map(Number) as [number, number, number, number];
+  if (!isIpv4Text(text)) throw new TypeError(`${argName}: expected a dotted-quad IPv4 address, got ${JSON.stringify(text)}`);
+  const [a, b, c, d] = ipaddr.IPv4.parse(text).octets as [number, number, number, number];
   return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 }
 
 /** An IPv6 address (with :: and an optional embedded IPv4 tail, no zone) -> 16 bytes. */
 export function parseIpv6(text: string, argName = 'address'): Uint8Array {
-  if (!isIPv6(text) || text.includes('%')) {
+  if (!isIpv6Text(text)) {
     throw new TypeError(`${argName}: expected an IPv6 address without a zone, got ${JSON.stringify(text)}`);
   }
-  let s = text;
-  const lastColon = s.lastIndexOf(':');
-  if (s.slice(lastColon + 1).includes('.')) {
-    // An embedded IPv4 tail (::ffff:192.0.2.1) becomes its two hex groups.
-    const v4 = parseIpv4(s.slice(lastColon + 1), argName);
-    s = `${s.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  // An embedded IPv4 tail becomes its two hex groups first: ipaddr.js reads '::a.b.c.d' as the mapped
+  // address ::ffff:a.b.c.d, RFC 4291 2.5.5.1 (and node:net) as ::a.b.c.d.
+  const lastColon = text.lastIndexOf(':');
+  const tail = text.slice(lastColon + 1);
+  let groups = text;
+  if (tail.includes('.')) {
+    const v4 = parseIpv4(tail, argName);
+    groups = `${text.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
   }
-  const groupsFrom = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
-  const dbl = s.indexOf('::');
-  let groups: number[];
-  if (dbl >= 0) {
-    const head = groupsFrom(s.slice(0, dbl));
-    const rest = groupsFrom(s.slice(dbl + 2));
-    const fill = 8 - head.length - rest.length;
-    groups = [...head, ...new Array<number>(fill).fill(0), ...rest];
-  } else {
-    groups = groupsFrom(s);
-  }
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    out[2 * i] = g >>> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
+  return Uint8Array.from(ipaddr.IPv6.parse(groups).toByteArray());
 }
 
+/** a<<24|b<<16|c<<8|d -> a.b.c.d. */
 export function formatIpv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff].join('.');
+  return new ipaddr.IPv4([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]).toString();
 }
 
-/** IPv6 bytes -> RFC 5952 text (longest run of >= 2 zero groups compressed). */
+/** IPv6 bytes (16 from `offset`) -> RFC 5952 text (the first longest run of >= 2 zero groups compressed). */
 export function formatIpv6(b: Uint8Array, offset = 0): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[offset + 2 * i]! << 8) | b[offset + 2 * i + 1]!);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return new ipaddr.IPv6(Array.from(b.subarray(offset, offset + 16))).toRFC5952String();
 }
 
 /** The XOR of the four big-endian 32-bit words of an IPv6 address: its contribution to a key. */
@@ -110,7 +94,7 @@ export function addressValue(a: string | number, argName: string): { family: 4 |
     return { family: 4, value: a >>> 0 };
   }
   if (typeof a !== 'string') throw new TypeError(`${argName}: expected an address string or an IPv4 number, got ${typeof a}`);
-  if (isIPv4(a)) return { family: 4, value: parseIpv4(a, argName) };
+  if (isIpv4Text(a)) return { family: 4, value: parseIpv4(a, argName) };
   return { family: 6, value: foldIpv6(parseIpv6(a, argName)) };
 }
 
@@ -124,7 +108,7 @@ export function parseClusterIps(input: ClusterIpsInput, argName = 'clusterIps'):
   for (const a of input as Iterable<unknown>) {
     if (typeof a === 'number') {
       v4.push(addressValue(a, `${argName} entry`).value);
-    } else if (typeof a === 'string' && isIPv4(a)) {
+    } else if (isIpv4Text(a)) {
       v4.push(parseIpv4(a, `${argName} entry`));
     } else if (typeof a === 'string') {
       v6.push(parseIpv6(a, `${argName} entry`));

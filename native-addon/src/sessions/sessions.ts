@@ -1,9 +1,8 @@
 // The session table (session_table.{h,cc}) behind a typed wrapper: stateful TCP/UDP tracking of
 // the packets a member accepts, the replicated session records of 003 Figure 7 (their layout:
 // record-layout.ts), change collection for state sync and the installation of replicas for failover.
-import { isIPv4, isIPv6 } from 'node:net';
 import { loadBinding, type FilterBinding, type NativeSessionStats, type NativeSessionTable } from '../common/binding.js';
-import { parseIpv4, parseIpv6 } from '../common/addresses.js';
+import { isIpv4Text, isIpv6Text, parseIpv4, parseIpv6 } from '../common/addresses.js';
 import { callNative, checkBoolean, checkBytes, checkInteger } from '../common/errors.js';
 import { WORK_UNITS } from '../filter/reference.js';
 import {
@@ -153,11 +152,11 @@ function joinFixed(input: Uint8Array | readonly Uint8Array[], size: number, call
 }
 
 function addrBytes(addr: string, call: string): Uint8Array {
-  if (isIPv4(addr)) {
+  if (isIpv4Text(addr)) {
     const v = parseIpv4(addr, `${call}: addr`);
     return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
   }
-  if (isIPv6(addr)) return parseIpv6(addr, `${call}: addr`);
+  if (isIpv6Text(addr)) return parseIpv6(addr, `${call}: addr`);
   throw new TypeError(`${call}: addr must be an IPv4 or IPv6 address string, got ${JSON.stringify(addr)}`);
 }
 
