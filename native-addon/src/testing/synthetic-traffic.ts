@@ -2,26 +2,26 @@
 // broken packets (IPv4/IPv6, extension headers, TCP/UDP/ICMP/L2TP/GRE/ESP/SCTP, fragments, VLAN tags,
 // ARP, truncations, byte mutations), written straight into one batch buffer. Same seed, same batch.
 // Destinations are mostly the TEST-NET cluster IPs below.
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { skipN } from 'pure-rand/utils/skipN';
+import { parseIpv4, parseIpv6 } from '../common/addresses.js';
 
-/** mulberry32: small, fast, good enough to spread packets over the header space. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * The generator's random source: xoroshiro128+ from `seed`. Its first outputs after seeding are close
+ * to 1 for small seeds, so the first 32 are discarded. `float()` is in [0, 1); `int(n)` in 0..n-1, n >= 1.
+ */
+function randomSource(seed: number): { float: () => number; int: (n: number) => number } {
+  const rng = xoroshiro128plus(seed);
+  skipN(rng, 32);
+  return { float: () => uniformFloat64(rng), int: (n) => uniformInt(rng, 0, n - 1) };
 }
 
 export const CLUSTER_V4 = ['192.0.2.1', '198.51.100.7'];
 export const CLUSTER_V6 = ['2001:db8::1', '2001:db8:0:1::80'];
-const V4_WORDS = [0xc0000201, 0xc6336407];
-const V6_BYTES = [
-  [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-  [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x80],
-];
+const V4_WORDS = CLUSTER_V4.map((a) => parseIpv4(a));
+const V6_BYTES = CLUSTER_V6.map((a) => parseIpv6(a));
 
 export interface GeneratedBatch {
   packets: Buffer;
@@ -40,8 +40,7 @@ export interface GenOptions {
 
 /** Generates `count` packets (raw IP, or Ethernet frames when opts.frames) from `seed`. */
 export function generateBatch(seed: number, count: number, opts: GenOptions): GeneratedBatch {
-  const rnd = prng(seed);
-  const int = (n: number): number => Math.floor(rnd() * n);
+  const { float: rnd, int } = randomSource(seed);
   const chance = (p: number): boolean => rnd() < p;
   const buf = Buffer.alloc(count * 400 + 1024); // the largest packet written is under 400 bytes
   const offsets = new Uint32Array(count + 1);
