@@ -10,8 +10,13 @@
   "targets": [
     {
       "target_name": "gwcluster_filter",
-      "sources": ["src/filter.cc", "src/hold_queue.cc", "src/work_unit_filter.cc", "src/addon.cc", "src/session_table.cc", "src/session_wrap.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "sources": [
+        "src/common/addon.cc",
+        "src/filter/filter.cc", "src/filter/hold_queue.cc", "src/filter/work_unit_filter.cc", "src/filter/filter_wrap.cc",
+        "src/sessions/session_table.cc", "src/sessions/session_wrap.cc"
+      ],
+      # Includes name the component: #include "filter/filter.h".
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O3"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-O3"],
@@ -19,12 +24,12 @@
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-Wall", "-Wextra"],
       "conditions": [
         ["have_pcap==1", {
-          "sources": ["src/capture.cc"],
+          "sources": ["src/capture/capture.cc"],
           "defines": ["GWC_HAVE_PCAP"],
           "libraries": ["<!@(pcap-config --libs 2>/dev/null)"]
         }],
         ["have_nfq==1", {
-          "sources": ["src/packet_engine.cc", "src/engine_wrap.cc"],
+          "sources": ["src/engine/packet_engine.cc", "src/engine/engine_wrap.cc"],
           "defines": ["GWC_HAVE_NFQ"],
           "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
         }]

@@ -2,7 +2,7 @@
 // exactly its size, so AddressSanitizer reports any read past the end.
 //
 //   g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc \
-//       fuzz/filter_fuzz.cc src/filter.cc -o /tmp/filter_fuzz && /tmp/filter_fuzz [iterations] [corpus.bin offsets.bin]
+//       fuzz/filter_fuzz.cc src/filter/filter.cc -o /tmp/filter_fuzz && /tmp/filter_fuzz [iterations] [corpus.bin offsets.bin]
 //
 // Without a corpus it mutates a few seed packets; with one (a batch written by the parity generator:
 // packets, then a little-endian uint32 offsets file) it classifies every packet and every prefix.
@@ -15,7 +15,7 @@
 #include <random>
 #include <vector>
 
-#include "../src/filter.h"
+#include "../src/filter/filter.h"
 
 namespace {
 

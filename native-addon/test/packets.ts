@@ -1,6 +1,6 @@
 // Packet builders for the tests: explicit header fields in, bytes out. No checksums (the filter
 // does not read them).
-import { parseIpv4, parseIpv6 } from '../src/addresses.js';
+import { parseIpv4, parseIpv6 } from '../src/common/addresses.js';
 
 export function ipv4(o: {
   src: string;
@@ -162,4 +162,44 @@ export function arp(): Uint8Array {
 
 export function bytes(...xs: number[]): Uint8Array {
   return Uint8Array.from(xs);
+}
+
+/** A TCP segment with flags and SYN options (MSS, SACK permitted, timestamps, window scale). */
+export interface Seg {
+  sport: number;
+  dport: number;
+  seq: number;
+  ack?: number;
+  flags: number;
+  win?: number;
+  payload?: number;
+  mss?: number;
+  wscale?: number;
+  sack?: boolean;
+  ts?: [number, number];
+}
+
+export function tcpSeg(o: Seg): Uint8Array {
+  const opts: number[] = [];
+  if (o.mss !== undefined) opts.push(2, 4, o.mss >> 8, o.mss & 0xff);
+  if (o.sack) opts.push(4, 2);
+  if (o.ts) {
+    const [v, e] = o.ts;
+    opts.push(8, 10, (v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff, (e >>> 24) & 0xff, (e >>> 16) & 0xff, (e >>> 8) & 0xff, e & 0xff);
+  }
+  if (o.wscale !== undefined) opts.push(1, 3, 3, o.wscale);
+  while (opts.length % 4) opts.push(0);
+  const hl = 20 + opts.length;
+  const p = new Uint8Array(hl + (o.payload ?? 0));
+  const dv = new DataView(p.buffer);
+  dv.setUint16(0, o.sport);
+  dv.setUint16(2, o.dport);
+  dv.setUint32(4, o.seq >>> 0);
+  dv.setUint32(8, (o.ack ?? 0) >>> 0);
+  p[12] = (hl / 4) << 4;
+  p[13] = o.flags;
+  dv.setUint16(14, o.win ?? 65535);
+  p.set(opts, 20);
+  p.fill(0x61, hl);
+  return p;
 }

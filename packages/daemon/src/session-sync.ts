@@ -13,7 +13,7 @@
  *     moved units' sessions.
  */
 import type { Logger } from 'pino';
-import { SessionTable, SESSION_RECORD_SIZE } from '@gwcluster/native-addon';
+import { SessionTable, SESSION_RECORD_SIZE, sessionRecordKey, sessionRecordVersion } from '@gwcluster/native-addon';
 import { Replicator, DEFAULT_REPLICATOR_CONFIG, type LocalRecord, type ReplicatorEffect, type ReplicatorEvent } from '@gwcluster/state-sync';
 import type { ClusterMessage, MemberId, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
 import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from './operator/providers.js';
@@ -56,31 +56,6 @@ const LAZY_EVERY_MS = 200;
 const EXPIRE_EVERY_MS = 1000;
 /** Records collected per 10 ms tick at most (the rest stay queued in the table). */
 const COLLECT_MAX = 2048;
-
-/** The replication key of a record: the table's canonical 40-byte flow key (see native-addon README). */
-export function recordKey(r: Uint8Array): Uint8Array {
-  const a = r.subarray(20, 36);
-  const b = r.subarray(36, 52);
-  const pa = r[52]! | (r[53]! << 8);
-  const pb = r[54]! | (r[55]! << 8);
-  const c = Buffer.compare(a, b);
-  const aIsLo = c < 0 || (c === 0 && pa <= pb);
-  const key = new Uint8Array(40);
-  key[0] = r[1]!;
-  key[1] = r[2]!;
-  const [plo, phi] = aIsLo ? [pa, pb] : [pb, pa];
-  key[2] = plo & 255;
-  key[3] = plo >> 8;
-  key[4] = phi & 255;
-  key[5] = phi >> 8;
-  key.set(aIsLo ? a : b, 8);
-  key.set(aIsLo ? b : a, 24);
-  return key;
-}
-
-export function recordVersion(r: Uint8Array): number {
-  return new DataView(r.buffer, r.byteOffset, r.byteLength).getUint32(8, true);
-}
 
 export class SessionSync implements SessionProvider, SyncCounters {
   readonly table: SessionTable;
@@ -149,7 +124,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
 
   private local(r: Uint8Array): LocalRecord {
     const state = new Uint8Array(r); // a copy: the table's views share one buffer
-    return { key: recordKey(state), version: recordVersion(state), state, removed: false };
+    return { key: sessionRecordKey(state), version: sessionRecordVersion(state), state, removed: false };
   }
 
   private tick(): void {

@@ -1,0 +1,303 @@
+// The one module that loads the compiled addon (build/Release/gwcluster_filter.node). Everything else
+// sees it through the FilterBinding interface, so tests can pass a fake binding instead.
+import { createRequire } from 'node:module';
+
+/** Per-packet outcome arrays of classifyBatchDetailed (index i = packet i). */
+export interface NativeDetailedBatch {
+  units: Uint16Array;
+  keys: Uint32Array;
+  /** status (low 3 bits, STATUS) | FLAG_FRAGMENT | FLAG_L2TP | FLAG_L2TP_FALLBACK */
+  codes: Uint8Array;
+  protos: Uint8Array;
+  /** DROP_REASONS index for dropped packets; L2TP_FALLBACK_REASONS index when FLAG_L2TP_FALLBACK */
+  details: Uint8Array;
+  /** tunnelId << 16 | sessionId when FLAG_L2TP */
+  l2tpIds: Uint32Array;
+}
+
+/** Cumulative counters of one native filter; hold* are the hold queue's. */
+export interface NativeFilterStats {
+  cluster: number;
+  forwarded: number;
+  arp: number;
+  unsupported: number;
+  truncated: number;
+  malformed: number;
+  fragments: number;
+  l2tp: number;
+  l2tpFallback: number;
+  heldPackets: number;
+  heldBytes: number;
+  holdDrops: number;
+  holdDiscarded: number;
+  holdReleased: number;
+}
+
+/** The native Filter object (src/filter/filter_wrap.cc FilterWrap). Arguments are checked again natively. */
+export interface NativeFilter {
+  setClusterIps(v4: Uint32Array, v6: Uint8Array): void;
+  setOwner(unit: number, slot: number): void;
+  setOwners(units: Uint16Array, slot: number): void;
+  setTable(table: Uint16Array): void;
+  owners(): Uint16Array;
+  setRole(localSlot: number, master: boolean, method: number): void;
+  classifyBatch(packets: Uint8Array, offsets: Uint32Array, frames: boolean): Uint16Array;
+  verdictBatch(packets: Uint8Array, offsets: Uint32Array, frames: boolean): { verdicts: Uint8Array; units: Uint16Array };
+  /** 2048 entries: packets of units 0..1023, then bytes of units 0..1023. */
+  counters(reset: boolean): BigUint64Array;
+  stats(): NativeFilterStats;
+  hold(unit: number): void;
+  isHeld(unit: number): boolean;
+  release(unit: number): Buffer[];
+  dropHeld(unit: number): number;
+}
+
+/** One delivery of the capture's poll callback: a batch of frames in one buffer. */
+export interface NativeCaptureBatch {
+  /** Frames concatenated; frame i is frames[offsets[i], offsets[i + 1]). */
+  frames: Buffer;
+  offsets: Uint32Array;
+  verdicts: Uint8Array;
+  units: Uint16Array;
+}
+
+export interface NativeCaptureStats {
+  received: number;
+  droppedByKernel: number;
+  droppedByInterface: number;
+  delivered: number;
+  injected: number;
+}
+
+/**
+ * The native Capture object (src/capture/capture.cc). Failures throw Error whose message names the call and
+ * the failing libpcap/OS function, with properties `syscall`, and `errno` + `code` ('EPERM') or a
+ * libpcap status name as `code` ('PCAP_ERROR_NO_SUCH_DEVICE').
+ */
+export interface NativeCapture {
+  /** Starts polling; `onBatch` runs on the JS thread, `onError` once if the capture fails. */
+  start(onBatch: (batch: NativeCaptureBatch) => void, onError: (err: Error) => void): void;
+  /** Stops polling and closes the pcap handle. Idempotent. */
+  close(): void;
+  inject(frame: Uint8Array): number;
+  stats(): NativeCaptureStats;
+  readonly linkType: number;
+}
+
+export interface NativeCaptureConstructor {
+  // (interface, filter object, BPF expression or '', snaplen, promiscuous, bufferBytes, maxBatch)
+  new (
+    device: string,
+    filter: NativeFilter,
+    bpf: string,
+    snaplen: number,
+    promiscuous: boolean,
+    bufferBytes: number,
+    maxBatch: number,
+  ): NativeCapture;
+}
+
+/** The configuration object of `new PacketEngine` (src/engine/engine_wrap.cc); the wrapper (engine.ts) builds it. */
+export interface NativeEngineConfig {
+  queueNum: number;
+  clusterV4: Uint32Array;
+  clusterV6: Uint8Array;
+  /** '' for none. */
+  forwardInterface: string;
+  /** mac: 6 bytes, or 0 bytes for the interface's own MAC. */
+  arpInterfaces: { name: string; clusterV4: Uint32Array; mac: Uint8Array }[];
+  localSlot: number;
+  master: boolean;
+  method: number;
+  /** 6 bytes, or 0 bytes for none. */
+  clusterMac: Uint8Array;
+  perUnitPackets: number;
+  totalPackets: number;
+  totalBytes: number;
+  queueMaxLen: number;
+  announceRounds: number;
+  announceIntervalMs: number;
+}
+
+/** Events of the engine thread, delivered on the JS thread (src/engine/engine_wrap.cc CallJs). */
+export type NativeEngineEvent =
+  | { type: 'unit-needs-owner'; unit: number; owner: number }
+  | { type: 'announced'; frames: number }
+  | { type: 'error'; error: Error };
+
+export interface NativeVerdictCounts {
+  accepted: number;
+  forwarded: number;
+  dropped: number;
+  held: number;
+  invalid: number;
+}
+
+export interface NativeEngineStats {
+  received: number;
+  verdicts: NativeVerdictCounts;
+  verdictErrors: number;
+  recvOverruns: number;
+  kernelWaiting: number;
+  kernelQueueDropped: number;
+  kernelUserDropped: number;
+  kernelStatsKnown: boolean;
+  forwardErrors: number;
+  forwardNoMac: number;
+  reinjected: number;
+  reinjectErrors: number;
+  releasedForwarded: number;
+  releasedDropped: number;
+  needsOwnerEvents: number;
+  eventDrops: number;
+  arpRequests: number;
+  arpAnswered: number;
+  arpErrors: number;
+  garpSent: number;
+  cluster: number;
+  forwardedTraffic: number;
+  truncated: number;
+  malformed: number;
+  fragments: number;
+  heldPackets: number;
+  heldBytes: number;
+  holdDrops: number;
+  holdDiscarded: number;
+  holdReleased: number;
+}
+
+/** The native PacketEngine object (src/engine/engine_wrap.cc). Every method but close/ref/unref throws once closed. */
+export interface NativePacketEngine {
+  setOwner(unit: number, slot: number): void;
+  setOwners(units: Uint16Array, slot: number): void;
+  setTable(table: Uint16Array): void;
+  owners(): Uint16Array;
+  setRole(localSlot: number, master: boolean, method: number): void;
+  setSlotMac(slot: number, mac: Uint8Array): void;
+  setClusterMac(mac: Uint8Array): void;
+  setAnswering(on: boolean): void;
+  hold(unit: number): void;
+  isHeld(unit: number): boolean;
+  release(unit: number): { reinjected: number; forwarded: number; dropped: number };
+  dropHeld(unit: number): number;
+  announce(): void;
+  /** units: 2048 entries, packets of units 0..1023 then bytes. */
+  counters(reset: boolean): { units: BigUint64Array; verdicts: NativeVerdictCounts };
+  stats(): NativeEngineStats;
+  ref(): void;
+  unref(): void;
+  /** Stateful mode: track owned packets in this native SessionTable (null: stateless). */
+  attachSessions(table: object | null): void;
+  close(): void;
+}
+
+export interface NativePacketEngineConstructor {
+  new (config: NativeEngineConfig, onEvent: (event: NativeEngineEvent) => void): NativePacketEngine;
+}
+
+/** Outcome of one tracked packet (src/sessions/session_wrap.cc). verdict 0 ACCEPT / 1 DROP; reason: TRACK_REASONS index. */
+export interface NativeTrackResult {
+  verdict: number;
+  reason: number;
+  created: boolean;
+  /** A session exists after the packet. */
+  session: boolean;
+  proto: number;
+  state: number;
+  unit: number;
+}
+
+/** Counters of one session table (src/sessions/session_wrap.cc Stats). */
+export interface NativeSessionStats {
+  sessions: number;
+  maxSessions: number;
+  tcp: number;
+  udp: number;
+  other: number;
+  replicas: number;
+  created: number;
+  refused: number;
+  installRefused: number;
+  expired: number;
+  removed: number;
+  accepted: number;
+  dropped: number;
+  recordsCollected: number;
+  removalsCollected: number;
+  removalsDropped: number;
+  installed: number;
+  installStale: number;
+  installInvalid: number;
+  bytesPerSession: number;
+  /** Packets per TRACK_REASONS name. */
+  reasons: Record<string, number>;
+}
+
+/** The native SessionTable object (src/sessions/session_wrap.cc). Records/keys travel as concatenated fixed-size bytes. */
+export interface NativeSessionTable {
+  trackPacket(ipPacket: Uint8Array, nowMs: number, unit: number): NativeTrackResult;
+  trackBatch(packets: Uint8Array, offsets: Uint32Array, nowMs: number, units: Uint16Array | null): { verdicts: Uint8Array; reasons: Uint8Array };
+  collectChanges(maxRecords: number, nowMs: number, lazy: boolean): { records: Buffer; removed: Buffer; pendingUrgent: number; pendingLazy: number; pendingRemoved: number };
+  install(records: Uint8Array, nowMs: number): { installed: number; updated: number; stale: number; invalid: number; refused: number };
+  remove(keys: Uint8Array): number;
+  expire(nowMs: number): number;
+  sessionsForUnits(unitBitmap: Uint8Array): Buffer;
+  list(offset: number, limit: number, unit: number, proto: number, port: number, addr: Uint8Array): { records: Buffer; total: number };
+  stats(): NativeSessionStats;
+  size(): number;
+  /** timeouts: Uint32Array(11), SESSION_TIMEOUT_KEYS order. */
+  configure(maxSessions: number, loose: boolean, timeouts: Uint32Array): void;
+}
+
+export interface NativeSessionTableConstructor {
+  new (maxSessions: number, loose: boolean, timeouts: Uint32Array): NativeSessionTable;
+}
+
+/** What build/Release/gwcluster_filter.node exports (src/common/addon.cc Init). */
+export interface FilterBinding {
+  workUnitOfKey(key: number): number;
+  classifyBatch(packets: Uint8Array, offsets: Uint32Array, clusterV4: Uint32Array, clusterV6: Uint8Array, frames: boolean): Uint16Array;
+  classifyBatchDetailed(
+    packets: Uint8Array,
+    offsets: Uint32Array,
+    clusterV4: Uint32Array,
+    clusterV6: Uint8Array,
+    frames: boolean,
+  ): NativeDetailedBatch;
+  Filter: new (perUnitPackets: number, totalPackets: number, totalBytes: number) => NativeFilter;
+  /** False when the addon was built without libpcap (no pcap-config at build time). */
+  hasPcap: boolean;
+  Capture?: NativeCaptureConstructor;
+  /** False when the addon was built without libnetfilter_queue. */
+  hasEngine: boolean;
+  PacketEngine?: NativePacketEngineConstructor;
+  /** The session table (src/sessions/session_wrap.cc); optional so fake bindings need not provide it. */
+  SessionTable?: NativeSessionTableConstructor;
+  sessionRecordSize?: number;
+  sessionKeySize?: number;
+}
+
+export const ADDON_PATH = '../../build/Release/gwcluster_filter.node';
+
+let loaded: FilterBinding | undefined;
+
+/**
+ * Loads the addon once (from src/common/ under vitest, from dist/common/ in processes: both sit two levels below the
+ * package root). Throws an Error with code GWC_ADDON_NOT_BUILT when the .node file is missing.
+ */
+export function loadBinding(): FilterBinding {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    loaded = require(ADDON_PATH) as FilterBinding;
+  } catch (cause) {
+    const err = new Error(
+      `@gwcluster/native-addon: cannot load ${ADDON_PATH} (${(cause as Error).message}); ` +
+        'build it with `npm install` at the repository root or `npx node-gyp rebuild` in native-addon/',
+      { cause },
+    );
+    (err as Error & { code: string }).code = 'GWC_ADDON_NOT_BUILT';
+    throw err;
+  }
+  return loaded;
+}
