@@ -11,12 +11,12 @@ import { createPersonality, initCa, issueClientCertificate, signPersonalityBundl
 import { addOperatorCommands } from './operator-commands.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
 import { completionScript } from './completion.js';
+import { isIpv4Text, isIpv6Text } from '@gwcluster/native-addon';
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 function ipv4(flag: string): (value: string) => string {
   return (value) => {
-    if (!IPV4.test(value)) throw new GwctlError(EXIT.badArguments, `${flag} "${value}" is not a dotted-quad IPv4 address (e.g. 192.0.2.11)`);
+    if (!isIpv4Text(value)) throw new GwctlError(EXIT.badArguments, `${flag} "${value}" is not a dotted-quad IPv4 address (e.g. 192.0.2.11)`);
     return value;
   };
 }
@@ -114,7 +114,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .action(async (o: Record<string, any>) => {
       let r;
       if (o.packet !== undefined) {
-        for (const ip of o.clusterIp as string[]) if (!IPV4.test(ip) && !ip.includes(':')) throw new GwctlError(EXIT.badArguments, `--cluster-ip "${ip}" is not an IPv4 or IPv6 address`);
+        for (const ip of o.clusterIp as string[]) if (!isIpv4Text(ip) && !isIpv6Text(ip)) throw new GwctlError(EXIT.badArguments, `--cluster-ip "${ip}" is not an IPv4 or IPv6 address`);
         r = workUnitOfPacket(o.packet as string, o.clusterIp as string[]);
       } else {
         if (o.proto === undefined) throw new GwctlError(EXIT.badArguments, '--proto is required (tcp, udp, icmp, l2tp or a protocol number 0..255), or give --packet HEX');

@@ -6,7 +6,7 @@
  * the number of units owned.
  */
 import type { MemberId, WorkUnit } from '@gwcluster/wire';
-import { compareMemberIds } from './ip.js';
+import { compareMemberIds } from '@gwcluster/wire';
 
 /**
  * Hands out `units` (ascending) to `members` so that loads even out: the least loaded member gets the

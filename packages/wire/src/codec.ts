@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { LIMITS } from './limits.js';
+import { isIpv4 } from './ip.js';
 import {
   PROTOCOL_VERSION,
   UNIT_COUNT,
@@ -138,10 +139,8 @@ export function runsToTable(runs: readonly number[], members: readonly MemberId[
 // Validation helpers (all throw WireError; decode* turns that into a value)
 // ------------------------------------------------------------------------------------------------
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
 export function isMemberId(value: string): boolean {
-  return IPV4.test(value);
+  return isIpv4(value);
 }
 
 function uint(value: unknown, field: string, max: number = LIMITS.maxUint64): number {

@@ -1,3 +1,4 @@
 export * from './types.js';
 export * from './limits.js';
 export * from './codec.js';
+export * from './ip.js';

@@ -4,7 +4,7 @@
  */
 import type { JoinReply, JoinRequest, MemberId } from '@gwcluster/wire';
 import type { CoreEvent } from '../events.js';
-import { compareMemberIds } from '../ip.js';
+import { compareMemberIds } from '@gwcluster/wire';
 import { onExitCluster, stepAnyRole, type JoiningState, type MemberCore } from './shared.js';
 
 export function enterJoining(c: MemberCore, now: number, why: string, offerDelayMs = c.config.joinTimeoutMs): void {

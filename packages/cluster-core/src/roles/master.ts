@@ -7,7 +7,7 @@ import { UNIT_COUNT, type ClientKeepalive, type JoinRequest, type MasterKeepaliv
 import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
 import { distribute } from '../balance.js';
 import type { CoreEvent } from '../events.js';
-import { compareMemberIds } from '../ip.js';
+import { compareMemberIds } from '@gwcluster/wire';
 import { assign, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
 

@@ -3,7 +3,7 @@
  * offerTimeoutMs unless a master, or a lower address that also offers, speaks up.
  */
 import type { CoreEvent } from '../events.js';
-import { compareMemberIds } from '../ip.js';
+import { compareMemberIds } from '@gwcluster/wire';
 import { stepAnyRole, type MemberCore, type OfferingState } from './shared.js';
 
 export function enterOffering(c: MemberCore, now: number): void {

@@ -10,7 +10,7 @@
 import { UNIT_COUNT, type ClusterMessage, type ExitCluster, type ExitReason, type JoinReply, type MemberEntry, type MemberId, type UnitLoad, type WorkUnit } from '@gwcluster/wire';
 import type { CoreConfig } from '../config.js';
 import type { CoreEffect, CoreEvent, LogLevel, Role } from '../events.js';
-import { compareMemberIds } from '../ip.js';
+import { compareMemberIds } from '@gwcluster/wire';
 
 /** What the master knows of each member (itself included). */
 export interface MemberRecord {

@@ -8,13 +8,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { ipv4Broadcast, ipv4Octets } from '@gwcluster/wire';
 import { MemberConfigSchema, type AdminTlsConfig, type ApplicationConfig, type DataPlaneConfig, type MemberConfig } from '@gwcluster/contracts';
 
 export type { AdminTlsConfig, ApplicationConfig, DataPlaneConfig, MemberConfig };
 
 /** The default cluster MAC: locally administered unicast 02:00:5e:<ip> or IPv4-multicast 01:00:5e:<ip & 0x7fffff>. */
 export function defaultClusterMac(method: DataPlaneConfig['method'], clusterIp: string): string {
-  const b = clusterIp.split('.').map(Number);
+  const b = ipv4Octets(clusterIp);
   const hex = (n: number) => n.toString(16).padStart(2, '0');
   return method === 'multicast-mac' ? `01:00:5e:${hex(b[1]! & 0x7f)}:${hex(b[2]!)}:${hex(b[3]!)}` : `02:00:5e:${hex(b[1]!)}:${hex(b[2]!)}:${hex(b[3]!)}`;
 }
@@ -48,19 +49,6 @@ function describe(e: ErrorObject): string {
     default:
       return `${at}: ${e.message ?? 'is invalid'}`;
   }
-}
-
-function ipv4ToNumber(ip: string): number {
-  return ip.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
-}
-
-function numberToIpv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-export function broadcastOf(address: string, prefixLength: number): string {
-  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
-  return numberToIpv4((ipv4ToNumber(address) | ~mask) >>> 0);
 }
 
 /** Checks the data plane section (already validated and defaulted) and fills in its derived values. */
@@ -100,7 +88,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const pki = c.pki as Record<string, any>;
   const admin = c.admin as Record<string, any>;
-  const broadcastAddress = (cluster.broadcastAddress as string | undefined) ?? broadcastOf(member.address, member.prefixLength);
+  const broadcastAddress = (cluster.broadcastAddress as string | undefined) ?? ipv4Broadcast(member.address, member.prefixLength);
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {
     cluster: { ...(cluster as MemberConfig['cluster']), broadcastAddress },
