@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import swagger from '@fastify/swagger';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { MemberId, OperatorAction } from '@gwcluster/wire';
-import type { MemberNode } from './member-node.js';
+import type { MemberNode } from './control/member-node.js';
 import { ApiError, ErrorSchema, API_ERRORS, type ApiErrorCode } from './api-errors.js';
 import type { OperatorChannel } from './operator-channel.js';
 import { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS } from './cluster-config.js';

@@ -11,11 +11,11 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { TrustStore, certificateChainFromPem } from '@gwcluster/security';
 import { ConfigError, loadMemberConfig, type MemberConfig } from './config.js';
-import { UdpTransport } from './transport.js';
-import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './cluster-address.js';
-import { MemberNode, type Credentials } from './member-node.js';
-import { applicationsFromConfig } from './applications.js';
-import { DataPlane } from './dataplane.js';
+import { UdpTransport } from './control/udp-transport.js';
+import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
+import { MemberNode, type Credentials } from './control/member-node.js';
+import { applicationsFromConfig } from './control/applications.js';
+import { DataPlane } from './dataplane/data-plane.js';
 import { AdminListenError, startAdminServer } from './server.js';
 import { OperatorChannel } from './operator-channel.js';
 import { BundleError, verifyBundle } from './bundle.js';
@@ -94,7 +94,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   let node: MemberNode | undefined;
   let dataPlane: DataPlane | undefined;
   if (config.dataplane) {
-    const { nativePacketEngine } = await import('./dataplane-engine.js');
+    const { nativePacketEngine } = await import('./dataplane/nfqueue-path.js');
     dataPlane = new DataPlane({
       config: config.dataplane,
       self: config.member.address,

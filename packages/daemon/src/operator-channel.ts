@@ -30,7 +30,7 @@ import {
   type ClusterConfiguration,
 } from './cluster-config.js';
 import type { MemberConfig } from './config.js';
-import type { MemberNode } from './member-node.js';
+import type { MemberNode } from './control/member-node.js';
 
 export interface ActionOutcome {
   readonly action: OperatorAction;

@@ -1,4 +1,4 @@
-import type { Transport } from '../src/transport.js';
+import type { Transport } from '../src/control/udp-transport.js';
 
 /** An in-memory broadcast medium for MemberNode tests: datagrams queue until flush(). */
 export class MemoryHub {

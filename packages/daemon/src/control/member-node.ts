@@ -11,9 +11,9 @@ import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreTimings } from '@gwcluster/cluster-core';
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
-import type { MemberConfig } from './config.js';
-import { clusterConfiguration } from './cluster-config.js';
-import type { Transport } from './transport.js';
+import type { MemberConfig } from '../config.js';
+import { clusterConfiguration } from '../cluster-config.js';
+import type { Transport } from './udp-transport.js';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
 

@@ -1,6 +1,6 @@
 /** The native packet engine (native-addon PacketEngine) behind the data plane's PacketEngineLike seam. */
 import { PacketEngine } from '@gwcluster/native-addon';
-import type { PacketEngineFactory, PacketEngineLike } from './dataplane.js';
+import type { PacketEngineFactory, PacketEngineLike } from './data-plane.js';
 
 export const nativePacketEngine: PacketEngineFactory = (opts) => {
   const engine = PacketEngine.open({

@@ -11,11 +11,11 @@
 import type { Logger } from 'pino';
 import type { MemberId, StateAck, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { SessionTable } from '@gwcluster/native-addon';
-import { SessionSync } from './session-sync.js';
-import type { TrafficCounters } from './providers.js';
-import type { DataPlaneConfig } from './config.js';
-import type { ClusterAddress } from './cluster-address.js';
-import { neighbourMac, ownAddresses, setupNetfilter, teardownNetfilter, type NetfilterPlan } from './dataplane-netfilter.js';
+import { SessionSync } from '../sync/session-sync.js';
+import type { TrafficCounters } from '../providers.js';
+import type { DataPlaneConfig } from '../config.js';
+import type { ClusterAddress } from '../control/cluster-address.js';
+import { neighbourMac, ownAddresses, setupNetfilter, teardownNetfilter, type NetfilterPlan } from './netfilter.js';
 
 const UNITS = 1024;
 

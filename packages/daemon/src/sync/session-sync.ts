@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { SessionTable, SESSION_RECORD_SIZE } from '@gwcluster/native-addon';
 import { Replicator, DEFAULT_REPLICATOR_CONFIG, type LocalRecord, type ReplicatorEffect, type ReplicatorEvent } from '@gwcluster/state-sync';
 import type { ClusterMessage, MemberId, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
-import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from './providers.js';
+import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from '../providers.js';
 
 export interface SessionSyncConfig {
   readonly mode: 'strict' | 'loose';
