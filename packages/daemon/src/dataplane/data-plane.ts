@@ -1,77 +1,46 @@
 /**
- * The data plane of a member: the native packet engine (NFQUEUE verdicts, forwarding, ARP) driven by the
- * cluster core's view of the work table. docs/dataplane.md explains the design and why.
+ * The data plane of a member: a packet path (packet-path.ts; today the NFQUEUE packet engine) driven by
+ * the cluster core's view of the work table. docs/dataplane.md explains the design and why. This facade
+ * wires the parts and owns every timer; the decisions are elsewhere:
  *
- *   - After every core step, MemberNode calls sync() with the current table; the data plane turns it
- *     into engine updates (owner slot per unit, held units at the master, releases on acknowledgement).
- *   - The engine reports units that need an owner; they go to the core as `unit-needs-owner` events.
- *   - Every second the per-unit counters become the load report (load measure, architecture.md).
- *   - As ClusterAddress it answers ARP for the cluster IPs while master and announces them (gratuitous ARP).
+ *   netfilter.ts   kernel setup and teardown (addresses, sysctls, iptables/nft rules to the queue)
+ *   policy.ts      when ownership changes reach the packet path: drain, hold and release, hand-over
+ *                  timing (a pure step machine; this facade carries its effects out with real timers)
+ *   ownership.ts   target and applied owner slot per unit (used by the policy)
+ *   neighbours.ts  the MAC of each member's slot
+ *   load.ts        the load measure reported every second
+ *   counters.ts    traffic counters for metrics
+ *
+ *   - After every core step, MemberNode calls sync() with the current view; after a WORK DE-ASSIGN with
+ *     state sync it calls handover(). Both become policy events.
+ *   - The packet path reports units that need an owner; they go to the core as `unit-needs-owner`.
+ *   - As ClusterAddress it answers ARP for the cluster IPs while master and announces them.
+ *
+ * Lifecycle: construct -> start() (netfilter, packet path, session sync, timers) -> stop() (the reverse;
+ * afterwards sync() and handover() are ignored).
  */
 import type { Logger } from 'pino';
 import type { MemberId, StateAck, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
-import type { SessionTable } from '@gwcluster/native-addon';
 import { SessionSync } from '../sync/session-sync.js';
-import type { TrafficCounters } from '../providers.js';
 import type { DataPlaneConfig } from '../config.js';
 import type { ClusterAddress } from '../control/cluster-address.js';
-import { neighbourMac, ownAddresses, setupNetfilter, teardownNetfilter, type NetfilterPlan } from './netfilter.js';
+import { ownAddresses, setupNetfilter, teardownNetfilter, type NetfilterPlan } from './netfilter.js';
+import { LOCAL_SLOT, type PacketPath, type PacketPathFactory } from './packet-path.js';
+import { DataPlanePolicy, dataPlanePolicyConfig, type DataPlaneEffect, type DataPlaneEvent } from './policy.js';
+import type { DataPlaneView } from './ownership.js';
+import { NeighbourTable } from './neighbours.js';
+import { measureLoad } from './load.js';
+import { TrafficTotals } from './counters.js';
 
-const UNITS = 1024;
-
-/** What the data plane needs to know after each core step. */
-export interface DataPlaneState {
-  readonly master: boolean;
-  /** Units this member serves. */
-  readonly owned: ReadonlySet<WorkUnit>;
-  /** owners[unit] as this member knows it (the master's table; a member's last keepalive). */
-  readonly owners: readonly (MemberId | null)[];
-  /** Master: units unassigned or with an assignment not yet acknowledged (their packets are held). */
-  readonly holding: ReadonlySet<WorkUnit>;
-  /** The members as known here, this one included. */
-  readonly members: readonly MemberId[];
-}
-
-/** The subset of the native packet engine the data plane drives (native-addon PacketEngine). */
-export interface PacketEngineLike {
-  setRole(role: { localSlot: number; master: boolean }): void;
-  setOwner(unit: number, slot: number): void;
-  setSlotMac(slot: number, mac: string): void;
-  /** Master: hold packets of this unit (deferred verdict) until release(). */
-  hold(unit: number): void;
-  /** Deliver the unit's held packets to its current owner (itself or forwarded), in order. */
-  release(unit: number): void;
-  setArpAnswering(on: boolean): void;
-  announce(): void;
-  counters(opts: { reset: boolean }): { packets: BigUint64Array | Float64Array; bytes: BigUint64Array | Float64Array };
-  /** Stateful mode: owned packets go through this session table. */
-  attachSessions(table: SessionTable | null): void;
-  stats(): Record<string, number | bigint>;
-  close(): void;
-}
-
-export interface PacketEngineOptions {
-  readonly queueNum: number;
-  readonly method: 1 | 2 | 3;
-  readonly clusterIps: readonly string[];
-  readonly forwardInterface: string;
-  readonly arpInterfaces: readonly { name: string; clusterIps: readonly string[] }[];
-  /** Methods 2 and 3: the MAC ARP answers give for the cluster IPs (method 1: each interface's own). */
-  readonly clusterMac?: string;
-  readonly localSlot: number;
-  readonly hold: DataPlaneConfig['hold'];
-  readonly onUnitNeedsOwner: (unit: number) => void;
-  readonly onError: (error: Error) => void;
-}
-
-export type PacketEngineFactory = (opts: PacketEngineOptions) => PacketEngineLike;
+export type { DataPlaneView } from './ownership.js';
 
 export interface DataPlaneOptions {
   readonly config: DataPlaneConfig;
   readonly self: MemberId;
   readonly logger: Logger;
-  readonly engineFactory: PacketEngineFactory;
-  /** Called for each unit the engine saw without an owner (master). */
+  /** Opens the packet path (nfqueue-path.ts in the daemon). */
+  readonly packetPath: PacketPathFactory;
+  /** Called for each unit the packet path saw without an owner (master). */
   readonly onUnitNeedsOwner: (unit: WorkUnit) => void;
   /** Called every second with this member's load measure. */
   readonly onLoad: (load: number, busiest: readonly UnitLoad[]) => void;
@@ -79,38 +48,36 @@ export interface DataPlaneOptions {
   readonly send: (to: MemberId, message: StateSync | StateAck, opts: { includeCertificate: boolean }) => void;
   /** Feeds the core: `sync-ready` and `handover-done`. */
   readonly submit: (event: { type: 'sync-ready' } | { type: 'handover-done'; requestId: number }) => void;
+  /** Monotonic clock of the policy, ms. Default: performance.now(). */
+  readonly clock?: () => number;
 }
 
 const METHOD_NUMBER = { 'master-forward': 1, 'unicast-mac': 2, 'multicast-mac': 3 } as const;
-const LOCAL_SLOT = 1;
-/**
- * A unit this member lets go is still accepted for this long, so that packets already on their way (the
- * master stops sending them when it sends WORK DE-ASSIGN) are delivered, not dropped.
- */
-const HANDOVER_DRAIN_MS = 50;
+const LOAD_EVERY_MS = 1000;
+const MAC_REFRESH_EVERY_MS = 5000;
 
-export class DataPlane implements ClusterAddress, TrafficCounters {
-  private engine: PacketEngineLike | null = null;
+export class DataPlane implements ClusterAddress {
+  private path: PacketPath | null = null;
   private plan: NetfilterPlan | null = null;
-  private readonly slots = new Map<MemberId, number>();
-  private readonly slotMacs = new Map<number, string>();
-  private readonly appliedSlot = new Uint16Array(UNITS);
-  private readonly appliedHeld = new Uint8Array(UNITS);
-  private master = false;
-  /** Cumulative per-unit packets and bytes this member accepted (TrafficCounters). */
-  private readonly totalPackets = new Float64Array(UNITS);
-  private readonly totalBytes = new Float64Array(UNITS);
-  /** Units let go of recently: unit -> time after which the new slot applies. */
-  private readonly draining = new Map<number, number>();
-  private lastState: DataPlaneState | null = null;
+  private readonly policy: DataPlanePolicy;
+  private readonly neighbours: NeighbourTable;
+  /** Cumulative per-unit traffic and drops (metrics). */
+  readonly traffic: TrafficTotals;
   /** Session tracking and replication; null when the data plane is stateless. */
   sessions: SessionSync | null = null;
+  private readonly clock: () => number;
   private loadTimer: NodeJS.Timeout | null = null;
   private macTimer: NodeJS.Timeout | null = null;
-  readonly counters: Record<string, number> = { syncs: 0, holds: 0, releases: 0, macMisses: 0 };
+  private wakeTimer: NodeJS.Timeout | null = null;
+  /** Policy events arriving while effects are carried out wait here (step() is never re-entered). */
+  private readonly queued: DataPlaneEvent[] = [];
+  private stepping = false;
 
   constructor(private readonly opts: DataPlaneOptions) {
-    this.slots.set(opts.self, LOCAL_SLOT);
+    this.clock = opts.clock ?? (() => performance.now());
+    this.policy = new DataPlanePolicy(dataPlanePolicyConfig(opts.self, opts.config.sessions.tracking));
+    this.neighbours = new NeighbourTable({ device: opts.config.forwardInterface, setSlotMac: (slot, mac) => this.path?.setSlotMac(slot, mac) });
+    this.traffic = new TrafficTotals(() => this.path?.stats() ?? {});
   }
 
   async start(): Promise<void> {
@@ -125,7 +92,7 @@ export class DataPlane implements ClusterAddress, TrafficCounters {
       forwarding: c.forwarding,
     };
     await setupNetfilter(this.plan);
-    this.engine = this.opts.engineFactory({
+    this.path = this.opts.packetPath({
       queueNum: c.queueNum,
       method: METHOD_NUMBER[c.method],
       clusterIps: c.interfaces.flatMap((i) => i.clusterIps),
@@ -137,7 +104,7 @@ export class DataPlane implements ClusterAddress, TrafficCounters {
       onUnitNeedsOwner: (u) => this.opts.onUnitNeedsOwner(u),
       onError: (e) => this.opts.logger.error({ err: e.message }, 'packet engine error'),
     });
-    this.engine.setRole({ localSlot: LOCAL_SLOT, master: false });
+    this.path.setRole({ localSlot: LOCAL_SLOT, master: false });
     const sc = c.sessions;
     if (sc.tracking) {
       this.sessions = new SessionSync({
@@ -146,20 +113,17 @@ export class DataPlane implements ClusterAddress, TrafficCounters {
         logger: this.opts.logger,
         send: this.opts.send,
         onReady: () => this.opts.submit({ type: 'sync-ready' }),
-        onHandoverDone: (requestId, complete) => {
-          if (!complete) this.opts.logger.warn({ requestId }, 'session hand-over not acknowledged in time; moving the units anyway');
-          this.opts.submit({ type: 'handover-done', requestId });
-        },
-        ownedUnits: () => [...(this.lastState?.owned ?? [])],
-        ownerOf: (u) => this.lastState?.owners[u] ?? '',
+        onHandoverDone: (requestId, complete) => this.step({ type: 'sessions-handed-over', now: this.clock(), requestId, complete }),
+        ownedUnits: () => [...(this.policy.lastView?.owned ?? [])],
+        ownerOf: (u) => this.policy.lastView?.owners[u] ?? '',
       });
-      this.engine.attachSessions(this.sessions.table);
+      this.path.attachSessions(this.sessions.table);
       this.sessions.start();
     } else {
       this.opts.submit({ type: 'sync-ready' });
     }
-    this.loadTimer = setInterval(() => this.reportLoad(), 1000);
-    this.macTimer = setInterval(() => void this.refreshMacs(), 5000);
+    this.loadTimer = setInterval(() => this.reportLoad(), LOAD_EVERY_MS);
+    this.macTimer = setInterval(() => void this.neighbours.refresh(), MAC_REFRESH_EVERY_MS);
     this.opts.logger.info({ method: c.method, interfaces: c.interfaces, clusterMac: c.clusterMac, queue: c.queueNum }, 'data plane started');
   }
 
@@ -167,175 +131,102 @@ export class DataPlane implements ClusterAddress, TrafficCounters {
     this.sessions?.stop();
     if (this.loadTimer) clearInterval(this.loadTimer);
     if (this.macTimer) clearInterval(this.macTimer);
-    this.engine?.close();
-    this.engine = null;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    this.path?.close();
+    this.path = null;
     if (this.plan) await teardownNetfilter(this.plan);
   }
 
-  private slotOf(member: MemberId): number {
-    let s = this.slots.get(member);
-    if (s === undefined) {
-      s = this.slots.size + 1;
-      this.slots.set(member, s);
-      void this.learnMac(member, s);
-    }
-    return s;
-  }
-
-  private async learnMac(member: MemberId, slot: number): Promise<void> {
-    if (slot === LOCAL_SLOT) return;
-    const mac = await neighbourMac(member, this.opts.config.forwardInterface);
-    if (!mac) {
-      this.counters.macMisses!++;
-      return;
-    }
-    if (this.slotMacs.get(slot) !== mac) {
-      this.slotMacs.set(slot, mac);
-      this.engine?.setSlotMac(slot, mac);
-    }
-  }
-
-  private async refreshMacs(): Promise<void> {
-    for (const [member, slot] of this.slots) await this.learnMac(member, slot);
-  }
-
-  /** Brings the engine's table in line with the core's (cheap: 1024 comparisons). */
-  sync(state: DataPlaneState): void {
-    const engine = this.engine;
-    if (!engine) return;
-    this.lastState = state;
-    this.counters.syncs!++;
+  /** The core's view after a step (MemberNode DataPlaneHooks.sync). Cheap: 1024 comparisons. */
+  sync(view: DataPlaneView): void {
+    if (!this.path) return;
     // Only a member in a cluster knows its peers (a joiner's empty view must not make it "ready").
-    if (state.members.length > 0) this.sessions?.setPeers(state.members.filter((m) => m !== this.opts.self));
-    if (state.master !== this.master) {
-      this.master = state.master;
-      engine.setRole({ localSlot: LOCAL_SLOT, master: state.master });
+    if (view.members.length > 0) this.sessions?.setPeers(view.members.filter((m) => m !== this.opts.self));
+    this.step({ type: 'view', now: this.clock(), view });
+  }
+
+  /**
+   * Planned move (WORK DE-ASSIGN): after the drain, give the new owner the units' sessions; the core
+   * acknowledges when this reports `handover-done`.
+   */
+  handover(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void {
+    this.step({ type: 'handover', now: this.clock(), requestId, units, to });
+  }
+
+  stats(): Record<string, number> {
+    const out: Record<string, number> = { ...this.policy.counters, ...this.neighbours.counters };
+    for (const [k, v] of Object.entries(this.sessions?.stats() ?? {})) out[`sessions.${k}`] = v;
+    for (const [k, v] of Object.entries(this.path?.stats() ?? {})) if (typeof v === 'number' || typeof v === 'bigint') out[`engine.${k}`] = Number(v);
+    return out;
+  }
+
+  // ClusterAddress: the packet path answers ARP for the cluster IPs while this member is master.
+  async take(): Promise<void> {
+    this.path?.setArpAnswering(true);
+    this.path?.announce();
+  }
+
+  async release(): Promise<void> {
+    this.path?.setArpAnswering(false);
+  }
+
+  // ----------------------------------------------------------------------------------------------
+
+  private step(event: DataPlaneEvent): void {
+    // Effects may feed events back (handover-done -> core step -> sync); queue them, in order.
+    this.queued.push(event);
+    if (this.stepping) return;
+    this.stepping = true;
+    try {
+      while (this.queued.length > 0) for (const effect of this.policy.step(this.queued.shift()!)) this.carryOut(effect);
+    } finally {
+      this.stepping = false;
     }
-    const releases: number[] = [];
-    for (let u = 0; u < UNITS; u++) {
-      const owner = state.owners[u] ?? null;
-      let slot: number;
-      if (state.owned.has(u)) slot = LOCAL_SLOT;
-      else if (owner === null || owner === this.opts.self) slot = 0;
-      else slot = this.slotOf(owner);
-      const held = state.master && state.holding.has(u) ? 1 : 0;
-      if (slot !== this.appliedSlot[u]) {
-        if (this.appliedSlot[u] === LOCAL_SLOT && !state.master) {
-          // Lost a unit: keep serving it for the drain time (applied by a later sync or the timer).
-          const until = this.draining.get(u);
-          if (until === undefined) {
-            this.draining.set(u, Date.now() + HANDOVER_DRAIN_MS);
-            setTimeout(() => this.lastState && this.sync(this.lastState), HANDOVER_DRAIN_MS + 5).unref();
-          } else if (Date.now() >= until) {
-            this.draining.delete(u);
-            engine.setOwner(u, slot);
-            this.appliedSlot[u] = slot;
-          }
-        } else {
-          this.draining.delete(u);
-          engine.setOwner(u, slot);
-          this.appliedSlot[u] = slot;
-        }
-      } else {
-        this.draining.delete(u);
-      }
-      if (held !== this.appliedHeld[u]) {
-        this.appliedHeld[u] = held;
-        if (held) {
-          engine.hold(u);
-          this.counters.holds!++;
-        } else if (slot !== 0) {
-          releases.push(u);
-        }
-      }
-    }
-    for (const u of releases) {
-      engine.release(u);
-      this.counters.releases!++;
+  }
+
+  private carryOut(effect: DataPlaneEffect): void {
+    const path = this.path;
+    switch (effect.type) {
+      case 'set-role':
+        path?.setRole({ localSlot: LOCAL_SLOT, master: effect.master });
+        break;
+      case 'set-owner':
+        path?.setOwner(effect.unit, effect.slot);
+        break;
+      case 'hold':
+        path?.hold(effect.unit);
+        break;
+      case 'release':
+        path?.release(effect.unit);
+        break;
+      case 'new-slot':
+        this.neighbours.add(effect.member, effect.slot);
+        break;
+      case 'hand-over-sessions':
+        if (this.sessions) this.sessions.handover(effect.requestId, effect.units, effect.to);
+        else this.step({ type: 'sessions-handed-over', now: this.clock(), requestId: effect.requestId, complete: true });
+        break;
+      case 'handover-done':
+        if (!effect.complete) this.opts.logger.warn({ requestId: effect.requestId }, 'session hand-over not acknowledged in time; moving the units anyway');
+        this.opts.submit({ type: 'handover-done', requestId: effect.requestId });
+        break;
+      case 'wake':
+        if (this.wakeTimer) clearTimeout(this.wakeTimer);
+        this.wakeTimer = setTimeout(() => {
+          this.wakeTimer = null;
+          this.step({ type: 'tick', now: this.clock() });
+        }, Math.max(0, Math.ceil(effect.at - this.clock())));
+        this.wakeTimer.unref();
+        break;
     }
   }
 
   private reportLoad(): void {
-    if (!this.engine) return;
-    const { packets, bytes } = this.engine.counters({ reset: true });
-    for (let u = 0; u < UNITS; u++) {
-      this.totalPackets[u]! += Number(packets[u] ?? 0);
-      this.totalBytes[u]! += Number(bytes[u] ?? 0);
-    }
-    const weights: UnitLoad[] = [];
-    let load = 0;
-    for (let u = 0; u < UNITS; u++) {
-      if (this.appliedSlot[u] !== LOCAL_SLOT) continue;
-      const w = 1 + Number(packets[u] ?? 0) / this.opts.config.ppsPerUnitWeight;
-      load += w;
-      if (w > 1) weights.push({ unit: u, weight: w });
-    }
-    weights.sort((a, b) => b.weight - a.weight);
-    this.opts.onLoad(load, weights.slice(0, 32));
-  }
-
-  /**
-   * Planned move (WORK DE-ASSIGN): after the drain time, give the new owner the units' sessions; the core
-   * acknowledges when this reports done.
-   */
-  handover(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void {
-    const sessions = this.sessions;
-    if (!sessions) {
-      this.opts.submit({ type: 'handover-done', requestId });
-      return;
-    }
-    setTimeout(() => sessions.handover(requestId, units, to), HANDOVER_DRAIN_MS + 10).unref();
-  }
-
-  stats(): Record<string, number> {
-    const out: Record<string, number> = { ...this.counters };
-    for (const [k, v] of Object.entries(this.sessions?.stats() ?? {})) out[`sessions.${k}`] = v;
-    for (const [k, v] of Object.entries(this.engine?.stats() ?? {})) if (typeof v === "number" || typeof v === "bigint") out[`engine.${k}`] = Number(v);
-    return out;
-  }
-
-  // TrafficCounters (metrics) ------------------------------------------------------------------------
-
-  unitPackets(): ArrayLike<number> {
-    return this.totalPackets;
-  }
-
-  unitBytes(): ArrayLike<number> {
-    return this.totalBytes;
-  }
-
-  /** The engine counts drops per reason, not per unit. */
-  unitDrops(): ArrayLike<number> {
-    return new Float64Array(UNITS);
-  }
-
-  holdQueue(): { readonly packets: number; readonly bytes: number } {
-    const s = this.engine?.stats() ?? {};
-    return { packets: Number(s.heldPackets ?? 0), bytes: Number(s.heldBytes ?? 0) };
-  }
-
-  drops(): Readonly<Record<string, number>> {
-    const s = this.engine?.stats() ?? {};
-    const n = (k: string) => Number(s[k] ?? 0);
-    const verdicts = (s.verdicts ?? {}) as unknown as Record<string, number>;
-    return {
-      'not-owned': Number(verdicts.dropped ?? 0) - n('sessionDrops'),
-      session: n('sessionDrops'),
-      truncated: n('truncated'),
-      malformed: n('malformed'),
-      'hold-overflow': n('holdDrops'),
-      'kernel-queue': n('kernelQueueDropped'),
-      'forward-no-mac': n('forwardNoMac'),
-    };
-  }
-
-  // ClusterAddress: the engine answers ARP for the cluster IPs while this member is master.
-  async take(): Promise<void> {
-    this.engine?.setArpAnswering(true);
-    this.engine?.announce();
-  }
-
-  async release(): Promise<void> {
-    this.engine?.setArpAnswering(false);
+    if (!this.path) return;
+    const { packets, bytes } = this.path.counters({ reset: true });
+    this.traffic.add(packets, bytes);
+    const { load, busiest } = measureLoad(packets, (u) => this.policy.applied.serves(u), this.opts.config.ppsPerUnitWeight);
+    this.opts.onLoad(load, busiest);
   }
 }
