@@ -50,7 +50,20 @@ export interface DataPlaneOptions {
   readonly submit: (event: { type: 'sync-ready' } | { type: 'handover-done'; requestId: number }) => void;
   /** Monotonic clock of the policy, ms. Default: performance.now(). */
   readonly clock?: () => number;
+  /** The kernel side (addresses, sysctls, rules to the packet path). Default: netfilter.ts. */
+  readonly kernel?: KernelSetup;
 }
+
+/** What start() and stop() do to the kernel; tests pass a fake (the real one needs root). */
+export interface KernelSetup {
+  /** The host's own IPv4 addresses (never sent to the packet path). */
+  ownAddresses(): Promise<string[]>;
+  setup(plan: NetfilterPlan): Promise<void>;
+  /** Removes what setup() added; never throws for what is already gone. */
+  teardown(plan: NetfilterPlan): Promise<void>;
+}
+
+const NETFILTER: KernelSetup = { ownAddresses, setup: setupNetfilter, teardown: teardownNetfilter };
 
 const METHOD_NUMBER = { 'master-forward': 1, 'unicast-mac': 2, 'multicast-mac': 3 } as const;
 const LOAD_EVERY_MS = 1000;
@@ -66,6 +79,7 @@ export class DataPlane implements ClusterAddress {
   /** Session tracking and replication; null when the data plane is stateless. */
   sessions: SessionSync | null = null;
   private readonly clock: () => number;
+  private readonly kernel: KernelSetup;
   private loadTimer: NodeJS.Timeout | null = null;
   private macTimer: NodeJS.Timeout | null = null;
   private wakeTimer: NodeJS.Timeout | null = null;
@@ -75,6 +89,7 @@ export class DataPlane implements ClusterAddress {
 
   constructor(private readonly opts: DataPlaneOptions) {
     this.clock = opts.clock ?? (() => performance.now());
+    this.kernel = opts.kernel ?? NETFILTER;
     this.policy = new DataPlanePolicy(dataPlanePolicyConfig(opts.self, opts.config.sessions.tracking));
     this.neighbours = new NeighbourTable({ device: opts.config.forwardInterface, setSlotMac: (slot, mac) => this.path?.setSlotMac(slot, mac) });
     this.traffic = new TrafficTotals(() => this.path?.stats() ?? {});
@@ -82,7 +97,7 @@ export class DataPlane implements ClusterAddress {
 
   async start(): Promise<void> {
     const c = this.opts.config;
-    const own = await ownAddresses();
+    const own = await this.kernel.ownAddresses();
     this.plan = {
       interfaces: c.interfaces,
       method: c.method,
@@ -91,7 +106,7 @@ export class DataPlane implements ClusterAddress {
       queueNum: c.queueNum,
       forwarding: c.forwarding,
     };
-    await setupNetfilter(this.plan);
+    await this.kernel.setup(this.plan);
     this.path = this.opts.packetPath({
       queueNum: c.queueNum,
       method: METHOD_NUMBER[c.method],
@@ -135,7 +150,7 @@ export class DataPlane implements ClusterAddress {
     this.wakeTimer = null;
     this.path?.close();
     this.path = null;
-    if (this.plan) await teardownNetfilter(this.plan);
+    if (this.plan) await this.kernel.teardown(this.plan);
   }
 
   /** The core's view after a step (MemberNode DataPlaneHooks.sync). Cheap: 1024 comparisons. */
