@@ -8,7 +8,8 @@
  *   - nfqueue-path.ts: the native packet engine (native-addon PacketEngine) on an NFQUEUE queue, fed by
  *     the iptables rules of netfilter.ts. Today's path.
  *   - a kernel fast path (BPF) is meant to be a second implementation of this same interface: user
- *     space stays the only writer of policy (owners, holds, slot MACs), the kernel applies it.
+ *     space stays the only writer of policy (owners, holds, slot MACs), the kernel applies it. It brings
+ *     its own kernel setup in place of the NFQUEUE rule of netfilter.ts (DataPlaneOptions.kernel).
  *
  * Units are 0..1023 (the work-unit hash of the filter contract). Members are named by slot numbers:
  * NO_SLOT (0) is "nobody", LOCAL_SLOT (1) is this member, other slots are handed out by the data plane
