@@ -1,8 +1,8 @@
 export * from './config/config.js';
-export * from './transport.js';
-export * from './cluster-address.js';
-export * from './applications.js';
-export * from './member-node.js';
+export * from './control/udp-transport.js';
+export * from './control/cluster-address.js';
+export * from './control/applications.js';
+export * from './control/member-node.js';
 export * from './operator/admin-app.js';
 export * from './operator/server.js';
 export { BootError, loadCredentials, runMember, type RunningMember } from './main.js';

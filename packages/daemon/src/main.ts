@@ -12,11 +12,11 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { BundleError, TrustStore, certificateChainFromPem, packageRootOf, softwarePackageRoots, verifyBundle } from '@gwcluster/security';
 import { ConfigError, loadMemberConfig, type MemberConfig } from './config/config.js';
-import { UdpTransport } from './transport.js';
-import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './cluster-address.js';
-import { MemberNode, type Credentials } from './member-node.js';
-import { applicationsFromConfig } from './applications.js';
-import { DataPlane } from './dataplane.js';
+import { UdpTransport } from './control/udp-transport.js';
+import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
+import { MemberNode, type Credentials } from './control/member-node.js';
+import { applicationsFromConfig } from './control/applications.js';
+import { DataPlane } from './dataplane/data-plane.js';
 import { AdminListenError, startAdminServer } from './operator/server.js';
 import { OperatorChannel } from './operator/operator-channel.js';
 import { createMetrics } from './operator/metrics.js';
@@ -95,12 +95,12 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   let node: MemberNode | undefined;
   let dataPlane: DataPlane | undefined;
   if (config.dataplane) {
-    const { nativePacketEngine } = await import('./dataplane-engine.js');
+    const { nfqueuePacketPath } = await import('./dataplane/nfqueue-path.js');
     dataPlane = new DataPlane({
       config: config.dataplane,
       self: config.member.address,
       logger: logger.child({ component: 'dataplane', member: config.member.address }),
-      engineFactory: nativePacketEngine,
+      packetPath: nfqueuePacketPath,
       onUnitNeedsOwner: (unit) => node?.submit({ type: 'unit-needs-owner', unit }),
       onLoad: (load, busiest) => node?.reportLoad(load, busiest),
       send: (to, message, opts) => node?.sendControl(to, message, opts),
@@ -133,7 +133,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   // State-sync plane messages go to the session replication (a stateless member drops them).
   const sessions = dataPlane?.sessions ?? null;
   node.addPlaneHandler((from, message) => (message.type === 'state-sync' || message.type === 'state-ack' ? (sessions?.handleMessage(from, message), true) : false));
-  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane, sync: sessions } : EMPTY_PROVIDERS;
+  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   const channel = new OperatorChannel({ node });
   const metrics = createMetrics({ node, providers, processMetrics: true });

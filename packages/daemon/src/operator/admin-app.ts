@@ -41,7 +41,7 @@ import {
   type ClusterView,
   type ConfigView,
 } from '@gwcluster/contracts';
-import type { MemberNode } from '../member-node.js';
+import type { MemberNode } from '../control/member-node.js';
 import { ApiError } from './api-errors.js';
 import type { OperatorChannel } from './operator-channel.js';
 import { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS } from '../config/cluster-config.js';

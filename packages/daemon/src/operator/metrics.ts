@@ -7,7 +7,7 @@
  * knows them (from the master), and this member's own data-plane figures under its own address.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { MemberNode } from '../member-node.js';
+import type { MemberNode } from '../control/member-node.js';
 import type { OperatorProviders } from './providers.js';
 
 export interface MetricsOptions {

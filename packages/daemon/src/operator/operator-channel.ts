@@ -10,7 +10,7 @@
 import type { ClusterMessage, MemberId, OperatorAction } from '@gwcluster/wire';
 import { ApiError } from './api-errors.js';
 import { clusterConfiguration, liveTimings, readConfigFile, writeConfigFileAtomically, type ClusterConfiguration } from '../config/cluster-config.js';
-import type { MemberNode } from '../member-node.js';
+import type { MemberNode } from '../control/member-node.js';
 import { OperatorPlane, isOperatorMessage, type ActAnswer, type ActionOutcome, type MemberSnapshot, type OperatorEffect, type OperatorEvent } from './operator-plane.js';
 
 export type { ActionOutcome } from './operator-plane.js';

@@ -15,7 +15,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { adminApp } from './admin-app.js';
 import { ApiError } from './api-errors.js';
-import type { MemberNode } from '../member-node.js';
+import type { MemberNode } from '../control/member-node.js';
 import type { OperatorChannel } from './operator-channel.js';
 import type { OperatorProviders } from './providers.js';
 import type { MemberMetrics } from './metrics.js';

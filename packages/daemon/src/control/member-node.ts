@@ -11,11 +11,12 @@ import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreTimings } from '@gwcluster/cluster-core';
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
-import type { MemberConfig } from './config/config.js';
-import { clusterConfiguration } from './config/cluster-config.js';
-import type { Transport } from './transport.js';
+import type { MemberConfig } from '../config/config.js';
+import { clusterConfiguration } from '../config/cluster-config.js';
+import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
+import { DROP_LOG_EVERY_MS, LogThrottle, tickPeriodMs } from './timing.js';
 
 export interface Credentials {
   /** DER certificates, leaf first, CA excluded. */
@@ -88,7 +89,7 @@ export class MemberNode {
   private readonly apps: readonly ClusterApplication[];
   private readonly events: ClusterEvent[] = [];
   private eventSeq = 0;
-  private lastDropLog = new Map<string, number>();
+  private readonly dropLog = new LogThrottle(DROP_LOG_EVERY_MS);
   readonly counters: Record<string, number> = {};
   private stepping = false;
   private readonly queued: CoreEvent[] = [];
@@ -146,10 +147,9 @@ export class MemberNode {
     if (this.opts.autoTick !== false) this.startTimer();
   }
 
-  /** Ticks every T/10 (at least 5 ms); the core needs a tick at least every T/5. */
   private startTimer(): void {
     if (this.timer) clearInterval(this.timer);
-    this.tickEveryMs = Math.max(5, Math.floor(this.config.cluster.keepalivePeriodMs / 10));
+    this.tickEveryMs = tickPeriodMs(this.config.cluster.keepalivePeriodMs);
     this.timer = setInterval(() => this.tick(), this.tickEveryMs);
   }
 
@@ -160,7 +160,7 @@ export class MemberNode {
   adoptConfig(next: MemberConfig, timings: Partial<CoreTimings>): void {
     this.config = next;
     this.step({ type: 'config-changed', now: this.clock(), configVersion: next.cluster.configVersion, timings });
-    if (this.timer && Math.max(5, Math.floor(next.cluster.keepalivePeriodMs / 10)) !== this.tickEveryMs) this.startTimer();
+    if (this.timer && tickPeriodMs(next.cluster.keepalivePeriodMs) !== this.tickEveryMs) this.startTimer();
   }
 
   /** Installs the operator plane's message hook (one at a time). */
@@ -267,11 +267,7 @@ export class MemberNode {
     if (opened.code === 'certificate-rejected' && opened.signed?.message.type === 'join-request' && opened.sender === fromIp) {
       this.step({ type: 'untrusted-join', now: this.clock(), from: opened.sender, nonce: opened.signed.message.nonce, reason: opened.reason });
     }
-    // One log line per drop reason every 5 s at most: a flood of bad datagrams must not flood the log.
-    const now = this.clock();
-    const last = this.lastDropLog.get(opened.code) ?? -Infinity;
-    if (now - last >= 5000) {
-      this.lastDropLog.set(opened.code, now);
+    if (this.dropLog.allow(opened.code, this.clock())) {
       this.log.warn({ ...this.context, from: fromIp, code: opened.code, dropped: this.counters[`drop.${opened.code}`] }, `dropped datagram: ${opened.reason}`);
     }
   }

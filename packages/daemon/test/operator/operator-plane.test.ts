@@ -1,8 +1,8 @@
 // The operator plane as a pure machine: events in, effects out, time only as `now`.
 import { describe, expect, it } from 'vitest';
 import type { ClusterMessage } from '@gwcluster/wire';
-import { parseMemberConfig } from '../src/config/config.js';
-import { OperatorPlane, type MemberSnapshot, type OperatorEffect } from '../src/operator/operator-plane.js';
+import { parseMemberConfig } from '../../src/config/config.js';
+import { OperatorPlane, type MemberSnapshot, type OperatorEffect } from '../../src/operator/operator-plane.js';
 
 const SELF = '192.0.2.11';
 const MASTER = '192.0.2.12';

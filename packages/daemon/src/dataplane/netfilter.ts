@@ -154,11 +154,3 @@ export async function ownAddresses(): Promise<string[]> {
   const parsed = JSON.parse(out) as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
   return parsed.filter((l) => l.ifname !== 'lo').flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
 }
-
-/** The kernel's neighbour entry for an address (MAC), or null. */
-export async function neighbourMac(ip: string, dev: string): Promise<string | null> {
-  const out = await cmd(['ip', '-j', 'neigh', 'show', ip, 'dev', dev], true);
-  if (!out) return null;
-  const parsed = JSON.parse(out) as { lladdr?: string; state?: string[] }[];
-  return parsed.find((n) => n.lladdr && !(n.state ?? []).includes('FAILED'))?.lladdr ?? null;
-}

@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createTestPki, type TestPki } from '@gwcluster/security';
-import { arraySessions, type SessionRecord } from '../src/operator/providers.js';
-import { buildAdminServer } from '../src/operator/server.js';
+import { arraySessions, type SessionRecord } from '../../src/operator/providers.js';
+import { buildAdminServer } from '../../src/operator/server.js';
 import { OperatorCluster, TOKEN, auth } from './operator-harness.js';
 
 const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];

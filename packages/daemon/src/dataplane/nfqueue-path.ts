@@ -1,8 +1,8 @@
-/** The native packet engine (native-addon PacketEngine) behind the data plane's PacketEngineLike seam. */
+/** The NFQUEUE packet path: the native packet engine (native-addon PacketEngine) behind the PacketPath seam. */
 import { PacketEngine } from '@gwcluster/native-addon';
-import type { PacketEngineFactory, PacketEngineLike } from './dataplane.js';
+import type { PacketPath, PacketPathFactory } from './packet-path.js';
 
-export const nativePacketEngine: PacketEngineFactory = (opts) => {
+export const nfqueuePacketPath: PacketPathFactory = (opts) => {
   const engine = PacketEngine.open({
     queueNum: opts.queueNum,
     clusterIps: [...opts.clusterIps],
@@ -18,7 +18,7 @@ export const nativePacketEngine: PacketEngineFactory = (opts) => {
       else if (e.type === 'error') opts.onError(e.error);
     },
   });
-  const like: PacketEngineLike = {
+  const path: PacketPath = {
     setRole: (r) => engine.setRole(r),
     setOwner: (u, s) => engine.setOwner(u, s),
     setSlotMac: (s, mac) => engine.setSlotMac(s, mac),
@@ -31,5 +31,5 @@ export const nativePacketEngine: PacketEngineFactory = (opts) => {
     close: () => engine.close(),
     attachSessions: (table) => engine.attachSessions(table),
   };
-  return like;
+  return path;
 };

@@ -3,7 +3,7 @@
  * one to approve a joiner (Figure 8F) and every member tells each one who joined and left (Figure 8G).
  */
 import type { MemberId } from '@gwcluster/wire';
-import type { ApplicationConfig } from './config/config.js';
+import type { ApplicationConfig } from '../config/config.js';
 
 export type JoinVerdict = { readonly accept: true } | { readonly accept: false; readonly reason: string };
 

@@ -2,10 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createTestPki, issueMemberCertificate, MessageSealer, createClusterCa, type TestPki } from '@gwcluster/security';
 import { decodeEnvelope, encodeEnvelope } from '@gwcluster/wire';
-import { parseMemberConfig } from '../src/config/config.js';
-import { MemberNode } from '../src/member-node.js';
-import { NoClusterAddress } from '../src/cluster-address.js';
-import { DenyListApplication } from '../src/applications.js';
+import { parseMemberConfig } from '../../src/config/config.js';
+import { MemberNode } from '../../src/control/member-node.js';
+import { NoClusterAddress } from '../../src/control/cluster-address.js';
+import { DenyListApplication } from '../../src/control/applications.js';
 import { MemoryNetwork } from '@gwcluster/cluster-core';
 
 const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];

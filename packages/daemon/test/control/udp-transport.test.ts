@@ -6,7 +6,7 @@
 import { createSocket } from 'node:dgram';
 import { describe, it } from 'vitest';
 import { transportConformance, type TransportFixture } from '@gwcluster/cluster-core/testing';
-import { UdpTransport } from '../src/transport.js';
+import { UdpTransport } from '../../src/control/udp-transport.js';
 
 const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const BROADCAST = '127.255.255.255';

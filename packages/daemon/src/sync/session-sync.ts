@@ -3,11 +3,8 @@
  * packet engine tracks owned packets in, and the Replicator (packages/state-sync) that gives every other
  * member a copy of this member's sessions and installs theirs.
  *
- *   - every 10 ms: urgent changes (creation, state change, a sequence number that moved a quarter
- *     window) are collected and queued for every peer, and the replicator sends what its rate limit
- *     allows;
- *   - every 200 ms: lazy changes (other sequence, ack and window movement);
- *   - every second: expired sessions are removed (and the removal replicated);
+ *   - urgent changes every tick, lazy changes and expiry less often (cadence.ts); every change is
+ *     queued for every peer and the replicator sends what its rate limit allows;
  *   - a joiner is ready (may be given units) once every member present when it joined sent its
  *     snapshot; a planned move acknowledges WORK DE-ASSIGN only after the new owner acknowledged the
  *     moved units' sessions.
@@ -15,8 +12,9 @@
 import type { Logger } from 'pino';
 import { SessionTable, SESSION_RECORD_SIZE, sessionRecordKey, sessionRecordVersion } from '@gwcluster/native-addon';
 import { Replicator, DEFAULT_REPLICATOR_CONFIG, type LocalRecord, type ReplicatorEffect, type ReplicatorEvent } from '@gwcluster/state-sync';
+import { SyncCadence, URGENT_EVERY_MS } from './cadence.js';
 import type { ClusterMessage, MemberId, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
-import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from './operator/providers.js';
+import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from '../operator/providers.js';
 
 export interface SessionSyncConfig {
   readonly mode: 'strict' | 'loose';
@@ -44,6 +42,8 @@ export interface SessionSyncOptions {
   readonly ownedUnits: () => readonly WorkUnit[];
   /** The owner of a unit as this member knows it ('' when unassigned). */
   readonly ownerOf: (unit: WorkUnit) => MemberId;
+  /** Wall clock, ms since the epoch (the session table stamps sessions with it). Default: Date.now. */
+  readonly clock?: () => number;
 }
 
 /** Sessions scanned at most when the admin API filters by member. */
@@ -51,9 +51,6 @@ const MEMBER_FILTER_SCAN = 100_000;
 
 const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6', 47: 'gre', 50: 'esp' };
 
-const URGENT_EVERY_MS = 10;
-const LAZY_EVERY_MS = 200;
-const EXPIRE_EVERY_MS = 1000;
 /** Records collected per 10 ms tick at most (the rest stay queued in the table). */
 const COLLECT_MAX = 2048;
 
@@ -61,8 +58,8 @@ export class SessionSync implements SessionProvider, SyncCounters {
   readonly table: SessionTable;
   readonly replicator: Replicator;
   private timer: NodeJS.Timeout | null = null;
-  private lastLazy = 0;
-  private lastExpire = 0;
+  private readonly cadence = new SyncCadence();
+  private readonly clock: () => number;
   /** The session table's statistics as of the last expiry pass (at most a second old). */
   private tableStats: Record<string, number> = {};
   private peersKey: string | null = null;
@@ -76,6 +73,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
   constructor(private readonly opts: SessionSyncOptions) {
     this.table = new SessionTable({ maxSessions: opts.config.maxSessions, mode: opts.config.mode });
     this.replicator = new Replicator({ ...DEFAULT_REPLICATOR_CONFIG, self: opts.self, maxBytesPerSecond: opts.config.maxBytesPerSecond });
+    this.clock = opts.clock ?? Date.now;
   }
 
   start(): void {
@@ -97,7 +95,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
     this.peersKey = key;
     for (const p of [...this.verifiedBy]) if (!peers.includes(p)) this.verifiedBy.delete(p);
     this.opts.logger.info({ peers }, 'state sync: peers changed');
-    this.step({ type: 'peers', now: Date.now(), peers });
+    this.step({ type: 'peers', now: this.clock(), peers });
   }
 
   /** Consumes state-sync plane messages (a MemberNode plane handler). */
@@ -105,7 +103,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
     if (message.type !== 'state-sync' && message.type !== 'state-ack') return false;
     this.opts.logger.debug({ from, type: message.type }, 'state sync: received');
     if (message.type === 'state-ack') this.verifiedBy.add(from);
-    if (this.opts.config.sync) this.step({ type: 'message', now: Date.now(), from, message });
+    if (this.opts.config.sync) this.step({ type: 'message', now: this.clock(), from, message });
     return true;
   }
 
@@ -119,7 +117,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
     const id = this.nextHandoverId++;
     this.handoverIds.set(id, requestId);
     const records = this.table.sessionsForUnits([...units]).map((r) => this.local(r));
-    this.step({ type: 'handover', now: Date.now(), id, to, records });
+    this.step({ type: 'handover', now: this.clock(), id, to, records });
   }
 
   private local(r: Uint8Array): LocalRecord {
@@ -128,11 +126,9 @@ export class SessionSync implements SessionProvider, SyncCounters {
   }
 
   private tick(): void {
-    const now = Date.now();
-    const lazy = now - this.lastLazy >= LAZY_EVERY_MS;
-    if (lazy) this.lastLazy = now;
-    if (now - this.lastExpire >= EXPIRE_EVERY_MS) {
-      this.lastExpire = now;
+    const now = this.clock();
+    const { lazy, expire } = this.cadence.due(now);
+    if (expire) {
       this.table.expire(now);
       // The table's statistics walk every session under the lock the packet engine needs: take them
       // once a second here, never per admin request or metrics scrape.
@@ -171,7 +167,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
             else if (r.state.length === SESSION_RECORD_SIZE) records.push(r.state);
           }
           if (records.length > 0) {
-            const out = this.table.install(records, Date.now());
+            const out = this.table.install(records, this.clock());
             this.counters.installed += out.installed;
             this.counters.installStale += records.length - out.installed;
           }
@@ -180,7 +176,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
         }
         case 'need-snapshot': {
           const records = this.table.sessionsForUnits([...this.opts.ownedUnits()]).map((r) => this.local(r));
-          this.step({ type: 'snapshot-records', now: Date.now(), peer: e.peer, records });
+          this.step({ type: 'snapshot-records', now: this.clock(), peer: e.peer, records });
           break;
         }
         case 'ready':

@@ -1,0 +1,27 @@
+/**
+ * The member driver's timing rules, pure (time comes in): how often the core is ticked and how often a
+ * repeated warning may reach the log.
+ */
+
+/** The core needs a tick at least every T/5 (T the keepalive period); the driver ticks every T/10, at least 5 ms apart. */
+export function tickPeriodMs(keepalivePeriodMs: number): number {
+  return Math.max(5, Math.floor(keepalivePeriodMs / 10));
+}
+
+/** One log line per drop reason every 5 s at most: a flood of bad datagrams must not flood the log. */
+export const DROP_LOG_EVERY_MS = 5000;
+
+/** Lets one line per key through every `everyMs`; the rest are only counted by the caller. */
+export class LogThrottle {
+  private readonly last = new Map<string, number>();
+
+  constructor(private readonly everyMs: number) {}
+
+  /** True when a line for `key` may be logged at `now` (ms, monotonic); it is then counted as logged. */
+  allow(key: string, now: number): boolean {
+    const last = this.last.get(key) ?? -Infinity;
+    if (now - last < this.everyMs) return false;
+    this.last.set(key, now);
+    return true;
+  }
+}
