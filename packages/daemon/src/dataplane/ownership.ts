@@ -4,20 +4,11 @@
  * (policy.ts) decides when a difference between the two is applied.
  */
 import { UNIT_COUNT, type MemberId, type WorkUnit } from '@gwcluster/wire';
+import type { DataPlaneView } from '@gwcluster/cluster-core';
 import { LOCAL_SLOT, NO_SLOT } from './packet-path.js';
 
-/** What the data plane is told after each core step (ClusterMember.dataPlaneView()). */
-export interface DataPlaneView {
-  readonly master: boolean;
-  /** Units this member serves. */
-  readonly owned: ReadonlySet<WorkUnit>;
-  /** owners[unit] as this member knows it (the master's table; a member's last keepalive). */
-  readonly owners: readonly (MemberId | null)[];
-  /** Master: units unassigned or with an assignment not yet acknowledged (their packets are held). */
-  readonly holding: ReadonlySet<WorkUnit>;
-  /** The members as known here, this one included; empty while not in a cluster. */
-  readonly members: readonly MemberId[];
-}
+/** What the data plane is told after each core step: the core's own type (CoreView.dataPlaneView()). */
+export type { DataPlaneView };
 
 /**
  * Member -> slot number of the packet path. This member is LOCAL_SLOT; other members get 2, 3, ... in the
