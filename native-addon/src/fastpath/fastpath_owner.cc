@@ -167,7 +167,10 @@ void FastPathOwner::attach(const std::string& ifname, AttachMode mode) {
     opts.prog_fd = progFd_;
     err = bpf_tc_attach(&hook, &opts);
     if (err != 0) {
-      if (madeClsact_) bpf_tc_hook_destroy(&hook);
+      if (madeClsact_) {
+        hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+        bpf_tc_hook_destroy(&hook);
+      }
       madeClsact_ = false;
       fail("bpf_tc_attach", errOf(err), ifname + " ingress");
     }
@@ -201,7 +204,11 @@ void FastPathOwner::detach() {
   const int err = bpf_tc_detach(&hook, &opts);
   const bool made = madeClsact_;
   madeClsact_ = false;
-  if (made) bpf_tc_hook_destroy(&hook);
+  if (made) {
+    // Both attach points name the qdisc itself (one alone only flushes that hook's filters).
+    hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+    bpf_tc_hook_destroy(&hook);
+  }
   // The interface may be gone already (its filters with it).
   if (err != 0 && err != -ENOENT && err != -ENODEV && err != -EINVAL) fail("bpf_tc_detach", errOf(err), ifname + " ingress");
 }
