@@ -5,7 +5,10 @@
     "have_pcap%": "<!(command -v pcap-config >/dev/null 2>&1 && echo 1 || echo 0)",
     # libnetfilter_queue is optional too: without its headers (Debian libnetfilter-queue-dev) the addon
     # is built without PacketEngine and reports hasEngine = false.
-    "have_nfq%": "<!(test -e /usr/include/libnetfilter_queue/libnetfilter_queue.h && echo 1 || echo 0)"
+    "have_nfq%": "<!(test -e /usr/include/libnetfilter_queue/libnetfilter_queue.h && echo 1 || echo 0)",
+    # The kernel fast path needs clang (the BPF program) and libbpf (Debian libbpf-dev): without them the
+    # addon is built without FastPath and reports hasFastPath = false.
+    "have_bpf%": "<!(command -v clang >/dev/null 2>&1 && test -e /usr/include/bpf/libbpf.h && echo 1 || echo 0)"
   },
   "targets": [
     {
@@ -32,8 +35,40 @@
           "sources": ["src/engine/packet_engine.cc", "src/engine/engine_wrap.cc"],
           "defines": ["GWC_HAVE_NFQ"],
           "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
+        }],
+        ["have_bpf==1", {
+          "sources": ["src/fastpath/fastpath_owner.cc", "src/fastpath/fastpath_wrap.cc"],
+          "defines": ["GWC_HAVE_FASTPATH"],
+          "libraries": ["-lbpf"],
+          "dependencies": ["gwcluster_fastpath_bpf"]
         }]
       ]
     }
+  ],
+  "conditions": [
+    ["have_bpf==1", {
+      "targets": [
+        {
+          # The BPF object the FastPath loads: build/Release/gwcluster_fastpath.bpf.o.
+          "target_name": "gwcluster_fastpath_bpf",
+          "type": "none",
+          "actions": [
+            {
+              "action_name": "fastpath_bpf_object",
+              "inputs": [
+                "src/fastpath/build-bpf.sh",
+                "src/fastpath/fastpath_kern.c",
+                "src/fastpath/packet_parsing.h",
+                "src/fastpath/fastpath_maps.h",
+                "src/fastpath/fastpath_structs.h",
+                "src/fastpath/fastpath_consts.h"
+              ],
+              "outputs": ["<(PRODUCT_DIR)/gwcluster_fastpath.bpf.o"],
+              "action": ["sh", "src/fastpath/build-bpf.sh", "src/fastpath/fastpath_kern.c", "<(PRODUCT_DIR)/gwcluster_fastpath.bpf.o"]
+            }
+          ]
+        }
+      ]
+    }]
   ]
 }

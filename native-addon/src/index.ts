@@ -19,6 +19,8 @@ export type {
   NativeEngineEvent,
   NativeEngineStats,
   NativeVerdictCounts,
+  NativeFastPath,
+  NativeFastPathConstants,
 } from './common/binding.js';
 export { NativeCallError } from './common/errors.js';
 export * from './common/addresses.js';
@@ -48,6 +50,19 @@ export * from './sessions/sessions.js';
 
 // capture/: libpcap capture classified by a WorkUnitFilter.
 export { Capture, type CaptureOptions, type CaptureBatch, type CaptureStats } from './capture/capture.js';
+
+// fastpath/: the kernel fast path (tc ingress BPF program and its maps); off unless someone makes one.
+export {
+  FastPath,
+  fastPathAvailable,
+  UnitAction,
+  FASTPATH_STAT_NAMES,
+  type FastPathOptions,
+  type FastPathAttachMode,
+  type FastPathStats,
+  type FastPathStatName,
+  type KernelDetailedBatch,
+} from './fastpath/fastpath.js';
 
 // testing/: seeded synthetic traffic for parity tests and benchmarks.
 export {

@@ -1,5 +1,6 @@
 // Module init of gwcluster_filter.node: each component registers its own exports. Components built
-// only when their library is present (pcap, libnetfilter_queue) report it through hasPcap/hasEngine.
+// only when their library is present (pcap, libnetfilter_queue, libbpf + clang) report it through
+// hasPcap/hasEngine/hasFastPath.
 #include <napi.h>
 
 #include "filter/filter_wrap.h"
@@ -11,6 +12,10 @@
 
 #ifdef GWC_HAVE_NFQ
 #include "engine/engine_wrap.h"
+#endif
+
+#ifdef GWC_HAVE_FASTPATH
+#include "fastpath/fastpath_wrap.h"
 #endif
 
 namespace {
@@ -28,6 +33,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hasEngine", Napi::Boolean::New(env, true));
 #else
   exports.Set("hasEngine", Napi::Boolean::New(env, false));
+#endif
+#ifdef GWC_HAVE_FASTPATH
+  gwc::InitFastPath(env, exports);
+#else
+  exports.Set("hasFastPath", Napi::Boolean::New(env, false));
 #endif
   gwc::InitSessionTable(env, exports);
   return exports;

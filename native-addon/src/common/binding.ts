@@ -253,6 +253,37 @@ export interface NativeSessionTableConstructor {
   new (maxSessions: number, loose: boolean, timeouts: Uint32Array): NativeSessionTable;
 }
 
+/** The native FastPath object (src/fastpath/fastpath_wrap.cc). Failures throw Error with syscall, errno, code. */
+export interface NativeFastPath {
+  /** mode 0: tcx (a bpf_link, detached when the process goes); 1: cls_bpf on the clsact qdisc. */
+  attach(ifname: string, mode: number): void;
+  detach(): void;
+  attached(): boolean;
+  setConfig(flags: number, l2Offset: number, userMark: number): void;
+  setUnitPolicies(units: Uint16Array, action: number, ownerSlot: number): void;
+  setClusterIps(v4: Uint32Array, v6: Uint8Array): void;
+  setBypassIps(v4: Uint32Array, v6: Uint8Array): void;
+  /** 2048 entries: packets of units 0..1023, then IP bytes. */
+  unitCounters(reset: boolean): BigUint64Array;
+  /** fastPathConstants.statCount entries, FASTPATH_STAT_NAMES order. */
+  stats(): BigUint64Array;
+  classifyInKernel(packets: Uint8Array, offsets: Uint32Array, frames: boolean): NativeDetailedBatch & { verdicts: Uint8Array };
+  testRunDuration(packet: Uint8Array, frames: boolean, repeat: number): number;
+  close(): void;
+}
+
+/** Values of src/fastpath/fastpath_consts.h the TypeScript face relies on (checked by its tests). */
+export interface NativeFastPathConstants {
+  actionToUser: number;
+  actionPass: number;
+  actionDrop: number;
+  configFrames: number;
+  configDecideIpv6: number;
+  configTestResult: number;
+  statCount: number;
+  testCarrierBytes: number;
+}
+
 /** What build/Release/gwcluster_filter.node exports (src/common/addon.cc Init). */
 export interface FilterBinding {
   workUnitOfKey(key: number): number;
@@ -275,9 +306,15 @@ export interface FilterBinding {
   SessionTable?: NativeSessionTableConstructor;
   sessionRecordSize?: number;
   sessionKeySize?: number;
+  /** False when the addon was built without clang/libbpf (no kernel fast path). */
+  hasFastPath?: boolean;
+  FastPath?: new (objectPath: string) => NativeFastPath;
+  fastPathConstants?: NativeFastPathConstants;
 }
 
 export const ADDON_PATH = '../../build/Release/gwcluster_filter.node';
+/** The fast path's BPF object, built beside the addon (binding.gyp target gwcluster_fastpath_bpf). */
+export const FASTPATH_OBJECT_URL = new URL('../../build/Release/gwcluster_fastpath.bpf.o', import.meta.url);
 
 let loaded: FilterBinding | undefined;
 
