@@ -2,7 +2,8 @@
 # One-time (idempotent) set-up of a fresh Debian machine for gwcluster, as root:
 #   - Debian packages listed in scripts/apt-packages.txt, installed only where their command is missing;
 #   - npm packages (npm install when node_modules is missing or older than package-lock.json);
-#   - the TypeScript build (tsc -b, incremental) and the native addon (built by npm install).
+#   - the native addon (built by npm install; rebuilt when its C++ sources changed) and the TypeScript
+#     build (tsc -b, incremental).
 # Safe to run again: it does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,14 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm install --no-audit --no-fund --loglevel=error
+fi
+
+# The addon is built by npm install; rebuild it when its C++ sources or binding.gyp changed since (a
+# checkout that moved on, or the BPF toolchain installed after the first build).
+addon=native-addon/build/Release/gwcluster_filter.node
+if [ ! -e "$addon" ] || [ -n "$(find native-addon/binding.gyp native-addon/src -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.c' -o -name '*.sh' -o -name binding.gyp \) -print -quit)" ]; then
+  echo "setup: building the native addon"
+  (cd native-addon && npx node-gyp rebuild >/dev/null)
 fi
 
 npx tsc -b
