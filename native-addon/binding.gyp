@@ -30,7 +30,8 @@
           "libraries": ["<!@(pcap-config --libs 2>/dev/null)"]
         }],
         ["have_nfq==1", {
-          "sources": ["src/engine/packet_engine.cc", "src/engine/engine_wrap.cc"],
+          "sources": ["src/engine/packet_engine.cc", "src/engine/arp.cc", "src/engine/forwarding.cc",
+                      "src/engine/net_interface.cc", "src/engine/engine_wrap.cc"],
           "defines": ["GWC_HAVE_NFQ"],
           "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
         }]
