@@ -102,6 +102,16 @@ void SessionTable::reportRemoval(const FlowKey& k, const Session& s) {
   removedQ_.push_back(k);
 }
 
+// A new session (the caller checked the room) is queued for replication at once.
+TrackResult SessionTable::addSession(const FlowKey& k, const Session& s, TrackResult r) {
+  Session& ns = map_.emplace(k, s).first->second;
+  ++st_.created;
+  markChanged(k, ns, true);
+  r.created = true;
+  r.state = ns.state;
+  return r;
+}
+
 TrackResult SessionTable::trackOther(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit) {
   (void)pk;
   TrackResult r;
@@ -118,12 +128,7 @@ TrackResult SessionTable::trackOther(const Parsed& pk, const FlowKey& k, bool se
     s.state = kUnreplied;
     s.unit = unit;
     s.lastSeenMs = nowMs;
-    Session& ns = map_.emplace(k, s).first->second;
-    ++st_.created;
-    markChanged(k, ns, true);
-    r.created = true;
-    r.state = ns.state;
-    return r;
+    return addSession(k, s, r);
   }
   Session& s = it->second;
   const int d = (senderIsLo == static_cast<bool>(s.origIsLo)) ? 0 : 1;
@@ -174,12 +179,7 @@ TrackResult SessionTable::trackTcp(const Parsed& pk, const FlowKey& k, bool send
     s.unit = unit;
     s.lastSeenMs = nowMs;
     openTcpSession(s, pk, senderIsLo);
-    Session& ns = map_.emplace(k, s).first->second;
-    ++st_.created;
-    markChanged(k, ns, true);
-    r.created = true;
-    r.state = ns.state;
-    return r;
+    return addSession(k, s, r);
   }
 
   Session& s = it->second;

@@ -105,6 +105,7 @@ class SessionTable {
   using Map = std::unordered_map<FlowKey, Session, FlowKeyHash>;
   TrackResult trackTcp(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit);
   TrackResult trackOther(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit);
+  TrackResult addSession(const FlowKey& k, const Session& s, TrackResult r);
   void markChanged(const FlowKey& k, Session& s, bool urgent);
   void maybeKeepalive(const FlowKey& k, Session& s, uint8_t proto, int64_t nowMs);
   void reportRemoval(const FlowKey& k, const Session& s);

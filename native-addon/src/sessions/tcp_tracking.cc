@@ -18,6 +18,18 @@ inline uint8_t shiftOf(const Session& s, int d) {
   return ((s.dir[0].flags & kDirWs) && (s.dir[1].flags & kDirWs)) ? s.dir[d].wscale : 0;
 }
 
+// The acknowledgment and the timestamp a first segment of side t carries, if any.
+void takeAckAndTsval(TcpDir& t, const Parsed& pk) {
+  if (pk.tflags & kAck) {
+    t.ackEdge = pk.ack;
+    t.flags |= kDirAck;
+  }
+  if (pk.optFlags & kDirTs) {
+    t.tsval = pk.tsval;
+    t.flags |= kDirTsSeen;
+  }
+}
+
 // Initializes side t from its SYN (or SYN-ACK): sequence space, options, unscaled window.
 void initFromSyn(TcpDir& t, const Parsed& pk) {
   t = TcpDir{};
@@ -29,14 +41,7 @@ void initFromSyn(TcpDir& t, const Parsed& pk) {
   t.flags = static_cast<uint8_t>(kDirSyn | (pk.optFlags & kDirOptMask));
   t.mss = pk.mss;
   t.wscale = pk.wscale;
-  if (pk.optFlags & kDirTs) {
-    t.tsval = pk.tsval;
-    t.flags |= kDirTsSeen;
-  }
-  if (pk.tflags & kAck) {
-    t.ackEdge = pk.ack;
-    t.flags |= kDirAck;
-  }
+  takeAckAndTsval(t, pk);
 }
 
 // Side t seen mid-stream (loose pick-up): sequence space from this packet, no options known.
@@ -48,14 +53,7 @@ void initMidStream(TcpDir& t, const Parsed& pk) {
   t.maxwin = std::max<uint32_t>(pk.win, 1);
   t.wl1 = pk.seq;
   t.flags = kDirSyn;
-  if (pk.tflags & kAck) {
-    t.ackEdge = pk.ack;
-    t.flags |= kDirAck;
-  }
-  if (pk.optFlags & kDirTs) {
-    t.tsval = pk.tsval;
-    t.flags |= kDirTsSeen;
-  }
+  takeAckAndTsval(t, pk);
 }
 
 inline uint8_t staleBit(int d) { return d == 0 ? kSessStale0 : kSessStale1; }
