@@ -16,6 +16,7 @@
       "sources": [
         "src/common/addon.cc",
         "src/filter/filter.cc", "src/filter/hold_queue.cc", "src/filter/work_unit_filter.cc", "src/filter/filter_wrap.cc",
+        "src/sessions/session.cc", "src/sessions/parsed_packet.cc", "src/sessions/tcp_tracking.cc",
         "src/sessions/session_table.cc", "src/sessions/session_wrap.cc"
       ],
       # Includes name the component: #include "filter/filter.h".
@@ -32,7 +33,8 @@
           "libraries": ["<!@(pcap-config --libs 2>/dev/null)"]
         }],
         ["have_nfq==1", {
-          "sources": ["src/engine/packet_engine.cc", "src/engine/engine_wrap.cc"],
+          "sources": ["src/engine/packet_engine.cc", "src/engine/arp.cc", "src/engine/forwarding.cc",
+                      "src/engine/net_interface.cc", "src/engine/engine_wrap.cc"],
           "defines": ["GWC_HAVE_NFQ"],
           "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
         }],

@@ -62,6 +62,11 @@ export function checkInteger(x: unknown, call: string, name: string, min: number
   }
 }
 
+/** A distribution method (003: 1 = the master forwards, 2 and 3 = every member sees the traffic). */
+export function checkMethod(x: unknown, call: string, name: string): asserts x is 1 | 2 | 3 {
+  if (x !== 1 && x !== 2 && x !== 3) throw new TypeError(`${call}: ${name} must be 1, 2 or 3, got ${String(x)}`);
+}
+
 /** Packet i is packets[offsets[i], offsets[i + 1]): n + 1 non-decreasing offsets within packets. */
 export function checkOffsets(packets: unknown, offsets: unknown, call: string): asserts offsets is Uint32Array {
   checkBytes(packets, call, 'packets');

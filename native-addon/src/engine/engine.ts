@@ -12,7 +12,7 @@ import {
   type NativeVerdictCounts,
 } from '../common/binding.js';
 import { parseClusterIps, parseIpv4, type ClusterIpsInput } from '../common/addresses.js';
-import { callNative, checkBoolean, checkInteger, NativeCallError, translateNativeError } from '../common/errors.js';
+import { callNative, checkBoolean, checkInteger, checkMethod, NativeCallError, translateNativeError } from '../common/errors.js';
 import { DEFAULT_HOLD_LIMITS, type HoldLimits } from '../filter/hold-limits.js';
 import type { UnitCounters } from '../filter/filter.js';
 import { WORK_UNITS } from '../filter/reference.js';
@@ -90,10 +90,6 @@ export function parseMac(text: unknown, call: string, name: string): Uint8Array 
     throw new TypeError(`${call}: ${name} must be a MAC address 'aa:bb:cc:dd:ee:ff', got ${JSON.stringify(text)}`);
   }
   return Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
-}
-
-function checkMethod(m: unknown, call: string, name: string): asserts m is DistributionMethod {
-  if (m !== 1 && m !== 2 && m !== 3) throw new TypeError(`${call}: ${name} must be 1, 2 or 3, got ${String(m)}`);
 }
 
 function checkIfName(x: unknown, call: string, name: string): asserts x is string {

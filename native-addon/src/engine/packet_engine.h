@@ -4,6 +4,8 @@
 // The engine also answers ARP for the cluster IPs and announces them by gratuitous ARP
 // (003: "the master answers ARP for the cluster IP"; "announces the cluster IP by gratuitous ARP
 // when it takes office"). No Node.js dependency (engine_wrap.cc is the N-API glue).
+// Files: packet_engine.cc (queue, verdicts, thread, JS calls), arp.{h,cc} (ARP), forwarding.cc
+// (to the owner's MAC, reinjection, release), net_interface.{h,cc} (interface index and MAC).
 //
 // Verdicts (per queued IP packet):
 //   owned by this member (owner == localSlot)          -> NF_ACCEPT (local delivery or routing);
@@ -50,20 +52,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/net_interface.h"
 #include "filter/work_unit_filter.h"
 #include "sessions/session_table.h"
 
 namespace gwc {
-
-using Mac = std::array<uint8_t, 6>;
-
-// An OS failure: the call that failed and errno (0 when none applies).
-struct EngineError : std::runtime_error {
-  EngineError(std::string call, int err, const std::string& what)
-      : std::runtime_error(what), syscall(std::move(call)), errnum(err) {}
-  std::string syscall;
-  int errnum;
-};
 
 struct ArpInterfaceConfig {
   std::string name;
@@ -189,7 +182,11 @@ class PacketEngine {
     uint32_t verdict;
   };
 
+  static constexpr int kBurst = 64;  // queue messages / ARP frames read per wake-up
+
   static int OnQueuedPacket(nfq_q_handle* qh, nfgenmsg* msg, nfq_data* nfa, void* self);
+  void OpenForwarding();  // forwarding.cc
+  void OpenArpPorts();    // arp.cc
   void Run();
   void ReadQueue();
   void FlushVerdicts();
@@ -220,8 +217,8 @@ class PacketEngine {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> announceRequested_{false};
 
-  std::mutex mu_;
-  sess::SessionTable* sessions_ = nullptr;  // guarded by mu_  // guards everything below
+  std::mutex mu_;  // guards everything below
+  sess::SessionTable* sessions_ = nullptr;
   WorkUnitFilter filter_;
   std::unordered_map<uint16_t, Mac> slotMacs_;
   std::array<bool, kWorkUnits> notified_{};

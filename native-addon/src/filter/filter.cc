@@ -3,15 +3,12 @@
 
 #include <cstring>
 
+#include "common/byte_order.h"
+
 namespace gwc {
 namespace {
 
-inline uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-inline uint32_t be32(const uint8_t* p) {
-  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
-         (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
-}
-inline uint32_t fold128(const uint8_t* p) { return be32(p) ^ be32(p + 4) ^ be32(p + 8) ^ be32(p + 12); }
+inline uint32_t fold128(const uint8_t* p) { return readBe32(p) ^ readBe32(p + 4) ^ readBe32(p + 8) ^ readBe32(p + 12); }
 
 inline Classification drop(Status s, Reason r, uint8_t version = 0) {
   Classification c;
@@ -27,7 +24,7 @@ inline Classification drop(Status s, Reason r, uint8_t version = 0) {
 // Returns None and sets the IDs, or the reason the packet falls back to plain UDP.
 L2tpFallback parseL2tp(const uint8_t* q, size_t m, uint16_t* tunnel, uint16_t* session) {
   if (m < 2) return L2tpFallback::Truncated;
-  const uint16_t flags = be16(q);
+  const uint16_t flags = readBe16(q);
   if ((flags & 0x000F) != 2) return L2tpFallback::Version;
   const bool l = flags & 0x4000, s = flags & 0x0800, o = flags & 0x0200;
   const size_t hdr = 6 + (l ? 2 : 0) + (s ? 4 : 0) + (o ? 2 : 0);
@@ -35,16 +32,16 @@ L2tpFallback parseL2tp(const uint8_t* q, size_t m, uint16_t* tunnel, uint16_t* s
   size_t off = 2;
   size_t msgLen = m;
   if (l) {
-    msgLen = be16(q + 2);
+    msgLen = readBe16(q + 2);
     if (msgLen < hdr || msgLen > m) return L2tpFallback::Length;
     off = 4;
   }
   if (o) {
-    const size_t offsetSize = be16(q + hdr - 2);
+    const size_t offsetSize = readBe16(q + hdr - 2);
     if (hdr + offsetSize > msgLen) return L2tpFallback::Truncated;
   }
-  *tunnel = be16(q + off);
-  *session = be16(q + off + 2);
+  *tunnel = readBe16(q + off);
+  *session = readBe16(q + off + 2);
   return L2tpFallback::None;
 }
 
@@ -66,15 +63,15 @@ Classification finish(Classification c, const uint8_t* p, size_t l4off, size_t e
     const size_t doff = l4[12] >> 4;
     if (doff < 5) return drop(Status::Malformed, Reason::TcpDataOffset, c.ipVersion);
     if (doff * 4 > l4len) return drop(Status::Truncated, Reason::L4Header, c.ipVersion);
-    c.key = src ^ be16(l4);
+    c.key = src ^ readBe16(l4);
   } else if (c.proto == 17) {  // UDP
     if (l4len < 8) return drop(Status::Truncated, Reason::L4Header, c.ipVersion);
-    const size_t ulen = be16(l4 + 4);
+    const size_t ulen = readBe16(l4 + 4);
     if (ulen < 8) return drop(Status::Malformed, Reason::UdpLength, c.ipVersion);
     if (ulen > l4len) return drop(Status::Truncated, Reason::L4Header, c.ipVersion);
-    const uint16_t sport = be16(l4);
+    const uint16_t sport = readBe16(l4);
     c.key = src ^ sport;
-    if (be16(l4 + 2) == kL2tpPort) {
+    if (readBe16(l4 + 2) == kL2tpPort) {
       uint16_t tunnel = 0, session = 0;
       const L2tpFallback fb = parseL2tp(l4 + 8, ulen - 8, &tunnel, &session);
       if (fb == L2tpFallback::None) {
@@ -99,20 +96,20 @@ Classification classifyIpv4(const uint8_t* p, size_t len, const ClusterAddrs& cl
   const size_t hl = static_cast<size_t>(p[0] & 0x0F) * 4;
   if (hl < 20) return drop(Status::Malformed, Reason::IpIhl, 4);
   if (hl > len) return drop(Status::Truncated, Reason::IpHeader, 4);
-  const size_t tot = be16(p + 2);
+  const size_t tot = readBe16(p + 2);
   if (tot < hl) return drop(Status::Malformed, Reason::IpTotalLength, 4);
   if (tot > len) return drop(Status::Truncated, Reason::IpLength, 4);
   Classification c;
   c.ipVersion = 4;
   c.proto = p[9];
-  if (be16(p + 6) & 0x3FFF) c.flags |= kFlagFragment;  // MF bit or fragment offset
-  const uint32_t src = be32(p + 12), dst = be32(p + 16);
+  if (readBe16(p + 6) & 0x3FFF) c.flags |= kFlagFragment;  // MF bit or fragment offset
+  const uint32_t src = readBe32(p + 12), dst = readBe32(p + 16);
   return finish(c, p, hl, tot, src, dst, cluster.hasV4(dst));
 }
 
 Classification classifyIpv6(const uint8_t* p, size_t len, const ClusterAddrs& cluster) {
   if (len < 40) return drop(Status::Truncated, Reason::IpHeader, 6);
-  const size_t end = 40 + static_cast<size_t>(be16(p + 4));
+  const size_t end = 40 + static_cast<size_t>(readBe16(p + 4));
   if (end > len) return drop(Status::Truncated, Reason::IpLength, 6);
   Classification c;
   c.ipVersion = 6;
@@ -173,13 +170,13 @@ Classification classifyIp(const uint8_t* p, size_t len, const ClusterAddrs& clus
 
 Classification classifyFrame(const uint8_t* p, size_t len, const ClusterAddrs& cluster) {
   if (len < 14) return drop(Status::Truncated, Reason::Ethernet);
-  uint16_t type = be16(p + 12);
+  uint16_t type = readBe16(p + 12);
   size_t off = 14;
   int tags = 0;
   while (type == 0x8100 || type == 0x88A8) {
     if (tags == kMaxVlanTags) return drop(Status::Malformed, Reason::VlanLimit);
     if (off + 4 > len) return drop(Status::Truncated, Reason::Vlan);
-    type = be16(p + off + 2);
+    type = readBe16(p + off + 2);
     off += 4;
     ++tags;
   }

@@ -3,7 +3,7 @@
 // turns native failures into errors naming the call. reference.ts is the same contract in TypeScript.
 import { loadBinding, type FilterBinding, type NativeDetailedBatch, type NativeFilter, type NativeFilterStats } from '../common/binding.js';
 import { parseClusterIps, type ClusterAddresses, type ClusterIpsInput } from '../common/addresses.js';
-import { callNative, checkBoolean, checkBytes, checkInteger, checkOffsets } from '../common/errors.js';
+import { callNative, checkBoolean, checkBytes, checkInteger, checkMethod, checkOffsets } from '../common/errors.js';
 import { DEFAULT_HOLD_LIMITS, type HoldLimits } from './hold-limits.js';
 import { WORK_UNITS } from './reference.js';
 
@@ -145,7 +145,7 @@ export class WorkUnitFilter {
     this.#method = opts.method ?? 1;
     checkInteger(this.#localSlot, call, 'opts.localSlot', 0, 0xffff);
     checkBoolean(this.#master, call, 'opts.master');
-    if (this.#method !== 1 && this.#method !== 2 && this.#method !== 3) throw new TypeError(`${call}: opts.method must be 1, 2 or 3, got ${String(opts.method)}`);
+    checkMethod(this.#method, call, 'opts.method');
     this.frames = opts.frames ?? false;
     checkBoolean(this.frames, call, 'opts.frames');
     const b = opts.binding ?? loadBinding();
@@ -183,7 +183,7 @@ export class WorkUnitFilter {
     const method = role.method ?? this.#method;
     checkInteger(slot, call, 'role.localSlot', 0, 0xffff);
     checkBoolean(master, call, 'role.master');
-    if (method !== 1 && method !== 2 && method !== 3) throw new TypeError(`${call}: role.method must be 1, 2 or 3, got ${String(method)}`);
+    checkMethod(method, call, 'role.method');
     callNative(call, () => this.native.setRole(slot, master, method));
     this.#localSlot = slot;
     this.#master = master;

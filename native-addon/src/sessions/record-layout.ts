@@ -1,17 +1,17 @@
 // The replicated session record and flow key (README "Session records"): the one TypeScript statement
-// of the layout session_table.cc encodes (encodeRecord/encodeKey). Everything outside the addon reads
+// of the layout session.cc encodes (encodeRecord/encodeKey). Everything outside the addon reads
 // and writes records through this module, never by byte offsets of its own; test/sessions/
 // record-layout.test.ts round-trips records through the native table to hold the two together.
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../common/addresses.js';
 import { checkBytes, checkInteger } from '../common/errors.js';
 
-/** Bytes of one encoded session record (format 1); session_table.h kRecordSize. */
+/** Bytes of one encoded session record (format 1); session.h kRecordSize. */
 export const SESSION_RECORD_SIZE = 112;
-/** Bytes of one encoded flow key (a removal); session_table.h kKeySize. */
+/** Bytes of one encoded flow key (a removal); session.h kKeySize. */
 export const SESSION_KEY_SIZE = 40;
 export const SESSION_RECORD_FORMAT = 1;
 
-/** TCP states (session_table.h TcpState). UDP/other sessions use 0 UNREPLIED / 1 REPLIED. */
+/** TCP states (session.h TcpState). UDP/other sessions use 0 UNREPLIED / 1 REPLIED. */
 export const TcpState = {
   NONE: 0,
   SYN_SENT: 1,

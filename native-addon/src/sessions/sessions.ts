@@ -16,7 +16,7 @@ import {
 
 export type { NativeSessionTable, NativeSessionTableConstructor, NativeSessionStats, NativeTrackResult } from '../common/binding.js';
 
-/** Why track() decided as it did (session_table.h Reason, same order). */
+/** Why track() decided as it did (session.h Reason, same order). */
 export const TRACK_REASONS = ['none', 'no-session', 'out-of-window', 'table-full', 'malformed', 'invalid-flags', 'unexpected-syn', 'untracked'] as const;
 export type TrackReason = (typeof TRACK_REASONS)[number];
 

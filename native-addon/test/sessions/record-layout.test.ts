@@ -1,5 +1,5 @@
 // The TypeScript record layout (src/sessions/record-layout.ts) against the C++ encoder and decoder
-// (session_table.cc encodeRecord/decodeRecord/encodeKey): records the native table wrote decode and
+// (session.cc encodeRecord/decodeRecord/encodeKey): records the native table wrote decode and
 // re-encode to the same bytes, records encoded in TypeScript install natively and come back unchanged,
 // and the key computed from a record removes the session.
 import { describe, expect, it } from 'vitest';

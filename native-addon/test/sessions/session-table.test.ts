@@ -1,4 +1,4 @@
-// The session table (src/session_table.cc through src/sessions.ts): TCP tracking from synthetic
+// The session table (src/sessions/ through src/sessions/sessions.ts): TCP tracking from synthetic
 // packets, the window rule, records, replication with coalescing, replicas and failover, expiry,
 // bounds and malformed input.
 import { describe, expect, it } from 'vitest';
