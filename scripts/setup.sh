@@ -40,7 +40,9 @@ fi
 addon=native-addon/build/Release/gwcluster_filter.node
 if [ ! -e "$addon" ] || [ -n "$(find native-addon/binding.gyp native-addon/src -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.c' -o -name '*.sh' -o -name binding.gyp \) -print -quit)" ]; then
   echo "setup: building the native addon"
-  (cd native-addon && npx node-gyp rebuild >/dev/null)
+  log=$(mktemp)
+  if ! (cd native-addon && npx node-gyp rebuild) >"$log" 2>&1; then tail -40 "$log" >&2; rm -f "$log"; exit 1; fi
+  rm -f "$log"
 fi
 
 npx tsc -b
