@@ -113,6 +113,11 @@ export function liveTimings(config: MemberConfig): Partial<CoreTimings> {
   return clusterConfiguration(config).settings;
 }
 
+/** The core event that makes a member run `config` (adopted): its version and its live timings. */
+export function configChangedEvent(config: MemberConfig): { readonly type: 'config-changed'; readonly configVersion: number; readonly timings: Partial<CoreTimings> } {
+  return { type: 'config-changed', configVersion: config.cluster.configVersion, timings: liveTimings(config) };
+}
+
 /**
  * Writes `raw` to `file` atomically: a temporary file beside it (same mode), fsync, rename, fsync of the
  * directory. A crash leaves either the old or the new file, never a torn one.
