@@ -81,7 +81,7 @@ export class CoreScenario {
     this.sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 10, seed: 1, ...(planes ? { planes } : {}) });
   }
 
-  /** Core settings of a member added by add(); a scenario of whole members derives them from its configuration. */
+  /** Core settings of a member at add() and restart(); a scenario of whole members derives them from its configuration. */
   protected coreOverrides(_id: MemberId): Partial<CoreConfig> {
     return {};
   }
@@ -119,6 +119,11 @@ export class CoreScenario {
       added.push(`m${n}`);
     }
     return added;
+  }
+
+  /** A fresh process on member `id` (coreOverrides() asked again). */
+  restart(id: MemberId): void {
+    this.sim.restart(id, this.coreOverrides(id));
   }
 
   /** The master among live members, for operator commands. */
@@ -268,7 +273,7 @@ export const CORE_COMMANDS: CommandTable<CoreScenario> = {
   },
   /** restart m2: a fresh process on the same member. */
   restart: (ctx, args) => {
-    for (const id of ctx.members(args)) ctx.sim.restart(id);
+    for (const id of ctx.members(args)) ctx.restart(id);
     return ctx.happenings();
   },
   /** partition m1 | m2 m3 */

@@ -33,38 +33,51 @@ export interface SimOptions {
   readonly planes?: (id: MemberId) => readonly SimPlane[];
 }
 
-/** What a plane asks the simulator to do, carried out in order. */
+/** What a plane asks the simulator to do (PlaneContext.emit). */
 export type PlaneEffect =
-  /** Send one of the plane's messages through the codec on the simulated network (from now, with its latency). */
+  /** Send one of the plane's messages through the codec on the simulated network (delivered after its latency). */
   | { readonly type: 'send'; readonly to: MemberId | 'broadcast'; readonly message: ClusterMessage }
-  /** Feed the member's core an event at the simulator's now (queued behind the event being handled). */
+  /** Feed the member's core an event at now. */
   | { readonly type: 'core'; readonly event: CoreInput }
   /** A line for the trace: what the member's driver would log (scenarios print it). */
   | { readonly type: 'note'; readonly text: string };
 
+/** What a plane's hook is given: the time, the member's core (read-only) and the way to act. */
+export interface PlaneContext {
+  /** The virtual clock, ms. */
+  readonly now: number;
+  readonly core: CoreView;
+  /**
+   * Carries `effect` out at once and traces it. A `core` event is stepped before emit returns unless the
+   * core is being stepped (then it waits in the node's queue, as in the daemon's driver); its effects reach
+   * every plane's hooks, this one's included, before emit returns.
+   */
+  emit(effect: PlaneEffect): void;
+}
+
 /**
- * A pure machine that runs beside a simulated member's core, the seam the daemon's planes plug into.
- * The simulator calls it never concurrently and never from inside another of its calls; it reads no clock
- * (time is `now`, the virtual clock, ms) and returns what it wants done as PlaneEffects. Every hook is
- * optional. Order on a received message: the planes in their order, then the core; a plane that consumes
- * the message ends the walk.
+ * A pure machine that runs beside a simulated member's core: the seam the daemon's planes (replicator,
+ * operator plane, data-plane policy; packages/daemon/src/sim) plug into. The simulator calls the hooks
+ * never concurrently; a hook may be re-entered only through its own ctx.emit of a core event (see
+ * PlaneContext.emit). A plane reads no clock: time is ctx.now. Every hook is optional. A received message
+ * goes to the planes in their order, then to the core; a plane that consumes it ends the walk.
  */
 export interface SimPlane {
   /** Its name in the trace. */
   readonly name: string;
-  /** A message for this member, before the core: effects when this plane consumed it, null to pass it on. */
-  message?(now: number, from: MemberId, message: ClusterMessage, core: CoreView): readonly PlaneEffect[] | null;
+  /** A message for this member, before the core: true when this plane consumed it. */
+  message?(ctx: PlaneContext, from: MemberId, message: ClusterMessage): boolean;
   /** Each of the core's effects, in order, as the core produced it. */
-  coreEffect?(now: number, effect: CoreEffect, core: CoreView): readonly PlaneEffect[];
+  coreEffect?(ctx: PlaneContext, effect: CoreEffect): void;
   /**
-   * The core's `handover` (a planned move, handoverBeforeAck): the first plane with this hook takes it over
-   * and answers `handover-done` itself later (a `core` effect). Without one the simulator answers at once.
+   * The core's `handover` (a planned move, handoverBeforeAck): the first plane with this hook takes it and
+   * answers `handover-done` itself, later (a `core` effect). Without one the simulator answers at once.
    */
-  handover?(now: number, requestId: number, units: readonly WorkUnit[], to: MemberId | '', core: CoreView): readonly PlaneEffect[];
-  /** After each batch of core events (as the daemon's DataPlaneHooks.sync): the core as of now. */
-  stepped?(now: number, core: CoreView): readonly PlaneEffect[];
+  handover?(ctx: PlaneContext, requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void;
+  /** After each batch of core events (as the daemon's DataPlaneHooks.sync). */
+  stepped?(ctx: PlaneContext): void;
   /** Every simulator tick (tickMs) while the member lives, after the core's tick. */
-  tick?(now: number, core: CoreView): readonly PlaneEffect[];
+  tick?(ctx: PlaneContext): void;
 }
 
 /** One entry of a node's trace: a core effect, or (with `plane`) an effect of one of its planes. */
@@ -226,7 +239,7 @@ export class SimNetwork {
         for (const node of this.nodes.values()) {
           if (!node.alive) continue;
           this.stepNode(node, { type: 'tick', now: this.now });
-          for (const plane of node.planes) if (plane.tick) this.carryOutPlane(node, plane, plane.tick(this.now, node.member));
+          for (const plane of node.planes) plane.tick?.(this.context(node, plane));
         }
         nextTick += this.tickMs;
       }
@@ -246,13 +259,7 @@ export class SimNetwork {
 
   /** A decoded message: the planes in order, then (unless one consumed it) the core. */
   private receive(node: SimNode, from: MemberId, message: ClusterMessage): void {
-    for (const plane of node.planes) {
-      const effects = plane.message?.(this.now, from, message, node.member) ?? null;
-      if (effects !== null) {
-        this.carryOutPlane(node, plane, effects);
-        return;
-      }
-    }
+    for (const plane of node.planes) if (plane.message?.(this.context(node, plane), from, message)) return;
     this.stepNode(node, { type: 'message', now: this.now, from, message });
   }
 
@@ -272,7 +279,7 @@ export class SimNetwork {
     } finally {
       node.stepping = false;
     }
-    for (const plane of node.planes) if (plane.stepped) this.carryOutPlane(node, plane, plane.stepped(this.now, node.member));
+    for (const plane of node.planes) plane.stepped?.(this.context(node, plane));
   }
 
   private carryOut(node: SimNode, effect: CoreEffect): void {
@@ -295,7 +302,7 @@ export class SimNetwork {
       case 'handover': {
         node.handovers.push({ at: this.now, requestId: effect.requestId, units: effect.units, to: effect.to });
         const taker = node.planes.find((p) => p.handover);
-        if (taker) this.carryOutPlane(node, taker, taker.handover!(this.now, effect.requestId, effect.units, effect.to, node.member));
+        if (taker) taker.handover!(this.context(node, taker), effect.requestId, effect.units, effect.to);
         // No plane holds sessions: the hand-over is done at once, unless the test answers it itself.
         else if (!node.holdHandovers) this.stepNode(node, { type: 'handover-done', now: this.now, requestId: effect.requestId });
         break;
@@ -303,16 +310,29 @@ export class SimNetwork {
       default:
         break;
     }
-    for (const plane of node.planes) if (plane.coreEffect) this.carryOutPlane(node, plane, plane.coreEffect(this.now, effect, node.member));
+    for (const plane of node.planes) plane.coreEffect?.(this.context(node, plane), effect);
   }
 
-  private carryOutPlane(node: SimNode, plane: SimPlane, effects: readonly PlaneEffect[]): void {
-    for (const effect of effects) {
-      node.trace.push({ at: this.now, seq: this.effectSeq++, plane: plane.name, effect });
-      if (!node.alive) continue;
-      if (effect.type === 'send') this.transmit(node, effect.to, effect.message);
-      else if (effect.type === 'core') this.stepNode(node, { ...effect.event, now: this.now } as CoreEvent);
-    }
+  /**
+   * The context of `plane` on member `id` now, for outside requests to a plane (an operator's action at
+   * the admin API): what the plane emits through it is carried out as from one of its hooks.
+   */
+  planeContext(id: MemberId, plane: SimPlane): PlaneContext {
+    return this.context(this.node(id), plane);
+  }
+
+  private context(node: SimNode, plane: SimPlane): PlaneContext {
+    return {
+      now: this.now,
+      core: node.member,
+      emit: (effect) => {
+        node.trace.push({ at: this.now, seq: this.effectSeq++, plane: plane.name, effect });
+        // A dead member's planes act no more (their hooks may still be running when it was killed).
+        if (!node.alive) return;
+        if (effect.type === 'send') this.transmit(node, effect.to, effect.message);
+        else if (effect.type === 'core') this.stepNode(node, { ...effect.event, now: this.now } as CoreEvent);
+      },
+    };
   }
 
   private transmit(node: SimNode, to: MemberId | 'broadcast', message: ClusterMessage): void {

@@ -12,7 +12,7 @@ import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type Co
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
-import { clusterConfiguration, configChangedEvent } from '../config/cluster-config.js';
+import { configChangedEvent, coreSettings } from '../config/cluster-config.js';
 import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
@@ -110,15 +110,7 @@ export class MemberNode {
     this.clock = opts.clock ?? (() => performance.now());
     this.wallClock = opts.wallClock ?? (() => Date.now());
     this.apps = opts.applications ?? [];
-    this.#member = new ClusterMember(
-      coreConfig(this.self, c.cluster.configVersion, {
-        ...clusterConfiguration(c).settings,
-        // With replicated sessions a member owns units only once it holds everyone's sessions, and a
-        // planned move waits until the new owner holds the moved units' sessions.
-        waitForSyncReady: c.dataplane?.sessions.sync ?? false,
-        handoverBeforeAck: c.dataplane?.sessions.sync ?? false,
-      }),
-    );
+    this.#member = new ClusterMember(coreConfig(this.self, c.cluster.configVersion, coreSettings(c)));
     this.core = this.#member;
     const trust = new TrustStore({
       caCertPem: opts.credentials.caPem,
