@@ -125,6 +125,14 @@ export function coreSettings(config: MemberConfig): Partial<CoreConfig> {
   };
 }
 
+/**
+ * Whether the core's data-plane view holds a unit while its owner hands it over: with method 1
+ * (master-forward) every packet passes the master, which can hold them (CoreView.dataPlaneView).
+ */
+export function holdsHandedOverUnits(config: MemberConfig): boolean {
+  return config.dataplane?.method === 'master-forward';
+}
+
 /** The core event that makes a member run `config` (adopted): its version and its live timings. */
 export function configChangedEvent(config: MemberConfig): { readonly type: 'config-changed'; readonly configVersion: number; readonly timings: Partial<CoreTimings> } {
   return { type: 'config-changed', configVersion: config.cluster.configVersion, timings: liveTimings(config) };

@@ -12,7 +12,7 @@ import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type Co
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
-import { configChangedEvent, coreSettings } from '../config/cluster-config.js';
+import { configChangedEvent, coreSettings, holdsHandedOverUnits } from '../config/cluster-config.js';
 import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
@@ -286,7 +286,7 @@ export class MemberNode {
         }
         for (const effect of effects) this.carryOut(effect);
       }
-      this.opts.dataPlane?.sync(this.core.dataPlaneView(this.opts.config.dataplane?.method === 'master-forward'));
+      this.opts.dataPlane?.sync(this.core.dataPlaneView(holdsHandedOverUnits(this.opts.config)));
     } finally {
       this.stepping = false;
     }

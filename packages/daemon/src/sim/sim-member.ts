@@ -14,7 +14,7 @@
  */
 import type { PlaneContext, SimPlane } from '@gwcluster/cluster-core';
 import type { MemberId, OperatorAction, WorkUnit } from '@gwcluster/wire';
-import { configChangedEvent } from '../config/cluster-config.js';
+import { configChangedEvent, holdsHandedOverUnits } from '../config/cluster-config.js';
 import { parseMemberConfig, type MemberConfig } from '../config/config.js';
 import { DataPlanePolicy, dataPlanePolicyConfig, type DataPlaneEffect, type DataPlaneEvent } from '../dataplane/policy.js';
 import { actOnOperatorPlane, receiveOnOperatorPlane, runOperatorPlane, type OperatorHost } from '../operator/operator-host.js';
@@ -157,9 +157,8 @@ export class SimMember {
     };
   }
 
-  /** Method 1 (every packet passes the master) holds a unit while its owner hands it over (MemberNode). */
   private get holdHandover(): boolean {
-    return this.config.dataplane?.method === 'master-forward';
+    return holdsHandedOverUnits(this.config);
   }
 
   private dataPlane(): SimPlane {
