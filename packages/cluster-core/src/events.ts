@@ -49,6 +49,9 @@ export type CoreEvent =
   /** The hand-over started by a `handover` effect is done (the new owner acknowledged the sessions). */
   | { readonly type: 'handover-done'; readonly now: number; readonly requestId: number };
 
+/** A CoreEvent as a driver's caller submits it: the driver adds `now` from its clock. */
+export type CoreInput = CoreEvent extends infer E ? (E extends CoreEvent ? Omit<E, 'now'> : never) : never;
+
 export type Role = 'joining' | 'offering' | 'member' | 'master' | 'waiting-config' | 'rejected' | 'left' | 'stopped';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

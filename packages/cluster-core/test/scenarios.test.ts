@@ -1,12 +1,12 @@
 /**
  * Golden scenarios (testdata/*.txt): each file is a script of commands and their expected output; see
- * scenario.ts for the format. GWC_UPDATE_GOLDEN=1 rewrites the files with the actual output; review the
+ * src/scenario.ts for the format. GWC_UPDATE_GOLDEN=1 rewrites the files with the actual output; review the
  * diff like code.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CORE_COMMANDS, CoreScenario, runScript } from './scenario.js';
+import { CORE_COMMANDS, CoreScenario, runScript } from '../src/testing.js';
 
 const dir = fileURLToPath(new URL('./testdata/', import.meta.url));
 const update = process.env['GWC_UPDATE_GOLDEN'] === '1';

@@ -17,6 +17,7 @@ import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from '
 import { MemberNode, type Credentials } from './control/member-node.js';
 import { applicationsFromConfig } from './control/applications.js';
 import { DataPlane } from './dataplane/data-plane.js';
+import { isStateSyncMessage } from './sync/replication.js';
 import { AdminListenError, startAdminServer } from './operator/server.js';
 import { OperatorChannel } from './operator/operator-channel.js';
 import { createMetrics } from './operator/metrics.js';
@@ -132,7 +133,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   });
   // State-sync plane messages go to the session replication (a stateless member drops them).
   const sessions = dataPlane?.sessions ?? null;
-  node.addPlaneHandler((from, message) => (message.type === 'state-sync' || message.type === 'state-ack' ? (sessions?.handleMessage(from, message), true) : false));
+  node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
   const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   const channel = new OperatorChannel({ node });

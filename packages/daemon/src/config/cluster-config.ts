@@ -12,7 +12,7 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import type { CoreTimings } from '@gwcluster/cluster-core';
+import type { CoreConfig, CoreTimings } from '@gwcluster/cluster-core';
 import { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS, type ClusterLiveField } from '@gwcluster/contracts';
 import { ConfigError, parseMemberConfig, type MemberConfig } from './config.js';
 
@@ -111,6 +111,31 @@ export function decodeClusterSettings(bytes: Uint8Array): Record<string, unknown
 
 export function liveTimings(config: MemberConfig): Partial<CoreTimings> {
   return clusterConfiguration(config).settings;
+}
+
+/** The core's settings on a member with this configuration (coreConfig() fills in the rest). */
+export function coreSettings(config: MemberConfig): Partial<CoreConfig> {
+  const sync = config.dataplane?.sessions.sync ?? false;
+  return {
+    ...clusterConfiguration(config).settings,
+    // With replicated sessions a member owns units only once it holds everyone's sessions, and a
+    // planned move waits until the new owner holds the moved units' sessions.
+    waitForSyncReady: sync,
+    handoverBeforeAck: sync,
+  };
+}
+
+/**
+ * Whether the core's data-plane view holds a unit while its owner hands it over: with method 1
+ * (master-forward) every packet passes the master, which can hold them (CoreView.dataPlaneView).
+ */
+export function holdsHandedOverUnits(config: MemberConfig): boolean {
+  return config.dataplane?.method === 'master-forward';
+}
+
+/** The core event that makes a member run `config` (adopted): its version and its live timings. */
+export function configChangedEvent(config: MemberConfig): { readonly type: 'config-changed'; readonly configVersion: number; readonly timings: Partial<CoreTimings> } {
+  return { type: 'config-changed', configVersion: config.cluster.configVersion, timings: liveTimings(config) };
 }
 
 /**

@@ -8,11 +8,11 @@
  * the tick timer; it does not close the transport (its owner does).
  */
 import type { Logger } from 'pino';
-import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreTimings } from '@gwcluster/cluster-core';
+import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreInput, type CoreView, type DataPlaneView } from '@gwcluster/cluster-core';
 import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
-import { clusterConfiguration } from '../config/cluster-config.js';
+import { configChangedEvent, coreSettings, holdsHandedOverUnits } from '../config/cluster-config.js';
 import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
@@ -29,10 +29,10 @@ export interface Credentials {
 /** What the data plane (native addon) is told; it must not block and must not call back synchronously. */
 export interface DataPlaneHooks {
   /**
-   * Called after every batch of core events with the core's current table (ClusterMember.dataPlaneView()).
+   * Called after every batch of core events with the core's current table (CoreView.dataPlaneView()).
    * Must not block and must not call back into the node synchronously.
    */
-  sync(view: ReturnType<ClusterMember['dataPlaneView']>): void;
+  sync(view: DataPlaneView): void;
   /** WORK DE-ASSIGN with state sync: hand the units' sessions to `to`, then submit `handover-done`. */
   handover?(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void;
   stats?(): Record<string, number>;
@@ -78,7 +78,9 @@ export type ControlHandler = (from: MemberId, message: ClusterMessage) => boolea
 export type ClusterEventListener = (event: ClusterEvent) => void;
 
 export class MemberNode {
-  readonly core: ClusterMember;
+  /** The protocol core, read-only: only this driver steps it (submit() feeds it events). */
+  readonly core: CoreView;
+  readonly #member: ClusterMember;
   readonly self: MemberId;
   private readonly sealer: MessageSealer;
   private readonly opener: MessageOpener;
@@ -108,15 +110,8 @@ export class MemberNode {
     this.clock = opts.clock ?? (() => performance.now());
     this.wallClock = opts.wallClock ?? (() => Date.now());
     this.apps = opts.applications ?? [];
-    this.core = new ClusterMember(
-      coreConfig(this.self, c.cluster.configVersion, {
-        ...clusterConfiguration(c).settings,
-        // With replicated sessions a member owns units only once it holds everyone's sessions, and a
-        // planned move waits until the new owner holds the moved units' sessions.
-        waitForSyncReady: c.dataplane?.sessions.sync ?? false,
-        handoverBeforeAck: c.dataplane?.sessions.sync ?? false,
-      }),
-    );
+    this.#member = new ClusterMember(coreConfig(this.self, c.cluster.configVersion, coreSettings(c)));
+    this.core = this.#member;
     const trust = new TrustStore({
       caCertPem: opts.credentials.caPem,
       ...(opts.credentials.crlPem ? { crlPem: opts.credentials.crlPem } : {}),
@@ -155,11 +150,11 @@ export class MemberNode {
 
   /**
    * Adopts a cluster configuration (already validated and persisted by the caller): the core takes the
-   * new version and timings, the tick timer follows a changed keepalive period.
+   * new version and live timings, the tick timer follows a changed keepalive period.
    */
-  adoptConfig(next: MemberConfig, timings: Partial<CoreTimings>): void {
+  adoptConfig(next: MemberConfig): void {
     this.config = next;
-    this.step({ type: 'config-changed', now: this.clock(), configVersion: next.cluster.configVersion, timings });
+    this.step({ ...configChangedEvent(next), now: this.clock() });
     if (this.timer && tickPeriodMs(next.cluster.keepalivePeriodMs) !== this.tickEveryMs) this.startTimer();
   }
 
@@ -211,7 +206,7 @@ export class MemberNode {
   }
 
   /** Feeds an operator or data-plane event to the core. */
-  submit(event: CoreEvent extends infer E ? (E extends CoreEvent ? Omit<E, 'now'> : never) : never): void {
+  submit(event: CoreInput): void {
     this.step({ ...event, now: this.clock() } as CoreEvent);
   }
 
@@ -282,7 +277,7 @@ export class MemberNode {
         const e = this.queued.shift()!;
         let effects: CoreEffect[];
         try {
-          effects = this.core.step(e);
+          effects = this.#member.step(e);
         } catch (err) {
           // A bug in the core must not take the member down; it is logged loudly and counted.
           this.count('core.exception');
@@ -291,7 +286,7 @@ export class MemberNode {
         }
         for (const effect of effects) this.carryOut(effect);
       }
-      this.opts.dataPlane?.sync(this.core.dataPlaneView(this.opts.config.dataplane?.method === 'master-forward'));
+      this.opts.dataPlane?.sync(this.core.dataPlaneView(holdsHandedOverUnits(this.opts.config)));
     } finally {
       this.stepping = false;
     }

@@ -156,8 +156,7 @@ export class DataPlane implements ClusterAddress {
   /** The core's view after a step (MemberNode DataPlaneHooks.sync). Cheap: 1024 comparisons. */
   sync(view: DataPlaneView): void {
     if (!this.path) return;
-    // Only a member in a cluster knows its peers (a joiner's empty view must not make it "ready").
-    if (view.members.length > 0) this.sessions?.setPeers(view.members.filter((m) => m !== this.opts.self));
+    this.sessions?.followView(view);
     this.step({ type: 'view', now: this.clock(), view });
   }
 

@@ -1,17 +1,18 @@
 /**
- * The driver of the operator plane (operator-plane.ts, a pure step machine): it owns the clock and the
- * one timer, reads the member's state and configuration file for the machine, and carries the machine's
- * effects out in order: sends through the member, answers admin requests, feeds core events, writes the
- * configuration file, adopts configurations and records events.
+ * The driver of the operator plane (operator-plane.ts, a pure step machine) in a running member: it owns
+ * the clock and the one timer, and is the OperatorHost (operator-host.ts, the routing and effect loop it
+ * shares with the simulator) over the member: sends through it, answers admin requests, feeds core
+ * events, writes the configuration file, adopts configurations and records events.
  *
  * Who calls: the admin API (act), the member's receive path (its control handler), the timer or, with
  * autoTick false, the owner (tick). Never concurrently; nothing here blocks.
  */
 import type { ClusterMessage, MemberId, OperatorAction } from '@gwcluster/wire';
 import { ApiError } from './api-errors.js';
-import { clusterConfiguration, liveTimings, readConfigFile, writeConfigFileAtomically, type ClusterConfiguration } from '../config/cluster-config.js';
+import { clusterConfiguration, readConfigFile, writeConfigFileAtomically, type ClusterConfiguration } from '../config/cluster-config.js';
 import type { MemberNode } from '../control/member-node.js';
-import { OperatorPlane, isOperatorMessage, type ActAnswer, type ActionOutcome, type MemberSnapshot, type OperatorEffect, type OperatorEvent } from './operator-plane.js';
+import { OperatorPlane, type ActAnswer, type ActionOutcome, type MemberSnapshot, type OperatorEvent } from './operator-plane.js';
+import { actOnOperatorPlane, receiveOnOperatorPlane, runOperatorPlane, type OperatorHost } from './operator-host.js';
 
 export type { ActionOutcome } from './operator-plane.js';
 
@@ -43,6 +44,7 @@ const HISTORY_SIZE = 50;
 export class OperatorChannel {
   private readonly node: MemberNode;
   private readonly plane: OperatorPlane;
+  private readonly host: OperatorHost;
   private readonly clock: () => number;
   private readonly wallClock: () => number;
   private readonly autoTick: boolean;
@@ -59,6 +61,7 @@ export class OperatorChannel {
     this.wallClock = opts.wallClock ?? (() => Date.now());
     this.autoTick = opts.autoTick ?? true;
     this.plane = new OperatorPlane({ self: this.node.self, requestTimeoutMs: opts.requestTimeoutMs ?? 3000, retransmitMs: opts.retransmitMs ?? 250, persist: opts.persist ?? true });
+    this.host = this.memberHost();
     this.history.push({ version: this.node.config.cluster.configVersion, at: new Date(this.wallClock()).toISOString(), from: 'file' });
     this.node.setControlHandler((from, msg) => this.onMessage(from, msg));
   }
@@ -93,8 +96,8 @@ export class OperatorChannel {
   act(action: OperatorAction, member: MemberId | '', payload: Record<string, unknown> = {}): Promise<ActionOutcome> {
     const ticket = ++this.ticketCounter;
     const answered = new Promise<ActAnswer>((resolve) => this.waiting.set(ticket, resolve));
-    const configFile = action === 'config' ? readConfigFile(this.node.config) : {};
-    this.run({ type: 'act', now: this.clock(), wallNow: this.wallClock(), ticket, action, member, payload, view: this.view(), configFile });
+    actOnOperatorPlane(this.plane, this.host, { ticket, wallNow: this.wallClock(), action, member, payload });
+    this.schedule();
     return answered.then((a) => {
       if (!a.ok) throw new ApiError(a.code, a.message);
       return a.outcome;
@@ -108,67 +111,52 @@ export class OperatorChannel {
 
   /** The member's control handler: true when the message was the operator plane's own. */
   private onMessage(from: MemberId, msg: ClusterMessage): boolean {
-    if (isOperatorMessage(msg)) {
-      // The file is read only for what may change it: a configuration update or a forwarded change.
-      const changesConfig = msg.type === 'config-update' || (msg.type === 'operator-request' && msg.action === 'config');
-      const configFile = changesConfig ? readConfigFile(this.node.config) : {};
-      this.run({ type: 'message', now: this.clock(), from, message: msg, view: this.view(), configFile });
-      return true;
-    }
-    this.run({ type: 'protocol-message', now: this.clock(), from, message: msg, role: this.node.core.role });
-    return false;
+    const consumed = receiveOnOperatorPlane(this.plane, this.host, from, msg);
+    this.schedule();
+    return consumed;
   }
 
-  /** Steps the machine with `event` and carries out its effects, feeding back what it asks for. */
   private run(event: OperatorEvent): void {
-    let effects = this.plane.step(event);
-    while (effects.length > 0) {
-      let feedback: OperatorEvent | null = null;
-      for (const effect of effects) feedback = this.carryOut(effect) ?? feedback;
-      effects = feedback ? this.plane.step(feedback) : [];
-    }
+    runOperatorPlane(this.plane, event, this.host);
     this.schedule();
   }
 
-  private carryOut(effect: OperatorEffect): OperatorEvent | null {
-    switch (effect.type) {
-      case 'send':
-        this.node.sendControl(effect.to, effect.message);
-        return null;
-      case 'answer': {
-        const resolve = this.waiting.get(effect.ticket);
-        this.waiting.delete(effect.ticket);
-        resolve?.(effect.answer);
-        return null;
-      }
-      case 'core':
-        this.node.submit(effect.event);
-        return null;
-      case 'note':
-        this.node.note(effect.level, effect.kind, effect.message, effect.fields);
-        return null;
-      case 'persist':
+  /** The plane's effects on this member: its node, its configuration file, the waiting admin requests. */
+  private memberHost(): OperatorHost {
+    return {
+      now: () => this.clock(),
+      view: () => this.view(),
+      config: () => this.node.config,
+      configFile: () => readConfigFile(this.node.config),
+      role: () => this.node.core.role,
+      send: (to, message) => this.node.sendControl(to, message),
+      answer: (ticket, answer) => {
+        const resolve = this.waiting.get(ticket);
+        this.waiting.delete(ticket);
+        resolve?.(answer);
+      },
+      core: (event) => this.node.submit(event),
+      note: (level, kind, message, fields) => void this.node.note(level, kind, message, fields),
+      persist: (file, raw) => {
         try {
-          writeConfigFileAtomically(effect.file, effect.raw);
-          return { type: 'persisted', now: this.clock(), error: null };
+          writeConfigFileAtomically(file, raw);
+          return null;
         } catch (e) {
-          return { type: 'persisted', now: this.clock(), error: (e as Error).message };
+          return (e as Error).message;
         }
-      case 'adopt':
-        this.node.adoptConfig(effect.config, liveTimings(effect.config));
-        this.history.push({ version: effect.config.cluster.configVersion, at: new Date(this.wallClock()).toISOString(), from: effect.from });
+      },
+      adopt: (config, from) => {
+        this.node.adoptConfig(config);
+        this.history.push({ version: config.cluster.configVersion, at: new Date(this.wallClock()).toISOString(), from });
         if (this.history.length > HISTORY_SIZE) this.history.splice(0, this.history.length - HISTORY_SIZE);
-        return null;
-      case 'need-view':
-        return { type: 'viewed', now: this.clock(), view: this.view() };
-      case 'compare-after-core': {
-        const { from, version } = effect;
+      },
+      afterCore: (step) =>
         queueMicrotask(() => {
-          if (!this.closed) this.run({ type: 'peer-version', now: this.clock(), from, version, config: this.node.config });
-        });
-        return null;
-      }
-    }
+          if (this.closed) return;
+          step();
+          this.schedule();
+        }),
+    };
   }
 
   /** One timer, due when the machine next has something to do; none with autoTick off. */

@@ -10,10 +10,12 @@
  *     moved units' sessions.
  */
 import type { Logger } from 'pino';
+import type { DataPlaneView } from '@gwcluster/cluster-core';
 import { SessionTable, SESSION_RECORD_SIZE, sessionRecordKey, sessionRecordVersion } from '@gwcluster/native-addon';
-import { Replicator, DEFAULT_REPLICATOR_CONFIG, type LocalRecord, type ReplicatorEffect, type ReplicatorEvent } from '@gwcluster/state-sync';
+import type { LocalRecord } from '@gwcluster/state-sync';
 import { SyncCadence, URGENT_EVERY_MS } from './cadence.js';
-import type { ClusterMessage, MemberId, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
+import { SessionReplication, type SessionStore } from './replication.js';
+import type { ClusterMessage, MemberId, SessionRecord, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
 import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from '../operator/providers.js';
 
 export interface SessionSyncConfig {
@@ -54,32 +56,49 @@ const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58
 /** Records collected per 10 ms tick at most (the rest stay queued in the table). */
 const COLLECT_MAX = 2048;
 
+/** A copy of a table record as the replicator takes it (the table's views share one buffer). */
+function localRecord(r: Uint8Array): LocalRecord {
+  const state = new Uint8Array(r);
+  return { key: sessionRecordKey(state), version: sessionRecordVersion(state), state, removed: false };
+}
+
 export class SessionSync implements SessionProvider, SyncCounters {
   readonly table: SessionTable;
-  readonly replicator: Replicator;
+  readonly replication: SessionReplication;
   private timer: NodeJS.Timeout | null = null;
   private readonly cadence = new SyncCadence();
   private readonly clock: () => number;
   /** The session table's statistics as of the last expiry pass (at most a second old). */
   private tableStats: Record<string, number> = {};
-  private peersKey: string | null = null;
-  /** Peers that acknowledged a message of ours, so they hold our certificate. */
-  private readonly verifiedBy = new Set<MemberId>();
   private received = 0;
-  private readonly handoverIds = new Map<number, number>();
-  private nextHandoverId = 1;
-  readonly counters = { installed: 0, installStale: 0, removalsApplied: 0, handovers: 0, handoversIncomplete: 0 };
+  readonly counters = { installed: 0, installStale: 0, removalsApplied: 0 };
 
   constructor(private readonly opts: SessionSyncOptions) {
     this.table = new SessionTable({ maxSessions: opts.config.maxSessions, mode: opts.config.mode });
-    this.replicator = new Replicator({ ...DEFAULT_REPLICATOR_CONFIG, self: opts.self, maxBytesPerSecond: opts.config.maxBytesPerSecond });
     this.clock = opts.clock ?? Date.now;
+    const store: SessionStore = {
+      recordsOf: (units) => this.table.sessionsForUnits([...units]).map(localRecord),
+      install: (_from, records, now) => this.install(records, now),
+    };
+    this.replication = new SessionReplication({ self: opts.self, sync: opts.config.sync, maxBytesPerSecond: opts.config.maxBytesPerSecond }, store, {
+      send: (to, message, o) => {
+        this.opts.logger.debug({ to, type: message.type }, 'state sync: send');
+        this.opts.send(to, message, o);
+      },
+      ready: () => {
+        this.opts.logger.info({ sessions: this.table.size }, "state sync: holds every member's sessions");
+        this.opts.onReady();
+      },
+      handoverDone: (requestId, complete) => this.opts.onHandoverDone(requestId, complete),
+      ownedUnits: () => this.opts.ownedUnits(),
+      failed: (event, err) => this.opts.logger.error({ err: err.message, event }, 'state replication failed on an event'),
+    });
   }
 
   start(): void {
     this.timer = setInterval(() => this.tick(), URGENT_EVERY_MS);
     this.timer.unref();
-    if (!this.opts.config.sync) this.opts.onReady();
+    this.replication.start();
   }
 
   stop(): void {
@@ -87,42 +106,38 @@ export class SessionSync implements SessionProvider, SyncCounters {
     this.timer = null;
   }
 
-  /** The current other members (from the cluster view); call whenever it may have changed. */
-  setPeers(peers: readonly MemberId[]): void {
-    if (!this.opts.config.sync) return;
-    const key = [...peers].sort().join(',');
-    if (key === this.peersKey) return;
-    this.peersKey = key;
-    for (const p of [...this.verifiedBy]) if (!peers.includes(p)) this.verifiedBy.delete(p);
-    this.opts.logger.info({ peers }, 'state sync: peers changed');
-    this.step({ type: 'peers', now: this.clock(), peers });
+  /** The core's view after a step (its members are the peers); call after every step. */
+  followView(view: DataPlaneView): void {
+    const peers = this.replication.followView(this.clock(), view);
+    if (peers) this.opts.logger.info({ peers }, 'state sync: peers changed');
   }
 
   /** Consumes state-sync plane messages (a MemberNode plane handler). */
   handleMessage(from: MemberId, message: ClusterMessage): boolean {
-    if (message.type !== 'state-sync' && message.type !== 'state-ack') return false;
-    this.opts.logger.debug({ from, type: message.type }, 'state sync: received');
-    if (message.type === 'state-ack') this.verifiedBy.add(from);
-    if (this.opts.config.sync) this.step({ type: 'message', now: this.clock(), from, message });
-    return true;
+    const consumed = this.replication.message(this.clock(), from, message);
+    if (consumed) this.opts.logger.debug({ from, type: message.type }, 'state sync: received');
+    return consumed;
   }
 
   /** Planned move: give `to` the sessions of `units`, then report done (WORK ACK follows). */
   handover(requestId: number, units: readonly WorkUnit[], to: MemberId | ''): void {
-    this.counters.handovers++;
-    if (!this.opts.config.sync || to === '') {
-      this.opts.onHandoverDone(requestId, true);
-      return;
-    }
-    const id = this.nextHandoverId++;
-    this.handoverIds.set(id, requestId);
-    const records = this.table.sessionsForUnits([...units]).map((r) => this.local(r));
-    this.step({ type: 'handover', now: this.clock(), id, to, records });
+    this.replication.handover(this.clock(), requestId, units, to);
   }
 
-  private local(r: Uint8Array): LocalRecord {
-    const state = new Uint8Array(r); // a copy: the table's views share one buffer
-    return { key: sessionRecordKey(state), version: sessionRecordVersion(state), state, removed: false };
+  private install(records: readonly SessionRecord[], now: number): void {
+    const installs: Uint8Array[] = [];
+    const removals: Uint8Array[] = [];
+    for (const r of records) {
+      this.received += r.key.length + r.state.length;
+      if (r.removed) removals.push(r.key);
+      else if (r.state.length === SESSION_RECORD_SIZE) installs.push(r.state);
+    }
+    if (installs.length > 0) {
+      const out = this.table.install(installs, now);
+      this.counters.installed += out.installed;
+      this.counters.installStale += installs.length - out.installed;
+    }
+    if (removals.length > 0) this.counters.removalsApplied += this.table.remove(removals);
   }
 
   private tick(): void {
@@ -136,62 +151,11 @@ export class SessionSync implements SessionProvider, SyncCounters {
     }
     const changes = this.table.collectChanges(COLLECT_MAX, now, { lazy });
     if (this.opts.config.sync && (changes.records.length > 0 || changes.removed.length > 0)) {
-      const records: LocalRecord[] = changes.records.map((r) => this.local(r));
+      const records: LocalRecord[] = changes.records.map(localRecord);
       for (const k of changes.removed) records.push({ key: new Uint8Array(k), version: 0xffffffff, state: new Uint8Array(0), removed: true });
-      this.step({ type: 'local-changes', now, records });
+      this.replication.localChanges(now, records);
     }
-    if (this.opts.config.sync) this.step({ type: 'tick', now });
-  }
-
-  private step(event: ReplicatorEvent): void {
-    let effects: ReplicatorEffect[];
-    try {
-      effects = this.replicator.step(event);
-    } catch (err) {
-      this.opts.logger.error({ err: (err as Error).message, event: event.type }, 'state replication failed on an event');
-      return;
-    }
-    for (const e of effects) {
-      switch (e.type) {
-        case 'send':
-          this.opts.logger.debug({ to: e.to, type: e.message.type }, 'state sync: send');
-          // Carry the certificate until the peer acknowledged something of ours (it verified us).
-          this.opts.send(e.to, e.message, { includeCertificate: !this.verifiedBy.has(e.to) });
-          break;
-        case 'install': {
-          const records: Uint8Array[] = [];
-          const removals: Uint8Array[] = [];
-          for (const r of e.records) {
-            this.received += r.key.length + r.state.length;
-            if (r.removed) removals.push(r.key);
-            else if (r.state.length === SESSION_RECORD_SIZE) records.push(r.state);
-          }
-          if (records.length > 0) {
-            const out = this.table.install(records, this.clock());
-            this.counters.installed += out.installed;
-            this.counters.installStale += records.length - out.installed;
-          }
-          if (removals.length > 0) this.counters.removalsApplied += this.table.remove(removals);
-          break;
-        }
-        case 'need-snapshot': {
-          const records = this.table.sessionsForUnits([...this.opts.ownedUnits()]).map((r) => this.local(r));
-          this.step({ type: 'snapshot-records', now: this.clock(), peer: e.peer, records });
-          break;
-        }
-        case 'ready':
-          this.opts.logger.info({ sessions: this.table.size }, 'state sync: holds every member\'s sessions');
-          this.opts.onReady();
-          break;
-        case 'handover-done': {
-          const requestId = this.handoverIds.get(e.id);
-          this.handoverIds.delete(e.id);
-          if (!e.complete) this.counters.handoversIncomplete++;
-          if (requestId !== undefined) this.opts.onHandoverDone(requestId, e.complete);
-          break;
-        }
-      }
-    }
+    this.replication.tick(now);
   }
 
   // SessionProvider (GET /v1/sessions) ------------------------------------------------------------
@@ -235,11 +199,11 @@ export class SessionSync implements SessionProvider, SyncCounters {
   // SyncCounters (metrics) --------------------------------------------------------------------------
 
   backlog(): number {
-    return this.replicator.backlog();
+    return this.replication.replicator.backlog();
   }
 
   bytesSent(): number {
-    return this.replicator.counters.bytesSent;
+    return this.replication.replicator.counters.bytesSent;
   }
 
   bytesReceived(): number {
@@ -249,7 +213,8 @@ export class SessionSync implements SessionProvider, SyncCounters {
   stats(): Record<string, number> {
     const t = this.tableStats;
     const out: Record<string, number> = { sessions: this.table.size, backlog: this.backlog() };
-    for (const [k, v] of Object.entries(this.replicator.counters)) out[`sync.${k}`] = v;
+    for (const [k, v] of Object.entries(this.replication.replicator.counters)) out[`sync.${k}`] = v;
+    for (const [k, v] of Object.entries(this.replication.counters)) out[`sync.${k}`] = v;
     for (const [k, v] of Object.entries(this.counters)) out[`sync.${k}`] = v;
     for (const [k, v] of Object.entries(t)) if (typeof v === 'number') out[`table.${k}`] = v;
     return out;

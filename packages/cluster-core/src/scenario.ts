@@ -3,14 +3,16 @@
  * of blocks separated by blank lines; each block is optional `#` comment lines, one command line,
  * a `----` line, and the expected output (no blank lines). runScript() runs every command through a
  * command table and returns the file with the actual outputs, so a test compares it with the file or,
- * with GWC_UPDATE_GOLDEN=1, writes it back.
+ * with GWC_UPDATE_GOLDEN=1, writes it back (test/scenarios.test.ts; the daemon's test/sim for whole members).
  *
  * The command table is a plain map from command name to handler over a context; other planes extend it
- * by spreading CORE_COMMANDS into their own table with a context that extends CoreScenario.
+ * by spreading CORE_COMMANDS into their own table with a context that extends CoreScenario. Test support:
+ * exported from `@gwcluster/cluster-core/testing`, never used by a running member.
  */
 import { UNIT_COUNT, type ClusterMessage, type MemberId } from '@gwcluster/wire';
-import type { CoreEffect, CoreEvent } from '../src/index.js';
-import { SimNetwork, type SimNode } from '../src/index.js';
+import type { CoreConfig } from './config.js';
+import type { CoreEffect, CoreInput } from './events.js';
+import { SimNetwork, type SimNode, type SimOptions, type SimTraceEntry } from './sim.js';
 
 /** Runs one command; returns its output lines (none: the block's output is empty). */
 export type Command<C> = (ctx: C, args: readonly string[]) => string[];
@@ -68,11 +70,21 @@ export function parseDuration(s: string | undefined): number {
  * jitter, no loss unless set, 10 ms ticks. Outputs name members, never addresses.
  */
 export class CoreScenario {
-  readonly sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 10, seed: 1 });
+  readonly sim: SimNetwork;
   private readonly names = new Map<MemberId, string>();
   private readonly ids = new Map<string, MemberId>();
   /** Effects already printed, by node. */
   private readonly printed = new Map<MemberId, number>();
+
+  /** `planes`: what each member runs beside its core (SimOptions.planes); the network's options are fixed. */
+  constructor(planes?: SimOptions['planes']) {
+    this.sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 10, seed: 1, ...(planes ? { planes } : {}) });
+  }
+
+  /** Core settings of a member at add() and restart(); a scenario of whole members derives them from its configuration. */
+  protected coreOverrides(_id: MemberId): Partial<CoreConfig> {
+    return {};
+  }
 
   id(name: string): MemberId {
     const id = this.ids.get(name);
@@ -102,11 +114,16 @@ export class CoreScenario {
       const id = `10.0.0.${n}`;
       this.names.set(id, `m${n}`);
       this.ids.set(`m${n}`, id);
-      this.sim.add(id);
+      this.sim.add(id, this.coreOverrides(id));
       this.printed.set(id, 0);
       added.push(`m${n}`);
     }
     return added;
+  }
+
+  /** A fresh process on member `id` (coreOverrides() asked again). */
+  restart(id: MemberId): void {
+    this.sim.restart(id, this.coreOverrides(id));
   }
 
   /** The master among live members, for operator commands. */
@@ -116,7 +133,7 @@ export class CoreScenario {
     return masters[0]!;
   }
 
-  event(id: MemberId, event: Omit<CoreEvent, 'now'> & { type: CoreEvent['type'] }): void {
+  event(id: MemberId, event: CoreInput): void {
     this.sim.event(id, event);
   }
 
@@ -130,7 +147,7 @@ export class CoreScenario {
     for (const node of this.sim.nodes.values()) {
       const from = this.printed.get(node.id) ?? 0;
       for (const t of node.trace.slice(from)) {
-        const line = this.describe(node.id, t.effect, keepalives);
+        const line = this.describe(node.id, t, keepalives);
         if (line !== null) entries.push({ seq: t.seq, line: `${formatTime(t.at)} ${line}` });
       }
       this.printed.set(node.id, node.trace.length);
@@ -140,7 +157,12 @@ export class CoreScenario {
     return lines;
   }
 
-  private describe(id: MemberId, e: CoreEffect, keepalives: Map<string, number>): string | null {
+  /** One trace entry as a line, or null to leave it out. Core scenarios print core effects only. */
+  protected describe(id: MemberId, t: SimTraceEntry, keepalives: Map<string, number>): string | null {
+    return t.plane === undefined ? this.describeCore(id, t.effect, keepalives) : null;
+  }
+
+  protected describeCore(id: MemberId, e: CoreEffect, keepalives: Map<string, number>): string | null {
     const who = this.name(id);
     switch (e.type) {
       case 'send': {
@@ -164,7 +186,8 @@ export class CoreScenario {
     }
   }
 
-  private fields(m: ClusterMessage): string {
+  /** A message's fields worth printing; other planes' scenarios add their messages. */
+  protected fields(m: ClusterMessage): string {
     switch (m.type) {
       case 'join-request':
         return `nonce=${m.nonce} claims=${m.claimedUnits.length} config=${m.configVersion}`;
@@ -214,13 +237,13 @@ export class CoreScenario {
   }
 }
 
-function formatFields(fields: Readonly<Record<string, unknown>>): string {
+export function formatFields(fields: Readonly<Record<string, unknown>>): string {
   return Object.entries(fields)
     .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
     .join(' ');
 }
 
-function formatTime(ms: number): string {
+export function formatTime(ms: number): string {
   return `${Number.isInteger(ms) ? ms : ms.toFixed(3)}ms`.padStart(7);
 }
 
@@ -250,7 +273,7 @@ export const CORE_COMMANDS: CommandTable<CoreScenario> = {
   },
   /** restart m2: a fresh process on the same member. */
   restart: (ctx, args) => {
-    for (const id of ctx.members(args)) ctx.sim.restart(id);
+    for (const id of ctx.members(args)) ctx.restart(id);
     return ctx.happenings();
   },
   /** partition m1 | m2 m3 */
