@@ -13,6 +13,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { MemberId, OperatorAction } from '@gwcluster/wire';
+import type { ClusterStatus } from '@gwcluster/cluster-core';
 import {
   API_ERRORS,
   ActionSchema,
@@ -67,10 +68,8 @@ export interface AdminAppOptions {
   readonly streamPeriodMs?: number;
 }
 
-export function clusterView(node: MemberNode): ClusterView {
-  const st = node.status();
-  let assigned = 0;
-  for (const o of st.owners) if (o !== null) assigned++;
+/** The header fields every view of the cluster starts with (the cluster view, the dashboard snapshot). */
+function clusterHeader(st: ClusterStatus) {
   return {
     self: st.self,
     role: st.role,
@@ -80,6 +79,15 @@ export function clusterView(node: MemberNode): ClusterView {
     keepalivePeriodMs: st.keepalivePeriodMs,
     tableVersion: st.tableVersion,
     members: st.members.map((m) => ({ ...m })),
+  };
+}
+
+export function clusterView(node: MemberNode): ClusterView {
+  const st = node.status();
+  let assigned = 0;
+  for (const o of st.owners) if (o !== null) assigned++;
+  return {
+    ...clusterHeader(st),
     units: { assigned, unassigned: 1024 - assigned, moving: st.movingUnits, ownedHere: st.ownedUnits.length },
     counters: countersOf(node, st),
   };
@@ -100,15 +108,8 @@ export function dashboardSnapshot(node: MemberNode): Record<string, unknown> {
   const ids = st.members.map((m) => m.id);
   const index = new Map(ids.map((id, i) => [id, i]));
   return {
-    self: st.self,
-    role: st.role,
-    master: st.master,
-    epoch: st.epoch,
-    configVersion: st.configVersion,
-    keepalivePeriodMs: st.keepalivePeriodMs,
-    tableVersion: st.tableVersion,
+    ...clusterHeader(st),
     moving: st.movingUnits,
-    members: st.members.map((m) => ({ ...m })),
     table: st.owners.map((o) => (o === null ? -1 : (index.get(o) ?? -1))),
   };
 }
