@@ -28,16 +28,16 @@ function time(label, n, fn) {
 }
 
 let bytes = 0;
-time('seal client-keepalive (no certificate)', N, () => { bytes = sealer.seal(clientKeepalive, NOW).length; });
+time('seal client-keepalive (no certificate)', N, () => { bytes = sealer.seal(clientKeepalive, 'broadcast', NOW).length; });
 console.log(`  datagram ${bytes} bytes`);
-time('seal master-keepalive (8 members, table, certificate)', N, () => { bytes = sealer.seal(masterKeepalive, NOW).length; });
+time('seal master-keepalive (8 members, table, certificate)', N, () => { bytes = sealer.seal(masterKeepalive, 'broadcast', NOW).length; });
 console.log(`  datagram ${bytes} bytes`);
 
-const opener = new MessageOpener({ cluster: 'bench', trust: pki.trustStore(), replayWindow: 64 });
-const warm = sealer.seal(masterKeepalive, NOW);
+const opener = new MessageOpener({ cluster: 'bench', self: '192.0.2.200', trust: pki.trustStore(), replayWindow: 64 });
+const warm = sealer.seal(masterKeepalive, 'broadcast', NOW);
 if (!opener.open(warm, NOW).ok) throw new Error('warm-up open failed');
-const ck = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, NOW));
-const mk = Array.from({ length: N + 500 }, () => sealer.seal(masterKeepalive, NOW));
+const ck = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, 'broadcast', NOW));
+const mk = Array.from({ length: N + 500 }, () => sealer.seal(masterKeepalive, 'broadcast', NOW));
 let bad = 0;
 let firstBad;
 time('open client-keepalive (cached certificate)', N, (i) => { const r = opener.open(ck[i], NOW); if (!r.ok) { bad++; firstBad ??= r; } });
