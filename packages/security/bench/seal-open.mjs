@@ -44,6 +44,14 @@ time('open client-keepalive (cached certificate)', N, (i) => { const r = opener.
 time('open master-keepalive (cert in message, TrustStore cache hit)', N, (i) => { const r = opener.open(mk[i], NOW); if (!r.ok) { bad++; firstBad ??= r; } });
 if (bad) throw new Error(`${bad} opens failed, first: ${firstBad.code} ${firstBad.reason}`);
 
+// A flood of captured datagrams (issue 10): each is dropped by a check before the signature.
+const expectCode = (code) => (i, d) => { const r = opener.open(d, NOW); if (r.ok || r.code !== code) throw new Error(`expected ${code}, got ${r.ok ? 'ok' : r.code}`); };
+const replayMk = expectCode('replay');
+time('open replayed master-keepalive (dropped: replay)', N, (i) => replayMk(i, mk[i]));
+const elsewhere = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, '192.0.2.7', NOW));
+const misaddressed = expectCode('wrong-recipient');
+time('open client-keepalive for another member (dropped: wrong-recipient)', N, (i) => misaddressed(i, elsewhere[i]));
+
 // Reference: the raw ECDSA P-256 operations node:crypto does inside seal/open.
 const key = loadPrivateKey(m.keyPem);
 const pub = pki.trustStore().verifyChain(m.chainDer, m.memberIp, NOW).publicKey;

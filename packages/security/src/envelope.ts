@@ -28,6 +28,7 @@ import {
   encodeEnvelope,
   encodeSignedMessage,
   isMemberId,
+  peekSignedHeader,
   type ClusterMessage,
   type MemberId,
   type ClusterMessageType,
@@ -343,26 +344,33 @@ export class MessageOpener {
   private openUnchecked(datagram: Uint8Array, nowMs: number, opts?: OpenOptions): OpenResult {
     const envelope = decodeEnvelope(datagram);
     if (!envelope.ok) return { ok: false, code: envelope.error.code, reason: envelope.error.message };
-    const decoded = decodeSignedMessage(envelope.value.signed);
-    if (!decoded.ok) return { ok: false, code: decoded.error.code, reason: decoded.error.message };
-    const signed = decoded.value;
-    const sender = signed.sender;
-    if (signed.version !== envelope.value.version) {
-      return { ok: false, code: 'unsupported-version', sender, reason: `message from ${sender} says version ${signed.version} inside its signature and ${envelope.value.version} outside: altered or broken` };
+    // The header alone (no body, no certificates) decides the cheap checks.
+    const header = peekSignedHeader(envelope.value.signed);
+    if (!header.ok) return { ok: false, code: header.error.code, reason: header.error.message };
+    const h = header.value;
+    const sender = h.sender;
+    if (h.version !== envelope.value.version) {
+      return { ok: false, code: 'unsupported-version', sender, reason: `message from ${sender} says version ${h.version} inside its signature and ${envelope.value.version} outside: altered or broken` };
     }
-    if (signed.cluster !== this.cluster) {
-      return { ok: false, code: 'wrong-cluster', sender, reason: `message from ${sender} is for cluster "${signed.cluster}", this member is in "${this.cluster}"` };
+    if (h.cluster !== this.cluster) {
+      return { ok: false, code: 'wrong-cluster', sender, reason: `message from ${sender} is for cluster "${h.cluster}", this member is in "${this.cluster}"` };
     }
-    if (signed.recipient !== 'broadcast' && signed.recipient !== this.self) {
-      return { ok: false, code: 'wrong-recipient', sender, reason: `${signed.message.type} from ${sender} is addressed to ${signed.recipient}, not to this member (${this.self}): replayed or misdelivered` };
+    if (h.recipient !== 'broadcast' && h.recipient !== this.self) {
+      return { ok: false, code: 'wrong-recipient', sender, reason: `message from ${sender} is addressed to ${h.recipient}, not to this member (${this.self}): replayed or misdelivered` };
     }
     if (opts?.sourceIp !== undefined && opts.sourceIp !== sender) {
       return { ok: false, code: 'sender-mismatch', sender, reason: `datagram from ${opts.sourceIp} is signed by member ${sender}: relayed or spoofed` };
     }
     const state = this.senders.get(sender);
     if (state) {
-      const fresh = state.replay.check(signed.incarnation, signed.seq);
+      const fresh = state.replay.check(h.incarnation, h.seq);
       if (!fresh.ok) return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: ${fresh.reason}` };
+    }
+    const decoded = decodeSignedMessage(envelope.value.signed);
+    if (!decoded.ok) return { ok: false, code: decoded.error.code, sender, reason: decoded.error.message };
+    const signed = decoded.value;
+    if (signed.sender !== h.sender || signed.incarnation !== h.incarnation || signed.seq !== h.seq || signed.recipient !== h.recipient || signed.cluster !== h.cluster || signed.version !== h.version) {
+      return { ok: false, code: 'invalid', sender, reason: `message from ${sender}: header and full decode disagree (malformed encoding)` };
     }
 
     const signature = envelope.value.signature;
