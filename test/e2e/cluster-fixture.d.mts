@@ -75,7 +75,7 @@ export declare class ClusterFixture {
   samples: Sample[];
   logs: Map<string, LogLine[]>;
   member(ipOrName: string): FixtureMember;
-  start(ip: string): ChildProcess;
+  start(ip: string, opts?: { env?: Record<string, string> }): ChildProcess;
   startAll(): void;
   kill9(ip: string): number;
   startMonitor(intervalMs?: number): void;

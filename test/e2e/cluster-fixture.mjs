@@ -110,10 +110,10 @@ export class ClusterFixture {
     return m;
   }
 
-  /** Starts gwclusterd on a member; its JSON log lines are collected. */
-  start(ip) {
+  /** Starts gwclusterd on a member; its JSON log lines are collected. opts.env: extra environment. */
+  start(ip, opts = {}) {
     const m = this.member(ip);
-    const child = m.host.spawn(process.execPath, [GWCLUSTERD, '--config', m.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = m.host.spawn(process.execPath, [GWCLUSTERD, '--config', m.config], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     const lines = this.logs.get(m.ip);
     createInterface({ input: child.stdout }).on('line', (line) => {
       try {

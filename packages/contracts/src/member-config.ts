@@ -76,7 +76,7 @@ export const ClusterSectionSchema = Type.Object(
     rebalanceIntervalMs: Filled(Type.Integer({ minimum: 100, maximum: 600000, default: 2000 })),
     maxMovesPerRebalance: Filled(Type.Integer({ minimum: 1, maximum: 1024, default: 1024 })),
     reclaimGraceMs: Filled(Type.Integer({ minimum: 0, maximum: 60000, default: 1000 })),
-    maxClockSkewMs: Filled(Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'Messages whose timestamp is further off are dropped as stale.' })),
+    maxClockSkewMs: Filled(Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'A message whose timestamp is further from this member\'s clock is still accepted (freshness is the per-sender sequence), but counted (auth.clock-skew) and logged: check NTP.' })),
     rebalanceThreshold: Filled(
       Type.Number({
         minimum: 0,

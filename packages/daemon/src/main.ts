@@ -76,6 +76,23 @@ export function loadCredentials(config: MemberConfig, nowMs = Date.now()): Crede
   return { certChainDer: chain, keyPem, caPem, ...(crlPem ? { crlPem } : {}) };
 }
 
+/**
+ * TEST ONLY: GWCLUSTERD_TEST_CLOCK_OFFSET_MS (integer ms, |offset| <= 1 day) shifts the wall clock the
+ * cluster protocol sees (message timestamps, incarnation, operator request ids), as a member whose clock
+ * is that far off would (test/security/clock-skew). Not a configuration field: a member never needs it.
+ */
+export const TEST_CLOCK_OFFSET_ENV = 'GWCLUSTERD_TEST_CLOCK_OFFSET_MS';
+
+function testClockOffsetMs(config: MemberConfig): number {
+  const raw = process.env[TEST_CLOCK_OFFSET_ENV];
+  if (raw === undefined || raw === '') return 0;
+  const offset = Number(raw);
+  if (!Number.isSafeInteger(offset) || Math.abs(offset) > 86_400_000) {
+    throw new BootError(config.source, `environment ${TEST_CLOCK_OFFSET_ENV}="${raw}" must be an integer number of ms within ±86400000 (it is for tests only; unset it)`);
+  }
+  return offset;
+}
+
 export interface RunningMember {
   readonly node: MemberNode;
   readonly dataPlane?: DataPlane;
@@ -85,6 +102,9 @@ export interface RunningMember {
 export async function runMember(config: MemberConfig): Promise<RunningMember> {
   const logger = pino({ level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } });
   const credentials = loadCredentials(config);
+  const clockOffsetMs = testClockOffsetMs(config);
+  const wallClock = clockOffsetMs === 0 ? () => Date.now() : () => Date.now() + clockOffsetMs;
+  if (clockOffsetMs !== 0) logger.warn({ clockOffsetMs }, `${TEST_CLOCK_OFFSET_ENV} is set: the protocol's wall clock is shifted by ${clockOffsetMs} ms (tests only)`);
   let transport: UdpTransport;
   try {
     transport = await UdpTransport.open({ port: config.cluster.port, broadcastAddress: config.cluster.broadcastAddress, localAddress: config.member.address });
@@ -129,6 +149,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
     clusterAddress,
     applications: applicationsFromConfig(config.applications),
     logger,
+    wallClock,
     ...(dataPlane ? { dataPlane } : {}),
   });
   // State-sync plane messages go to the session replication (a stateless member drops them).
@@ -136,7 +157,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
   const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
-  const channel = new OperatorChannel({ node });
+  const channel = new OperatorChannel({ node, wallClock });
   const metrics = createMetrics({ node, providers, processMetrics: true });
   let admin;
   try {

@@ -28,21 +28,29 @@ function time(label, n, fn) {
 }
 
 let bytes = 0;
-time('seal client-keepalive (no certificate)', N, () => { bytes = sealer.seal(clientKeepalive, NOW).length; });
+time('seal client-keepalive (no certificate)', N, () => { bytes = sealer.seal(clientKeepalive, 'broadcast', NOW).length; });
 console.log(`  datagram ${bytes} bytes`);
-time('seal master-keepalive (8 members, table, certificate)', N, () => { bytes = sealer.seal(masterKeepalive, NOW).length; });
+time('seal master-keepalive (8 members, table, certificate)', N, () => { bytes = sealer.seal(masterKeepalive, 'broadcast', NOW).length; });
 console.log(`  datagram ${bytes} bytes`);
 
-const opener = new MessageOpener({ cluster: 'bench', trust: pki.trustStore(), replayWindow: 64 });
-const warm = sealer.seal(masterKeepalive, NOW);
+const opener = new MessageOpener({ cluster: 'bench', self: '192.0.2.200', trust: pki.trustStore(), replayWindow: 64 });
+const warm = sealer.seal(masterKeepalive, 'broadcast', NOW);
 if (!opener.open(warm, NOW).ok) throw new Error('warm-up open failed');
-const ck = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, NOW));
-const mk = Array.from({ length: N + 500 }, () => sealer.seal(masterKeepalive, NOW));
+const ck = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, 'broadcast', NOW));
+const mk = Array.from({ length: N + 500 }, () => sealer.seal(masterKeepalive, 'broadcast', NOW));
 let bad = 0;
 let firstBad;
 time('open client-keepalive (cached certificate)', N, (i) => { const r = opener.open(ck[i], NOW); if (!r.ok) { bad++; firstBad ??= r; } });
 time('open master-keepalive (cert in message, TrustStore cache hit)', N, (i) => { const r = opener.open(mk[i], NOW); if (!r.ok) { bad++; firstBad ??= r; } });
 if (bad) throw new Error(`${bad} opens failed, first: ${firstBad.code} ${firstBad.reason}`);
+
+// A flood of captured datagrams (issue 10): each is dropped by a check before the signature.
+const expectCode = (code) => (i, d) => { const r = opener.open(d, NOW); if (r.ok || r.code !== code) throw new Error(`expected ${code}, got ${r.ok ? 'ok' : r.code}`); };
+const replayMk = expectCode('replay');
+time('open replayed master-keepalive (dropped: replay)', N, (i) => replayMk(i, mk[i]));
+const elsewhere = Array.from({ length: N + 500 }, () => sealer.seal(clientKeepalive, '192.0.2.7', NOW));
+const misaddressed = expectCode('wrong-recipient');
+time('open client-keepalive for another member (dropped: wrong-recipient)', N, (i) => misaddressed(i, elsewhere[i]));
 
 // Reference: the raw ECDSA P-256 operations node:crypto does inside seal/open.
 const key = loadPrivateKey(m.keyPem);

@@ -4,6 +4,20 @@
  *
  * Both are synchronous and do no I/O; time comes in as `nowMs` (wall clock, ms since the epoch).
  * Neither is safe to share between threads; one sealer per process incarnation, one opener per socket.
+ *
+ * Freshness does not depend on members' clocks agreeing (docs/decisions.md, "Freshness without
+ * clocks"): a message is fresh when its (incarnation, seq) passes the receiver's per-sender replay
+ * window. sent_at_ms is only compared with the receiver's clock to count and report skew. Each message
+ * names its recipient inside the signature, so a receiver's window only ever has to cover messages
+ * addressed to it:
+ *  - a unicast carries the recipient's member IP; replayed to any other member it fails 'wrong-recipient';
+ *    replayed to its recipient it fails that recipient's window, which saw it.
+ *  - a broadcast reaches every member at the same moment, so every member's window records it when it
+ *    arrives; a later replay to any of them fails their own window. A member that lost the original
+ *    accepts one replay of it, as it would have accepted the original (the window admits each seq once).
+ * Remaining gap: a receiver that restarts (or forgets a sender) starts with an empty window for that
+ * sender; until the sender's next message reaches it, a message captured earlier from the sender's
+ * current incarnation and addressed to it is accepted once (docs/security.md, "Out of scope").
  */
 import { X509Certificate, sign as signData, verify as verifySignature, type KeyObject } from 'node:crypto';
 import {
@@ -14,13 +28,16 @@ import {
   encodeEnvelope,
   encodeSignedMessage,
   isMemberId,
+  peekSignedHeader,
   type ClusterMessage,
+  type MemberId,
   type ClusterMessageType,
   type SignedMessage,
   type WireErrorCode,
 } from '@gwcluster/wire';
 import { SecurityConfigError } from './errors.js';
 import { loadPrivateKey } from './keys.js';
+import { KeyedRateLimit, type KeyedRateLimitOptions } from './rate-limit.js';
 import { ReplayWindow } from './replay.js';
 import type { TrustFailureCode, TrustStore, TrustedChain } from './trust.js';
 
@@ -115,10 +132,12 @@ export class MessageSealer {
   }
 
   /**
-   * The datagram for `message`, sent at wall clock `nowMs`. Throws only on a message the codec cannot
-   * encode (a programming error, not input).
+   * The datagram for `message` addressed to `recipient` (a member IP, or 'broadcast': every member),
+   * sent at wall clock `nowMs`. Only the recipient accepts it. Throws only on a message the codec cannot
+   * encode or a recipient that is not a member IP (programming errors, not input).
    */
-  seal(message: ClusterMessage, nowMs: number, opts?: SealOptions): Uint8Array {
+  seal(message: ClusterMessage, recipient: MemberId | 'broadcast', nowMs: number, opts?: SealOptions): Uint8Array {
+    if (recipient !== 'broadcast' && !isMemberId(recipient)) throw new TypeError(`recipient "${recipient}" is neither a member IP nor 'broadcast'`);
     const includeCertificate = opts?.includeCertificate ?? CARRIES_CERTIFICATE[message.type];
     const signed = encodeSignedMessage({
       cluster: this.cluster,
@@ -128,6 +147,8 @@ export class MessageSealer {
       seq: ++this.seq,
       sentAtMs: Math.max(0, Math.floor(nowMs)),
       message,
+      recipient,
+      version: PROTOCOL_VERSION,
     });
     const signature = signData('sha256', signed, { key: this.key, ...SIGN_OPTIONS });
     return encodeEnvelope({ version: PROTOCOL_VERSION, signed, signature });
@@ -140,6 +161,10 @@ export type OpenFailureCode =
   | WireErrorCode
   /** SignedMessage.cluster names another cluster. */
   | 'wrong-cluster'
+  /** SignedMessage.recipient is another member: a unicast replayed (or misdelivered) to this one. */
+  | 'wrong-recipient'
+  /** The chain of a certificate not verified before was not checked: its source used up its verification budget. */
+  | 'rate-limited'
   /** The presented chain failed the TrustStore (see certificateCode) but the signature verifies with its leaf. */
   | 'certificate-rejected'
   /** No chain in the message and no verified certificate cached for the sender. */
@@ -148,13 +173,12 @@ export type OpenFailureCode =
   | 'bad-signature'
   /** The datagram's source address (OpenOptions.sourceIp) is not the signed sender. */
   | 'sender-mismatch'
-  /** sent_at_ms is more than maxClockSkewMs away from nowMs. */
-  | 'stale'
   /** Older incarnation, duplicate seq, or seq below the anti-replay window. */
   | 'replay';
 
 export type OpenOutcome = 'ok' | OpenFailureCode;
 
+/** In the order open() applies the checks (cheapest first; the signature last). */
 export const OPEN_OUTCOMES: readonly OpenOutcome[] = [
   'ok',
   'decode',
@@ -162,19 +186,25 @@ export const OPEN_OUTCOMES: readonly OpenOutcome[] = [
   'limit',
   'invalid',
   'wrong-cluster',
-  'certificate-rejected',
-  'unknown-signer',
-  'bad-signature',
+  'wrong-recipient',
   'sender-mismatch',
-  'stale',
   'replay',
+  'unknown-signer',
+  'rate-limited',
+  'certificate-rejected',
+  'bad-signature',
 ];
+
+/** MessageOpener.counters: one per outcome, and 'clock-skew': accepted messages whose sent_at_ms was more than maxClockSkewMs off. */
+export type OpenCounter = OpenOutcome | 'clock-skew';
 
 export interface Opened {
   readonly ok: true;
   readonly signed: SignedMessage;
   /** SHA-256 fingerprint of the sender's leaf certificate, "AB:CD:..." */
   readonly fingerprint: string;
+  /** nowMs - sent_at_ms: the sender's clock offset plus transit time, ms. Informational. */
+  readonly clockSkewMs: number;
 }
 
 export interface OpenFailure {
@@ -198,9 +228,19 @@ export type OpenResult = Opened | OpenFailure;
 
 export interface MessageOpenerOptions {
   readonly cluster: string;
+  /** This member's IP: messages addressed to another member are dropped ('wrong-recipient'). */
+  readonly self: MemberId;
   readonly trust: TrustStore;
-  /** Largest accepted |nowMs - sent_at_ms|, ms. Default 30000. */
+  /**
+   * |nowMs - sent_at_ms| above which an accepted message is counted as 'clock-skew' (the driver warns:
+   * check NTP), ms. Never a reason to drop: freshness is the replay window's. Default 30000.
+   */
   readonly maxClockSkewMs?: number;
+  /**
+   * Chain verifications of certificates not verified before (or changed), per source: the cost an
+   * unauthenticated sender can impose. Default 10/s, burst 20, per source; 100/s, burst 200, overall.
+   */
+  readonly chainVerifications?: KeyedRateLimitOptions;
   /** Anti-replay window per sender, in messages (RFC 4303 3.4.3). Default 64. */
   readonly replayWindow?: number;
   /** Senders whose certificate and replay state are kept; least recently used evicted. Default 4096. */
@@ -222,19 +262,26 @@ interface SenderState {
   readonly replay: ReplayWindow;
 }
 
+export const DEFAULT_CHAIN_VERIFICATIONS: KeyedRateLimitOptions = { perSecond: 10, burst: 20, overall: { perSecond: 100, burst: 200 } };
+
 export class MessageOpener {
   readonly cluster: string;
+  readonly self: MemberId;
   readonly maxClockSkewMs: number;
   readonly replayWindow: number;
   readonly maxSenders: number;
-  /** Datagrams opened, by outcome ('ok' and every failure code). For metrics. */
-  readonly counters: Record<OpenOutcome, number>;
+  /** Datagrams opened, by outcome ('ok' and every failure code), and 'clock-skew'. For metrics. */
+  readonly counters: Record<OpenCounter, number>;
   private trust: TrustStore;
   private readonly senders = new Map<string, SenderState>();
+  private readonly chainBudget: KeyedRateLimit;
 
   constructor(opts: MessageOpenerOptions) {
     this.cluster = opts.cluster;
+    if (!isMemberId(opts.self)) throw new SecurityConfigError('bad-member-ip', `opener's own member IP "${opts.self}" is not a dotted-quad IPv4 address`);
+    this.self = opts.self;
     this.trust = opts.trust;
+    this.chainBudget = new KeyedRateLimit({ maxKeys: opts.maxSenders ?? 4096, ...(opts.chainVerifications ?? DEFAULT_CHAIN_VERIFICATIONS) });
     this.maxClockSkewMs = opts.maxClockSkewMs ?? 30_000;
     this.replayWindow = opts.replayWindow ?? 64;
     this.maxSenders = opts.maxSenders ?? 4096;
@@ -243,7 +290,7 @@ export class MessageOpener {
       throw new SecurityConfigError('bad-option', `replayWindow ${this.replayWindow} must be an integer 1..65536`);
     }
     if (!Number.isInteger(this.maxSenders) || this.maxSenders < 1) throw new SecurityConfigError('bad-option', `maxSenders ${this.maxSenders} must be a positive integer`);
-    this.counters = Object.fromEntries(OPEN_OUTCOMES.map((o) => [o, 0])) as Record<OpenOutcome, number>;
+    this.counters = Object.fromEntries([...OPEN_OUTCOMES, 'clock-skew'].map((o) => [o, 0])) as Record<OpenCounter, number>;
   }
 
   /** Number of senders whose certificate and replay state are kept. */
@@ -287,21 +334,51 @@ export class MessageOpener {
     return result;
   }
 
+  /**
+   * The checks, cheapest first, so that a flood of replayed or misaddressed datagrams costs a decode and
+   * a few comparisons each: decode (and envelope version), signed version, cluster, recipient, UDP
+   * source == sender, replay window (checked, not committed), certificate (the cached one when the
+   * sender presents the same chain or none; chain verification, rate-limited per source, only for a
+   * chain not verified before), certificate's IP == sender, and only then the signature (~100-300 us).
+   */
   private openUnchecked(datagram: Uint8Array, nowMs: number, opts?: OpenOptions): OpenResult {
     const envelope = decodeEnvelope(datagram);
     if (!envelope.ok) return { ok: false, code: envelope.error.code, reason: envelope.error.message };
+    // The header alone (no body, no certificates) decides the cheap checks.
+    const header = peekSignedHeader(envelope.value.signed);
+    if (!header.ok) return { ok: false, code: header.error.code, reason: header.error.message };
+    const h = header.value;
+    const sender = h.sender;
+    if (h.version !== envelope.value.version) {
+      return { ok: false, code: 'unsupported-version', sender, reason: `message from ${sender} says version ${h.version} inside its signature and ${envelope.value.version} outside: altered or broken` };
+    }
+    if (h.cluster !== this.cluster) {
+      return { ok: false, code: 'wrong-cluster', sender, reason: `message from ${sender} is for cluster "${h.cluster}", this member is in "${this.cluster}"` };
+    }
+    if (h.recipient !== 'broadcast' && h.recipient !== this.self) {
+      return { ok: false, code: 'wrong-recipient', sender, reason: `message from ${sender} is addressed to ${h.recipient}, not to this member (${this.self}): replayed or misdelivered` };
+    }
+    if (opts?.sourceIp !== undefined && opts.sourceIp !== sender) {
+      return { ok: false, code: 'sender-mismatch', sender, reason: `datagram from ${opts.sourceIp} is signed by member ${sender}: relayed or spoofed` };
+    }
+    const state = this.senders.get(sender);
+    if (state) {
+      const fresh = state.replay.check(h.incarnation, h.seq);
+      if (!fresh.ok) return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: ${fresh.reason}` };
+    }
     const decoded = decodeSignedMessage(envelope.value.signed);
-    if (!decoded.ok) return { ok: false, code: decoded.error.code, reason: decoded.error.message };
+    if (!decoded.ok) return { ok: false, code: decoded.error.code, sender, reason: decoded.error.message };
     const signed = decoded.value;
-    const sender = signed.sender;
-    if (signed.cluster !== this.cluster) {
-      return { ok: false, code: 'wrong-cluster', sender, reason: `message from ${sender} is for cluster "${signed.cluster}", this member is in "${this.cluster}"` };
+    if (signed.sender !== h.sender || signed.incarnation !== h.incarnation || signed.seq !== h.seq || signed.recipient !== h.recipient || signed.cluster !== h.cluster || signed.version !== h.version) {
+      return { ok: false, code: 'invalid', sender, reason: `message from ${sender}: header and full decode disagree (malformed encoding)` };
     }
 
     const signature = envelope.value.signature;
-    const state = this.senders.get(sender);
     let trusted: TrustedChain;
-    if (signed.certChain.length > 0) {
+    if (signed.certChain.length > 0 && !(state && sameChain(state.chain, signed.certChain))) {
+      if (!this.chainBudget.take(sender, nowMs)) {
+        return { ok: false, code: 'rate-limited', sender, reason: `certificate chain from ${sender} not checked: more new certificates from that source than ${this.chainBudget.opts.perSecond}/s` };
+      }
       const verdict = this.trust.verifyChain(signed.certChain, sender, nowMs);
       if (!verdict.ok) {
         const leafKey = leafPublicKey(signed.certChain[0]!);
@@ -324,30 +401,15 @@ export class MessageOpener {
     } else {
       return { ok: false, code: 'unknown-signer', sender, reason: `message from ${sender} carries no certificate and none is known for that sender; it must send one first (JOIN REQUEST, MASTER KEEPALIVE)` };
     }
-
-    if (!verifies(envelope.value.signed, signature, trusted.publicKey)) {
-      return { ok: false, code: 'bad-signature', sender, reason: `signature of ${sender} does not verify with its certificate ${trusted.subject} serial ${trusted.serial}` };
-    }
     if (trusted.memberIp !== sender) {
       return { ok: false, code: 'sender-mismatch', sender, reason: `sender field ${sender} differs from the certificate's member IP ${trusted.memberIp}` };
     }
-    if (opts?.sourceIp !== undefined && opts.sourceIp !== sender) {
-      return { ok: false, code: 'sender-mismatch', sender, reason: `datagram from ${opts.sourceIp} is signed by member ${sender}: relayed or spoofed` };
+    if (!verifies(envelope.value.signed, signature, trusted.publicKey)) {
+      return { ok: false, code: 'bad-signature', sender, reason: `signature of ${sender} does not verify with its certificate ${trusted.subject} serial ${trusted.serial}` };
     }
-    const skew = nowMs - signed.sentAtMs;
-    if (!(Math.abs(skew) <= this.maxClockSkewMs)) {
-      return {
-        ok: false,
-        code: 'stale',
-        sender,
-        reason: `message from ${sender} seq ${signed.seq} was sent at ${signed.sentAtMs}, ${Math.round(skew)} ms ${skew >= 0 ? 'ago' : 'in the future'}; allowed ±${this.maxClockSkewMs} ms: check both members' clocks (NTP)`,
-      };
-    }
-    const replay = state?.replay ?? new ReplayWindow(this.replayWindow);
-    const fresh = replay.check(signed.incarnation, signed.seq);
-    if (!fresh.ok) return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: ${fresh.reason}` };
 
     // Every check passed: record.
+    const replay = state?.replay ?? new ReplayWindow(this.replayWindow);
     replay.commit(signed.incarnation, signed.seq);
     if (state) {
       this.senders.delete(sender);
@@ -360,8 +422,16 @@ export class MessageOpener {
       this.senders.set(sender, { chain: signed.certChain, trusted, replay });
       if (this.senders.size > this.maxSenders) this.senders.delete(this.senders.keys().next().value!);
     }
-    return { ok: true, signed, fingerprint: trusted.fingerprint };
+    const clockSkewMs = nowMs - signed.sentAtMs;
+    if (!(Math.abs(clockSkewMs) <= this.maxClockSkewMs)) this.counters['clock-skew']++;
+    return { ok: true, signed, fingerprint: trusted.fingerprint, clockSkewMs };
   }
+}
+
+function sameChain(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (Buffer.compare(a[i]!, b[i]!) !== 0) return false;
+  return true;
 }
 
 function leafPublicKey(der: Uint8Array): KeyObject | undefined {

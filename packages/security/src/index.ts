@@ -4,6 +4,7 @@ export * from './keys.js';
 export * from './pki.js';
 export * from './trust.js';
 export * from './replay.js';
+export * from './rate-limit.js';
 export * from './envelope.js';
 export * from './testing.js';
 export { canonicalSerial } from './der.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { PROTOCOL_VERSION, decodeEnvelope, decodeSignedMessage, encodeEnvelope, type ClusterMessageType } from '@gwcluster/wire';
 import {
   CARRIES_CERTIFICATE,
@@ -21,6 +21,8 @@ import { CLUSTER, NOW, SAMPLE_MESSAGES, craft, prng } from './fixtures.js';
 const M1 = '192.0.2.1';
 const M2 = '192.0.2.2';
 const M3 = '192.0.2.3';
+/** The member the openers in these tests belong to. */
+const RECEIVER = '192.0.2.200';
 
 let pki: TestPki;
 let foreign: TestPki;
@@ -48,7 +50,7 @@ function asMember(c: IssuedCertificate, memberIp: string) {
 }
 
 function opener(opts: Partial<ConstructorParameters<typeof MessageOpener>[0]> = {}): MessageOpener {
-  return new MessageOpener({ cluster: CLUSTER, trust, ...opts });
+  return new MessageOpener({ cluster: CLUSTER, self: RECEIVER, trust, ...opts });
 }
 
 function failure(r: OpenResult): OpenFailure {
@@ -67,7 +69,7 @@ describe('seal and open', () => {
     // Certificate-bearing types first, so the opener knows the sender before the others arrive.
     types.sort((a, b) => Number(CARRIES_CERTIFICATE[b]) - Number(CARRIES_CERTIFICATE[a]));
     types.forEach((type, i) => {
-      const datagram = s.seal(SAMPLE_MESSAGES[type], NOW);
+      const datagram = s.seal(SAMPLE_MESSAGES[type], 'broadcast', NOW);
       const envelope = decodeEnvelope(datagram);
       expect(envelope.ok && envelope.value.version).toBe(PROTOCOL_VERSION);
       expect(envelope.ok && envelope.value.signature.length).toBe(64);
@@ -84,8 +86,8 @@ describe('seal and open', () => {
 
   it('honours includeCertificate both ways', () => {
     const s = sealer(pki.members[M1]!);
-    const without = decodeEnvelope(s.seal(offer, NOW, { includeCertificate: false }));
-    const withCert = decodeEnvelope(s.seal(clientKeepalive, NOW, { includeCertificate: true }));
+    const without = decodeEnvelope(s.seal(offer, 'broadcast', NOW, { includeCertificate: false }));
+    const withCert = decodeEnvelope(s.seal(clientKeepalive, 'broadcast', NOW, { includeCertificate: true }));
     const chainLength = (e: typeof without) => (e.ok ? (decodeSignedMessage(e.value.signed) as { value: { certChain: unknown[] } }).value.certChain.length : -1);
     expect(chainLength(without)).toBe(0);
     expect(chainLength(withCert)).toBe(1);
@@ -94,20 +96,24 @@ describe('seal and open', () => {
   it('uses the cached certificate for messages without one, and needs one first', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener();
-    const early = failure(o.open(s.seal(clientKeepalive, NOW), NOW));
+    const early = failure(o.open(s.seal(clientKeepalive, 'broadcast', NOW), NOW));
     expect(early.code).toBe('unknown-signer');
     expect(early.sender).toBe(M1);
     expect(early.signed).toBeUndefined();
-    expect(o.open(s.seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(s.seal(clientKeepalive, NOW), NOW).ok).toBe(true);
+    expect(o.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(s.seal(clientKeepalive, 'broadcast', NOW), NOW).ok).toBe(true);
     expect(o.certificateOf(M1)?.fingerprint).toBe(pki.members[M1]!.fingerprint);
   });
 
   it('does not cache the certificate of a message that failed later checks', () => {
-    const s = sealer(pki.members[M1]!);
+    const m1 = pki.members[M1]!;
     const o = opener();
-    expect(failure(o.open(s.seal(offer, NOW - 60_000), NOW)).code).toBe('stale');
-    expect(failure(o.open(s.seal(clientKeepalive, NOW), NOW)).code).toBe('unknown-signer');
+    const forged = decodeEnvelope(craft({ sender: M1, chain: m1.chainDer, keyPem: m1.keyPem, seq: 1 }));
+    if (!forged.ok) throw forged.error;
+    const badSignature = new Uint8Array(forged.value.signature);
+    badSignature[5]! ^= 1;
+    expect(failure(o.open(encodeEnvelope({ ...forged.value, signature: badSignature }), NOW)).code).toBe('bad-signature');
+    expect(failure(o.open(sealer(m1).seal(clientKeepalive, 'broadcast', NOW), NOW)).code).toBe('unknown-signer');
   });
 });
 
@@ -115,7 +121,7 @@ describe('anti-replay', () => {
   it('rejects a replayed datagram', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener();
-    const d = s.seal(offer, NOW);
+    const d = s.seal(offer, 'broadcast', NOW);
     expect(o.open(d, NOW).ok).toBe(true);
     const r = failure(o.open(d, NOW + 5));
     expect(r.code).toBe('replay');
@@ -126,7 +132,7 @@ describe('anti-replay', () => {
   it('accepts reordering inside the window, each message once', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener();
-    const ds = Array.from({ length: 10 }, () => s.seal(offer, NOW));
+    const ds = Array.from({ length: 10 }, () => s.seal(offer, 'broadcast', NOW));
     expect(o.open(ds[9]!, NOW).ok).toBe(true);
     for (const i of [3, 0, 8, 5, 1, 7, 2, 6, 4]) expect(o.open(ds[i]!, NOW).ok, `seq ${i + 1}`).toBe(true);
     for (const d of ds) expect(failure(o.open(d, NOW)).code).toBe('replay');
@@ -135,7 +141,7 @@ describe('anti-replay', () => {
   it('rejects seqs that fell out of the 64-message window', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener();
-    const ds = Array.from({ length: 70 }, () => s.seal(offer, NOW));
+    const ds = Array.from({ length: 70 }, () => s.seal(offer, 'broadcast', NOW));
     expect(o.open(ds[69]!, NOW).ok).toBe(true); // seq 70
     const old = failure(o.open(ds[5]!, NOW)); // seq 6 = 70 - 64
     expect(old.code).toBe('replay');
@@ -146,7 +152,7 @@ describe('anti-replay', () => {
   it('honours a configured window size', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener({ replayWindow: 4 });
-    const ds = Array.from({ length: 6 }, () => s.seal(offer, NOW));
+    const ds = Array.from({ length: 6 }, () => s.seal(offer, 'broadcast', NOW));
     expect(o.open(ds[5]!, NOW).ok).toBe(true); // seq 6
     expect(failure(o.open(ds[1]!, NOW)).code).toBe('replay'); // seq 2 = 6 - 4
     expect(o.open(ds[2]!, NOW).ok).toBe(true); // seq 3
@@ -154,13 +160,13 @@ describe('anti-replay', () => {
 
   it('rejects an older incarnation and starts over on a newer one', () => {
     const o = opener();
-    expect(o.open(sealer(pki.members[M1]!, 2000).seal(offer, NOW), NOW).ok).toBe(true);
-    const r = failure(o.open(sealer(pki.members[M1]!, 1000).seal(offer, NOW), NOW));
+    expect(o.open(sealer(pki.members[M1]!, 2000).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    const r = failure(o.open(sealer(pki.members[M1]!, 1000).seal(offer, 'broadcast', NOW), NOW));
     expect(r.code).toBe('replay');
     expect(r.reason).toContain('incarnation 1000 is older than 2000');
     const reborn = sealer(pki.members[M1]!, 3000);
-    expect(o.open(reborn.seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(reborn.seal(offer, NOW), NOW).ok).toBe(true);
+    expect(o.open(reborn.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(reborn.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
   });
 
   it('does not let a forged message move the window', () => {
@@ -175,30 +181,115 @@ describe('anti-replay', () => {
 
   it('keeps replay state per sender', () => {
     const o = opener();
-    expect(o.open(sealer(pki.members[M1]!).seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(sealer(pki.members[M2]!).seal(offer, NOW), NOW).ok).toBe(true);
+    expect(o.open(sealer(pki.members[M1]!).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(sealer(pki.members[M2]!).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
     expect(o.knownSenders).toBe(2);
   });
 });
 
-describe('rejections', () => {
-  it('rejects stale and future timestamps beyond the allowed skew', () => {
+describe('recipient binding', () => {
+  it('accepts a unicast only at its recipient, and a broadcast everywhere', () => {
+    const s = sealer(pki.members[M1]!);
+    const atM2 = opener({ self: M2 });
+    const atM3 = opener({ self: M3 });
+    expect(atM2.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(atM3.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    const toM2 = s.seal(SAMPLE_MESSAGES['exit-cluster'], M2, NOW);
+    const opened = atM2.open(toM2, NOW);
+    expect(opened.ok && opened.signed.recipient).toBe(M2);
+    const elsewhere = failure(atM3.open(toM2, NOW));
+    expect(elsewhere.code).toBe('wrong-recipient');
+    expect(elsewhere.reason).toContain('addressed to 192.0.2.2, not to this member (192.0.2.3)');
+    expect(atM3.counters['wrong-recipient']).toBe(1);
+  });
+
+  it('a unicast replayed to another member fails there although that member never saw its seq (the old hole)', () => {
+    const s = sealer(pki.members[M1]!);
+    const master = opener({ self: M3 });
+    expect(master.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    const leaveForM2 = s.seal({ type: 'operator-request', requestId: 1, action: 'leave', member: M2, payload: new Uint8Array(0) }, M2, NOW);
+    for (let i = 0; i < 5; i++) expect(master.open(s.seal(clientKeepalive, M3, NOW), NOW).ok).toBe(true);
+    // seq 2 is inside M3's window for M1 and was never received there: only the recipient stops it.
+    expect(failure(master.open(leaveForM2, NOW + 3500, { sourceIp: M1 })).code).toBe('wrong-recipient');
+  });
+
+  it('refuses to seal for a recipient that is not a member IP', () => {
+    expect(() => sealer(pki.members[M1]!).seal(offer, 'everyone', NOW)).toThrow(TypeError);
+  });
+});
+
+describe('check order: cheapest first', () => {
+  it('rejects a replay before trying its signature or certificate', () => {
+    const m1 = pki.members[M1]!;
+    const o = opener();
+    const d = sealer(m1).seal(offer, 'broadcast', NOW);
+    expect(o.open(d, NOW).ok).toBe(true);
+    const verifyChain = vi.spyOn(trust, 'verifyChain');
+    const e = decodeEnvelope(d);
+    if (!e.ok) throw e.error;
+    const corrupted = new Uint8Array(e.value.signature);
+    corrupted[0]! ^= 1;
+    expect(failure(o.open(encodeEnvelope({ ...e.value, signature: corrupted }), NOW)).code).toBe('replay');
+    expect(failure(o.open(d, NOW)).code).toBe('replay');
+    expect(verifyChain).not.toHaveBeenCalled();
+    verifyChain.mockRestore();
+  });
+
+  it('verifies a chain once per sender: the same chain again uses the cached verdict', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener();
-    const past = failure(o.open(s.seal(offer, NOW - 30_001), NOW));
-    expect(past.code).toBe('stale');
-    expect(past.reason).toContain('30001 ms ago');
-    const ahead = failure(o.open(s.seal(offer, NOW + 30_001), NOW));
-    expect(ahead.code).toBe('stale');
-    expect(ahead.reason).toContain('in the future');
-    expect(o.open(s.seal(offer, NOW - 30_000), NOW).ok).toBe(true);
-    expect(o.open(s.seal(offer, NOW + 30_000), NOW).ok).toBe(true);
+    const verifyChain = vi.spyOn(trust, 'verifyChain');
+    for (let i = 0; i < 5; i++) expect(o.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(verifyChain).toHaveBeenCalledTimes(1);
+    verifyChain.mockRestore();
+  });
+
+  it('rejects a misaddressed or relayed datagram before its certificate is looked at', () => {
+    const foreignMember = foreign.members[M1]!;
+    const o = opener({ self: M3 });
+    const verifyChain = vi.spyOn(trust, 'verifyChain');
+    const join = sealer(foreignMember).seal(SAMPLE_MESSAGES['join-request'], M2, NOW);
+    expect(failure(o.open(join, NOW)).code).toBe('wrong-recipient');
+    expect(failure(o.open(sealer(foreignMember).seal(SAMPLE_MESSAGES['join-request'], 'broadcast', NOW), NOW, { sourceIp: M2 })).code).toBe('sender-mismatch');
+    expect(verifyChain).not.toHaveBeenCalled();
+    verifyChain.mockRestore();
+  });
+
+  it('rate-limits chain verifications of unknown certificates per source, and overall', () => {
+    const o = opener({ chainVerifications: { perSecond: 2, burst: 3, overall: { perSecond: 1, burst: 4 } } });
+    const rogue = foreign.members[M1]!;
+    const join = SAMPLE_MESSAGES['join-request'];
+    const codes = Array.from({ length: 6 }, () => failure(o.open(sealer(rogue).seal(join, 'broadcast', NOW), NOW)).code);
+    expect(codes.filter((c) => c === 'certificate-rejected')).toHaveLength(3);
+    expect(codes.filter((c) => c === 'rate-limited')).toHaveLength(3);
+    // One second later the source has two tokens again.
+    expect(failure(o.open(sealer(rogue).seal(join, 'broadcast', NOW + 1000), NOW + 1000)).code).toBe('certificate-rejected');
+    // Another source still has its own bucket, until the overall one is empty.
+    const m2 = pki.members[M2]!;
+    expect(o.open(sealer(m2).seal(offer, 'broadcast', NOW + 1000), NOW + 1000).ok).toBe(true);
+    const m3 = pki.members[M3]!;
+    expect(failure(o.open(sealer(m3).seal(offer, 'broadcast', NOW + 1000), NOW + 1000)).code).toBe('rate-limited');
+  });
+});
+
+describe('rejections', () => {
+  it('accepts timestamps far off the receiver clock, counting those beyond maxClockSkewMs (freshness is the replay window)', () => {
+    const s = sealer(pki.members[M1]!);
+    const o = opener();
+    const past = o.open(s.seal(offer, 'broadcast', NOW - 60_000), NOW);
+    expect(past.ok && past.clockSkewMs).toBe(60_000);
+    const ahead = o.open(s.seal(offer, 'broadcast', NOW + 60_000), NOW);
+    expect(ahead.ok && ahead.clockSkewMs).toBe(-60_000);
+    expect(o.counters['clock-skew']).toBe(2);
+    expect(o.open(s.seal(offer, 'broadcast', NOW - 30_000), NOW).ok).toBe(true);
+    expect(o.counters['clock-skew']).toBe(2);
     const strict = opener({ maxClockSkewMs: 100 });
-    expect(failure(strict.open(s.seal(offer, NOW - 101), NOW)).code).toBe('stale');
+    expect(strict.open(s.seal(offer, 'broadcast', NOW - 101), NOW).ok).toBe(true);
+    expect(strict.counters['clock-skew']).toBe(1);
   });
 
   it('rejects another cluster', () => {
-    const r = failure(opener().open(sealer(pki.members[M1]!, 1, 'beta').seal(offer, NOW), NOW));
+    const r = failure(opener().open(sealer(pki.members[M1]!, 1, 'beta').seal(offer, 'broadcast', NOW), NOW));
     expect(r.code).toBe('wrong-cluster');
     expect(r.reason).toContain('"beta"');
     expect(r.sender).toBe(M1);
@@ -207,7 +298,7 @@ describe('rejections', () => {
   it('returns certificate-rejected WITH the message for a certificate of another CA', () => {
     const o = opener();
     const join = SAMPLE_MESSAGES['join-request'];
-    const r = failure(o.open(sealer(foreign.members[M1]!).seal(join, NOW), NOW));
+    const r = failure(o.open(sealer(foreign.members[M1]!).seal(join, 'broadcast', NOW), NOW));
     expect(r.code).toBe('certificate-rejected');
     expect(r.certificateCode).toBe('not-issued-by-ca');
     expect(r.sender).toBe(M1);
@@ -226,27 +317,27 @@ describe('rejections', () => {
 
   it('rejects expired and not-yet-valid certificates', () => {
     const o = opener();
-    const e = failure(o.open(sealer(asMember(expired, '192.0.2.4')).seal(offer, NOW), NOW));
+    const e = failure(o.open(sealer(asMember(expired, '192.0.2.4')).seal(offer, 'broadcast', NOW), NOW));
     expect(e).toMatchObject({ code: 'certificate-rejected', certificateCode: 'expired' });
     expect(e.reason).toContain(`serial ${expired.serial} expired at 2021-01-01T00:00:00Z`);
-    const f = failure(o.open(sealer(asMember(future, '192.0.2.5')).seal(offer, NOW), NOW));
+    const f = failure(o.open(sealer(asMember(future, '192.0.2.5')).seal(offer, 'broadcast', NOW), NOW));
     expect(f).toMatchObject({ code: 'certificate-rejected', certificateCode: 'not-yet-valid' });
   });
 
   it('stops accepting a cached certificate once it expires', () => {
     const s = sealer(asMember(shortLived, '192.0.2.6'));
     const o = opener();
-    expect(o.open(s.seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(s.seal(clientKeepalive, NOW + 5_000), NOW + 5_000).ok).toBe(true);
-    const r = failure(o.open(s.seal(clientKeepalive, NOW + 20_000), NOW + 20_000));
+    expect(o.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(s.seal(clientKeepalive, 'broadcast', NOW + 5_000), NOW + 5_000).ok).toBe(true);
+    const r = failure(o.open(s.seal(clientKeepalive, 'broadcast', NOW + 20_000), NOW + 20_000));
     expect(r).toMatchObject({ code: 'certificate-rejected', certificateCode: 'expired' });
   });
 
   it('rejects a revoked certificate', async () => {
     const crlPem = await createRevocationList({ ca: pki.ca, revokedSerials: [pki.members[M2]!.serial], thisUpdate: new Date(NOW) });
     const o = opener({ trust: pki.trustStore({ crlPem }) });
-    expect(o.open(sealer(pki.members[M1]!).seal(offer, NOW), NOW).ok).toBe(true);
-    expect(failure(o.open(sealer(pki.members[M2]!).seal(offer, NOW), NOW))).toMatchObject({ code: 'certificate-rejected', certificateCode: 'revoked' });
+    expect(o.open(sealer(pki.members[M1]!).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(failure(o.open(sealer(pki.members[M2]!).seal(offer, 'broadcast', NOW), NOW))).toMatchObject({ code: 'certificate-rejected', certificateCode: 'revoked' });
   });
 
   it('rejects a spoofed sender: certificate for 192.0.2.2, sender field 192.0.2.3', () => {
@@ -256,7 +347,7 @@ describe('rejections', () => {
     expect(withCert).toMatchObject({ code: 'certificate-rejected', certificateCode: 'wrong-address', sender: M3 });
     expect(withCert.reason).toContain('is for IP 192.0.2.2, not for member 192.0.2.3');
     // Without a certificate, against M3's cached one: the signature cannot match.
-    expect(o.open(sealer(pki.members[M3]!).seal(offer, NOW), NOW).ok).toBe(true);
+    expect(o.open(sealer(pki.members[M3]!).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
     const cached = failure(o.open(craft({ sender: M3, chain: [], keyPem: m2.keyPem, seq: 2 }), NOW));
     expect(cached.code).toBe('bad-signature');
     expect(cached.reason).toContain('CN=member 192.0.2.3');
@@ -265,20 +356,27 @@ describe('rejections', () => {
   it('rejects a datagram whose UDP source is not the signed sender', () => {
     const s = sealer(pki.members[M2]!);
     const o = opener();
-    const r = failure(o.open(s.seal(offer, NOW), NOW, { sourceIp: M3 }));
+    const r = failure(o.open(s.seal(offer, 'broadcast', NOW), NOW, { sourceIp: M3 }));
     expect(r.code).toBe('sender-mismatch');
     expect(r.reason).toContain('datagram from 192.0.2.3 is signed by member 192.0.2.2');
-    expect(o.open(s.seal(offer, NOW), NOW, { sourceIp: M2 }).ok).toBe(true);
+    expect(o.open(s.seal(offer, 'broadcast', NOW), NOW, { sourceIp: M2 }).ok).toBe(true);
   });
 
   it('rejects an unsupported version, naming it', () => {
     const m1 = pki.members[M1]!;
     const v1 = decodeEnvelope(craft({ sender: M1, chain: m1.chainDer, keyPem: m1.keyPem, seq: 1 }));
     if (!v1.ok) throw v1.error;
-    const v2 = encodeEnvelope({ ...v1.value, version: 2 });
-    const r = failure(opener().open(v2, NOW));
+    const v3 = encodeEnvelope({ ...v1.value, version: 3 });
+    const r = failure(opener().open(v3, NOW));
     expect(r.code).toBe('unsupported-version');
-    expect(r.reason).toContain('protocol version 2 is not supported');
+    expect(r.reason).toContain('protocol version 3 is not supported');
+  });
+
+  it('rejects an envelope whose version differs from the signed one (the version a member acts on is signed)', () => {
+    const m1 = pki.members[M1]!;
+    const r = failure(opener().open(craft({ sender: M1, chain: m1.chainDer, keyPem: m1.keyPem, seq: 1, signedVersion: 1 }), NOW));
+    expect(r.code).toBe('unsupported-version');
+    expect(r.reason).toContain('version 1 inside its signature and 2 outside');
   });
 
   it('rejects a signature of the wrong length without trying it', () => {
@@ -302,8 +400,9 @@ describe('fuzzing: open() never throws and never accepts modified content', () =
 
   it('rejects every single-byte change of a certificate-bearing datagram', () => {
     const m1 = pki.members[M1]!;
-    const o = opener(); // has never accepted the original: any ok must be the original's content
-    const original = sealer(m1).seal(SAMPLE_MESSAGES['join-request'], NOW);
+    // Has never accepted the original: any ok must be the original's content. Every variant's chain is verified.
+    const o = opener({ chainVerifications: { perSecond: 1e6, burst: 1e6 } });
+    const original = sealer(m1).seal(SAMPLE_MESSAGES['join-request'], 'broadcast', NOW);
     const rand = prng(0x5eed);
     let tried = 0;
     let framingOnly = 0;
@@ -329,8 +428,8 @@ describe('fuzzing: open() never throws and never accepts modified content', () =
     const m1 = pki.members[M1]!;
     const s = sealer(m1);
     const o = opener();
-    expect(o.open(s.seal(offer, NOW), NOW).ok).toBe(true); // M1 known now
-    const original = s.seal(clientKeepalive, NOW); // never opened
+    expect(o.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true); // M1 known now
+    const original = s.seal(clientKeepalive, 'broadcast', NOW); // never opened
     const rand = prng(0xc0ffee);
     const pick = (n: number) => Math.floor(rand() * n);
     for (let k = 0; k < 3000; k++) {
@@ -375,11 +474,11 @@ describe('sender state', () => {
   it('forget() drops the certificate and the replay state', () => {
     const s = sealer(pki.members[M1]!);
     const o = opener();
-    const d = s.seal(offer, NOW);
+    const d = s.seal(offer, 'broadcast', NOW);
     expect(o.open(d, NOW).ok).toBe(true);
     o.forget(M1);
     expect(o.knownSenders).toBe(0);
-    expect(failure(o.open(s.seal(clientKeepalive, NOW), NOW)).code).toBe('unknown-signer');
+    expect(failure(o.open(s.seal(clientKeepalive, 'broadcast', NOW), NOW)).code).toBe('unknown-signer');
   });
 
   it('keeps at most maxSenders, evicting the least recently heard', () => {
@@ -387,35 +486,35 @@ describe('sender state', () => {
     const s1 = sealer(pki.members[M1]!);
     const s2 = sealer(pki.members[M2]!);
     const s3 = sealer(pki.members[M3]!);
-    expect(o.open(s1.seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(s2.seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(s1.seal(clientKeepalive, NOW), NOW).ok).toBe(true); // M1 now most recent
-    expect(o.open(s3.seal(offer, NOW), NOW).ok).toBe(true); // evicts M2
+    expect(o.open(s1.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(s2.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(s1.seal(clientKeepalive, 'broadcast', NOW), NOW).ok).toBe(true); // M1 now most recent
+    expect(o.open(s3.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true); // evicts M2
     expect(o.knownSenders).toBe(2);
-    expect(failure(o.open(s2.seal(clientKeepalive, NOW), NOW)).code).toBe('unknown-signer');
-    expect(o.open(s1.seal(clientKeepalive, NOW), NOW).ok).toBe(true);
+    expect(failure(o.open(s2.seal(clientKeepalive, 'broadcast', NOW), NOW)).code).toBe('unknown-signer');
+    expect(o.open(s1.seal(clientKeepalive, 'broadcast', NOW), NOW).ok).toBe(true);
   });
 
   it('replaceTrust() re-verifies cached certificates and forgets the ones now refused', async () => {
     const o = opener();
     const s1 = sealer(pki.members[M1]!);
     const s2 = sealer(pki.members[M2]!);
-    expect(o.open(s1.seal(offer, NOW), NOW).ok).toBe(true);
-    expect(o.open(s2.seal(offer, NOW), NOW).ok).toBe(true);
+    expect(o.open(s1.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(o.open(s2.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
     const crlPem = await createRevocationList({ ca: pki.ca, revokedSerials: [pki.members[M1]!.serial], thisUpdate: new Date(NOW) });
     o.replaceTrust(pki.trustStore({ crlPem }), NOW);
-    expect(failure(o.open(s1.seal(clientKeepalive, NOW), NOW)).code).toBe('unknown-signer');
-    expect(o.open(s2.seal(clientKeepalive, NOW), NOW).ok).toBe(true);
+    expect(failure(o.open(s1.seal(clientKeepalive, 'broadcast', NOW), NOW)).code).toBe('unknown-signer');
+    expect(o.open(s2.seal(clientKeepalive, 'broadcast', NOW), NOW).ok).toBe(true);
   });
 
   it('counts every outcome', () => {
     const o = opener();
     const s = sealer(pki.members[M1]!);
-    const d = s.seal(offer, NOW);
+    const d = s.seal(offer, 'broadcast', NOW);
     o.open(d, NOW);
     o.open(d, NOW);
     o.open(new Uint8Array([1, 2, 3]), NOW);
-    o.open(sealer(pki.members[M2]!).seal(clientKeepalive, NOW), NOW);
+    o.open(sealer(pki.members[M2]!).seal(clientKeepalive, 'broadcast', NOW), NOW);
     expect(o.counters).toMatchObject({ ok: 1, replay: 1, decode: 1, 'unknown-signer': 1, 'bad-signature': 0 });
   });
 });

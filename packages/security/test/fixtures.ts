@@ -51,6 +51,10 @@ export interface CraftOptions {
   readonly cluster?: string;
   readonly version?: number;
   readonly message?: ClusterMessage;
+  /** Default 'broadcast'. */
+  readonly recipient?: string;
+  /** SignedMessage.version; default the envelope's version. */
+  readonly signedVersion?: number;
 }
 
 /** A datagram built by hand: any sender field, any chain, signed with any key. */
@@ -63,6 +67,8 @@ export function craft(o: CraftOptions): Uint8Array {
     seq: o.seq,
     sentAtMs: o.sentAtMs ?? NOW,
     message: o.message ?? SAMPLE_MESSAGES['master-offer'],
+    recipient: o.recipient ?? 'broadcast',
+    version: o.signedVersion ?? o.version ?? PROTOCOL_VERSION,
   });
   const signature = sign('sha256', signed, { key: loadPrivateKey(o.keyPem), dsaEncoding: 'ieee-p1363' });
   return encodeEnvelope({ version: o.version ?? PROTOCOL_VERSION, signed, signature });

@@ -26,7 +26,7 @@ describe('createTestPki', () => {
     const pki = await createTestPki(['192.0.2.10', '192.0.2.11']);
     const m = pki.members['192.0.2.10']!;
     const sealer = new MessageSealer({ cluster: 'c', memberIp: m.memberIp, certChainDer: m.chainDer, privateKeyPem: m.keyPem, incarnation: 1 });
-    const opener = new MessageOpener({ cluster: 'c', trust: pki.trustStore() });
-    expect(opener.open(sealer.seal(SAMPLE_MESSAGES['master-offer'], NOW), NOW).ok).toBe(true);
+    const opener = new MessageOpener({ cluster: 'c', self: '192.0.2.200', trust: pki.trustStore() });
+    expect(opener.open(sealer.seal(SAMPLE_MESSAGES['master-offer'], 'broadcast', NOW), NOW).ok).toBe(true);
   });
 });

@@ -455,6 +455,8 @@ export function encodeSignedMessage(s: SignedMessage): Uint8Array {
     seq: s.seq,
     sentAtMs: s.sentAtMs,
     message: messageToWire(s.message),
+    recipient: s.recipient === 'broadcast' ? '' : s.recipient,
+    version: s.version,
   };
   return SignedMessageT.encode(SignedMessageT.fromObject(obj)).finish();
 }
@@ -477,6 +479,8 @@ export function decodeSignedMessage(bytes: Uint8Array): Decoded<SignedMessage> {
       seq: uint(o.seq, 'seq'),
       sentAtMs: uint(o.sentAtMs, 'sentAtMs'),
       message: messageFromWire(o.message as Obj),
+      recipient: o.recipient === '' ? 'broadcast' : memberId(o.recipient, 'recipient'),
+      version: uint(o.version, 'version', 0xffffffff),
     };
   });
 }

@@ -13,7 +13,8 @@ export type MemberId = string;
 /** A work unit, 0..1023. */
 export type WorkUnit = number;
 
-export const PROTOCOL_VERSION = 1;
+/** 2: SignedMessage binds its recipient and repeats the version inside the signature. */
+export const PROTOCOL_VERSION = 2;
 
 export type NakCode = 'in-progress' | 'certificate-rejected' | 'application-rejected' | 'cluster-full' | 'config-mismatch';
 
@@ -213,8 +214,13 @@ export interface SignedMessage {
   readonly certChain: readonly Uint8Array[];
   readonly incarnation: number;
   readonly seq: number;
+  /** Sender's wall clock, ms since the epoch; informational (freshness is incarnation and seq). */
   readonly sentAtMs: number;
   readonly message: ClusterMessage;
+  /** The member the message is addressed to, or every member of the cluster. */
+  readonly recipient: MemberId | 'broadcast';
+  /** The protocol version, inside the signature; must equal Envelope.version. */
+  readonly version: number;
 }
 
 export interface Envelope {

@@ -2,7 +2,8 @@
  * JOINING (Figure 6, steps 1-4): broadcast JOIN REQUEST with the units this member claims, re-send until
  * a master answers, and offer to become master when none does within joinTimeoutMs.
  */
-import type { JoinReply, JoinRequest, MemberId } from '@gwcluster/wire';
+import type { JoinReply, JoinRequest, MasterKeepalive, MemberId } from '@gwcluster/wire';
+import { watchdogMs } from '../adaptive.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
 import { onExitCluster, stepAnyRole, type JoiningState, type MemberCore } from './shared.js';
@@ -43,6 +44,9 @@ export function stepJoining(c: MemberCore, j: JoiningState, e: CoreEvent): void 
             j.offerAt = Math.max(j.offerAt, now + c.config.offerTimeoutMs + 2 * c.config.joinTimeoutMs);
           }
           return;
+        case 'master-keepalive':
+          masterAlive(c, j, now, from, msg);
+          return;
         case 'exit-cluster':
           onExitCluster(c, now, from, msg);
           return;
@@ -53,6 +57,21 @@ export function stepJoining(c: MemberCore, j: JoiningState, e: CoreEvent): void 
     default:
       stepAnyRole(c, e);
   }
+}
+
+/**
+ * An authenticated MASTER KEEPALIVE while joining: a master is alive, so this member must not offer
+ * (and so never elects itself beside it). It keeps sending JOIN REQUEST; the offer waits until no
+ * master keepalive has been heard for the shortest watchdog, (2 + 0.5) * T (Figure 8C with n = 2: a
+ * master that missed two keepalives in a row is taken for dead, as its members do). A member
+ * that hears the master but cannot join (its requests or the replies are lost) stays joining and says
+ * so, instead of making a second cluster.
+ */
+function masterAlive(c: MemberCore, j: JoiningState, now: number, from: MemberId, ka: MasterKeepalive): void {
+  c.count('join.master-alive');
+  if (j.masterHeard === undefined) c.log('info', 'a master is alive: joining it, not offering', { master: from, epoch: ka.epoch });
+  j.masterHeard = from;
+  j.offerAt = Math.max(j.offerAt, now + watchdogMs(2, ka.keepalivePeriodMs));
 }
 
 function tick(c: MemberCore, j: JoiningState, now: number): void {

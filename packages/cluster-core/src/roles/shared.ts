@@ -54,6 +54,8 @@ export interface JoiningState {
   offerAt: number;
   /** Set when a master answered NAK in-progress: wait for the verdict until then. */
   verdictBy: number;
+  /** The master whose keepalive was last heard while joining (no offer while it is alive). */
+  masterHeard?: MemberId;
 }
 
 /** OFFERING (Figure 6, step 4). */

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreInput, type CoreView, type DataPlaneView } from '@gwcluster/cluster-core';
-import { MessageOpener, MessageSealer, TrustStore } from '@gwcluster/security';
+import { KeyedRateLimit, MessageOpener, MessageSealer, TrustStore, type KeyedRateLimitOptions } from '@gwcluster/security';
 import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
 import { configChangedEvent, coreSettings, holdsHandedOverUnits } from '../config/cluster-config.js';
@@ -63,9 +63,20 @@ export interface MemberNodeOptions {
   readonly incarnation?: number;
   /** Run the tick timer (default true); tests may tick by hand. */
   readonly autoTick?: boolean;
+  /** Signed JOIN REPLY NAKs to joiners whose certificate was refused. Default UNTRUSTED_JOIN_ANSWERS. */
+  readonly untrustedJoinAnswers?: KeyedRateLimitOptions;
 }
 
 const EVENT_RING = 500;
+
+/**
+ * A refused certificate's JOIN REQUEST is answered (a signature, a log line and a recorded event each)
+ * at most twice a second per source and 20 times a second overall: a replayed other-CA join must not
+ * make the master sign thousands of NAKs or push the event history out. The rest are counted
+ * (node counter untrusted-join.rate-limited). A real joiner re-sends every join timeout, so it still
+ * hears why it is refused.
+ */
+export const UNTRUSTED_JOIN_ANSWERS: KeyedRateLimitOptions = { perSecond: 2, burst: 4, overall: { perSecond: 20, burst: 40 } };
 
 /**
  * Sees every authenticated message before the protocol core does (operator/operator-channel.ts). Returns true
@@ -92,6 +103,7 @@ export class MemberNode {
   private readonly events: ClusterEvent[] = [];
   private eventSeq = 0;
   private readonly dropLog = new LogThrottle(DROP_LOG_EVERY_MS);
+  private readonly untrustedJoins: KeyedRateLimit;
   readonly counters: Record<string, number> = {};
   private stepping = false;
   private readonly queued: CoreEvent[] = [];
@@ -124,7 +136,8 @@ export class MemberNode {
       privateKeyPem: opts.credentials.keyPem,
       incarnation: opts.incarnation ?? this.wallClock(),
     });
-    this.opener = new MessageOpener({ cluster: c.cluster.name, trust, maxClockSkewMs: c.cluster.maxClockSkewMs });
+    this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs });
+    this.untrustedJoins = new KeyedRateLimit(opts.untrustedJoinAnswers ?? UNTRUSTED_JOIN_ANSWERS);
     // Every line carries the member id; epoch and role are added per line (they change over time).
     this.log = opts.logger.child({ member: this.self });
     opts.transport.onReceive((bytes, from) => this.receive(bytes, from));
@@ -253,6 +266,12 @@ export class MemberNode {
     }
     const opened = this.opener.open(bytes, this.wallClock(), { sourceIp: fromIp });
     if (opened.ok) {
+      if (Math.abs(opened.clockSkewMs) > this.config.cluster.maxClockSkewMs && this.dropLog.allow(`clock-skew/${fromIp}`, this.clock())) {
+        // Reported, never acted on: freshness is the replay window's (security/envelope.ts).
+        this.log.warn({ ...this.context, from: fromIp, skewMs: Math.round(opened.clockSkewMs) }, `clock of ${fromIp} differs from this member's by ${Math.round(opened.clockSkewMs)} ms (more than maxClockSkewMs ${this.config.cluster.maxClockSkewMs}); messages are still accepted, but check NTP on both`);
+      }
+      // Every plane below acts only on messages addressed to this member or broadcast: the opener has
+      // checked SignedMessage.recipient.
       for (const h of this.planeHandlers) if (h(opened.signed.sender, opened.signed.message)) return;
       if (this.controlHandler?.(opened.signed.sender, opened.signed.message)) return;
       this.step({ type: 'message', now: this.clock(), from: opened.signed.sender, message: opened.signed.message });
@@ -260,7 +279,11 @@ export class MemberNode {
     }
     this.count(`drop.${opened.code}`);
     if (opened.code === 'certificate-rejected' && opened.signed?.message.type === 'join-request' && opened.sender === fromIp) {
-      this.step({ type: 'untrusted-join', now: this.clock(), from: opened.sender, nonce: opened.signed.message.nonce, reason: opened.reason });
+      if (this.untrustedJoins.take(fromIp, this.clock())) {
+        this.step({ type: 'untrusted-join', now: this.clock(), from: opened.sender, nonce: opened.signed.message.nonce, reason: opened.reason });
+      } else {
+        this.count('untrusted-join.rate-limited');
+      }
     }
     if (this.dropLog.allow(opened.code, this.clock())) {
       this.log.warn({ ...this.context, from: fromIp, code: opened.code, dropped: this.counters[`drop.${opened.code}`] }, `dropped datagram: ${opened.reason}`);
@@ -293,7 +316,7 @@ export class MemberNode {
   }
 
   private send(to: MemberId | 'broadcast', message: ClusterMessage, opts?: { includeCertificate?: boolean }): void {
-    const bytes = this.sealer.seal(message, this.wallClock(), opts);
+    const bytes = this.sealer.seal(message, to, this.wallClock(), opts);
     if (to === 'broadcast') this.opts.transport.broadcast(bytes);
     else this.opts.transport.send(to, bytes);
   }

@@ -310,12 +310,14 @@ export class OperatorPlane {
         return this.awaitView(origin, (after) => ({ ok: true, detail: 'rebalance round started', result: { moving: after.movingUnits } }));
       }
       case 'leave': {
+        if (member !== self) return refuse('GW_BAD_REQUEST', notAddressedTo(action, member, self));
         if (view.role === 'left') return refuse('GW_REFUSED', `${self} has already left the cluster; gwctl join ${self} brings it back`);
         this.note('warn', 'operator', `leaving the cluster (asked via ${via})`, { action });
         this.out.push({ type: 'core', event: { type: 'leave' } });
         return this.awaitView(origin, (after) => ({ ok: true, detail: `${self} left the cluster`, result: { member: self, role: after.role } }));
       }
       case 'join': {
+        if (member !== self) return refuse('GW_BAD_REQUEST', notAddressedTo(action, member, self));
         if (view.role !== 'left' && view.role !== 'stopped') {
           return refuse('GW_REFUSED', `${self} is already in the cluster (role ${view.role}); only a member that left can join again`);
         }
@@ -519,6 +521,15 @@ export class OperatorPlane {
   private note(level: 'info' | 'warn' | 'error', kind: 'operator' | 'config', message: string, fields: Record<string, unknown>): void {
     this.out.push({ type: 'note', level, kind, message, fields });
   }
+}
+
+/**
+ * leave and join are carried out only by the member they name: a request naming another member is
+ * refused whatever its signature (the envelope's recipient binding already keeps a request addressed
+ * to one member from reaching another; this holds even for a request built wrongly).
+ */
+function notAddressedTo(action: OperatorAction, member: MemberId | '', self: MemberId): string {
+  return `the ${action} request is for ${member || '(no member)'}, and only that member carries it out, not ${self}`;
 }
 
 function updateMessage(config: MemberConfig): ClusterMessage {

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createTestPki, issueMemberCertificate, MessageSealer, createClusterCa, type TestPki } from '@gwcluster/security';
-import { decodeEnvelope, encodeEnvelope } from '@gwcluster/wire';
+import { decodeEnvelope, decodeSignedMessage, encodeEnvelope, encodeSignedMessage } from '@gwcluster/wire';
 import { parseMemberConfig } from '../../src/config/config.js';
 import { MemberNode } from '../../src/control/member-node.js';
 import { NoClusterAddress } from '../../src/control/cluster-address.js';
@@ -95,6 +95,7 @@ describe('MemberNode over an in-memory network with real signatures', () => {
         members: [{ member: IPS[0]!, watchdogPeriods: 2, loss: 0, load: 0 }],
         table: { version: 1, owners: new Array(1024).fill(IPS[0]!) },
       },
+      'broadcast',
       WALL0 + h.now,
     );
     h.hub.inject(IPS[0]!, IPS[1]!, forged);
@@ -103,8 +104,10 @@ describe('MemberNode over an in-memory network with real signatures', () => {
     const env = decodeEnvelope(genuine);
     expect(env.ok).toBe(true);
     if (!env.ok) return;
-    const signed = new Uint8Array(env.value.signed);
-    signed[signed.length - 3]! ^= 0x01;
+    const original = decodeSignedMessage(env.value.signed);
+    if (!original.ok) throw original.error;
+    // A seq never received, so that the signature is what refuses it.
+    const signed = encodeSignedMessage({ ...original.value, seq: original.value.seq + 10 ** 6 });
     h.hub.inject(IPS[0]!, IPS[1]!, encodeEnvelope({ ...env.value, signed }));
     // A replay of an earlier genuine datagram.
     h.hub.inject(IPS[0]!, IPS[1]!, genuine);
