@@ -51,7 +51,9 @@ if (want('e2e')) {
   const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
   const seconds = Math.max(2, Math.min(30, Number(values.seconds)));
   const sessions = values.sessions === 'off' ? { tracking: false } : { mode: values.sessions };
-  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: values.method, extraConfig: { dataplane: { path: values.path, sessions } } });
+  // A high rebalance threshold: the measured flow's own load must not move its unit during the run.
+  const extraConfig = { cluster: { rebalanceThreshold: 0.5 }, dataplane: { path: values.path, sessions } };
+  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: values.method, extraConfig });
   try {
     // The plain router: its own namespace on both segments; client c2 and the server route via it.
     const router = await f.net.addHost('r1', [
@@ -69,9 +71,15 @@ if (want('e2e')) {
     await new Promise((r) => setTimeout(r, 500));
     const iperf = async (host, extra) => {
       const r = await host.exec(['iperf3', '-c', '192.0.2.100', '-p', '5201', '-t', String(seconds), '-J', ...extra], { timeoutMs: (seconds + 20) * 1000 });
-      if (r.code !== 0) throw new Error(`iperf3 ${extra.join(' ')} failed: ${r.stdout.slice(-400)} ${r.stderr}`);
-      return JSON.parse(r.stdout);
+      const j = r.code === 0 ? JSON.parse(r.stdout) : null;
+      if (!j || j.error || (!j.end?.sum_received && !j.end?.sum)) throw new Error(`iperf3 ${extra.join(' ')} failed (exit ${r.code}): ${j?.error ?? r.stdout.slice(-400)} ${r.stderr}`);
+      return j;
     };
+    // Which member forwards the measured flow (traffic through the cluster is keyed by addresses only).
+    const { classifyFlow } = await import('@gwcluster/native-addon');
+    const { unit } = classifyFlow({ proto: 'tcp', src: c1.address(), dst: '192.0.2.100', forwarding: true });
+    const flowOwner = async () => JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners[unit];
+    const owner = await flowOwner();
     const rows = [];
     // TCP: one stream (all packets of a flow take one unit, so one member forwards it).
     const tcpCluster = await iperf(c1, []);
@@ -89,8 +97,12 @@ if (want('e2e')) {
     const pps = (j) => (j.end.sum.packets - j.end.sum.lost_packets) / j.end.sum.seconds;
     const loss = (j) => `${j.end.sum.lost_percent.toFixed(1)} % lost`;
     rows.push(['UDP 64-byte packets received per second', `${(pps(udpCluster) / 1e3).toFixed(1)} kpps (${loss(udpCluster)})`, `${(pps(udpPlain) / 1e3).toFixed(1)} kpps (${loss(udpPlain)})`, (pps(udpCluster) / pps(udpPlain)).toFixed(2)]);
+    const ownerAfter = await flowOwner();
     const w = [44, 26, 26, 8];
     say(`method ${values.method}, path ${values.path}, sessions ${values.sessions}, ${seconds} s per measurement, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    const master = f.latest()?.views[M[0]]?.master;
+    const moved = ownerAfter === owner ? '' : ` before, by ${ownerAfter} after (it moved)`;
+    say(`the flow's unit ${unit} is owned by ${owner}${moved}; the master is ${master}`);
     say(['measure', 'through the cluster', 'plain Linux router', 'ratio'].map((c, i) => c.padEnd(w[i])).join(''));
     for (const r of rows) say(r.map((c, i) => String(c).padEnd(w[i])).join(''));
   } finally {
