@@ -5,11 +5,13 @@
 //   1. work-unit filter: C++ against the JavaScript reference on one in-memory batch
 //   2. message authentication: seal / open cost per keepalive
 //   3. session table: track() cost per packet, record size against the kernel's TCP control block
-//   4. end to end, in network namespaces: TCP throughput and UDP packets per second from a client to a
-//      server THROUGH THE CLUSTER (three members, data plane on) against the same traffic forwarded by
-//      a plain Linux router namespace between the same segments, in the same run.
+//   4. end to end, in network namespaces: TCP throughput (1 and 8 streams) and UDP packets per second
+//      from a client to a server THROUGH THE CLUSTER (three members, data plane on) against the same
+//      traffic forwarded by a plain Linux router namespace between the same segments, in the same run.
+//      --path picks the packet path (dataplane.path), --sessions the session tracking of the members.
 //
 // Usage: node scripts/bench.mjs [--only filter,auth,sessions,e2e] [--method master-forward] [--seconds 5]
+//                               [--path nfqueue|kernel] [--sessions strict|loose|off]
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -17,7 +19,17 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { only: { type: 'string' }, method: { type: 'string', default: 'master-forward' }, seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    method: { type: 'string', default: 'master-forward' },
+    seconds: { type: 'string', default: '5' },
+    path: { type: 'string', default: 'nfqueue' },
+    sessions: { type: 'string', default: 'strict' },
+  },
+});
+if (!['nfqueue', 'kernel'].includes(values.path)) throw new Error(`--path must be nfqueue or kernel, got ${values.path}`);
+if (!['strict', 'loose', 'off'].includes(values.sessions)) throw new Error(`--sessions must be strict, loose or off, got ${values.sessions}`);
 const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (k) => !only || only.has(k);
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -38,7 +50,10 @@ if (want('e2e')) {
   const { ClusterFixture, balanced } = await import('../test/e2e/cluster-fixture.mjs');
   const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
   const seconds = Math.max(2, Math.min(30, Number(values.seconds)));
-  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: values.method });
+  const sessions = values.sessions === 'off' ? { tracking: false } : { mode: values.sessions };
+  // A high rebalance threshold: the measured flow's own load must not move its unit during the run.
+  const extraConfig = { cluster: { rebalanceThreshold: 0.5 }, dataplane: { path: values.path, sessions } };
+  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: values.method, extraConfig });
   try {
     // The plain router: its own namespace on both segments; client c2 and the server route via it.
     const router = await f.net.addHost('r1', [
@@ -56,23 +71,38 @@ if (want('e2e')) {
     await new Promise((r) => setTimeout(r, 500));
     const iperf = async (host, extra) => {
       const r = await host.exec(['iperf3', '-c', '192.0.2.100', '-p', '5201', '-t', String(seconds), '-J', ...extra], { timeoutMs: (seconds + 20) * 1000 });
-      if (r.code !== 0) throw new Error(`iperf3 ${extra.join(' ')} failed: ${r.stdout.slice(-400)} ${r.stderr}`);
-      return JSON.parse(r.stdout);
+      const j = r.code === 0 ? JSON.parse(r.stdout) : null;
+      if (!j || j.error || (!j.end?.sum_received && !j.end?.sum)) throw new Error(`iperf3 ${extra.join(' ')} failed (exit ${r.code}): ${j?.error ?? r.stdout.slice(-400)} ${r.stderr}`);
+      return j;
     };
+    // Which member forwards the measured flow (traffic through the cluster is keyed by addresses only).
+    const { classifyFlow } = await import('@gwcluster/native-addon');
+    const { unit } = classifyFlow({ proto: 'tcp', src: c1.address(), dst: '192.0.2.100', forwarding: true });
+    const flowOwner = async () => JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners[unit];
+    const owner = await flowOwner();
     const rows = [];
     // TCP: one stream (all packets of a flow take one unit, so one member forwards it).
     const tcpCluster = await iperf(c1, []);
     const tcpPlain = await iperf(c2, []);
     const bps = (j) => j.end.sum_received.bits_per_second;
     rows.push(['TCP throughput, 1 stream', `${(bps(tcpCluster) / 1e6).toFixed(0)} Mbit/s`, `${(bps(tcpPlain) / 1e6).toFixed(0)} Mbit/s`, (bps(tcpCluster) / bps(tcpPlain)).toFixed(2)]);
+    // TCP, 8 streams from one client: 8 source ports, so (for traffic through the cluster, keyed by
+    // addresses only) still one unit; for a service on the cluster IP they would spread.
+    const tcp8Cluster = await iperf(c1, ['-P', '8']);
+    const tcp8Plain = await iperf(c2, ['-P', '8']);
+    rows.push(['TCP throughput, 8 streams', `${(bps(tcp8Cluster) / 1e6).toFixed(0)} Mbit/s`, `${(bps(tcp8Plain) / 1e6).toFixed(0)} Mbit/s`, (bps(tcp8Cluster) / bps(tcp8Plain)).toFixed(2)]);
     // UDP packets per second: 64-byte payloads, as fast as iperf3 sends, counted at the receiver.
     const udpCluster = await iperf(c1, ['-u', '-b', '0', '-l', '64']);
     const udpPlain = await iperf(c2, ['-u', '-b', '0', '-l', '64']);
     const pps = (j) => (j.end.sum.packets - j.end.sum.lost_packets) / j.end.sum.seconds;
     const loss = (j) => `${j.end.sum.lost_percent.toFixed(1)} % lost`;
     rows.push(['UDP 64-byte packets received per second', `${(pps(udpCluster) / 1e3).toFixed(1)} kpps (${loss(udpCluster)})`, `${(pps(udpPlain) / 1e3).toFixed(1)} kpps (${loss(udpPlain)})`, (pps(udpCluster) / pps(udpPlain)).toFixed(2)]);
+    const ownerAfter = await flowOwner();
     const w = [44, 26, 26, 8];
-    say(`method ${values.method}, ${seconds} s per measurement, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    say(`method ${values.method}, path ${values.path}, sessions ${values.sessions}, ${seconds} s per measurement, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    const master = f.latest()?.views[M[0]]?.master;
+    const moved = ownerAfter === owner ? '' : ` before, by ${ownerAfter} after (it moved)`;
+    say(`the flow's unit ${unit} is owned by ${owner}${moved}; the master is ${master}`);
     say(['measure', 'through the cluster', 'plain Linux router', 'ratio'].map((c, i) => c.padEnd(w[i])).join(''));
     for (const r of rows) say(r.map((c, i) => String(c).padEnd(w[i])).join(''));
   } finally {

@@ -1,7 +1,10 @@
 // The data plane on a real network: clients on an outside bridge, three members, a server on an inside
-// bridge; for each distribution method, many TCP and UDP flows to a service on the cluster IP and through
-// the cluster to the server. Every flow completes with its data intact, is handled by exactly the member
-// that owns its unit, and no member sends a RST or an ICMP error.
+// bridge; for each distribution method and packet path, many TCP and UDP flows to a service on the
+// cluster IP and through the cluster to the server. Every flow completes with its data intact, is handled
+// by exactly the member that owns its unit, and no member sends a RST or an ICMP error.
+//
+// Packet paths: nfqueue (every packet decided in user space, strict session tracking: the default) and
+// kernel (dataplane.path kernel, loose session tracking, so this member's units pass in the kernel).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { classifyFlow } from '@gwcluster/native-addon';
 import { ClusterFixture, balanced, healthy, shared, CLUSTER_IP, type EchoStats, type FixtureMember } from './cluster-fixture.mjs';
@@ -37,12 +40,23 @@ async function counters(m: FixtureMember): Promise<Record<string, number>> {
   return Object.fromEntries(parsed.nftables.filter((x) => x.counter).map((x) => [x.counter!.name, x.counter!.packets]));
 }
 
-describe.each(['master-forward', 'unicast-mac', 'multicast-mac'] as const)('data plane, method %s', (method) => {
+/** Packets the kernel path passed (the pass-mark RETURN rule) and packets queued to the engine, on one member. */
+async function ruleCounts(m: FixtureMember): Promise<{ passed: number; queued: number }> {
+  const r = await m.host.exec(['iptables', '-w', '-t', 'raw', '-L', 'GWCLUSTER', '-v', '-x', '-n']);
+  const count = (re: RegExp) => r.stdout.split('\n').filter((l) => re.test(l)).reduce((a, l) => a + Number(l.trim().split(/\s+/)[0]), 0);
+  return { passed: count(/RETURN .*mark match/), queued: count(/NFQUEUE/) };
+}
+
+const METHODS = ['master-forward', 'unicast-mac', 'multicast-mac'] as const;
+const CASES = (['nfqueue', 'kernel'] as const).flatMap((path) => METHODS.map((method) => [method, path] as const));
+
+describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
   let f: ClusterFixture;
   beforeAll(async () => {
     // A high rebalance threshold: this file checks which member served each flow against the table, so
     // the traffic's own load must not move units meanwhile (the failover tests run the default).
-    f = await ClusterFixture.create({ members: 3, layout: 'gateway', method, extraConfig: { cluster: { rebalanceThreshold: 0.5 } } });
+    const dataplane = path === 'kernel' ? { path, sessions: { mode: 'loose' } } : {};
+    f = await ClusterFixture.create({ members: 3, layout: 'gateway', method, extraConfig: { cluster: { rebalanceThreshold: 0.5 }, dataplane } });
     for (const m of f.members) await m.host.exec(['nft', '-f', '-'], { input: COUNTERS }).then((r) => expect(r.code, r.stderr).toBe(0));
     f.startMonitor(50);
     f.startAll();
@@ -72,7 +86,9 @@ describe.each(['master-forward', 'unicast-mac', 'multicast-mac'] as const)('data
     });
     await new Promise((r) => setTimeout(r, 500));
     const args = (target: string) => ['--target', target, '--tcp-port', '7000', '--udp-port', '7001', '--flows', String(FLOWS), '--bytes', '20000', '--concurrency', '30', '--timeout-ms', '8000'];
+    const rulesBefore = await Promise.all(f.members.map(ruleCounts));
     const [svc, thr] = await Promise.all([f.traffic(f.clients![0]!, args(CLUSTER_IP)), f.traffic(f.clients![1]!, args('192.0.2.100'))]);
+    const rulesAfter = await Promise.all(f.members.map(ruleCounts));
     expect(svc.tcp).toMatchObject({ ok: FLOWS, failed: 0 });
     expect(svc.udp).toMatchObject({ ok: FLOWS, failed: 0 });
     expect(thr.tcp).toMatchObject({ ok: FLOWS, failed: 0 });
@@ -102,6 +118,17 @@ describe.each(['master-forward', 'unicast-mac', 'multicast-mac'] as const)('data
     // Nobody answered for a flow it does not own: every RST a member sent was for a flow of its own
     // units (a normal close may end in one), and no member sent an ICMP error.
     for (const c of fwd) expect(c.icmp_err_out).toBe(0);
+    // The kernel path decided the owners' packets in the kernel: the pass-mark rule let them through and
+    // (with every unit owned and loose tracking) the engine saw only what the master forwards (method 1).
+    const sum = (rs: { passed: number; queued: number }[], k: 'passed' | 'queued') => rs.reduce((a, r) => a + r[k], 0);
+    const passed = sum(rulesAfter, 'passed') - sum(rulesBefore, 'passed');
+    const queued = sum(rulesAfter, 'queued') - sum(rulesBefore, 'queued');
+    if (path === 'kernel') {
+      expect(passed, 'packets passed in the kernel').toBeGreaterThan(4 * FLOWS);
+      if (method !== 'master-forward') expect(queued, 'packets queued to user space').toBeLessThan(passed / 20);
+    } else {
+      expect(passed).toBe(0);
+    }
     for (const cap of captures) {
       const lines = (await cap.stop()).split('\n').filter((l) => l.includes('Flags [R'));
       for (const line of lines) {

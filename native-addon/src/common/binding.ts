@@ -259,7 +259,7 @@ export interface NativeFastPath {
   attach(ifname: string, mode: number): void;
   detach(): void;
   attached(): boolean;
-  setConfig(flags: number, l2Offset: number, userMark: number): void;
+  setConfig(flags: number, l2Offset: number, userMark: number, passMark: number): void;
   setUnitPolicies(units: Uint16Array, action: number, ownerSlot: number): void;
   setClusterIps(v4: Uint32Array, v6: Uint8Array): void;
   setBypassIps(v4: Uint32Array, v6: Uint8Array): void;

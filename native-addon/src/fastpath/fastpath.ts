@@ -13,7 +13,7 @@ import { WORK_UNITS } from '../filter/reference.js';
 export const UnitAction = {
   /** Pass to the stack with the user mark: NFQUEUE (the packet engine) decides. Every unit's start value. */
   TO_USER: 0,
-  /** This member's unit: pass to the stack unmarked, counted per unit in the kernel. */
+  /** This member's unit: pass to the stack (with the pass mark, if set), counted per unit in the kernel. */
   PASS: 1,
   /** Another member's unit: drop silently in the kernel. */
   DROP: 2,
@@ -53,6 +53,11 @@ export interface FastPathOptions {
   decideIpv6?: boolean;
   /** Bits OR-ed into skb->mark of TO_USER packets, 0..2^32-1. Default 0 (no mark). */
   userMark?: number;
+  /**
+   * Bits OR-ed into skb->mark of PASS packets, 0..2^32-1. Default 0 (no mark). A rule that lets only
+   * these through and queues everything else keeps the NFQUEUE fail-safe when the program is gone.
+   */
+  passMark?: number;
   /** The BPF object; default the one built beside the addon. */
   objectPath?: string;
   binding?: FilterBinding;
@@ -75,7 +80,7 @@ export function fastPathAvailable(binding?: FilterBinding): boolean {
 
 export class FastPath {
   #native: NativeFastPath | null;
-  #config: { flags: number; userMark: number };
+  #config: { flags: number; userMark: number; passMark: number };
 
   /** Loads the program (the kernel's verifier runs here). Throws NativeCallError (syscall, errno) on refusal. */
   constructor(opts: FastPathOptions) {
@@ -93,6 +98,8 @@ export class FastPath {
     checkBoolean(decideIpv6, call, 'opts.decideIpv6');
     const userMark = opts.userMark ?? 0;
     checkInteger(userMark, call, 'opts.userMark', 0, 0xffffffff);
+    const passMark = opts.passMark ?? 0;
+    checkInteger(passMark, call, 'opts.passMark', 0, 0xffffffff);
     const objectPath = opts.objectPath ?? fileURLToPath(FASTPATH_OBJECT_URL);
     if (typeof objectPath !== 'string') throw new TypeError(`${call}: opts.objectPath must be a string`);
     const cluster = parseClusterIps(opts.clusterIps, `${call}: opts.clusterIps`);
@@ -100,9 +107,9 @@ export class FastPath {
     const Ctor = b.FastPath!;
     const native = callNative(call, () => new Ctor(objectPath));
     this.#native = native;
-    this.#config = { flags: (frames ? CONFIG_FRAMES : 0) | (decideIpv6 ? CONFIG_DECIDE_IPV6 : 0), userMark };
+    this.#config = { flags: (frames ? CONFIG_FRAMES : 0) | (decideIpv6 ? CONFIG_DECIDE_IPV6 : 0), userMark, passMark };
     try {
-      callNative(call, () => native.setConfig(this.#config.flags, 0, userMark));
+      callNative(call, () => native.setConfig(this.#config.flags, 0, userMark, passMark));
       callNative(call, () => native.setClusterIps(cluster.v4, cluster.v6));
       callNative(call, () => native.setBypassIps(bypass.v4, bypass.v6));
     } catch (e) {

@@ -53,7 +53,7 @@
  * the ownership table, this member's slot and role, holds and session mode; the kernel only applies it.
  * 0 is TO_USER so that a unit nobody configured behaves as today (NFQUEUE decides). */
 #define GWC_ACTION_TO_USER 0  /* pass to the stack with config.user_mark set: the NFQUEUE rule takes it */
-#define GWC_ACTION_PASS 1     /* this member's unit: pass to the stack unmarked, counted per unit */
+#define GWC_ACTION_PASS 1     /* this member's unit: pass to the stack with config.pass_mark set, counted per unit */
 #define GWC_ACTION_DROP 2     /* another member's unit (it received the packet too): drop silently */
 #define GWC_ACTION_COUNT 3
 

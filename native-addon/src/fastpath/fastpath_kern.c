@@ -90,6 +90,7 @@ int gwc_fastpath_ingress(struct __sk_buff *skb) {
       n->packets += 1;
       n->bytes += c.ip_length;
     }
+    skb->mark |= cfg->pass_mark;
     gwc_count(GWC_STAT_PASSED);
     return TC_ACT_OK;
   }

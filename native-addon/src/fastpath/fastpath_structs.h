@@ -25,7 +25,8 @@ struct gwc_config {
   __u32 flags;      /* GWC_CONFIG_* */
   __u32 l2_offset;  /* bytes before the packet proper (0 on an interface; 14 under BPF_PROG_TEST_RUN) */
   __u32 user_mark;  /* bits OR-ed into skb->mark of GWC_ACTION_TO_USER packets; 0 leaves the mark */
-  __u32 reserved;
+  __u32 pass_mark;  /* bits OR-ed into skb->mark of GWC_ACTION_PASS packets (so a rule can tell "passed
+                     * by the program" from "no program attached"); 0 leaves the mark */
 };
 
 /* Key of gwc_cluster_v6 and gwc_bypass_v6: the address in network order. IPv4 keys are __u32 values

@@ -125,13 +125,14 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     return Napi::Boolean::New(info.Env(), owner_ && owner_->attached());
   }
 
-  // setConfig(flags, l2Offset, userMark)
+  // setConfig(flags, l2Offset, userMark, passMark)
   void SetConfig(const Napi::CallbackInfo& info) {
     const char* call = "setConfig";
     gwc_config c{};
     c.flags = argUint(info, 0, call, "flags", GWC_CONFIG_FRAMES | GWC_CONFIG_DECIDE_IPV6 | GWC_CONFIG_TEST_RESULT);
     c.l2_offset = argUint(info, 1, call, "l2Offset", 255);
     c.user_mark = argUint(info, 2, call, "userMark", 0xFFFFFFFFu);
+    c.pass_mark = argUint(info, 3, call, "passMark", 0xFFFFFFFFu);
     guarded(info, call, [&](FastPathOwner& o) { o.setConfig(c); });
   }
 
@@ -207,6 +208,7 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
       test.flags = GWC_CONFIG_TEST_RESULT | (frames ? GWC_CONFIG_FRAMES : 0) | (saved.flags & GWC_CONFIG_DECIDE_IPV6);
       test.l2_offset = sizeof kTestCarrier;
       test.user_mark = saved.user_mark;
+      test.pass_mark = saved.pass_mark;
       o.setConfig(test);
       std::vector<uint8_t> buf;
       try {

@@ -3,8 +3,8 @@
 //           attached to fp0's ingress; an nft prerouting chain counts UDP to port 9, all and marked.
 //   client: cl0 192.0.2.10/24; sends UDP to 192.0.2.2:9 from three source ports whose units the member
 //           passes (its own), drops (another member's) and hands to user space (held).
-// Packets of the dropped unit never reach netfilter; those of the passed unit arrive unmarked and are
-// counted per unit in the kernel; those handed up arrive with the user mark. Needs root.
+// Packets of the dropped unit never reach netfilter; those of the passed unit arrive with the pass mark
+// and are counted per unit in the kernel; those handed up arrive with the user mark. Needs root.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ const CHILD = fileURLToPath(new URL('../fixtures/fastpath-child.mjs', import.met
 const MEMBER = '192.0.2.2';
 const CLIENT = '192.0.2.10';
 const USER_MARK = 0x100;
+const PASS_MARK = 0x200;
 const PORT = 9;
 const COUNT = 20; // datagrams per source port
 
@@ -89,14 +90,14 @@ async function send(client: Host, ports: number[]): Promise<void> {
   await client.execOk([process.execPath, '-e', script]);
 }
 
-/** nft counters of the member: [all UDP to PORT, marked UDP to PORT]. */
-async function nftCounts(member: Host): Promise<{ all: number; marked: number }> {
+/** nft counters of the member: UDP to PORT, all, with the user mark and with the pass mark. */
+async function nftCounts(member: Host): Promise<{ all: number; marked: number; passMarked: number }> {
   const out = await member.execOk(['nft', '-j', 'list', 'table', 'ip', 'gwcfpt']);
   const rules = (JSON.parse(out.stdout) as { nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[] }).nftables
     .map((x) => x.rule)
     .filter((r) => r !== undefined);
   const count = (comment: string) => rules.find((r) => r!.comment === comment)!.expr.find((e) => e.counter)!.counter!.packets;
-  return { all: count('all'), marked: count('marked') };
+  return { all: count('all'), marked: count('marked'), passMarked: count('passMarked') };
 }
 
 interface Report {
@@ -122,6 +123,7 @@ describe.skipIf(skipReason !== null)(`fast path on a namespace pair${skipReason 
     type filter hook prerouting priority -300;
     udp dport ${PORT} counter comment "all"
     udp dport ${PORT} meta mark & ${USER_MARK} == ${USER_MARK} counter comment "marked"
+    udp dport ${PORT} meta mark & ${PASS_MARK} == ${PASS_MARK} counter comment "passMarked"
   }
 }
 `,
@@ -135,7 +137,7 @@ describe.skipIf(skipReason !== null)(`fast path on a namespace pair${skipReason 
     it(`${mode}: owned unit passes (counted in the kernel), another member's is dropped, a held one goes up marked; detach restores the path`, async () => {
       const child = startChild(member);
       try {
-        await child.rpc('open', { opts: { clusterIps: [MEMBER], userMark: USER_MARK } });
+        await child.rpc('open', { opts: { clusterIps: [MEMBER], userMark: USER_MARK, passMark: PASS_MARK } });
         await child.rpc('setUnitActions', { units: [ports.units.pass], action: UnitAction.PASS, ownerSlot: 1 });
         await child.rpc('setUnitActions', { units: [ports.units.drop], action: UnitAction.DROP, ownerSlot: 2 });
         await child.rpc('attach', { ifname: 'fp0', mode });
@@ -154,6 +156,7 @@ describe.skipIf(skipReason !== null)(`fast path on a namespace pair${skipReason 
         const after = await nftCounts(member);
         expect(after.all - before.all).toBe(2 * COUNT); // the dropped unit's never reached netfilter
         expect(after.marked - before.marked).toBe(COUNT); // the held unit's, marked for NFQUEUE
+        expect(after.passMarked - before.passMarked).toBe(COUNT); // the owned unit's, marked as passed
 
         await child.rpc('detach');
         const filters = await member.execOk(['tc', 'filter', 'show', 'dev', 'fp0', 'ingress']);

@@ -210,6 +210,13 @@ export const DataPlaneSectionSchema = Type.Object(
         description: 'Cluster-wide MAC for methods 2 and 3. Default: derived from cluster.clusterIp (02:00:5e:... unicast, 01:00:5e:... multicast).',
       }),
     ),
+    path: Filled(
+      StringEnum(['nfqueue', 'kernel'], {
+        default: 'nfqueue',
+        description:
+          "Where packets are decided. nfqueue: every packet for a cluster IP or routed by the cluster goes to the packet engine in user space. kernel: a tc BPF program on each interface passes this member's units and drops other members' in the kernel; only held units, method 1's forwarding at the master and strict session tracking go to the packet engine (needs Linux 6.6+ and an addon built with the fast path).",
+      }),
+    ),
     queueNum: Filled(Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'NFQUEUE number the packet engine reads.' })),
     forwarding: Filled(Type.Boolean({ default: true, description: 'Route packets between the data-plane interfaces (the cluster as gateway).' })),
     forwardInterface: Filled(

@@ -116,12 +116,16 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   let node: MemberNode | undefined;
   let dataPlane: DataPlane | undefined;
   if (config.dataplane) {
-    const { nfqueuePacketPath } = await import('./dataplane/nfqueue-path.js');
+    // The kernel path loads a BPF program: only imported when configured.
+    const path =
+      config.dataplane.path === 'kernel'
+        ? await import('./dataplane/kernel-path.js').then((m) => ({ packetPath: m.kernelPacketPath, kernel: m.kernelPathSetup }))
+        : await import('./dataplane/nfqueue-path.js').then((m) => ({ packetPath: m.nfqueuePacketPath }));
     dataPlane = new DataPlane({
       config: config.dataplane,
       self: config.member.address,
       logger: logger.child({ component: 'dataplane', member: config.member.address }),
-      packetPath: nfqueuePacketPath,
+      ...path,
       onUnitNeedsOwner: (unit) => node?.submit({ type: 'unit-needs-owner', unit }),
       onLoad: (load, busiest) => node?.reportLoad(load, busiest),
       send: (to, message, opts) => node?.sendControl(to, message, opts),

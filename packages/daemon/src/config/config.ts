@@ -66,6 +66,7 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     method,
     interfaces: d.interfaces,
     clusterMac,
+    path: d.path,
     queueNum: d.queueNum,
     forwarding: d.forwarding,
     forwardInterface: (d.forwardInterface as string | undefined) ?? memberInterface,

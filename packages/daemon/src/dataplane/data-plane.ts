@@ -38,7 +38,7 @@ export interface DataPlaneOptions {
   readonly config: DataPlaneConfig;
   readonly self: MemberId;
   readonly logger: Logger;
-  /** Opens the packet path (nfqueue-path.ts in the daemon). */
+  /** Opens the packet path (nfqueue-path.ts, or kernel-path.ts with `dataplane.path: kernel`). */
   readonly packetPath: PacketPathFactory;
   /** Called for each unit the packet path saw without an owner (master). */
   readonly onUnitNeedsOwner: (unit: WorkUnit) => void;
@@ -50,13 +50,14 @@ export interface DataPlaneOptions {
   readonly submit: (event: { type: 'sync-ready' } | { type: 'handover-done'; requestId: number }) => void;
   /** Monotonic clock of the policy, ms. Default: performance.now(). */
   readonly clock?: () => number;
-  /** The kernel side (addresses, sysctls, rules to the packet path). Default: netfilter.ts. */
+  /** The kernel side (addresses, sysctls, rules to the packet path). Default: netfilter.ts; the kernel
+   * path brings kernelPathSetup. */
   readonly kernel?: KernelSetup;
 }
 
 /** What start() and stop() do to the kernel; tests pass a fake (the real one needs root). */
 export interface KernelSetup {
-  /** The host's own IPv4 addresses (never sent to the packet path). */
+  /** The host's own IPv4 addresses, and any other destination never to decide (never sent to the packet path). */
   ownAddresses(): Promise<string[]>;
   setup(plan: NetfilterPlan): Promise<void>;
   /** Removes what setup() added; never throws for what is already gone. */
@@ -111,6 +112,8 @@ export class DataPlane implements ClusterAddress {
       queueNum: c.queueNum,
       method: METHOD_NUMBER[c.method],
       clusterIps: c.interfaces.flatMap((i) => i.clusterIps),
+      interfaces: c.interfaces.map((i) => i.name),
+      bypassAddresses: own,
       forwardInterface: c.forwardInterface,
       arpInterfaces: c.interfaces.map((i) => ({ name: i.name, clusterIps: i.clusterIps })),
       ...(c.method === 'master-forward' ? {} : { clusterMac: c.clusterMac }),
@@ -139,7 +142,7 @@ export class DataPlane implements ClusterAddress {
     }
     this.loadTimer = setInterval(() => this.reportLoad(), LOAD_EVERY_MS);
     this.macTimer = setInterval(() => void this.neighbours.refresh(), MAC_REFRESH_EVERY_MS);
-    this.opts.logger.info({ method: c.method, interfaces: c.interfaces, clusterMac: c.clusterMac, queue: c.queueNum }, 'data plane started');
+    this.opts.logger.info({ method: c.method, path: c.path, interfaces: c.interfaces, clusterMac: c.clusterMac, queue: c.queueNum }, 'data plane started');
   }
 
   async stop(): Promise<void> {

@@ -11,12 +11,16 @@
  *     host" (Linux drops other-host and multicast-MAC frames before TCP otherwise);
  *   - an iptables raw PREROUTING chain sends every IPv4 packet arriving on a data-plane interface that is
  *     not for one of the member's own addresses (nor broadcast/multicast) to NFQUEUE, without bypass: the
- *     packet engine decides, and with no engine (process dead) the packets are dropped, never answered.
+ *     packet engine decides, and with no engine (process dead) the packets are dropped, never answered;
+ *   - with the kernel path (plan.passMark), packets the BPF program passed carry that mark and return
+ *     before the NFQUEUE rule; everything else still goes to the queue, so with no program attached (the
+ *     process died and the kernel dropped its tcx link) the fail-safe above holds unchanged.
  *
  * Every step is idempotent; teardown() removes what setup() adds. Commands run with execFile (no shell).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { ipv4Broadcast } from '@gwcluster/wire';
 
 const run = promisify(execFile);
 
@@ -37,6 +41,8 @@ export interface NetfilterPlan {
   readonly ownAddresses: readonly string[];
   readonly queueNum: number;
   readonly forwarding: boolean;
+  /** Kernel path: packets with all these mark bits were passed by the BPF program and skip the queue. */
+  readonly passMark?: number;
 }
 
 export const CHAIN = 'GWCLUSTER';
@@ -81,6 +87,10 @@ export function iptablesRules(plan: NetfilterPlan): string[][] {
   for (const own of plan.ownAddresses) rules.push(['-A', CHAIN, '-d', `${own}/32`, '-j', 'RETURN']);
   rules.push(['-A', CHAIN, '-m', 'addrtype', '--dst-type', 'BROADCAST', '-j', 'RETURN']);
   rules.push(['-A', CHAIN, '-m', 'addrtype', '--dst-type', 'MULTICAST', '-j', 'RETURN']);
+  if (plan.passMark) {
+    const mark = `0x${plan.passMark.toString(16)}`;
+    rules.push(['-A', CHAIN, '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'RETURN']);
+  }
   rules.push(['-A', CHAIN, '-j', 'NFQUEUE', '--queue-num', String(plan.queueNum)]);
   return rules;
 }
@@ -148,9 +158,32 @@ export async function interfaceMac(name: string): Promise<string> {
   return mac;
 }
 
+interface IpAddrLink {
+  ifname: string;
+  addr_info?: { local: string; prefixlen: number; broadcast?: string }[];
+}
+
+async function hostAddressList(): Promise<IpAddrLink[]> {
+  return JSON.parse(await cmd(['ip', '-j', '-4', 'addr', 'show'])) as IpAddrLink[];
+}
+
 /** IPv4 addresses configured on the host (this namespace), excluding loopback. */
 export async function ownAddresses(): Promise<string[]> {
-  const out = await cmd(['ip', '-j', '-4', 'addr', 'show']);
-  const parsed = JSON.parse(out) as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
-  return parsed.filter((l) => l.ifname !== 'lo').flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
+  return (await hostAddressList()).filter((l) => l.ifname !== 'lo').flatMap((l) => (l.addr_info ?? []).map((a) => a.local));
+}
+
+/**
+ * The host's own IPv4 addresses (excluding loopback) and the broadcast addresses of their subnets: what
+ * the kernel path must never decide (the control plane's keepalives go to the subnet broadcast).
+ */
+export async function ownAndBroadcastAddresses(): Promise<string[]> {
+  const out = new Set<string>();
+  for (const link of await hostAddressList()) {
+    if (link.ifname === 'lo') continue;
+    for (const a of link.addr_info ?? []) {
+      out.add(a.local);
+      if (a.prefixlen < 31) out.add(a.broadcast ?? ipv4Broadcast(a.local, a.prefixlen));
+    }
+  }
+  return [...out];
 }

@@ -7,9 +7,10 @@
  * Implementations:
  *   - nfqueue-path.ts: the native packet engine (native-addon PacketEngine) on an NFQUEUE queue, fed by
  *     the iptables rules of netfilter.ts. Today's path.
- *   - a kernel fast path (BPF) is meant to be a second implementation of this same interface: user
- *     space stays the only writer of policy (owners, holds, slot MACs), the kernel applies it. It brings
- *     its own kernel setup in place of the NFQUEUE rule of netfilter.ts (DataPlaneOptions.kernel).
+ *   - kernel-path.ts: a tc BPF program (native-addon FastPath) decides what it can in the kernel and
+ *     hands the rest to the NFQUEUE engine; user space stays the only writer of policy (owners, holds,
+ *     slot MACs), the kernel applies it. It brings its own kernel setup (kernelPathSetup, passed as
+ *     DataPlaneOptions.kernel): the NFQUEUE rule lets the packets it passed through.
  *
  * Units are 0..1023 (the work-unit hash of the filter contract). Members are named by slot numbers:
  * NO_SLOT (0) is "nobody", LOCAL_SLOT (1) is this member, other slots are handed out by the data plane
@@ -65,6 +66,10 @@ export interface PacketPathOptions {
   /** Distribution method: 1 master-forward, 2 unicast-mac, 3 multicast-mac. */
   readonly method: 1 | 2 | 3;
   readonly clusterIps: readonly string[];
+  /** The data-plane interfaces (the packets the path decides arrive on these). */
+  readonly interfaces: readonly string[];
+  /** Destinations never decided: the host's own addresses (KernelSetup.ownAddresses). */
+  readonly bypassAddresses: readonly string[];
   /** Where packets for other members' units leave (master-forward, released held packets). */
   readonly forwardInterface: string;
   readonly arpInterfaces: readonly { name: string; clusterIps: readonly string[] }[];

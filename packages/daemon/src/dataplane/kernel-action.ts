@@ -1,0 +1,39 @@
+/**
+ * Which packets of a unit the kernel fast path decides, and which it hands up to the packet engine: a
+ * pure rule over the same state the engine's Figure 9 verdict reads (owner slot, this member's slot and
+ * role, holds), plus whether session tracking needs to see the unit's packets in user space.
+ *
+ * The kernel may decide only what the engine would decide the same way without side effects:
+ *   - PASS: this member's unit, not held, and no user-space session table must see its packets (the
+ *     engine would accept it; strict tracking must see every TCP segment to keep its window and drop
+ *     mid-stream segments of unknown sessions, so it keeps the unit in user space);
+ *   - DROP: a unit the engine would drop without looking further: another member's or nobody's unit at a
+ *     non-master, and another member's unit at the master of methods 2 and 3 (the owner received the
+ *     packet too);
+ *   - TO_USER for the rest: held units (the engine keeps them and releases them in order), nobody's unit
+ *     at the master (the engine holds the first packet and asks for an owner), and other members' units
+ *     at the master of method 1 (the engine forwards them to the owner's MAC).
+ */
+import { UnitAction } from '@gwcluster/native-addon';
+import { NO_SLOT } from './packet-path.js';
+
+export interface UnitActionInput {
+  /** The unit's owner slot in the engine's table (NO_SLOT: nobody). */
+  readonly owner: number;
+  readonly localSlot: number;
+  readonly master: boolean;
+  /** Distribution method: 1 master-forward, 2 unicast-mac, 3 multicast-mac. */
+  readonly method: 1 | 2 | 3;
+  /** The master holds the unit's packets (PacketPath.hold until release). */
+  readonly held: boolean;
+  /** A session table in user space must see this member's packets (strict tracking). */
+  readonly sessionsInUserSpace: boolean;
+}
+
+export function kernelUnitAction(s: UnitActionInput): UnitAction {
+  if (s.held) return UnitAction.TO_USER;
+  if (s.owner !== NO_SLOT && s.owner === s.localSlot) return s.sessionsInUserSpace ? UnitAction.TO_USER : UnitAction.PASS;
+  if (!s.master) return UnitAction.DROP;
+  if (s.owner === NO_SLOT) return UnitAction.TO_USER;
+  return s.method === 1 ? UnitAction.TO_USER : UnitAction.DROP;
+}

@@ -1,0 +1,220 @@
+/**
+ * The kernel packet path (`dataplane.path: kernel`): a tc BPF program (native-addon FastPath) on every
+ * data-plane interface decides the packets it can (kernel-action.ts), and the NFQUEUE packet engine
+ * (nfqueue-path.ts) decides the rest exactly as on the nfqueue path. Both read the same ownership: every
+ * PacketPath call goes to the engine, and the unit's kernel action is recomputed and written.
+ *
+ * Where packets go (docs/dataplane.md):
+ *   - this member's units: passed in the kernel with KERNEL_PASS_MARK; the netfilter rule returns such
+ *     packets before its NFQUEUE rule (netfilter.ts, plan.passMark);
+ *   - other members' (and, at a non-master, nobody's) units: dropped in the kernel;
+ *   - the rest (held, unassigned at the master, method 1 forwarding, strict session tracking): passed
+ *     unmarked, so the NFQUEUE rule queues them to the engine.
+ * The program is attached in tcx mode: when the process dies the kernel detaches it, nothing is marked
+ * any more, and the NFQUEUE rule (with no engine reading) drops every packet, as on the nfqueue path.
+ *
+ * Ordering (packet-path.ts): hold() makes the unit TO_USER in the kernel before the engine holds it;
+ * release() lets the engine deliver the held packets before the kernel decides the unit's new packets,
+ * so new packets never overtake held ones. setOwner() of a held unit changes no kernel action.
+ *
+ * Session tracking: the engine's session table sees only TO_USER packets. With a strict table attached
+ * this member's units stay TO_USER (no speed-up; strict tracking must see every segment); a loose table or
+ * none lets them pass in the kernel (a loose survivor picks sessions up mid-stream, so nothing is lost
+ * at failover; the table just stays empty). The mode is read when the table is attached.
+ */
+import { FastPath, fastPathAvailable, FASTPATH_STAT_NAMES, UnitAction, type FastPathOptions, type SessionTable } from '@gwcluster/native-addon';
+import { UNIT_COUNT } from '@gwcluster/wire';
+import type { KernelSetup } from './data-plane.js';
+import { kernelUnitAction } from './kernel-action.js';
+import { nfqueuePacketPath } from './nfqueue-path.js';
+import { ownAndBroadcastAddresses, setupNetfilter, teardownNetfilter } from './netfilter.js';
+import { type PacketPath, type PacketPathFactory, type PacketPathOptions } from './packet-path.js';
+
+/**
+ * skb->mark bit of packets the program passed (this member's units). Packets keep it through the stack:
+ * a host that routes by fwmark must not use this bit.
+ */
+export const KERNEL_PASS_MARK = 0x10000000;
+
+/** The part of FastPath the kernel path uses (tests inject a fake). */
+export type UnitDecider = Pick<FastPath, 'attach' | 'setUnitActions' | 'unitCounters' | 'stats' | 'close'>;
+
+export interface KernelPathDeps {
+  /** The user-space path for what the kernel hands up. Default: the NFQUEUE packet engine. */
+  readonly openEngine?: PacketPathFactory;
+  /** Loads the BPF program (not yet attached). Default: a native FastPath. */
+  readonly openDecider?: (opts: FastPathOptions) => UnitDecider;
+}
+
+/** The kernel side of the kernel path: netfilter.ts with the pass-mark rule; bypass includes subnet broadcasts. */
+export const kernelPathSetup: KernelSetup = {
+  ownAddresses: ownAndBroadcastAddresses,
+  setup: (plan) => setupNetfilter({ ...plan, passMark: KERNEL_PASS_MARK }),
+  teardown: (plan) => teardownNetfilter({ ...plan, passMark: KERNEL_PASS_MARK }),
+};
+
+function openNativeDecider(opts: FastPathOptions): UnitDecider {
+  if (!fastPathAvailable()) {
+    throw new Error('dataplane.path kernel: the native addon was built without the kernel fast path (needs clang and libbpf-dev at build time: run scripts/setup.sh), or set dataplane.path to nfqueue');
+  }
+  return new FastPath(opts);
+}
+
+export function kernelPacketPathFactory(deps: KernelPathDeps = {}): PacketPathFactory {
+  const openEngine = deps.openEngine ?? nfqueuePacketPath;
+  const openDecider = deps.openDecider ?? openNativeDecider;
+  return (opts) => new KernelPacketPath(opts, openEngine(opts), openDecider);
+}
+
+export const kernelPacketPath: PacketPathFactory = kernelPacketPathFactory();
+
+class KernelPacketPath implements PacketPath {
+  private readonly deciders: UnitDecider[] = [];
+  private readonly owner = new Uint16Array(UNIT_COUNT);
+  private readonly held = new Uint8Array(UNIT_COUNT);
+  /** The action last written to the kernel per unit (every unit starts TO_USER). */
+  private readonly written = new Uint8Array(UNIT_COUNT).fill(UnitAction.TO_USER);
+  private localSlot: number;
+  private master = false;
+  private sessionsInUserSpace = false;
+  private writeErrors = 0;
+  private closed = false;
+
+  constructor(
+    private readonly opts: PacketPathOptions,
+    private readonly engine: PacketPath,
+    openDecider: (o: FastPathOptions) => UnitDecider,
+  ) {
+    this.localSlot = opts.localSlot;
+    try {
+      for (const ifname of opts.interfaces) {
+        const decider = openDecider({ clusterIps: [...opts.clusterIps], bypassIps: [...opts.bypassAddresses], passMark: KERNEL_PASS_MARK });
+        this.deciders.push(decider);
+        try {
+          decider.attach(ifname, { mode: 'tcx' });
+        } catch (e) {
+          throw new Error(`dataplane.path kernel: cannot attach the BPF program to ${ifname} in tcx mode (needs Linux 6.6+): ${(e as Error).message}`);
+        }
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  setRole(role: { localSlot: number; master: boolean }): void {
+    this.engine.setRole(role);
+    this.localSlot = role.localSlot;
+    this.master = role.master;
+    this.decideAll();
+  }
+
+  setOwner(unit: number, slot: number): void {
+    this.engine.setOwner(unit, slot);
+    this.owner[unit] = slot;
+    this.decide([unit]);
+  }
+
+  setSlotMac(slot: number, mac: string): void {
+    this.engine.setSlotMac(slot, mac);
+  }
+
+  hold(unit: number): void {
+    this.held[unit] = 1;
+    this.decide([unit]);
+    this.engine.hold(unit);
+  }
+
+  release(unit: number): void {
+    this.engine.release(unit);
+    this.held[unit] = 0;
+    this.decide([unit]);
+  }
+
+  setArpAnswering(on: boolean): void {
+    this.engine.setArpAnswering(on);
+  }
+
+  announce(): void {
+    this.engine.announce();
+  }
+
+  attachSessions(table: SessionTable | null): void {
+    this.engine.attachSessions(table);
+    this.sessionsInUserSpace = table !== null && table.mode === 'strict';
+    this.decideAll();
+  }
+
+  counters(opts: { reset: boolean }): { packets: Float64Array; bytes: Float64Array } {
+    const user = this.engine.counters(opts);
+    const packets = Float64Array.from(user.packets, Number);
+    const bytes = Float64Array.from(user.bytes, Number);
+    for (const d of this.deciders) {
+      const k = d.unitCounters(opts);
+      for (let u = 0; u < UNIT_COUNT; u++) {
+        packets[u]! += Number(k.packets[u]!);
+        bytes[u]! += Number(k.bytes[u]!);
+      }
+    }
+    return { packets, bytes };
+  }
+
+  /** The engine's statistics, and the program's (FASTPATH_STAT_NAMES, summed over interfaces) as `kernel.<name>`. */
+  stats(): Record<string, number | bigint> {
+    const out: Record<string, number | bigint> = { ...this.engine.stats(), 'kernel.writeErrors': this.writeErrors };
+    for (const name of FASTPATH_STAT_NAMES) out[`kernel.${name}`] = 0;
+    for (const d of this.deciders) {
+      const s = d.stats();
+      for (const name of FASTPATH_STAT_NAMES) out[`kernel.${name}`] = Number(out[`kernel.${name}`]) + Number(s[name]);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // Detach first: the packets then go to the queue, which the engine serves until it closes too.
+    for (const d of this.deciders) d.close();
+    this.engine.close();
+  }
+
+  private decideAll(): void {
+    const all: number[] = [];
+    for (let u = 0; u < UNIT_COUNT; u++) all.push(u);
+    this.decide(all);
+  }
+
+  /** Writes the kernel action of each unit whose action changed, grouped by (action, owner). */
+  private decide(units: readonly number[]): void {
+    if (this.closed) return;
+    const groups = new Map<number, number[]>();
+    for (const u of units) {
+      const action = kernelUnitAction({
+        owner: this.owner[u]!,
+        localSlot: this.localSlot,
+        master: this.master,
+        method: this.opts.method,
+        held: this.held[u] === 1,
+        sessionsInUserSpace: this.sessionsInUserSpace,
+      });
+      if (action === this.written[u]) continue;
+      const key = action * 0x10000 + this.owner[u]!;
+      const list = groups.get(key);
+      if (list) list.push(u);
+      else groups.set(key, [u]);
+    }
+    for (const [key, list] of groups) {
+      const action = Math.floor(key / 0x10000) as UnitAction;
+      const owner = key % 0x10000;
+      try {
+        for (const d of this.deciders) d.setUnitActions(list, action, owner);
+        for (const u of list) this.written[u] = action;
+      } catch (e) {
+        // Not recorded as written: the next change of these units writes them again.
+        this.writeErrors++;
+        const error = new Error(`kernel path: cannot write the kernel action of ${list.length} unit(s) (first ${list[0]}): ${(e as Error).message}`);
+        queueMicrotask(() => this.opts.onError(error));
+      }
+    }
+  }
+}
