@@ -14,8 +14,12 @@ describe('a member whose clock is 60 s off', () => {
   beforeAll(async () => {
     f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: 'master-forward' });
     f.startMonitor(50);
+    // The skewed member boots into a running cluster: the property is that it JOINS it (before, it
+    // dropped everything as stale and made itself master). Booting all three at once would let it win
+    // the first election legitimately, whichever process happens to start first.
     f.start(M[0]!);
     f.start(M[1]!);
+    await f.waitForView((v) => healthy(v, [M[0]!, M[1]!]), { what: 'a healthy two-member cluster before the skewed member boots', timeoutMs: 30_000 });
     f.start(SKEWED, { env: { GWCLUSTERD_TEST_CLOCK_OFFSET_MS: String(OFFSET_MS) } });
   }, 60_000);
 
