@@ -44,7 +44,8 @@ function gwctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
 async function waitHealthy(url: string, opts: RequestInit = {}): Promise<void> {
   for (let i = 0; i < 100; i++) {
     try {
-      const r = await fetch(`${url}/healthz`, opts);
+      // The role is told to authenticated callers only.
+      const r = await fetch(`${url}/healthz`, { ...opts, headers: { authorization: `Bearer ${TOKEN}` } });
       if (r.ok && (await r.json()).role === 'master') return;
     } catch {
       /* not up yet */
