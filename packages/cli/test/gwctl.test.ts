@@ -3,7 +3,7 @@
 // mutual TLS. Nothing leaves 127.0.0.0/8.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,5 +272,47 @@ describe('gwctl against a running gwclusterd', () => {
     const forged = spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
     expect(forged.status).toBe(2);
     expect(forged.stderr).toMatch(/bundle\.sig: the signature does not verify with the cluster CA/);
+  });
+});
+
+describe('personality hardening', () => {
+  const check = (config: string) => spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
+
+  it('gwctl personality writes member.json (it holds the admin token) readable by its owner only', () => {
+    for (const m of ['m1', 'm2']) expect((statSync(join(dir, m, 'member.json')).mode & 0o777).toString(8)).toBe('600');
+  });
+
+  it('--check refuses a private key that does not belong to the member certificate (exit 2, names the key file)', () => {
+    const copy = join(dir, 'wrong-key');
+    cpSync(join(dir, 'm2'), copy, { recursive: true });
+    copyFileSync(join(dir, 'm1', 'member.key'), join(copy, 'member.key'));
+    chmodSync(join(copy, 'member.key'), 0o600);
+    const r = check(join(copy, 'member.json'));
+    expect(r.status, r.stdout).toBe(2);
+    expect(r.stderr).toContain(`${join(copy, 'member.key')}: this private key does not belong to the member certificate`);
+  });
+
+  it('--check refuses a personality directory that everyone may write to', () => {
+    const copy = join(dir, 'open-dir');
+    cpSync(join(dir, 'm2'), copy, { recursive: true });
+    expect(check(join(copy, 'member.json')).status).toBe(0);
+    chmodSync(copy, 0o777);
+    const r = check(join(copy, 'member.json'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/the directory of the configuration is writable by everyone \(mode 777\); chmod 700 it/);
+  });
+
+  it('unit numbers are decimal digits only: 1e3 and 0x10 are refused by gwctl (exit 2) and by the API (400)', async () => {
+    for (const u of ['1e3', '0x10', '+5', '1024']) {
+      const r = await gwctl([...e, 'units', '--unit', u]);
+      expect(r.code, u).toBe(2);
+      expect(r.stderr).toMatch(/--unit ".*" must be a whole number from 0 to 1023/);
+      const api = await fetch(`${endpoint}/v1/units/${u}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(api.status, u).toBe(400);
+    }
+  });
+
+  it('/healthz tells an anonymous caller only that the member is alive', async () => {
+    expect(await (await fetch(`${endpoint}/healthz`)).json()).toEqual({ ok: true });
   });
 });

@@ -10,6 +10,7 @@
  * Public routes: /healthz, /openapi.json, /dashboard (a page without data).
  */
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -43,6 +44,8 @@ export interface AdminServerOptions {
   readonly providers?: OperatorProviders;
   readonly metrics?: MemberMetrics;
   readonly streamPeriodMs?: number;
+  /** Overrides of ADMIN_LIMITS (tests shorten the time-outs). */
+  readonly limits?: Partial<AdminLimits>;
 }
 
 const PUBLIC = new Set(['/healthz', '/openapi.json', '/dashboard']);
@@ -58,7 +61,18 @@ declare module 'fastify' {
  * Limits that keep the admin API from holding the member's event loop or sockets for a slow or greedy
  * client (fastify server options; node:http semantics).
  */
-export const ADMIN_LIMITS = {
+export interface AdminLimits {
+  readonly bodyLimit: number;
+  readonly maxConnections: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly connectionTimeoutMs: number;
+  /** How often node:http looks for connections past headersTimeoutMs / requestTimeoutMs, ms. */
+  readonly checkEveryMs: number;
+}
+
+export const ADMIN_LIMITS: AdminLimits = {
   /** Largest request body, bytes: admin bodies are small JSON documents (a config change is < 1 KiB). */
   bodyLimit: 64 * 1024,
   /** Open connections at most; more are refused by the server (node:http maxConnections). */
@@ -71,7 +85,8 @@ export const ADMIN_LIMITS = {
   keepAliveTimeoutMs: 5_000,
   /** A socket with no activity at all is closed after this, ms (GET /v1/stream writes more often). */
   connectionTimeoutMs: 30_000,
-} as const;
+  checkEveryMs: 1_000,
+};
 
 function describeValidation(err: Error & { validation?: { instancePath?: string; message?: string; params?: Record<string, unknown>; keyword?: string }[]; validationContext?: string }): string {
   const where = err.validationContext ?? 'request';
@@ -85,6 +100,13 @@ function describeValidation(err: Error & { validation?: { instancePath?: string;
 }
 
 export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>): FastifyInstance {
+  const limits: AdminLimits = { ...ADMIN_LIMITS, ...opts.limits };
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.checkEveryMs,
+  };
   const https = opts.tls
     ? {
         cert: readFileSync(opts.tls.certificate),
@@ -93,26 +115,36 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
         requestCert: opts.tls.requireClientCertificate,
         // Checked in the onRequest hook instead, so that a client without a certificate gets a coded 403.
         rejectUnauthorized: false,
+        handshakeTimeout: limits.headersTimeoutMs,
+        ...serverOptions,
       }
     : null;
   // Request logs are debug-level noise for an operator; the API logs at warn and above.
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'admin-api' }, { level: 'warn' }) as FastifyBaseLogger,
     forceCloseConnections: true,
-    bodyLimit: ADMIN_LIMITS.bodyLimit,
-    requestTimeout: ADMIN_LIMITS.requestTimeoutMs,
-    keepAliveTimeout: ADMIN_LIMITS.keepAliveTimeoutMs,
-    connectionTimeout: ADMIN_LIMITS.connectionTimeoutMs,
-    ...(https ? { https } : {}),
+    bodyLimit: limits.bodyLimit,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    ...(https ? { https } : { http: serverOptions }),
   }) as unknown as FastifyInstance;
-  app.server.headersTimeout = ADMIN_LIMITS.headersTimeoutMs;
-  app.server.maxConnections = ADMIN_LIMITS.maxConnections;
+  app.server.maxConnections = limits.maxConnections;
+  // node:http applies headersTimeout only once a request has begun, and its periodic connection check
+  // keeps re-arming the socket's idle timer; a connection that never sends a byte is closed here.
+  // With TLS the handshake has its own limit, and the request bytes flow on the TLS socket.
+  app.server.on(https ? 'secureConnection' : 'connection', (socket: Socket) => {
+    const silent = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    silent.unref();
+    socket.once('data', () => clearTimeout(silent));
+    socket.once('close', () => clearTimeout(silent));
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     if (err instanceof ApiError) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
     if (err.validation) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: describeValidation(err as never) });
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'admin API request failed');
-    if (status === 413) return reply.status(413).send({ code: 'GW_TOO_LARGE', message: `request body larger than ${ADMIN_LIMITS.bodyLimit} bytes; admin requests are small JSON documents` });
+    if (status === 413) return reply.status(413).send({ code: 'GW_TOO_LARGE', message: `request body larger than ${limits.bodyLimit} bytes; admin requests are small JSON documents` });
     if (status === 404) return reply.status(404).send({ code: 'GW_NOT_FOUND', message: err.message });
     if (status >= 400 && status < 500) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: `${err.message}; send a JSON body with content-type application/json` });
     return reply.status(status).send({ code: 'GW_INTERNAL', message: err.message });
