@@ -161,7 +161,10 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
   if (s.members.has(joiner)) removeMember(c, s, now, joiner, 're-joined', false);
   const rec = newRecord(c, joiner, now);
   s.members.set(joiner, rec);
-  s.expected.delete(joiner);
+  // A member from outside this term (a master that lost a tie-break after a partition healed, or one
+  // that booted) may have answered for the cluster IP, or its neighbours may have heard another master:
+  // announce again, so that the result does not depend on which keepalives crossed.
+  if (!s.expected.delete(joiner)) c.emit({ type: 'announce-cluster-ip' });
   const granted: WorkUnit[] = [];
   for (const u of asked.claims) {
     if (s.owners[u] === null && !s.moving.has(u)) {
@@ -296,20 +299,24 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
   c.send('broadcast', ka);
 }
 
-/** Figure 8A: another master's keepalive reached us. More members wins; equal: lower address. */
+/**
+ * Figure 8A: another master's keepalive or OTHER MASTER EXISTS reached us. More members wins; equal: lower
+ * address. The winner announces the cluster IP whichever message told it (the other master answered ARP
+ * until now); a loser that learnt of the winner from its keepalive tells the winner, which may not have
+ * heard any of the loser's keepalives.
+ */
 function tieBreak(c: MemberCore, s: MasterState, now: number, from: MemberId, theirCount: number, viaKeepalive: boolean): void {
   const ours = s.members.size;
   const weWin = ours > theirCount || (ours === theirCount && compareMemberIds(c.self, from) < 0);
   c.count('tie-break');
   if (weWin) {
-    if (viaKeepalive) {
-      c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
-      c.emit({ type: 'announce-cluster-ip' });
-      c.log('warn', 'won tie-break against another master', { other: from, ours, theirs: theirCount });
-    }
+    if (viaKeepalive) c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
+    c.emit({ type: 'announce-cluster-ip' });
+    c.log('warn', 'won tie-break against another master', { other: from, ours, theirs: theirCount });
     return;
   }
   c.log('warn', 'lost tie-break; leaving office and re-joining', { other: from, ours, theirs: theirCount });
+  if (viaKeepalive) c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
   for (const id of s.members.keys()) {
     if (id === c.self) continue;
     c.send(id, { type: 'exit-cluster', reason: 'lost-tie-break', detail: `master ${c.self} lost the tie-break to ${from}`, epoch: s.epoch, configVersion: c.configVersion });
