@@ -77,10 +77,10 @@ describe('admin API limits', () => {
       extra.once('close', () => r(true));
       setTimeout(() => r(false), 1000);
     });
-    expect(extraClosed).toBe(true);
+    expect(extraClosed, 'the connection beyond the cap was kept').toBe(true);
     // The held idle connections time out (headersTimeout) and free their places.
-    const closedAt = await Promise.all(held.map((h) => Promise.race([h.closed, new Promise<number>((r) => setTimeout(() => r(-1), 3000))])));
-    expect(closedAt.every((t) => t > 0)).toBe(true);
+    const closedAt = await Promise.all(held.map((h) => Promise.race([h.closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))])));
+    expect(closedAt.map((t) => (t > 0 ? 'closed' : 'open'))).toEqual(Array(8).fill('closed'));
     expect(await healthz()).toBe(200);
   });
 });
