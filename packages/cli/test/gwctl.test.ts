@@ -3,6 +3,7 @@
 // mutual TLS. Nothing leaves 127.0.0.0/8.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { chmodSync, copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -314,5 +315,26 @@ describe('personality hardening', () => {
 
   it('/healthz tells an anonymous caller only that the member is alive', async () => {
     expect(await (await fetch(`${endpoint}/healthz`)).json()).toEqual({ ok: true });
+  });
+});
+
+describe('gwctl config set when a member did not adopt the change', () => {
+  it('exits 5 and prints the member that failed and why (GW_CONFIG_NOT_ADOPTED)', async () => {
+    const message = '192.0.2.11: configuration version 2 (was 1) is in force on the master 192.0.2.11, but not on 1 member(s): 192.0.2.13: left the cluster (leaving): cannot write its configuration file, so it did not adopt version 2: EACCES: permission denied';
+    // A stand-in for the admin API: the cluster view, then the answer the master gives (operator-plane.ts).
+    const stub = createHttpServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'GET') return res.end(JSON.stringify({ members: [{ id: '192.0.2.11' }, { id: '192.0.2.12' }, { id: '192.0.2.13' }] }));
+      res.statusCode = 502;
+      res.end(JSON.stringify({ code: 'GW_CONFIG_NOT_ADOPTED', message }));
+    });
+    await new Promise<void>((r) => stub.listen(0, '127.0.0.1', () => r()));
+    try {
+      const r = await gwctl(['-e', `http://127.0.0.1:${(stub.address() as { port: number }).port}`, '-t', TOKEN, 'config', 'set', 'rebalanceIntervalMs=2500']);
+      expect(r.code).toBe(5);
+      expect(r.stderr).toContain(`GW_CONFIG_NOT_ADOPTED: ${message}`);
+    } finally {
+      stub.close();
+    }
   });
 });

@@ -122,7 +122,7 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
     case 'leave':
       for (const id of s.members.keys()) {
         if (id !== c.self) {
-          c.send(id, { type: 'exit-cluster', reason: 'leaving', detail: `master ${c.self} leaves the cluster`, epoch: s.epoch, configVersion: c.configVersion });
+          c.send(id, { type: 'exit-cluster', reason: 'leaving', detail: e.detail ?? `master ${c.self} leaves the cluster`, epoch: s.epoch, configVersion: c.configVersion });
         }
       }
       leaveCluster(c, now);
