@@ -338,3 +338,45 @@ describe('gwctl config set when a member did not adopt the change', () => {
     }
   });
 });
+
+describe('gwctl drain when the member it asks dies during the drain', () => {
+  it('goes on with another member of the cluster, says so, and finishes when the drain is done', async () => {
+    const port = await freePort();
+    const member = (id: string, units: number, draining: boolean) => ({ id, role: 'member', units, load: units, loss: 0, watchdogPeriods: 2, lastHeardMsAgo: 10, draining });
+    const view = (self: string, master: string, drainedUnits: number) => ({
+      self, role: self === master ? 'master' : 'member', master, epoch: 3, configVersion: 1, keepalivePeriodMs: 100, tableVersion: 5,
+      members: [member('127.0.0.1', 512, false), member('127.0.0.2', 512 - drainedUnits, false), member('127.0.0.3', drainedUnits, true)],
+      units: { assigned: 1024, unassigned: 0, moving: 0, ownedHere: 0 }, counters: {},
+    });
+    // The first member answers the drain and one look at the cluster (the drain under way), then dies.
+    let looks = 0;
+    const first = createHttpServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'POST') {
+        res.statusCode = 202;
+        return res.end(JSON.stringify({ action: 'drain', doneBy: '127.0.0.1', forwarded: false, detail: 'draining 127.0.0.3', result: {} }));
+      }
+      looks++;
+      res.end(JSON.stringify(view('127.0.0.1', '127.0.0.1', 300)));
+      if (looks >= 2) {
+        first.close();
+        first.closeAllConnections();
+      }
+    });
+    // The next master carried the drain on: the drained member owns nothing now.
+    const second = createHttpServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(view('127.0.0.2', '127.0.0.2', 0)));
+    });
+    await Promise.all([new Promise<void>((r) => first.listen(port, '127.0.0.1', () => r())), new Promise<void>((r) => second.listen(port, '127.0.0.2', () => r()))]);
+    try {
+      const r = await gwctl(['-e', `http://127.0.0.1:${port}`, '-t', TOKEN, 'drain', '127.0.0.3', '--wait-timeout', '10']);
+      expect(r.stderr).toContain(`http://127.0.0.1:${port}/ stopped answering (ECONNREFUSED); continuing with http://127.0.0.2:${port}/`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('drain 127.0.0.3: done\n');
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+});

@@ -8,7 +8,7 @@ import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptiv
 import { distribute } from '../balance.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
-import { assign, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
+import { assign, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
 
 /** Takes office with the next epoch; the units this member serves stay its own. */
@@ -18,6 +18,8 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
   const owners = new Array<MemberId | null>(UNIT_COUNT).fill(null);
   for (const u of c.owned) owners[u] = c.self;
   const expected = new Set(previousMembers.filter((m) => m !== c.self));
+  // Only after a master change (this member served the previous master, whose table it holds).
+  const carriedDrains = new Set(previousMembers.length > 0 ? c.table.members.filter((e) => e.draining).map((e) => e.member) : []);
   const s: MasterState = {
     kind: 'master',
     epoch,
@@ -35,12 +37,14 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     pending: new Map(),
     tableVersion: 1,
     approvals: new Map(),
+    carriedDrains,
   };
   c.previousMembers = [];
   s.members.set(c.self, newRecord(c, c.self, now));
+  if (carriedDrains.has(c.self)) s.members.get(c.self)!.draining = true;
   c.setRole(s, now);
   c.emit({ type: 'announce-cluster-ip' });
-  c.log('info', 'took office as master', { epoch, claims: c.owned.size, awaiting: [...expected] });
+  c.log('info', 'took office as master', { epoch, claims: c.owned.size, awaiting: [...expected], ...(carriedDrains.size > 0 ? { draining: [...carriedDrains] } : {}) });
   tick(c, s, now);
 }
 
@@ -174,6 +178,7 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
   }
   if (granted.length > 0) s.tableVersion++;
   rec.reportedUnits = new Set(granted);
+  if (s.carriedDrains.has(joiner)) rec.draining = true;
   c.send(joiner, { type: 'join-reply', result: 'ok', nonce: asked.nonce, epoch: s.epoch, grantedUnits: granted, keepalivePeriodMs: c.config.keepalivePeriodMs });
   c.log('info', 'member joined', { joiner, granted: granted.length, claimed: asked.claims.length, members: s.members.size });
   if (granted.length > 0) c.emit({ type: 'assignment-acked', owner: joiner, units: granted });
@@ -182,6 +187,8 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
     s.graceUntil = now;
     c.log('info', 'every previous member re-joined; handing out unclaimed units now');
   }
+  // A carried drain goes on as soon as someone can take the units (the joiner, or the joiner's claims).
+  continueDrains(c, s, now);
 }
 
 function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: MemberId, ka: ClientKeepalive): void {

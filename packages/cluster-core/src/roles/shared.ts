@@ -98,6 +98,11 @@ export interface MasterState {
   tableVersion: number;
   /** Joiners waiting for the applications' verdict. */
   readonly approvals: Map<MemberId, { nonce: number; claims: readonly WorkUnit[]; askedAt: number }>;
+  /**
+   * Members the previous master's table showed draining: a drain is cluster state (MASTER KEEPALIVE
+   * carries it), so it holds for them when they re-join this term, until an operator undrains them.
+   */
+  readonly carriedDrains: ReadonlySet<MemberId>;
 }
 
 /** Out of the cluster: not started, waiting for another configuration, refused, or left. */
