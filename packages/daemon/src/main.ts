@@ -124,7 +124,11 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
       sourceSubnet: { address: config.member.address, prefixLength: config.member.prefixLength },
     });
   } catch (e) {
-    throw new BootError(config.source, `cluster.port ${config.cluster.port}: cannot bind UDP (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new BootError(
+      config.source,
+      `cluster.port ${config.cluster.port}: cannot bind UDP on ${config.member.address} and ${config.cluster.broadcastAddress} (${code})${code === 'EADDRNOTAVAIL' ? '; member.address must be an address of this host (ip addr)' : ''}`,
+    );
   }
   // With a data plane the packet engine answers ARP for the cluster IPs (on the master only); without
   // one the master binds the cluster IP to its interface.
