@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
 import { table, unitRanges } from './format.js';
+import { FollowingClient } from './following-client.js';
 import type {
   ActionView,
   ClusterView,
@@ -49,6 +50,30 @@ export function memberTable(members: readonly MemberRow[], keepalivePeriodMs: nu
       m.lastHeardMsAgo === null ? '-' : `${Math.round(m.lastHeardMsAgo)} ms ago`,
     ]),
   );
+}
+
+/**
+ * A drain as seen through the member asked: its row and the cluster, or the cluster changing master.
+ * Throws when the member is in the cluster but no longer draining (the drain was lost or undone).
+ */
+type DrainState = { kind: 'state'; m: MemberRow; c: ClusterView & { master: string } } | { kind: 'changing'; why: string };
+
+async function drainState(follow: FollowingClient, member: string): Promise<DrainState> {
+  try {
+    const c = await follow.call<ClusterView>('GET', '/v1/cluster');
+    follow.knowMembers(c.members.map((m) => m.id));
+    if (c.master === null) return { kind: 'changing', why: `no master known to ${c.self} (role ${c.role})` };
+    const m = c.members.find((x) => x.id === member);
+    if (!m) return { kind: 'changing', why: `${member} is not in the cluster of master ${c.master} yet` };
+    if (!m.draining) {
+      throw new GwctlError(EXIT.failure, `the drain of ${member} is no longer in force (master ${c.master}, asked through ${follow.endpoint}): the master changed or someone undrained it; run gwctl drain ${member} again`);
+    }
+    return { kind: 'state', m, c: { ...c, master: c.master } };
+  } catch (e) {
+    // While a new master takes office, members answer 503 GW_NO_MASTER.
+    if (e instanceof GwctlError && e.exitCode === EXIT.refused && /GW_NO_MASTER/.test(e.message)) return { kind: 'changing', why: e.message };
+    throw e;
+  }
 }
 
 /** Polls until `done(state)` or the deadline; prints `line(state)` on stderr whenever it changes. */
@@ -211,23 +236,25 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       .action(async (member: string, o: { wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
         ctx.ipv4('member')(member);
         const opts = ctx.client(cmd);
+        const follow = new FollowingClient(opts, (line) => ctx.err(`${line}\n`));
         const r = await call<ActionView>(opts, 'POST', `/v1/members/${member}/${name}`);
         if (!o.json) ctx.err(`${r.detail} (done by ${r.doneBy}${r.forwarded ? ', forwarded' : ''})\n`);
         if (o.wait) {
+          follow.knowMembers((await follow.call<ClusterView>('GET', '/v1/cluster')).members.map((m) => m.id));
           if (name === 'drain') {
             await waitUntil(
               ctx,
               `drain of ${member}`,
-              async () => ({ m: await call<MemberRow>(opts, 'GET', `/v1/members/${member}`), c: await call<ClusterView>(opts, 'GET', '/v1/cluster') }),
-              (s) => s.m.units === 0 && s.c.units.moving === 0,
-              (s) => `draining ${member}: ${s.m.units} unit(s) left, ${s.c.units.moving} moving`,
+              () => drainState(follow, member),
+              (s) => s.kind === 'state' && s.m.units === 0 && s.c.units.moving === 0,
+              (s) => (s.kind === 'changing' ? `waiting for the cluster (${s.why})` : `draining ${member}: ${s.m.units} unit(s) left, ${s.c.units.moving} moving (master ${s.c.master})`),
               o.waitTimeout * 1000,
             );
           } else if (name === 'leave') {
             await waitUntil(
               ctx,
               `leave of ${member}`,
-              () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+              () => follow.call<ClusterView>('GET', '/v1/cluster'),
               (c) => (c.self === member ? c.role === 'left' : !c.members.some((m) => m.id === member)),
               (c) => (c.self === member ? `${member} is ${c.role}` : c.members.some((m) => m.id === member) ? `${member} still listed as a member` : `${member} is out of the cluster`),
               o.waitTimeout * 1000,
@@ -236,7 +263,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
             await waitUntil(
               ctx,
               `join of ${member}`,
-              () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+              () => follow.call<ClusterView>('GET', '/v1/cluster'),
               (c) => (c.self === member ? c.role === 'member' || c.role === 'master' : c.members.some((m) => m.id === member)),
               (c) => (c.self === member ? `${member} is ${c.role}` : c.members.some((m) => m.id === member) ? `${member} is a member` : `waiting for ${member} to join`),
               o.waitTimeout * 1000,

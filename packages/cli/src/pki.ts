@@ -86,7 +86,8 @@ export async function createPersonality(o: PersonalityOptions): Promise<{ config
     },
     o.extra ?? {},
   );
-  writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+  // The configuration holds the admin token: owner only.
+  writeSecret(paths.config, `${JSON.stringify(config, null, 2)}\n`);
   return { configPath: paths.config, fingerprint: cert.fingerprint };
 }
 

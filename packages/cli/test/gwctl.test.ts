@@ -3,7 +3,8 @@
 // mutual TLS. Nothing leaves 127.0.0.0/8.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { chmodSync, copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +45,8 @@ function gwctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
 async function waitHealthy(url: string, opts: RequestInit = {}): Promise<void> {
   for (let i = 0; i < 100; i++) {
     try {
-      const r = await fetch(`${url}/healthz`, opts);
+      // The role is told to authenticated callers only.
+      const r = await fetch(`${url}/healthz`, { ...opts, headers: { authorization: `Bearer ${TOKEN}` } });
       if (r.ok && (await r.json()).role === 'master') return;
     } catch {
       /* not up yet */
@@ -271,5 +273,110 @@ describe('gwctl against a running gwclusterd', () => {
     const forged = spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
     expect(forged.status).toBe(2);
     expect(forged.stderr).toMatch(/bundle\.sig: the signature does not verify with the cluster CA/);
+  });
+});
+
+describe('personality hardening', () => {
+  const check = (config: string) => spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
+
+  it('gwctl personality writes member.json (it holds the admin token) readable by its owner only', () => {
+    for (const m of ['m1', 'm2']) expect((statSync(join(dir, m, 'member.json')).mode & 0o777).toString(8)).toBe('600');
+  });
+
+  it('--check refuses a private key that does not belong to the member certificate (exit 2, names the key file)', () => {
+    const copy = join(dir, 'wrong-key');
+    cpSync(join(dir, 'm2'), copy, { recursive: true });
+    copyFileSync(join(dir, 'm1', 'member.key'), join(copy, 'member.key'));
+    chmodSync(join(copy, 'member.key'), 0o600);
+    const r = check(join(copy, 'member.json'));
+    expect(r.status, r.stdout).toBe(2);
+    expect(r.stderr).toContain(`${join(copy, 'member.key')}: this private key does not belong to the member certificate`);
+  });
+
+  it('--check refuses a personality directory that everyone may write to', () => {
+    const copy = join(dir, 'open-dir');
+    cpSync(join(dir, 'm2'), copy, { recursive: true });
+    expect(check(join(copy, 'member.json')).status).toBe(0);
+    chmodSync(copy, 0o777);
+    const r = check(join(copy, 'member.json'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/the directory of the configuration is writable by everyone \(mode 777\); chmod 700 it/);
+  });
+
+  it('unit numbers are decimal digits only: 1e3 and 0x10 are refused by gwctl (exit 2) and by the API (400)', async () => {
+    for (const u of ['1e3', '0x10', '+5', '1024']) {
+      const r = await gwctl([...e, 'units', '--unit', u]);
+      expect(r.code, u).toBe(2);
+      expect(r.stderr).toMatch(/--unit ".*" must be a whole number from 0 to 1023/);
+      const api = await fetch(`${endpoint}/v1/units/${u}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(api.status, u).toBe(400);
+    }
+  });
+
+  it('/healthz tells an anonymous caller only that the member is alive', async () => {
+    expect(await (await fetch(`${endpoint}/healthz`)).json()).toEqual({ ok: true });
+  });
+});
+
+describe('gwctl config set when a member did not adopt the change', () => {
+  it('exits 5 and prints the member that failed and why (GW_CONFIG_NOT_ADOPTED)', async () => {
+    const message = '192.0.2.11: configuration version 2 (was 1) is in force on the master 192.0.2.11, but not on 1 member(s): 192.0.2.13: left the cluster (leaving): cannot write its configuration file, so it did not adopt version 2: EACCES: permission denied';
+    // A stand-in for the admin API: the cluster view, then the answer the master gives (operator-plane.ts).
+    const stub = createHttpServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'GET') return res.end(JSON.stringify({ members: [{ id: '192.0.2.11' }, { id: '192.0.2.12' }, { id: '192.0.2.13' }] }));
+      res.statusCode = 502;
+      res.end(JSON.stringify({ code: 'GW_CONFIG_NOT_ADOPTED', message }));
+    });
+    await new Promise<void>((r) => stub.listen(0, '127.0.0.1', () => r()));
+    try {
+      const r = await gwctl(['-e', `http://127.0.0.1:${(stub.address() as { port: number }).port}`, '-t', TOKEN, 'config', 'set', 'rebalanceIntervalMs=2500']);
+      expect(r.code).toBe(5);
+      expect(r.stderr).toContain(`GW_CONFIG_NOT_ADOPTED: ${message}`);
+    } finally {
+      stub.close();
+    }
+  });
+});
+
+describe('gwctl drain when the member it asks dies during the drain', () => {
+  it('goes on with another member of the cluster, says so, and finishes when the drain is done', async () => {
+    const port = await freePort();
+    const member = (id: string, units: number, draining: boolean) => ({ id, role: 'member', units, load: units, loss: 0, watchdogPeriods: 2, lastHeardMsAgo: 10, draining });
+    const view = (self: string, master: string, drainedUnits: number) => ({
+      self, role: self === master ? 'master' : 'member', master, epoch: 3, configVersion: 1, keepalivePeriodMs: 100, tableVersion: 5,
+      members: [member('127.0.0.1', 512, false), member('127.0.0.2', 512 - drainedUnits, false), member('127.0.0.3', drainedUnits, true)],
+      units: { assigned: 1024, unassigned: 0, moving: 0, ownedHere: 0 }, counters: {},
+    });
+    // The first member answers the drain and one look at the cluster (the drain under way), then dies.
+    let looks = 0;
+    const first = createHttpServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'POST') {
+        res.statusCode = 202;
+        return res.end(JSON.stringify({ action: 'drain', doneBy: '127.0.0.1', forwarded: false, detail: 'draining 127.0.0.3', result: {} }));
+      }
+      looks++;
+      res.end(JSON.stringify(view('127.0.0.1', '127.0.0.1', 300)));
+      if (looks >= 2) {
+        first.close();
+        first.closeAllConnections();
+      }
+    });
+    // The next master carried the drain on: the drained member owns nothing now.
+    const second = createHttpServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(view('127.0.0.2', '127.0.0.2', 0)));
+    });
+    await Promise.all([new Promise<void>((r) => first.listen(port, '127.0.0.1', () => r())), new Promise<void>((r) => second.listen(port, '127.0.0.2', () => r()))]);
+    try {
+      const r = await gwctl(['-e', `http://127.0.0.1:${port}`, '-t', TOKEN, 'drain', '127.0.0.3', '--wait-timeout', '10']);
+      expect(r.stderr).toContain(`http://127.0.0.1:${port}/ stopped answering (ECONNREFUSED); continuing with http://127.0.0.2:${port}/`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('drain 127.0.0.3: done\n');
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 });

@@ -37,8 +37,11 @@ export type CoreEvent =
   | { readonly type: 'drain'; readonly now: number; readonly member: MemberId }
   /** The operator asks the master to accept a drained member's units again. */
   | { readonly type: 'undrain'; readonly now: number; readonly member: MemberId }
-  /** This member leaves the cluster (operator or shutdown). */
-  | { readonly type: 'leave'; readonly now: number }
+  /**
+   * This member leaves the cluster (operator, shutdown, or a configuration it cannot write). `detail`, when
+   * given, is why, for the EXIT CLUSTER the others receive.
+   */
+  | { readonly type: 'leave'; readonly now: number; readonly detail?: string }
   /**
    * The process is stopping (signal). Only recorded: counter `shutdown` becomes 1 and no effect follows;
    * the driver sends `leave` afterwards to exit the cluster.

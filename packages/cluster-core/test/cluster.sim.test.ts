@@ -201,6 +201,30 @@ describe('operator actions', () => {
     expect(net.runUntil(() => net.converged(3) && net.node(ip(12)).member.owned.size >= 341, 3000)).not.toBeNull();
   });
 
+  it('a drain survives the death of the master: the next master carries it on from its table', () => {
+    const net = boot(4, { seed: 12, coreOverrides: { handoverBeforeAck: true } });
+    expect(net.runUntil(() => net.converged(4), 10_000)).not.toBeNull();
+    // The drained member holds its hand-overs: the drain is still running when the master dies.
+    const drained = net.node(ip(13));
+    drained.holdHandovers = true;
+    net.event(ip(11), { type: 'drain', member: ip(13) });
+    net.run(300);
+    expect(drained.handovers.length).toBeGreaterThan(0);
+    net.kill(ip(11));
+    drained.holdHandovers = false;
+    for (const h of drained.handovers) net.event(ip(13), { type: 'handover-done', requestId: h.requestId });
+    expect(net.runUntil(() => net.masters().length === 1 && net.masters()[0]!.id !== ip(11) && net.converged(3), 10_000)).not.toBeNull();
+    net.run(5000);
+    const master = net.masters()[0]!.member;
+    const entry = master.status(0).members.find((m) => m.id === ip(13));
+    expect(entry?.draining).toBe(true);
+    expect(drained.member.owned.size).toBe(0);
+    expect(net.node(ip(12)).member.owned.size + net.node(ip(14)).member.owned.size).toBe(UNIT_COUNT);
+    // Undrain still works under the new master.
+    net.event(master.self, { type: 'undrain', member: ip(13) });
+    expect(net.runUntil(() => net.converged(3) && drained.member.owned.size >= 300, 5000)).not.toBeNull();
+  });
+
   it('rebalances by reported load, moving units from the busiest member', () => {
     const net = boot(2, { seed: 9 });
     expect(net.runUntil(() => net.converged(2), 10_000)).not.toBeNull();

@@ -9,7 +9,12 @@ import { CLUSTER_LIVE_FIELDS, type ClusterLiveField } from './member-config.js';
 export const IPV4_PATTERN = '^(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}$';
 export const MemberIdSchema = Type.String({ pattern: IPV4_PATTERN, description: 'member IP, dotted-quad IPv4 (e.g. 192.0.2.11)' });
 export const MemberParamsSchema = Type.Object({ member: MemberIdSchema });
-export const UnitParamsSchema = Type.Object({ unit: Type.Integer({ minimum: 0, maximum: 1023, description: 'work unit 0..1023' }) });
+/**
+ * A work unit number as written in a URL: decimal digits only, 0..1023. A string pattern, not an integer
+ * schema, because type coercion would read "1e3" as 1000 and "0x10" as 16.
+ */
+export const UNIT_NUMBER_PATTERN = '^(0|[1-9][0-9]{0,2}|10[01][0-9]|102[0-3])$';
+export const UnitParamsSchema = Type.Object({ unit: Type.String({ pattern: UNIT_NUMBER_PATTERN, description: 'work unit 0..1023, decimal' }) });
 
 export const MemberSchema = Type.Object(
   {
@@ -75,7 +80,7 @@ export type SessionView = Static<typeof SessionSchema>;
 export const SessionsQuerySchema = Type.Object({
   address: Type.Optional(Type.String({ pattern: IPV4_PATTERN, description: 'source or destination address' })),
   port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'source or destination port' })),
-  unit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1023 })),
+  unit: Type.Optional(Type.String({ pattern: UNIT_NUMBER_PATTERN, description: 'work unit 0..1023, decimal' })),
   member: Type.Optional(MemberIdSchema),
   offset: Type.Integer({ minimum: 0, default: 0 }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
@@ -111,7 +116,8 @@ export type EventsView = Static<typeof EventsSchema>;
 
 export const StreamQuerySchema = Type.Object({ once: Type.Optional(Type.Boolean({ description: 'send one snapshot and the recent events, then close' })) });
 
-export const HealthSchema = Type.Object({ ok: Type.Boolean(), role: Type.String() });
+/** Liveness. `role` only for authenticated callers: an anonymous caller must not learn who is master. */
+export const HealthSchema = Type.Object({ ok: Type.Boolean(), role: Type.Optional(Type.String({ description: 'this member\'s role; authenticated callers only' })) });
 
 export const ActionSchema = Type.Object({
   action: Type.String(),

@@ -21,6 +21,14 @@ export const API_ERRORS = {
   GW_CONFIG_CONFLICT: 409,
   /** A configuration change failed validation; the message names the field. */
   GW_CONFIG_INVALID: 422,
+  /** The request body is larger than the admin API accepts (admin bodies are small JSON documents). */
+  GW_TOO_LARGE: 413,
+  /**
+   * The master made and adopted a configuration change, but one or more members did not adopt it (could
+   * not write their configuration file and left the cluster, or did not confirm in time); the message
+   * names each member and why.
+   */
+  GW_CONFIG_NOT_ADOPTED: 502,
   /** The cluster has no master right now (election in progress, or this member is not in a cluster). */
   GW_NO_MASTER: 503,
   /** The member the action was forwarded to did not answer in time. */

@@ -7,6 +7,8 @@
  * field); 70 internal error.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -41,8 +43,34 @@ function readText(file: string, what: string): string {
   }
 }
 
+/** A directory anyone may write to lets anyone replace the personality's files (and the token with them). */
+function refuseWorldWritableDirectory(file: string, what: string): void {
+  const dir = dirname(file);
+  let mode: number;
+  try {
+    mode = statSync(dir).mode;
+  } catch (e) {
+    throw new BootError(dir, `cannot stat the directory of the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if ((mode & 0o002) !== 0) throw new BootError(dir, `the directory of the ${what} is writable by everyone (mode ${(mode & 0o7777).toString(8)}); chmod 700 it (or 755)`);
+}
+
+/** The private key must be the one the leaf certificate certifies; otherwise every signature is refused by the peers. */
+function checkKeyMatchesCertificate(keyFile: string, keyPem: string, certFile: string, leafDer: Uint8Array): void {
+  let publicOfKey: Buffer;
+  try {
+    publicOfKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  } catch (e) {
+    throw new BootError(keyFile, `not a PEM private key: ${(e as Error).message}`);
+  }
+  const publicOfCert = new X509Certificate(leafDer).publicKey.export({ type: 'spki', format: 'der' });
+  if (!publicOfKey.equals(publicOfCert)) throw new BootError(keyFile, `this private key does not belong to the member certificate ${certFile}; install the key issued with it (gwctl personality makes both)`);
+}
+
 /** Reads and checks the member's certificate, key, CA and CRL (the personality's security part). */
 export function loadCredentials(config: MemberConfig, nowMs = Date.now()): Credentials {
+  refuseWorldWritableDirectory(config.source, 'configuration');
+  refuseWorldWritableDirectory(config.pki.key, 'private key');
   const certPem = readText(config.pki.certificate, 'member certificate');
   const keyPem = readText(config.pki.key, 'member private key');
   const caPem = readText(config.pki.ca, 'cluster CA certificate');
@@ -62,6 +90,7 @@ export function loadCredentials(config: MemberConfig, nowMs = Date.now()): Crede
   } catch (e) {
     throw new BootError(config.pki.ca, (e as Error).message);
   }
+  checkKeyMatchesCertificate(config.pki.key, keyPem, config.pki.certificate, chain[0]!);
   const verdict = trust.verifyChain(chain, config.member.address, nowMs);
   if (!verdict.ok) throw new BootError(config.pki.certificate, `this member's own certificate is refused (${verdict.code}): ${verdict.reason}`);
   if (config.pki.bundleSignature) {
@@ -107,9 +136,20 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   if (clockOffsetMs !== 0) logger.warn({ clockOffsetMs }, `${TEST_CLOCK_OFFSET_ENV} is set: the protocol's wall clock is shifted by ${clockOffsetMs} ms (tests only)`);
   let transport: UdpTransport;
   try {
-    transport = await UdpTransport.open({ port: config.cluster.port, broadcastAddress: config.cluster.broadcastAddress, localAddress: config.member.address });
+    // Bound to the member and broadcast addresses only; anything from outside the cluster subnet is dropped
+    // before it is decoded (docs/security.md).
+    transport = await UdpTransport.open({
+      port: config.cluster.port,
+      broadcastAddress: config.cluster.broadcastAddress,
+      localAddress: config.member.address,
+      sourceSubnet: { address: config.member.address, prefixLength: config.member.prefixLength },
+    });
   } catch (e) {
-    throw new BootError(config.source, `cluster.port ${config.cluster.port}: cannot bind UDP (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new BootError(
+      config.source,
+      `cluster.port ${config.cluster.port}: cannot bind UDP on ${config.member.address} and ${config.cluster.broadcastAddress} (${code})${code === 'EADDRNOTAVAIL' ? '; member.address must be an address of this host (ip addr)' : ''}`,
+    );
   }
   // With a data plane the packet engine answers ARP for the cluster IPs (on the master only); without
   // one the master binds the cluster IP to its interface.

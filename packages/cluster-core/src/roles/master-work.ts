@@ -201,7 +201,17 @@ export function drain(c: MemberCore, s: MasterState, now: number, member: Member
     rebalance(c, s, now);
     return;
   }
+  moveAway(c, s, now, member);
+}
+
+/** Moves the units of `member` that are not moving already to members that take work. */
+function moveAway(c: MemberCore, s: MasterState, now: number, member: MemberId): void {
   const units: WorkUnit[] = [];
   for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === member && !s.moving.has(u)) units.push(u);
   for (const [to, us] of distribute(units, loads(s, false))) deassign(c, s, now, member, to, us);
+}
+
+/** Every draining member's units that are still its own and not moving go to members that take work. */
+export function continueDrains(c: MemberCore, s: MasterState, now: number): void {
+  for (const r of s.members.values()) if (r.draining) moveAway(c, s, now, r.id);
 }

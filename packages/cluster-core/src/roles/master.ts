@@ -8,7 +8,7 @@ import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptiv
 import { distribute } from '../balance.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
-import { assign, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
+import { assign, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
 
 /** Takes office with the next epoch; the units this member serves stay its own. */
@@ -18,6 +18,8 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
   const owners = new Array<MemberId | null>(UNIT_COUNT).fill(null);
   for (const u of c.owned) owners[u] = c.self;
   const expected = new Set(previousMembers.filter((m) => m !== c.self));
+  // Only after a master change (this member served the previous master, whose table it holds).
+  const carriedDrains = new Set(previousMembers.length > 0 ? c.table.members.filter((e) => e.draining).map((e) => e.member) : []);
   const s: MasterState = {
     kind: 'master',
     epoch,
@@ -35,12 +37,14 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     pending: new Map(),
     tableVersion: 1,
     approvals: new Map(),
+    carriedDrains,
   };
   c.previousMembers = [];
   s.members.set(c.self, newRecord(c, c.self, now));
+  if (carriedDrains.has(c.self)) s.members.get(c.self)!.draining = true;
   c.setRole(s, now);
   c.emit({ type: 'announce-cluster-ip' });
-  c.log('info', 'took office as master', { epoch, claims: c.owned.size, awaiting: [...expected] });
+  c.log('info', 'took office as master', { epoch, claims: c.owned.size, awaiting: [...expected], ...(carriedDrains.size > 0 ? { draining: [...carriedDrains] } : {}) });
   tick(c, s, now);
 }
 
@@ -122,7 +126,7 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
     case 'leave':
       for (const id of s.members.keys()) {
         if (id !== c.self) {
-          c.send(id, { type: 'exit-cluster', reason: 'leaving', detail: `master ${c.self} leaves the cluster`, epoch: s.epoch, configVersion: c.configVersion });
+          c.send(id, { type: 'exit-cluster', reason: 'leaving', detail: e.detail ?? `master ${c.self} leaves the cluster`, epoch: s.epoch, configVersion: c.configVersion });
         }
       }
       leaveCluster(c, now);
@@ -161,7 +165,10 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
   if (s.members.has(joiner)) removeMember(c, s, now, joiner, 're-joined', false);
   const rec = newRecord(c, joiner, now);
   s.members.set(joiner, rec);
-  s.expected.delete(joiner);
+  // A member from outside this term (a master that lost a tie-break after a partition healed, or one
+  // that booted) may have answered for the cluster IP, or its neighbours may have heard another master:
+  // announce again, so that the result does not depend on which keepalives crossed.
+  if (!s.expected.delete(joiner)) c.emit({ type: 'announce-cluster-ip' });
   const granted: WorkUnit[] = [];
   for (const u of asked.claims) {
     if (s.owners[u] === null && !s.moving.has(u)) {
@@ -171,6 +178,7 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
   }
   if (granted.length > 0) s.tableVersion++;
   rec.reportedUnits = new Set(granted);
+  if (s.carriedDrains.has(joiner)) rec.draining = true;
   c.send(joiner, { type: 'join-reply', result: 'ok', nonce: asked.nonce, epoch: s.epoch, grantedUnits: granted, keepalivePeriodMs: c.config.keepalivePeriodMs });
   c.log('info', 'member joined', { joiner, granted: granted.length, claimed: asked.claims.length, members: s.members.size });
   if (granted.length > 0) c.emit({ type: 'assignment-acked', owner: joiner, units: granted });
@@ -179,6 +187,8 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
     s.graceUntil = now;
     c.log('info', 'every previous member re-joined; handing out unclaimed units now');
   }
+  // A carried drain goes on as soon as someone can take the units (the joiner, or the joiner's claims).
+  continueDrains(c, s, now);
 }
 
 function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: MemberId, ka: ClientKeepalive): void {
@@ -296,20 +306,24 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
   c.send('broadcast', ka);
 }
 
-/** Figure 8A: another master's keepalive reached us. More members wins; equal: lower address. */
+/**
+ * Figure 8A: another master's keepalive or OTHER MASTER EXISTS reached us. More members wins; equal: lower
+ * address. The winner announces the cluster IP whichever message told it (the other master answered ARP
+ * until now); a loser that learnt of the winner from its keepalive tells the winner, which may not have
+ * heard any of the loser's keepalives.
+ */
 function tieBreak(c: MemberCore, s: MasterState, now: number, from: MemberId, theirCount: number, viaKeepalive: boolean): void {
   const ours = s.members.size;
   const weWin = ours > theirCount || (ours === theirCount && compareMemberIds(c.self, from) < 0);
   c.count('tie-break');
   if (weWin) {
-    if (viaKeepalive) {
-      c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
-      c.emit({ type: 'announce-cluster-ip' });
-      c.log('warn', 'won tie-break against another master', { other: from, ours, theirs: theirCount });
-    }
+    if (viaKeepalive) c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
+    c.emit({ type: 'announce-cluster-ip' });
+    c.log('warn', 'won tie-break against another master', { other: from, ours, theirs: theirCount });
     return;
   }
   c.log('warn', 'lost tie-break; leaving office and re-joining', { other: from, ours, theirs: theirCount });
+  if (viaKeepalive) c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
   for (const id of s.members.keys()) {
     if (id === c.self) continue;
     c.send(id, { type: 'exit-cluster', reason: 'lost-tie-break', detail: `master ${c.self} lost the tie-break to ${from}`, epoch: s.epoch, configVersion: c.configVersion });

@@ -53,7 +53,7 @@ export function stepMember(c: MemberCore, st: MemberRoleState, e: CoreEvent): vo
       }
     }
     case 'leave':
-      c.send(st.master, { type: 'exit-cluster', reason: 'leaving', detail: `${c.self} leaves the cluster`, epoch: st.epoch, configVersion: c.configVersion });
+      c.send(st.master, { type: 'exit-cluster', reason: 'leaving', detail: e.detail ?? `${c.self} leaves the cluster`, epoch: st.epoch, configVersion: c.configVersion });
       leaveCluster(c, e.now);
       return;
     default:

@@ -100,6 +100,11 @@ export interface MasterState {
   tableVersion: number;
   /** Joiners waiting for the applications' verdict. */
   readonly approvals: Map<MemberId, { nonce: number; claims: readonly WorkUnit[]; askedAt: number }>;
+  /**
+   * Members the previous master's table showed draining: a drain is cluster state (MASTER KEEPALIVE
+   * carries it), so it holds for them when they re-join this term, until an operator undrains them.
+   */
+  readonly carriedDrains: ReadonlySet<MemberId>;
 }
 
 /** Out of the cluster: not started, waiting for another configuration, refused, or left. */
@@ -257,9 +262,14 @@ export class MemberCore {
 // Handling shared by the roles
 // ------------------------------------------------------------------------------------------------
 
-/** Leaves the role for an idle one; a master releases the cluster IP first. */
+/**
+ * Leaves the role for an idle one; a master releases the cluster IP first. An idle member is out of the
+ * cluster and owns no unit: the master hands its units to others (e.g. a member waiting for a configuration
+ * version it could not adopt must not keep serving units the master gave away).
+ */
 export function enterIdle(c: MemberCore, now: number, state: IdleState, why: string): void {
   if (c.role.kind === 'master') c.emit({ type: 'release-cluster-ip' });
+  c.changeOwned([], c.ownedList(), `out of the cluster: ${why}`);
   c.setRole(state, now);
   c.log('warn', `out of the cluster: ${why}`);
 }

@@ -5,11 +5,15 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { CLUSTER_IP_ANNOUNCEMENT } from './timing.js';
 
 const run = promisify(execFile);
 
 export interface ClusterAddress {
-  /** Start answering for the cluster IP and announce it (gratuitous ARP). Idempotent. */
+  /**
+   * Start answering for the cluster IP and announce it (gratuitous ARP, CLUSTER_IP_ANNOUNCEMENT). Called
+   * again while answering, it announces again (after a tie-break win or a join). Idempotent otherwise.
+   */
   take(): Promise<void>;
   /** Stop answering for it. Idempotent. */
   release(): Promise<void>;
@@ -45,7 +49,9 @@ export class InterfaceClusterAddress implements ClusterAddress {
       }
       try {
         // -U: unsolicited ARP (gratuitous), so neighbours rebind the cluster IP to this member at once.
-        await run('arping', ['-U', '-c', '2', '-w', '1', '-I', this.iface, this.clusterIp], { timeout: 3000 });
+        const { rounds, intervalMs } = CLUSTER_IP_ANNOUNCEMENT;
+        const spanS = Math.ceil((rounds * intervalMs) / 1000) + 1;
+        await run('arping', ['-U', '-c', String(rounds), '-i', String(intervalMs / 1000), '-w', String(spanS), '-I', this.iface, this.clusterIp], { timeout: spanS * 1000 + 2000 });
       } catch (e) {
         this.onError(`arping -U -I ${this.iface} ${this.clusterIp}`, e as Error);
       }

@@ -1,6 +1,6 @@
 /**
- * The member driver's timing rules, pure (time comes in): how often the core is ticked and how often a
- * repeated warning may reach the log.
+ * The member driver's timing rules, pure (time comes in): how often the core is ticked, how often a
+ * repeated warning may reach the log, and how the cluster IP is announced.
  */
 
 /** The core needs a tick at least every T/5 (T the keepalive period); the driver ticks every T/10, at least 5 ms apart. */
@@ -25,3 +25,11 @@ export class LogThrottle {
     return true;
   }
 }
+
+/**
+ * Gratuitous ARP each time the master announces the cluster IPs (taking office, winning a tie-break,
+ * admitting a member): 3 rounds 500 ms apart, so that neighbours that lose one frame still move to this
+ * member's MAC within about 1 s (keepalived repeats its gratuitous ARPs the same way:
+ * vrrp_garp_master_repeat / vrrp_garp_interval). Each round covers every cluster IP on every interface.
+ */
+export const CLUSTER_IP_ANNOUNCEMENT = { rounds: 3, intervalMs: 500 } as const;

@@ -4,6 +4,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import type { Transport } from '@gwcluster/cluster-core';
+import { ipv4ToNumber } from '@gwcluster/wire';
 
 export type { Transport } from '@gwcluster/cluster-core';
 
@@ -13,20 +14,36 @@ export interface UdpTransportOptions {
   /** Local address to send from; members talk from their member IP. */
   readonly localAddress: string;
   /**
-   * Several members on one host (tests on 127.0.0.x): bind localAddress instead of the wildcard, and
-   * receive broadcasts on a second socket bound to broadcastAddress. Default false (one wildcard socket).
+   * true (default): bind localAddress, and receive broadcasts on a second socket bound to broadcastAddress
+   * (Linux delivers a directed broadcast to a socket bound to that broadcast address), so the port is not
+   * open on any other address of the host (outside addresses, cluster IPs). false: one wildcard socket
+   * (0.0.0.0), for hosts whose broadcasts arrive on another address.
    */
   readonly bindLocalAddress?: boolean;
+  /**
+   * The cluster subnet: a datagram whose source is outside it is dropped and counted
+   * (`drop.outside-subnet`) before the receive handler sees a byte of it. Unset: every source is passed.
+   */
+  readonly sourceSubnet?: { readonly address: string; readonly prefixLength: number };
+}
+
+/** True when `ip` (a dotted quad as the kernel reports it) lies in `network`/`prefixLength`. */
+export function inSubnet(ip: string, network: number, mask: number): boolean {
+  try {
+    return ((ipv4ToNumber(ip) & mask) >>> 0) === network;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * UDP on the cluster interface. Binds 0.0.0.0:port (Linux delivers subnet broadcasts only to sockets bound
- * to the wildcard address) and sends from the member address, so receivers can check the source.
+ * UDP on the cluster interface. Binds the member address and the subnet broadcast address (see
+ * bindLocalAddress) and sends from the member address, so receivers can check the source.
  */
 export class UdpTransport implements Transport {
   private readonly socket: Socket;
   private readonly sockets: readonly Socket[];
-  readonly counters: Record<string, number> = { sent: 0, received: 0, sendErrors: 0 };
+  readonly counters: Record<string, number> = { sent: 0, received: 0, sendErrors: 0, 'drop.outside-subnet': 0 };
   private handler: (bytes: Uint8Array, fromIp: string) => void = () => {};
 
   private constructor(
@@ -35,8 +52,15 @@ export class UdpTransport implements Transport {
   ) {
     this.socket = sockets[0]!;
     this.sockets = sockets;
+    const subnet = opts.sourceSubnet;
+    const mask = subnet ? (subnet.prefixLength === 0 ? 0 : (0xffffffff << (32 - subnet.prefixLength)) >>> 0) : 0;
+    const network = subnet ? (ipv4ToNumber(subnet.address) & mask) >>> 0 : 0;
     for (const socket of sockets) {
       socket.on('message', (msg, rinfo) => {
+        if (subnet && !inSubnet(rinfo.address, network, mask)) {
+          this.counters['drop.outside-subnet']!++;
+          return;
+        }
         this.counters.received!++;
         this.handler(msg, rinfo.address);
       });
@@ -58,9 +82,18 @@ export class UdpTransport implements Transport {
       });
       return socket;
     };
-    const socket = await bind(opts.bindLocalAddress ? opts.localAddress : '0.0.0.0');
+    const perAddress = opts.bindLocalAddress ?? true;
+    const socket = await bind(perAddress ? opts.localAddress : '0.0.0.0');
     socket.setBroadcast(true);
-    return new UdpTransport(opts, opts.bindLocalAddress ? [socket, await bind(opts.broadcastAddress)] : [socket]);
+    if (!perAddress) return new UdpTransport(opts, [socket]);
+    let broadcastSocket: Socket;
+    try {
+      broadcastSocket = await bind(opts.broadcastAddress);
+    } catch (e) {
+      await new Promise<void>((r) => socket.close(() => r()));
+      throw e;
+    }
+    return new UdpTransport(opts, [socket, broadcastSocket]);
   }
 
   send(to: string, bytes: Uint8Array): void {

@@ -19,6 +19,7 @@
  * Lifecycle: construct -> start() (netfilter, packet path, session sync, timers) -> stop() (the reverse;
  * afterwards sync() and handover() are ignored).
  */
+import { CLUSTER_IP_ANNOUNCEMENT } from '../control/timing.js';
 import type { Logger } from 'pino';
 import type { MemberId, StateAck, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import { SessionSync } from '../sync/session-sync.js';
@@ -117,6 +118,7 @@ export class DataPlane implements ClusterAddress {
       forwardInterface: c.forwardInterface,
       arpInterfaces: c.interfaces.map((i) => ({ name: i.name, clusterIps: i.clusterIps })),
       ...(c.method === 'master-forward' ? {} : { clusterMac: c.clusterMac }),
+      announcement: CLUSTER_IP_ANNOUNCEMENT,
       localSlot: LOCAL_SLOT,
       hold: c.hold,
       onUnitNeedsOwner: (u) => this.opts.onUnitNeedsOwner(u),

@@ -12,6 +12,8 @@ export const nfqueuePacketPath: PacketPathFactory = (opts) => {
     forwardInterface: opts.forwardInterface,
     arpInterfaces: opts.arpInterfaces.map((i) => ({ name: i.name, clusterIps: [...i.clusterIps] })),
     ...(opts.clusterMac ? { clusterMac: opts.clusterMac } : {}),
+    announceRounds: opts.announcement.rounds,
+    announceIntervalMs: opts.announcement.intervalMs,
     hold: { ...opts.hold },
     onEvent: (e) => {
       if (e.type === 'unit-needs-owner') opts.onUnitNeedsOwner(e.unit);

@@ -49,7 +49,7 @@ export interface PacketPath {
   release(unit: number): void;
   /** Answer ARP for the cluster IPs (only the master does). Off at open. */
   setArpAnswering(on: boolean): void;
-  /** Gratuitous ARP for every cluster IP (a new master takes the address over). */
+  /** Gratuitous ARP for every cluster IP on every ARP interface (options.announcement); a call restarts the rounds. */
   announce(): void;
   /** Packets and IP bytes accepted per unit since the last reset; `reset` zeroes them after reading. */
   counters(opts: { reset: boolean }): { packets: UnitCounts; bytes: UnitCounts };
@@ -75,6 +75,8 @@ export interface PacketPathOptions {
   readonly arpInterfaces: readonly { name: string; clusterIps: readonly string[] }[];
   /** Methods 2 and 3: the MAC ARP answers give for the cluster IPs (method 1: each interface's own). */
   readonly clusterMac?: string;
+  /** What one announce() sends: `rounds` gratuitous ARPs per cluster IP and interface, `intervalMs` apart. */
+  readonly announcement: { readonly rounds: number; readonly intervalMs: number };
   readonly localSlot: number;
   /** Limits of the master's hold queue (packets per unit, packets and bytes in all). */
   readonly hold: { readonly perUnitPackets: number; readonly totalPackets: number; readonly totalBytes: number };

@@ -137,7 +137,7 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
   app.get(
     '/healthz',
     { schema: { summary: 'Liveness (no authentication)', tags: ['health'], security: [], response: { 200: HealthSchema } } },
-    async () => ({ ok: true, role: node.core.role }),
+    async (req) => (req.authenticated ? { ok: true, role: node.core.role } : { ok: true }),
   );
 
   app.get('/v1/cluster', { schema: { summary: 'The cluster: master, epoch, configuration version, keepalive interval, members, units', tags: ['read'], response: { 200: ClusterSchema, ...errors() } } }, async () =>
@@ -180,7 +180,7 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       },
     },
     async (req) => {
-      const { unit } = req.params;
+      const unit = Number(req.params.unit);
       const st = node.status();
       return { unit, owner: st.owners[unit] ?? null, tableVersion: st.tableVersion };
     },
@@ -204,7 +204,7 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       const filter = {
         ...(q.address !== undefined ? { address: q.address } : {}),
         ...(q.port !== undefined ? { port: q.port } : {}),
-        ...(q.unit !== undefined ? { unit: q.unit } : {}),
+        ...(q.unit !== undefined ? { unit: Number(q.unit) } : {}),
         ...(q.member !== undefined ? { member: q.member } : {}),
       };
       let page;

@@ -30,6 +30,8 @@ export interface OperatorChannelOptions {
   readonly wallClock?: () => number;
   /** Run a timer for retransmissions and time-outs (default true); tests call tick() with simulated time. */
   readonly autoTick?: boolean;
+  /** Writes an adopted configuration file; throws when it cannot. Default writeConfigFileAtomically. */
+  readonly writeConfigFile?: (file: string, raw: Record<string, unknown>) => void;
 }
 
 /** A configuration version adopted by this member, for GET /v1/config. */
@@ -48,6 +50,7 @@ export class OperatorChannel {
   private readonly clock: () => number;
   private readonly wallClock: () => number;
   private readonly autoTick: boolean;
+  private readonly writeConfigFile: (file: string, raw: Record<string, unknown>) => void;
   private timer: NodeJS.Timeout | null = null;
   private readonly waiting = new Map<number, (answer: ActAnswer) => void>();
   private ticketCounter = 0;
@@ -60,7 +63,16 @@ export class OperatorChannel {
     this.clock = opts.clock ?? (() => performance.now());
     this.wallClock = opts.wallClock ?? (() => Date.now());
     this.autoTick = opts.autoTick ?? true;
-    this.plane = new OperatorPlane({ self: this.node.self, requestTimeoutMs: opts.requestTimeoutMs ?? 3000, retransmitMs: opts.retransmitMs ?? 250, persist: opts.persist ?? true });
+    this.writeConfigFile = opts.writeConfigFile ?? writeConfigFileAtomically;
+    const requestTimeoutMs = opts.requestTimeoutMs ?? 3000;
+    this.plane = new OperatorPlane({
+      self: this.node.self,
+      requestTimeoutMs,
+      retransmitMs: opts.retransmitMs ?? 250,
+      // Half the forwarding time-out, so that a change forwarded through another member is answered in time.
+      confirmTimeoutMs: Math.floor(requestTimeoutMs / 2),
+      persist: opts.persist ?? true,
+    });
     this.host = this.memberHost();
     this.history.push({ version: this.node.config.cluster.configVersion, at: new Date(this.wallClock()).toISOString(), from: 'file' });
     this.node.setControlHandler((from, msg) => this.onMessage(from, msg));
@@ -139,7 +151,7 @@ export class OperatorChannel {
       note: (level, kind, message, fields) => void this.node.note(level, kind, message, fields),
       persist: (file, raw) => {
         try {
-          writeConfigFileAtomically(file, raw);
+          this.writeConfigFile(file, raw);
           return null;
         } catch (e) {
           return (e as Error).message;

@@ -15,7 +15,12 @@
  * that sees a peer with a higher version (MASTER KEEPALIVE, EXIT CLUSTER) answers CONFIG STATUS with its
  * own version; a member that sees a lower one sends CONFIG UPDATE (each at most every RATE_MS per peer).
  * A receiver of a higher CONFIG UPDATE validates it, persists it, adopts it and answers CONFIG STATUS.
- * Lost datagrams are repaired by the next keepalive.
+ * Lost datagrams are repaired by the next keepalive. A receiver that cannot write its file adopts nothing
+ * and leaves the cluster (its EXIT CLUSTER says why), so it serves no unit under a version it does not run.
+ * The master answers an operator's change once every member it sent the change to has confirmed it
+ * (CONFIG STATUS with the new version; the update is sent again every retransmitMs until then), has left
+ * (EXIT CLUSTER), or confirmTimeoutMs has passed; a change some member did not adopt fails with
+ * GW_CONFIG_NOT_ADOPTED naming each member and why.
  *
  * Feedback: an effect list that ends with `need-view` asks the driver, once it has carried the list out,
  * to step `viewed` with the member's view (the result of a local action reads the state after the core
@@ -38,8 +43,10 @@ export interface OperatorPlaneConfig {
   readonly self: MemberId;
   /** How long a forwarded action may take before it fails with GW_FORWARD_TIMEOUT, ms. */
   readonly requestTimeoutMs: number;
-  /** Retransmission period of a forwarded OPERATOR REQUEST, ms. */
+  /** Retransmission period of a forwarded OPERATOR REQUEST, and of CONFIG UPDATE to unconfirmed members, ms. */
   readonly retransmitMs: number;
+  /** How long the master waits for every member to confirm a change before it answers, ms (< requestTimeoutMs). */
+  readonly confirmTimeoutMs: number;
   /** Persist adopted configurations to the member's file (when it has one). */
   readonly persist: boolean;
 }
@@ -69,7 +76,7 @@ export type ActAnswer = { readonly ok: true; readonly outcome: ActionOutcome } |
 export type OperatorCoreEvent =
   | { readonly type: 'drain' | 'undrain'; readonly member: MemberId }
   | { readonly type: 'rebalance-now' }
-  | { readonly type: 'leave' }
+  | { readonly type: 'leave'; readonly detail?: string }
   | { readonly type: 'start' };
 
 /** The messages that are the operator plane's own (consumed; the core never sees them). */
@@ -133,6 +140,19 @@ interface Forwarded {
   nextSendAt: number;
 }
 
+/** An operator's configuration change the master has adopted and waits to hear adopted by every member. */
+interface Confirming {
+  readonly origin: Origin;
+  readonly config: MemberConfig;
+  readonly before: number;
+  /** Members that have neither confirmed nor left. */
+  readonly waiting: Set<MemberId>;
+  /** Members that did not adopt it, and why. */
+  readonly failed: Map<MemberId, string>;
+  readonly deadline: number;
+  nextSendAt: number;
+}
+
 /** What the machine waits for before it takes other events. */
 type Awaiting =
   | { readonly kind: 'view'; readonly origin: Origin; readonly result: (view: MemberSnapshot) => LocalResult }
@@ -152,6 +172,7 @@ const DEC = new TextDecoder();
 
 export class OperatorPlane {
   private readonly forwarded = new Map<number, Forwarded>();
+  private readonly confirming = new Map<number, Confirming>();
   private readonly replies = new Map<string, { reply: OperatorReply; at: number }>();
   private readonly lastSent = new Map<string, number>();
   private requestCounter = 0;
@@ -163,7 +184,7 @@ export class OperatorPlane {
   /** The earliest `now` at which a tick has something to do (retransmit, time-out), or null. */
   nextWakeAt(): number | null {
     let at: number | null = null;
-    for (const f of this.forwarded.values()) {
+    for (const f of [...this.forwarded.values(), ...this.confirming.values()]) {
       const t = Math.min(f.nextSendAt, f.deadline);
       if (at === null || t < at) at = t;
     }
@@ -183,7 +204,7 @@ export class OperatorPlane {
         this.onMessage(event.now, event.from, event.message, event.view, event.configFile);
         break;
       case 'protocol-message':
-        this.onProtocolMessage(event.from, event.message, event.role);
+        this.onProtocolMessage(event.now, event.from, event.message, event.role);
         break;
       case 'peer-version':
         this.compareVersion(event.now, event.from, event.version, event.config);
@@ -209,6 +230,12 @@ export class OperatorPlane {
       case 'close':
         for (const f of this.forwarded.values()) this.answer(f.ticket, { ok: false, code: 'GW_NO_MASTER', message: `${f.to}: the member is shutting down` });
         this.forwarded.clear();
+        for (const k of this.confirming.values()) {
+          for (const m of k.waiting) k.failed.set(m, `had not confirmed version ${k.config.cluster.configVersion} when ${this.cfg.self} shut down`);
+          k.waiting.clear();
+          this.settleConfirmation(event.now, k);
+        }
+        this.confirming.clear();
         break;
     }
     return this.out;
@@ -239,6 +266,17 @@ export class OperatorPlane {
   }
 
   private onTick(now: number): void {
+    for (const k of [...this.confirming.values()]) {
+      if (now >= k.deadline) {
+        for (const m of k.waiting) k.failed.set(m, `did not confirm version ${k.config.cluster.configVersion} within ${this.cfg.confirmTimeoutMs} ms (it adopts it when it hears the master; check it with gwctl status -e that member)`);
+        k.waiting.clear();
+        this.settleConfirmation(now, k);
+      } else if (now >= k.nextSendAt) {
+        const update = updateMessage(k.config);
+        for (const m of k.waiting) this.send(m, update);
+        k.nextSendAt = now + this.cfg.retransmitMs;
+      }
+    }
     for (const [id, f] of this.forwarded) {
       if (now >= f.deadline) {
         this.forwarded.delete(id);
@@ -401,8 +439,9 @@ export class OperatorPlane {
     const version = a.next.cluster.configVersion;
     this.note('info', 'config', `adopted cluster configuration version ${version} (was ${a.before}, from ${a.from})`, { from: a.before, to: version, by: a.from });
     if (origin) {
-      const c = clusterConfiguration(a.next);
-      this.finish(now, origin, { ok: true, detail: `cluster configuration version ${c.version}`, result: { version: c.version, settings: c.settings } });
+      const k: Confirming = { origin, config: a.next, before: a.before, waiting: new Set(a.pushTo), failed: new Map(), deadline: now + this.cfg.confirmTimeoutMs, nextSendAt: now + this.cfg.retransmitMs };
+      this.confirming.set(version, k);
+      this.settleConfirmation(now, k);
     }
     if (a.updateFrom !== null) {
       this.lastSent.delete(`status:${a.updateFrom}`);
@@ -410,10 +449,50 @@ export class OperatorPlane {
     }
   }
 
-  /** The file could not be written (`why`): nothing was adopted. */
+  /**
+   * The file could not be written (`why`): nothing was adopted. A member given the version by a peer
+   * leaves the cluster: the others run a version it does not, and it must not keep serving units.
+   */
   private refused(now: number, origin: Origin | null, a: Adoption, why: string): void {
-    if (origin) this.finish(now, origin, { ok: false, code: 'GW_INTERNAL', detail: `cannot write the configuration file ${a.next.source}: ${why}` });
-    else this.note('error', 'config', `refused cluster configuration version ${a.next.cluster.configVersion} from ${a.from}: ${why}`, { from: a.from, version: a.next.cluster.configVersion });
+    const version = a.next.cluster.configVersion;
+    if (origin) {
+      this.finish(now, origin, { ok: false, code: 'GW_INTERNAL', detail: `cannot write the configuration file ${a.next.source}: ${why}` });
+      return;
+    }
+    this.note('error', 'config', `refused cluster configuration version ${version} from ${a.from}: ${why}; leaving the cluster (fix the file, then gwctl join ${this.cfg.self})`, { from: a.from, version });
+    // EXIT CLUSTER detail: at most 256 characters on the wire.
+    const detail = `cannot write its configuration file, so it did not adopt version ${version}: ${why}`.slice(0, 256);
+    this.out.push({ type: 'core', event: { type: 'leave', detail } });
+  }
+
+  /** Answers a confirmed change once no member is awaited; the members that did not adopt it make it fail. */
+  private settleConfirmation(now: number, k: Confirming): void {
+    if (k.waiting.size > 0) return;
+    const version = k.config.cluster.configVersion;
+    this.confirming.delete(version);
+    if (k.failed.size === 0) {
+      const c = clusterConfiguration(k.config);
+      this.finish(now, k.origin, { ok: true, detail: `cluster configuration version ${c.version}`, result: { version: c.version, settings: c.settings } });
+      return;
+    }
+    const who = [...k.failed].map(([m, why]) => `${m}: ${why}`).join('; ');
+    this.note('error', 'config', `configuration version ${version} not adopted by ${[...k.failed.keys()].join(', ')}`, { version, failed: Object.fromEntries(k.failed) });
+    this.finish(now, k.origin, {
+      ok: false,
+      code: 'GW_CONFIG_NOT_ADOPTED',
+      detail: `configuration version ${version} (was ${k.before}) is in force on the master ${this.cfg.self}, but not on ${k.failed.size} member(s): ${who}`,
+    });
+  }
+
+  /** A member the master waits on confirmed `version` (CONFIG STATUS) or left (EXIT CLUSTER, `left` why). */
+  private confirmationFrom(now: number, from: MemberId, version: number | null, left: string | null): void {
+    for (const k of [...this.confirming.values()]) {
+      if (!k.waiting.has(from)) continue;
+      if (left !== null) k.failed.set(from, left);
+      else if (version === null || version < k.config.cluster.configVersion) continue;
+      k.waiting.delete(from);
+      this.settleConfirmation(now, k);
+    }
   }
 
   private rateLimited(now: number, key: string): boolean {
@@ -453,13 +532,15 @@ export class OperatorPlane {
       case 'config-update':
         return this.onUpdate(now, from, msg.version, msg.clusterConfig, view, configFile);
       case 'config-status':
+        this.confirmationFrom(now, from, msg.version, null);
         return this.compareVersion(now, from, msg.version, view.config);
     }
   }
 
   // Protocol messages: versions are compared once the core has handled the message (and sent its answer),
   // so that a CONFIG UPDATE follows, never overtakes, the EXIT CLUSTER it repairs.
-  private onProtocolMessage(from: MemberId, msg: ClusterMessage, role: string): void {
+  private onProtocolMessage(now: number, from: MemberId, msg: ClusterMessage, role: string): void {
+    if (msg.type === 'exit-cluster' && this.confirming.size > 0) this.confirmationFrom(now, from, null, `left the cluster (${msg.reason}): ${msg.detail}`);
     const compare = (version: number) => this.out.push({ type: 'compare-after-core', from, version });
     if (msg.type === 'join-request' && role === 'master') compare(msg.configVersion);
     else if (msg.type === 'master-keepalive') compare(msg.configVersion);

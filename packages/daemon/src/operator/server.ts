@@ -10,6 +10,7 @@
  * Public routes: /healthz, /openapi.json, /dashboard (a page without data).
  */
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -43,9 +44,49 @@ export interface AdminServerOptions {
   readonly providers?: OperatorProviders;
   readonly metrics?: MemberMetrics;
   readonly streamPeriodMs?: number;
+  /** Overrides of ADMIN_LIMITS (tests shorten the time-outs). */
+  readonly limits?: Partial<AdminLimits>;
 }
 
 const PUBLIC = new Set(['/healthz', '/openapi.json', '/dashboard']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller presented the bearer token or an accepted client certificate (set before any route runs). */
+    authenticated: boolean;
+  }
+}
+
+/**
+ * Limits that keep the admin API from holding the member's event loop or sockets for a slow or greedy
+ * client (fastify server options; node:http semantics).
+ */
+export interface AdminLimits {
+  readonly bodyLimit: number;
+  readonly maxConnections: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly connectionTimeoutMs: number;
+  /** How often node:http looks for connections past headersTimeoutMs / requestTimeoutMs, ms. */
+  readonly checkEveryMs: number;
+}
+
+export const ADMIN_LIMITS: AdminLimits = {
+  /** Largest request body, bytes: admin bodies are small JSON documents (a config change is < 1 KiB). */
+  bodyLimit: 64 * 1024,
+  /** Open connections at most; more are refused by the server (node:http maxConnections). */
+  maxConnections: 64,
+  /** The whole request head must arrive within this, ms (slowloris: a client trickling headers). */
+  headersTimeoutMs: 5_000,
+  /** The whole request (head and body) must arrive within this, ms. */
+  requestTimeoutMs: 10_000,
+  /** An idle keep-alive connection is closed after this, ms. */
+  keepAliveTimeoutMs: 5_000,
+  /** A socket with no activity at all is closed after this, ms (GET /v1/stream writes more often). */
+  connectionTimeoutMs: 30_000,
+  checkEveryMs: 1_000,
+};
 
 function describeValidation(err: Error & { validation?: { instancePath?: string; message?: string; params?: Record<string, unknown>; keyword?: string }[]; validationContext?: string }): string {
   const where = err.validationContext ?? 'request';
@@ -59,6 +100,13 @@ function describeValidation(err: Error & { validation?: { instancePath?: string;
 }
 
 export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>): FastifyInstance {
+  const limits: AdminLimits = { ...ADMIN_LIMITS, ...opts.limits };
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.checkEveryMs,
+  };
   const https = opts.tls
     ? {
         cert: readFileSync(opts.tls.certificate),
@@ -67,29 +115,50 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
         requestCert: opts.tls.requireClientCertificate,
         // Checked in the onRequest hook instead, so that a client without a certificate gets a coded 403.
         rejectUnauthorized: false,
+        handshakeTimeout: limits.headersTimeoutMs,
+        ...serverOptions,
       }
     : null;
   // Request logs are debug-level noise for an operator; the API logs at warn and above.
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'admin-api' }, { level: 'warn' }) as FastifyBaseLogger,
     forceCloseConnections: true,
-    ...(https ? { https } : {}),
+    bodyLimit: limits.bodyLimit,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    ...(https ? { https } : { http: serverOptions }),
   }) as unknown as FastifyInstance;
+  app.server.maxConnections = limits.maxConnections;
+  // node:http applies headersTimeout only once a request has begun, and its periodic connection check
+  // keeps re-arming the socket's idle timer; a connection that never sends a byte is closed here.
+  // With TLS the handshake has its own limit, and the request bytes flow on the TLS socket.
+  app.server.on(https ? 'secureConnection' : 'connection', (socket: Socket) => {
+    const silent = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    silent.unref();
+    socket.once('data', () => clearTimeout(silent));
+    socket.once('close', () => clearTimeout(silent));
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     if (err instanceof ApiError) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
     if (err.validation) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: describeValidation(err as never) });
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'admin API request failed');
-    if (status === 415 || status === 400) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: `${err.message}; send a JSON body with content-type application/json` });
-    return reply.status(status).send({ code: status === 404 ? 'GW_NOT_FOUND' : 'GW_INTERNAL', message: err.message });
+    if (status === 413) return reply.status(413).send({ code: 'GW_TOO_LARGE', message: `request body larger than ${limits.bodyLimit} bytes; admin requests are small JSON documents` });
+    if (status === 404) return reply.status(404).send({ code: 'GW_NOT_FOUND', message: err.message });
+    if (status >= 400 && status < 500) return reply.status(400).send({ code: 'GW_BAD_REQUEST', message: `${err.message}; send a JSON body with content-type application/json` });
+    return reply.status(status).send({ code: 'GW_INTERNAL', message: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'GW_NOT_FOUND', message: `no route ${req.method} ${req.url}; the routes are listed in GET /openapi.json` });
   });
   const token = opts.token;
   const mtls = opts.tls?.requireClientCertificate ?? false;
+  app.decorateRequest('authenticated', false);
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0]!;
+    const certified = mtls && (req.raw.socket as TLSSocket).authorized === true;
+    req.authenticated = token ? req.headers.authorization === `Bearer ${token}` && (!mtls || certified) : certified;
     if (PUBLIC.has(path)) return;
     if (mtls && !(req.raw.socket as TLSSocket).authorized) {
       const why = (req.raw.socket as TLSSocket).authorizationError ?? 'no client certificate';

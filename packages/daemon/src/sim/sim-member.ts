@@ -86,7 +86,7 @@ export class SimMember {
       failed: (event, err) => this.emit({ type: 'note', text: `replication failed on ${event}: ${err.message}` }),
     });
     this.policy = new DataPlanePolicy(dataPlanePolicyConfig(id, sessions.tracking));
-    this.operator = new OperatorPlane({ self: id, requestTimeoutMs: 3000, retransmitMs: 250, persist: true });
+    this.operator = new OperatorPlane({ self: id, requestTimeoutMs: 3000, retransmitMs: 250, confirmTimeoutMs: 1500, persist: true });
     this.operatorHost = this.hostOfOperator();
     this.planes = [this.sessionsPlane(), this.dataPlane(), this.operatorPlane()];
   }

@@ -93,7 +93,10 @@ describe('authentication', () => {
 
   it('serves /healthz, /openapi.json and the dashboard page without credentials', async () => {
     const api = c.get(IPS[0]!).api;
-    expect((await api.inject('/healthz')).json()).toEqual({ ok: true, role: 'master' });
+    // Anonymous callers learn that the member is alive, not who is master; the token holder gets the role.
+    expect((await api.inject('/healthz')).json()).toEqual({ ok: true });
+    expect((await api.inject({ url: '/healthz', headers: { authorization: 'Bearer not-the-token-at-all' } })).json()).toEqual({ ok: true });
+    expect((await api.inject({ url: '/healthz', headers: auth })).json()).toEqual({ ok: true, role: 'master' });
     expect((await api.inject('/openapi.json')).statusCode).toBe(200);
     const page = await api.inject('/dashboard');
     expect(page.statusCode).toBe(200);
@@ -176,6 +179,14 @@ describe('reads', () => {
     const bad = await api.inject({ url: '/v1/units/1024', headers: auth });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().message).toMatch(/unit/);
+    // Only decimal digits: no exponent, hexadecimal, sign, leading zero or fraction.
+    for (const u of ['1e3', '0x10', '+7', '07', '7.0', '-1', '']) {
+      const r = await api.inject({ url: `/v1/units/${u}`, headers: auth });
+      expect(r.statusCode, u).toBe(400);
+      expect(r.json().code, u).toBe('GW_BAD_REQUEST');
+    }
+    expect((await api.inject({ url: '/v1/units/1023', headers: auth })).json().unit).toBe(1023);
+    expect((await api.inject({ url: '/v1/units/0', headers: auth })).json().unit).toBe(0);
   });
 
   it('sessions: paged and filtered by address, port, unit and member; bad filters are 400', async () => {
@@ -190,7 +201,7 @@ describe('reads', () => {
     expect((await api.inject({ url: '/v1/sessions?port=40003', headers: auth })).json().total).toBe(1);
     expect((await api.inject({ url: '/v1/sessions?unit=40', headers: auth })).json().sessions[0].srcPort).toBe(40001);
     expect((await api.inject({ url: `/v1/sessions?member=${IPS[1]}`, headers: auth })).json().total).toBe(8);
-    for (const q of ['port=70000', 'unit=-1', 'address=nowhere', 'limit=0', 'limit=5000', 'member=x']) {
+    for (const q of ['port=70000', 'unit=-1', 'unit=1e3', 'unit=0x10', 'unit=1024', 'address=nowhere', 'limit=0', 'limit=5000', 'member=x']) {
       const r = await api.inject({ url: `/v1/sessions?${q}`, headers: auth });
       expect(r.statusCode, q).toBe(400);
       expect(r.json().code).toBe('GW_BAD_REQUEST');
@@ -387,6 +398,10 @@ describe('cluster configuration', () => {
     expect(body.json().code).toBe('GW_BAD_REQUEST');
     const notJson = await api.inject({ method: 'PATCH', url: '/v1/config', headers: { ...auth, 'content-type': 'application/json' }, payload: '{nope' });
     expect(notJson.statusCode).toBe(400);
+    const huge = await api.inject({ method: 'PATCH', url: '/v1/config', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ changes: { pad: 'x'.repeat(5 * 1024 * 1024) } }) });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.json()).toMatchObject({ code: 'GW_TOO_LARGE' });
+    expect(huge.json().message).toMatch(/larger than 65536 bytes/);
     for (const ip of IPS) expect(c.get(ip).node.config.cluster.configVersion).toBe(2);
   });
 

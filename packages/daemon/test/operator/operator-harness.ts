@@ -15,6 +15,7 @@ import { parseMemberConfig, type MemberConfig } from '../../src/config/config.js
 import { MemberNode } from '../../src/control/member-node.js';
 import { NoClusterAddress } from '../../src/control/cluster-address.js';
 import { OperatorChannel } from '../../src/operator/operator-channel.js';
+import { writeConfigFileAtomically } from '../../src/config/cluster-config.js';
 import { buildAdminServer } from '../../src/operator/server.js';
 import { createMetrics, type MemberMetrics } from '../../src/operator/metrics.js';
 import type { OperatorProviders } from '../../src/operator/providers.js';
@@ -37,6 +38,8 @@ export class OperatorCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'gwcluster-operator-'));
   now = 0;
   readonly members = new Map<string, OperatorMember>();
+  /** Members whose configuration file cannot be written (EACCES), as when its directory is read-only. */
+  readonly unwritable = new Set<string>();
 
   constructor(
     readonly pki: TestPki,
@@ -77,6 +80,10 @@ export class OperatorCluster {
       clock: () => this.now,
       wallClock: () => WALL0 + this.now,
       autoTick: false,
+      writeConfigFile: (file, raw) => {
+        if (this.unwritable.has(ip)) throw Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES' });
+        writeConfigFileAtomically(file, raw);
+      },
     });
     const metrics = createMetrics({ node, providers: this.opts.providers ?? { sessions: { list: () => ({ total: 0, sessions: [] }) }, traffic: null, sync: null } });
     const token = this.opts.token === null ? undefined : (this.opts.token ?? TOKEN);

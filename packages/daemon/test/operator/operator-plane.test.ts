@@ -17,7 +17,7 @@ const members = [
   { id: MASTER, units: 512, draining: false },
 ];
 const view = (over: Partial<MemberSnapshot> = {}): MemberSnapshot => ({ role: 'member', master: MASTER, members, movingUnits: 0, config, ...over });
-const plane = () => new OperatorPlane({ self: SELF, requestTimeoutMs: 1000, retransmitMs: 250, persist: true });
+const plane = (self = SELF) => new OperatorPlane({ self, requestTimeoutMs: 1000, retransmitMs: 250, confirmTimeoutMs: 500, persist: true });
 const types = (effects: OperatorEffect[]) => effects.map((e) => e.type);
 const sent = (effects: OperatorEffect[]) => effects.filter((e): e is Extract<OperatorEffect, { type: 'send' }> => e.type === 'send');
 
@@ -67,7 +67,7 @@ describe('operator plane', () => {
     expect(again).toEqual([reply]);
   });
 
-  it('adopts a higher CONFIG UPDATE after persisting it and answers CONFIG STATUS; a failed write adopts nothing', () => {
+  it('adopts a higher CONFIG UPDATE after persisting it and answers CONFIG STATUS; a failed write adopts nothing and leaves the cluster', () => {
     const update: ClusterMessage = { type: 'config-update', version: 2, clusterConfig: new TextEncoder().encode(JSON.stringify({ keepalivePeriodMs: 80 })) };
     const ok = plane();
     const persist = ok.step({ type: 'message', now: 0, from: MASTER, message: update, view: view(), configFile: raw() });
@@ -78,8 +78,11 @@ describe('operator plane', () => {
     expect(adopted[2]).toMatchObject({ to: MASTER, message: { type: 'config-status', version: 2 } });
     const failing = plane();
     failing.step({ type: 'message', now: 0, from: MASTER, message: update, view: view(), configFile: raw() });
-    const refused = failing.step({ type: 'persisted', now: 0, error: 'EACCES' });
-    expect(refused).toMatchObject([{ type: 'note', level: 'error', message: `refused cluster configuration version 2 from ${MASTER}: EACCES` }]);
+    const refused = failing.step({ type: 'persisted', now: 0, error: 'EACCES: permission denied' });
+    expect(refused).toEqual([
+      { type: 'note', level: 'error', kind: 'config', message: `refused cluster configuration version 2 from ${MASTER}: EACCES: permission denied; leaving the cluster (fix the file, then gwctl join ${SELF})`, fields: { from: MASTER, version: 2 } },
+      { type: 'core', event: { type: 'leave', detail: 'cannot write its configuration file, so it did not adopt version 2: EACCES: permission denied' } },
+    ]);
   });
 
   it('compares versions after the core handled a keepalive; CONFIG UPDATE to a lower peer at most every 200 ms', () => {
@@ -90,5 +93,63 @@ describe('operator plane', () => {
     expect(p.step({ type: 'peer-version', now: 199, from: MASTER, version: 0, config })).toEqual([]);
     expect(types(p.step({ type: 'peer-version', now: 200, from: MASTER, version: 0, config }))).toEqual(['send']);
     expect(p.step({ type: 'peer-version', now: 300, from: MASTER, version: 1, config })).toEqual([]);
+  });
+
+  describe('a configuration change waits for every member the master sent it to', () => {
+    const M2 = '192.0.2.13';
+    const masterView = view({
+      role: 'master',
+      master: SELF,
+      members: [
+        { id: SELF, units: 400, draining: false },
+        { id: MASTER, units: 312, draining: false },
+        { id: M2, units: 312, draining: false },
+      ],
+    });
+    /** The master (SELF) takes an operator change to version 2 and persists it; returns the plane. */
+    const change = () => {
+      const p = plane();
+      const out = p.step({ type: 'act', now: 0, wallNow: 1, ticket: 9, action: 'config', member: '', payload: { changes: { keepalivePeriodMs: 80 } }, view: masterView, configFile: raw() });
+      expect(types(out)).toEqual(['persist']);
+      const adopted = p.step({ type: 'persisted', now: 0, error: null });
+      expect(types(adopted)).toEqual(['send', 'send', 'adopt', 'note']);
+      return p;
+    };
+    const status = (version: number): ClusterMessage => ({ type: 'config-status', version });
+    /** The master's view once it runs version 2. */
+    const after = { ...masterView, config: parseMemberConfig(raw(2), '/etc/gwcluster/member.json', '/etc/gwcluster') };
+
+    it('answers once every member confirmed (CONFIG STATUS with the new version); retransmits the update meanwhile', () => {
+      const p = change();
+      expect(p.step({ type: 'message', now: 10, from: MASTER, message: status(2), view: after, configFile: {} })).toEqual([]);
+      const again = sent(p.step({ type: 'tick', now: 250 }));
+      expect(again.map((x) => [x.to, x.message.type])).toEqual([[M2, 'config-update']]);
+      const [answer] = p.step({ type: 'message', now: 260, from: M2, message: status(2), view: after, configFile: {} });
+      expect(answer).toMatchObject({ type: 'answer', ticket: 9, answer: { ok: true, outcome: { result: { version: 2 } } } });
+      expect(p.nextWakeAt()).toBeNull();
+    });
+
+    it('a member that left instead (it could not write its file) fails the change with GW_CONFIG_NOT_ADOPTED naming it and why', () => {
+      const p = change();
+      p.step({ type: 'message', now: 10, from: MASTER, message: status(2), view: after, configFile: {} });
+      const exit: ClusterMessage = { type: 'exit-cluster', reason: 'leaving', detail: 'cannot write its configuration file, so it did not adopt version 2: EACCES: permission denied', epoch: 3, configVersion: 1 };
+      const out = p.step({ type: 'protocol-message', now: 20, from: M2, message: exit, role: 'master' });
+      const answer = out.find((e) => e.type === 'answer');
+      expect(answer).toMatchObject({ answer: { ok: false, code: 'GW_CONFIG_NOT_ADOPTED' } });
+      expect((answer as { answer: { message: string } }).answer.message).toBe(
+        `configuration version 2 (was 1) is in force on the master ${SELF}, but not on 1 member(s): ${M2}: left the cluster (leaving): cannot write its configuration file, so it did not adopt version 2: EACCES: permission denied`,
+      );
+    });
+
+    it('a member silent until confirmTimeoutMs is named as not having confirmed', () => {
+      const p = change();
+      p.step({ type: 'message', now: 10, from: MASTER, message: status(2), view: after, configFile: {} });
+      expect(p.nextWakeAt()).toBe(250);
+      p.step({ type: 'tick', now: 250 });
+      const [note, answer] = p.step({ type: 'tick', now: 500 });
+      expect(note).toMatchObject({ type: 'note', level: 'error' });
+      expect(answer).toMatchObject({ type: 'answer', ticket: 9, answer: { ok: false, code: 'GW_CONFIG_NOT_ADOPTED' } });
+      expect((answer as { answer: { message: string } }).answer.message).toMatch(new RegExp(`${M2}: did not confirm version 2 within 500 ms`));
+    });
   });
 });
