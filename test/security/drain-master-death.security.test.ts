@@ -34,6 +34,16 @@ describe('a drain and the death of the master', () => {
     const asked = Date.now();
     const waiting = f.gwctl(['drain', drained, '--wait-timeout', '20'], { endpoint });
     await f.waitForView((v) => v[drained]?.owned === 0, { since: asked, timeoutMs: 10_000, what: `${drained} drained` });
+    // The drain is cluster state once a MASTER KEEPALIVE has carried it to the others (within one
+    // keepalive period): kill the master only after a survivor reports it, as an operator would see it.
+    const witness = M.find((ip) => ip !== master && ip !== drained)!;
+    let seen = false;
+    for (let i = 0; i < 40 && !seen; i++) {
+      const m = await f.gwctl(['members', '--json'], { endpoint: `http://${witness}:7401` });
+      seen = m.code === 0 && (JSON.parse(m.stdout).members as MemberRow[]).some((row) => row.id === drained && row.draining);
+      if (!seen) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(seen, `${witness} reports ${drained} draining before the kill`).toBe(true);
     const killed = f.kill9(master);
     const survivors = M.filter((ip) => ip !== master);
     await f.waitForView((v) => healthy(v, survivors), { since: killed, timeoutMs: 20_000, what: 'the survivors under a new master' });
@@ -43,6 +53,7 @@ describe('a drain and the death of the master', () => {
     const r = await f.gwctl(['members', '--json'], { endpoint: `http://${via}:7401` });
     expect(r.code, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout).members as MemberRow[];
+    if (process.env.GWC_DEBUG) for (const ip of M) for (const l of f.logs.get(ip)!.filter((l: any) => l.time >= killed - 3000 && /office|drain|join|master/i.test(String(l.msg)))) console.log(ip, l.time - killed, l.msg, JSON.stringify(l).slice(0, 260));
     expect(rows.find((m) => m.id === drained)).toMatchObject({ units: 0, draining: true });
     expect(rows.filter((m) => m.id !== drained).reduce((a, m) => a + m.units, 0)).toBe(1024);
     // The drain finished before the kill here (no data plane: moves are immediate); gwctl's going on

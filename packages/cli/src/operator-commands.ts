@@ -58,13 +58,18 @@ export function memberTable(members: readonly MemberRow[], keepalivePeriodMs: nu
  */
 type DrainState = { kind: 'state'; m: MemberRow; c: ClusterView & { master: string } } | { kind: 'changing'; why: string };
 
-async function drainState(follow: FollowingClient, member: string): Promise<DrainState> {
+async function drainState(follow: FollowingClient, member: string, progress: { seenDraining: boolean }): Promise<DrainState> {
   try {
     const c = await follow.call<ClusterView>('GET', '/v1/cluster');
     follow.knowMembers(c.members.map((m) => m.id));
     if (c.master === null) return { kind: 'changing', why: `no master known to ${c.self} (role ${c.role})` };
     const m = c.members.find((x) => x.id === member);
     if (!m) return { kind: 'changing', why: `${member} is not in the cluster of master ${c.master} yet` };
+    // The member asked reports the drain once the master's next keepalive carried it (within one
+    // keepalive period of the action's answer): before that, not draining means "not yet", after it
+    // means the drain was lost or undone.
+    if (!m.draining && !progress.seenDraining) return { kind: 'changing', why: `the drain has not reached ${c.self} yet` };
+    if (m.draining) progress.seenDraining = true;
     if (!m.draining) {
       throw new GwctlError(EXIT.failure, `the drain of ${member} is no longer in force (master ${c.master}, asked through ${follow.endpoint}): the master changed or someone undrained it; run gwctl drain ${member} again`);
     }
@@ -242,10 +247,11 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
         if (o.wait) {
           follow.knowMembers((await follow.call<ClusterView>('GET', '/v1/cluster')).members.map((m) => m.id));
           if (name === 'drain') {
+            const progress = { seenDraining: false };
             await waitUntil(
               ctx,
               `drain of ${member}`,
-              () => drainState(follow, member),
+              () => drainState(follow, member, progress),
               (s) => s.kind === 'state' && s.m.units === 0 && s.c.units.moving === 0,
               (s) => (s.kind === 'changing' ? `waiting for the cluster (${s.why})` : `draining ${member}: ${s.m.units} unit(s) left, ${s.c.units.moving} moving (master ${s.c.master})`),
               o.waitTimeout * 1000,
