@@ -5,23 +5,11 @@ import { pino } from 'pino';
 import { createTestPki, type TestPki } from '@gwcluster/security';
 import { MemoryNetwork } from '@gwcluster/cluster-core';
 import { decodeEnvelope, decodeSignedMessage, type ClusterMessage, type ClusterMessageType } from '@gwcluster/wire';
-import { parseMemberConfig } from '../../src/config/config.js';
 import { MemberNode } from '../../src/control/member-node.js';
 import { NoClusterAddress } from '../../src/control/cluster-address.js';
 import { OperatorChannel } from '../../src/operator/operator-channel.js';
 
-const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
-const WALL0 = Date.parse('2026-06-01T00:00:00Z');
-
-function config(ip: string) {
-  return parseMemberConfig({
-    cluster: { name: 'test', clusterIp: '198.51.100.10' },
-    member: { address: ip, interface: 'eth0' },
-    pki: { certificate: 'x', key: 'x', ca: 'x' },
-    clusterAddress: { mode: 'none' },
-    logLevel: 'error',
-  });
-}
+import { IPS, WALL0, config } from './fixtures.js';
 
 class Cluster {
   readonly hub = new MemoryNetwork();

@@ -2,24 +2,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createTestPki, issueMemberCertificate, MessageSealer, createClusterCa, type TestPki } from '@gwcluster/security';
 import { decodeEnvelope, decodeSignedMessage, encodeEnvelope, encodeSignedMessage } from '@gwcluster/wire';
-import { parseMemberConfig } from '../../src/config/config.js';
 import { MemberNode } from '../../src/control/member-node.js';
 import { NoClusterAddress } from '../../src/control/cluster-address.js';
 import { DenyListApplication } from '../../src/control/applications.js';
 import { MemoryNetwork } from '@gwcluster/cluster-core';
 
-const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
-const WALL0 = Date.parse('2026-06-01T00:00:00Z');
-
-function config(ip: string) {
-  return parseMemberConfig({
-    cluster: { name: 'test', clusterIp: '198.51.100.10' },
-    member: { address: ip, interface: 'eth0' },
-    pki: { certificate: 'x', key: 'x', ca: 'x' },
-    clusterAddress: { mode: 'none' },
-    logLevel: 'error',
-  });
-}
+import { IPS, WALL0, config } from './fixtures.js';
 
 class Harness {
   readonly hub = new MemoryNetwork();
