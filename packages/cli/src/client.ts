@@ -5,6 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { ADMIN_API_VERSION, API_VERSION_HEADER, viewProblem } from '@gwcluster/contracts';
+
+/** A view schema of the contracts package. */
+export type ViewSchema = Parameters<typeof viewProblem>[0];
 
 export const EXIT = { ok: 0, failure: 1, badArguments: 2, unreachable: 3, unauthorized: 4, refused: 5 } as const;
 
@@ -39,7 +43,7 @@ function readPem(flag: string, file: string): Buffer {
 const TLS_AUTH_ERRORS = /certificate|CERT_|alert|handshake/i;
 
 /** One request; resolves with status and parsed JSON (or text), maps transport failures to exit codes. */
-export function request(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+export function request(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string; apiVersion: string | null }> {
   const url = new URL(path, opts.endpoint);
   const timeoutMs = opts.timeoutMs ?? 3000;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -72,7 +76,8 @@ export function request(opts: ClientOptions, method: string, path: string, body?
         } catch {
           parsed = null;
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        const v = res.headers[API_VERSION_HEADER];
+        resolve({ status: res.statusCode ?? 0, body: parsed, text, apiVersion: typeof v === 'string' ? v : null });
       });
       res.on('error', (e) => reject(e));
     });
@@ -91,16 +96,36 @@ export function request(opts: ClientOptions, method: string, path: string, body?
   });
 }
 
-/** A request whose error statuses become GwctlError: 401/403 -> exit 4, 400 -> exit 2, others -> exit 5. */
-export async function call<T>(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * A request whose error statuses become GwctlError: 401/403 -> exit 4, 400 -> exit 2, others -> exit 5;
+ * a success answer is checked against `schema` (the contracts package's view) before anyone reads it: an
+ * answer of another shape (a daemon of another release, or not a gwclusterd) is exit 1, saying which
+ * admin API version the daemon speaks.
+ */
+export async function call<T>(opts: ClientOptions, method: string, path: string, schema: ViewSchema, body?: unknown): Promise<T> {
   const res = await request(opts, method, path, body);
-  const b = res.body as { code?: string; message?: string } | null;
-  if (res.status === 401 || res.status === 403) throw new GwctlError(EXIT.unauthorized, `${b?.code ?? res.status}: ${b?.message ?? 'authentication failed'}`);
-  if (res.status === 400) throw new GwctlError(EXIT.badArguments, `${b?.code ?? 400}: ${b?.message ?? 'bad request'}`);
-  if (res.status < 200 || res.status >= 300) throw new GwctlError(EXIT.refused, `${b?.code ?? res.status}: ${b?.message ?? res.text.slice(0, 200)}`);
-  return (res.body ?? res.text) as T;
+  const b = res.body as { code?: unknown; message?: unknown } | null;
+  const coded = b !== null && typeof b === 'object' && typeof b.code === 'string' && typeof b.message === 'string';
+  const code = coded ? (b.code as string) : String(res.status);
+  const message = (fallback: string) => (coded ? (b.message as string) : res.text.trim() ? res.text.trim().slice(0, 200) : fallback);
+  if (res.status === 401 || res.status === 403) throw new GwctlError(EXIT.unauthorized, `${code}: ${message('authentication failed')}`);
+  if (res.status === 400) throw new GwctlError(EXIT.badArguments, `${code}: ${message('bad request')}`);
+  if (res.status < 200 || res.status >= 300) throw new GwctlError(EXIT.refused, `${code}: ${message(`HTTP ${res.status}`)}`);
+  const problem = res.body === null ? `not JSON: ${JSON.stringify(res.text.slice(0, 80))}` : viewProblem(schema, res.body);
+  if (problem !== null) throw new GwctlError(EXIT.failure, unexpectedAnswer(opts, method, path, res.apiVersion, problem));
+  return res.body as T;
 }
 
-export function getJson<T>(opts: ClientOptions, path: string): Promise<T> {
-  return call<T>(opts, 'GET', path);
+/** The message for an answer gwctl cannot read. */
+export function unexpectedAnswer(opts: ClientOptions, method: string, path: string, apiVersion: string | null, problem: string): string {
+  const speaks =
+    apiVersion === null
+      ? `it sends no ${API_VERSION_HEADER} header (a gwclusterd older than this header, or not a gwclusterd at all)`
+      : `the daemon speaks admin API version ${apiVersion}, this gwctl version ${ADMIN_API_VERSION}`;
+  const advice = apiVersion !== null && apiVersion !== String(ADMIN_API_VERSION) ? '; use the gwctl of the daemon\'s release' : '';
+  return `unexpected answer from ${opts.endpoint} to ${method} ${path} (${problem}); ${speaks}${advice}`;
+}
+
+export function getJson<T>(opts: ClientOptions, path: string, schema: ViewSchema): Promise<T> {
+  return call<T>(opts, 'GET', path, schema);
 }

@@ -4,7 +4,7 @@
  * says so on stderr, instead of failing with "cannot reach". Other members are tried at the same scheme
  * and port as the endpoint, at their member addresses (the ids of the last cluster view seen).
  */
-import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
+import { call, EXIT, GwctlError, type ClientOptions, type ViewSchema } from './client.js';
 
 export class FollowingClient {
   private members: readonly string[] = [];
@@ -24,9 +24,9 @@ export class FollowingClient {
     if (ids.length > 0) this.members = [...ids];
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T>(method: string, path: string, schema: ViewSchema, body?: unknown): Promise<T> {
     try {
-      return await call<T>(this.options, method, path, body);
+      return await call<T>(this.options, method, path, schema, body);
     } catch (e) {
       if (!(e instanceof GwctlError) || e.exitCode !== EXIT.unreachable) throw e;
       const lost = this.options.endpoint;
@@ -35,7 +35,7 @@ export class FollowingClient {
         if (id === lostHost) continue;
         const next: ClientOptions = { ...this.options, endpoint: withHost(lost, id) };
         try {
-          const answer = await call<T>(next, method, path, body);
+          const answer = await call<T>(next, method, path, schema, body);
           this.note(`${lost} stopped answering (${reason(e)}); continuing with ${next.endpoint}`);
           this.options = next;
           return answer;

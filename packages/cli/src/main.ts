@@ -4,14 +4,38 @@
  * Exit codes: 0 ok; 1 other failure; 2 bad arguments; 3 daemon unreachable; 4 authentication failed;
  * 5 action refused.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT, GwctlError, type ClientOptions } from './client.js';
+import { ADMIN_API_VERSION, ClusterSchema, type ClusterView } from '@gwcluster/contracts';
+import { PROTOCOL_VERSION, isIpv4 } from '@gwcluster/wire';
+import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
+import { table } from './format.js';
+import { localAdminEndpoint, localConfigPath } from './local-member.js';
 import { fetchStatus, renderStatus } from './status.js';
 import { createPersonality, initCa, issueClientCertificate, signPersonalityBundle } from './pki.js';
 import { addOperatorCommands } from './operator-commands.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
 import { completionScript } from './completion.js';
 import { isIpv4Text, isIpv6Text } from '@gwcluster/native-addon';
+
+/** gwctl's software release (packages/cli/package.json). */
+export const GWCTL_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export function versionLine(): string {
+  return `gwctl ${GWCTL_VERSION} (cluster protocol ${PROTOCOL_VERSION}, admin API ${ADMIN_API_VERSION})`;
+}
+
+/**
+ * An address for workunit: a dotted quad or an IPv6 address. Four dotted numbers with one out of range
+ * (192.0.2.500) are reported as a bad IPv4 address, not as "not IPv6".
+ */
+function ipAddress(flag: string, value: string): string {
+  if (isIpv4(value) || isIpv6Text(value)) return value;
+  if (/^[0-9.]+$/.test(value)) {
+    throw new GwctlError(EXIT.badArguments, `${flag} "${value}" is not a valid IPv4 address: four decimal parts 0..255 without leading zeros (e.g. 192.0.2.50)`);
+  }
+  throw new GwctlError(EXIT.badArguments, `${flag} "${value}" is neither an IPv4 address (e.g. 192.0.2.50) nor an IPv6 address (e.g. 2001:db8::50)`);
+}
 
 
 function ipv4(flag: string): (value: string) => string {
@@ -30,13 +54,28 @@ function integer(flag: string, min: number, max: number): (value: string) => num
 }
 
 function clientOptions(cmd: Command): ClientOptions {
-  const o = cmd.optsWithGlobals<{ endpoint: string; token?: string; timeout: number; cacert?: string; cert?: string; key?: string }>();
+  const o = cmd.optsWithGlobals<{ endpoint?: string; token?: string; timeout: number; cacert?: string; cert?: string; key?: string }>();
   if ((o.cert === undefined) !== (o.key === undefined)) throw new GwctlError(EXIT.badArguments, '--cert and --key go together: pass both (a client certificate from the cluster CA and its key) or neither');
+  // No --endpoint and no GWCTL_ENDPOINT: the member on this host, as its configuration says.
+  let endpoint = o.endpoint ?? (process.env.GWCTL_ENDPOINT ? parseEndpoint(process.env.GWCTL_ENDPOINT) : undefined);
+  let cacert = o.cacert;
+  if (endpoint === undefined) {
+    const file = localConfigPath();
+    const local = localAdminEndpoint(file);
+    if ('missing' in local) {
+      throw new GwctlError(
+        EXIT.badArguments,
+        `no --endpoint given, GWCTL_ENDPOINT is not set, and no member configuration to take the admin address from (${local.missing}); pass -e http://MEMBER-IP:7401 (or set GWCTL_CONFIG to a member.json)`,
+      );
+    }
+    endpoint = local.endpoint;
+    cacert ??= local.caFile;
+  }
   return {
-    endpoint: o.endpoint,
+    endpoint,
     ...(o.token ? { token: o.token } : {}),
     timeoutMs: o.timeout,
-    ...(o.cacert ? { caFile: o.cacert } : {}),
+    ...(cacert ? { caFile: cacert } : {}),
     ...(o.cert ? { certFile: o.cert } : {}),
     ...(o.key ? { keyFile: o.key } : {}),
   };
@@ -62,16 +101,21 @@ function parseTimeout(value: string): number {
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('gwctl')
     .description('Operate a gwcluster cluster through any member\'s admin API.')
-    .addOption(new Option('-e, --endpoint <url>', 'admin API of a member').default(process.env.GWCTL_ENDPOINT ?? 'http://127.0.0.1:7401').argParser(parseEndpoint))
+    .addOption(
+      new Option('-e, --endpoint <url>', 'admin API of a member (default: GWCTL_ENDPOINT, else admin.listen and admin.port of this host\'s member configuration, GWCTL_CONFIG or /etc/gwcluster/member.json)').argParser(
+        parseEndpoint,
+      ),
+    )
     .addOption(new Option('-t, --token <token>', 'bearer token (admin.token of the member)').env('GWCTL_TOKEN'))
     .addOption(new Option('--timeout <ms>', 'request timeout').default(3000).argParser(parseTimeout))
     .addOption(new Option('--cacert <file>', 'https endpoints: PEM of the cluster CA that signed the member certificate').env('GWCTL_CACERT'))
     .addOption(new Option('--cert <file>', 'mutual TLS: client certificate (PEM) from the cluster CA').env('GWCTL_CERT'))
     .addOption(new Option('--key <file>', 'mutual TLS: its private key (PEM)').env('GWCTL_KEY'))
+    .version(versionLine(), '-V, --version', 'print the versions of gwctl, the cluster protocol and the admin API')
     .showHelpAfterError('(run gwctl --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok; 1 other failure; 2 bad arguments; 3 daemon unreachable; 4 authentication failed; 5 refused by the daemon.\nEnvironment: GWCTL_ENDPOINT, GWCTL_TOKEN, GWCTL_CACERT, GWCTL_CERT, GWCTL_KEY.\n\nExamples:\n  gwctl -e http://192.0.2.11:7401 -t TOKEN status\n  gwctl drain 192.0.2.12\n  gwctl config set keepalivePeriodMs=200\n  gwctl workunit --proto tcp --src 192.0.2.50 --sport 40000 --dst 198.51.100.10 --dport 443',
+      '\nExit codes: 0 ok; 1 other failure; 2 bad arguments; 3 daemon unreachable; 4 authentication failed; 5 refused by the daemon.\nAn answer of another shape than this gwctl expects (a daemon of another release) is exit 1, naming the admin API version the daemon speaks.\nEnvironment: GWCTL_ENDPOINT, GWCTL_CONFIG, GWCTL_TOKEN, GWCTL_CACERT, GWCTL_CERT, GWCTL_KEY.\n\nExamples:\n  gwctl -e http://192.0.2.11:7401 -t TOKEN status\n  gwctl drain 192.0.2.12\n  gwctl config set keepalivePeriodMs=200\n  gwctl workunit --proto tcp --src 192.0.2.50 --sport 40000 --dst 198.51.100.10 --dport 443',
     )
     .exitOverride();
 
@@ -83,6 +127,24 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const status = await fetchStatus(clientOptions(cmd));
       out(opts.json ? `${JSON.stringify(status)}\n` : `${renderStatus(status)}\n`);
+    });
+
+  program
+    .command('version')
+    .description("Print gwctl's version and every member's software version (as the master's member list carries it).")
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  gwctl version\n  gwctl version --json | jq .members')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const client = { version: GWCTL_VERSION, protocol: PROTOCOL_VERSION, api: ADMIN_API_VERSION };
+      const c = await call<ClusterView>(clientOptions(cmd), 'GET', '/v1/cluster', ClusterSchema);
+      const members = c.members.map((m) => ({ id: m.id, role: m.role, version: m.version ?? null }));
+      if (o.json) return out(`${JSON.stringify({ client, answeredBy: { id: c.self, ...(c.versions ?? {}) }, members })}\n`);
+      const answered = c.versions ? `${c.versions.software} (cluster protocol ${c.versions.protocol}, admin API ${c.versions.api})` : 'unknown (a gwclusterd that predates version reporting)';
+      const rows = members.map((m) => [m.id, m.role, m.version ?? 'unknown']);
+      const versions = new Set(members.map((m) => m.version ?? 'unknown'));
+      out(
+        `${versionLine()}\nanswered by ${c.self}: gwclusterd ${answered}\n\n${table(['MEMBER', 'ROLE', 'VERSION'], rows)}\n${versions.size > 1 ? `\nmembers run ${versions.size} different versions (${[...versions].join(', ')}): a rolling upgrade under way?\n` : ''}`,
+      );
     });
 
   addOperatorCommands(program, {
@@ -119,6 +181,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       } else {
         if (o.proto === undefined) throw new GwctlError(EXIT.badArguments, '--proto is required (tcp, udp, icmp, l2tp or a protocol number 0..255), or give --packet HEX');
         if (o.src === undefined) throw new GwctlError(EXIT.badArguments, '--src is required: the source address, e.g. 192.0.2.50');
+        ipAddress('--src', o.src as string);
+        if (o.dst !== undefined) ipAddress('--dst', o.dst as string);
         const proto = /^\d+$/.test(o.proto as string) ? Number(o.proto) : (o.proto as string).toLowerCase();
         if (typeof proto === 'string' && !['tcp', 'udp', 'icmp', 'l2tp'].includes(proto)) throw new GwctlError(EXIT.badArguments, `--proto "${o.proto as string}" must be tcp, udp, icmp, l2tp or a protocol number 0..255`);
         if (typeof proto === 'number' && proto > 255) throw new GwctlError(EXIT.badArguments, `--proto "${o.proto as string}" must be a protocol number 0..255`);
@@ -248,7 +312,20 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   return program;
 }
 
+/**
+ * A reader that stops early (gwctl --help | head -1) closes the pipe: the rest of the output has nowhere
+ * to go, and that is not an error. Exit 0 quietly instead of printing node's EPIPE stack trace.
+ */
+export function quietOnClosedStdout(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.ok);
+    process.stderr.write(`gwctl: cannot write the output: ${e.code ?? e.message}\n`);
+    process.exit(EXIT.failure);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedStdout();
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -7,18 +7,29 @@ import { Command, Option } from 'commander';
 import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
 import { table, unitRanges } from './format.js';
 import { FollowingClient } from './following-client.js';
-import type {
-  ActionView,
-  ClusterView,
-  ConfigChangedView,
-  ConfigView,
-  EventsView,
-  LogLevelView,
-  MemberCountersView,
-  MemberView,
-  SessionsPageView,
-  UnitOwnerView,
-  UnitsView,
+import {
+  ActionSchema,
+  ClusterSchema,
+  ConfigChangedSchema,
+  ConfigSchema,
+  EventsSchema,
+  LogLevelSchema,
+  MemberCountersSchema,
+  MemberSchema,
+  SessionsPageSchema,
+  UnitOwnerSchema,
+  UnitsSchema,
+  type ActionView,
+  type ClusterView,
+  type ConfigChangedView,
+  type ConfigView,
+  type EventsView,
+  type LogLevelView,
+  type MemberCountersView,
+  type MemberView,
+  type SessionsPageView,
+  type UnitOwnerView,
+  type UnitsView,
 } from '@gwcluster/contracts';
 
 export interface CommandContext {
@@ -39,10 +50,11 @@ function examples(...lines: string[]): string {
 
 export function memberTable(members: readonly MemberRow[], keepalivePeriodMs: number): string {
   return table(
-    ['MEMBER', 'ROLE', 'UNITS', 'LOAD', 'LOSS', 'WATCHDOG', 'LAST KEEPALIVE'],
+    ['MEMBER', 'ROLE', 'VERSION', 'UNITS', 'LOAD', 'LOSS', 'WATCHDOG', 'LAST KEEPALIVE'],
     members.map((m) => [
       m.id,
       m.role + (m.draining ? ' (draining)' : ''),
+      m.version ?? 'unknown',
       String(m.units),
       m.load.toFixed(1),
       m.loss.toFixed(4),
@@ -60,7 +72,7 @@ type DrainState = { kind: 'state'; m: MemberRow; c: ClusterView & { master: stri
 
 async function drainState(follow: FollowingClient, member: string, progress: { seenDraining: boolean }): Promise<DrainState> {
   try {
-    const c = await follow.call<ClusterView>('GET', '/v1/cluster');
+    const c = await follow.call<ClusterView>('GET', '/v1/cluster', ClusterSchema);
     follow.knowMembers(c.members.map((m) => m.id));
     if (c.master === null) return { kind: 'changing', why: `no master known to ${c.self} (role ${c.role})` };
     const m = c.members.find((x) => x.id === member);
@@ -108,7 +120,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .option('--json', 'print GET /v1/cluster as JSON')
     .addHelpText('after', examples('gwctl cluster', 'gwctl cluster --json | jq .master'))
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const c = await call<ClusterView>(ctx.client(cmd), 'GET', '/v1/cluster');
+      const c = await call<ClusterView>(ctx.client(cmd), 'GET', '/v1/cluster', ClusterSchema);
       if (o.json) return out(`${JSON.stringify(c)}\n`);
       out(
         `${table(
@@ -128,17 +140,17 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
 
   program
     .command('members')
-    .description('List the members with role, units, load, keepalive loss estimate and last keepalive.')
+    .description('List the members with role, software version, units, load, keepalive loss estimate and last keepalive.')
     .argument('[member]', 'show only this member (IPv4)')
     .option('--json', 'print JSON')
     .addHelpText('after', examples('gwctl members', 'gwctl members 192.0.2.12 --json'))
     .action(async (member: string | undefined, o: { json?: boolean }, cmd: Command) => {
       if (member !== undefined) ctx.ipv4('member')(member);
       const opts = ctx.client(cmd);
-      const c = await call<ClusterView>(opts, 'GET', '/v1/cluster');
+      const c = await call<ClusterView>(opts, 'GET', '/v1/cluster', ClusterSchema);
       let members: readonly MemberRow[] = c.members;
       if (member !== undefined) {
-        const m = await call<MemberRow>(opts, 'GET', `/v1/members/${member}`);
+        const m = await call<MemberRow>(opts, 'GET', `/v1/members/${member}`, MemberSchema);
         members = [m];
       }
       out(o.json ? `${JSON.stringify(member !== undefined ? members[0] : { master: c.master, members })}\n` : `${memberTable(members, c.keepalivePeriodMs)}\n`);
@@ -154,10 +166,10 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .action(async (o: { unit?: number; map?: boolean; json?: boolean }, cmd: Command) => {
       const opts = ctx.client(cmd);
       if (o.unit !== undefined) {
-        const u = await call<UnitOwnerView>(opts, 'GET', `/v1/units/${o.unit}`);
+        const u = await call<UnitOwnerView>(opts, 'GET', `/v1/units/${o.unit}`, UnitOwnerSchema);
         return out(o.json ? `${JSON.stringify(u)}\n` : `unit ${u.unit}: ${u.owner ?? '(unassigned)'}\n`);
       }
-      const units = await call<UnitsView>(opts, 'GET', '/v1/units');
+      const units = await call<UnitsView>(opts, 'GET', '/v1/units', UnitsSchema);
       if (o.json) return out(`${JSON.stringify(units)}\n`);
       const owners = [...new Set(units.owners.filter((x): x is string => x !== null))].sort();
       if (o.map) {
@@ -185,7 +197,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .action(async (o: { address?: string; port?: number; unit?: number; member?: string; limit: number; offset: number; json?: boolean }, cmd: Command) => {
       const q = new URLSearchParams();
       for (const k of ['address', 'port', 'unit', 'member', 'limit', 'offset'] as const) if (o[k] !== undefined) q.set(k, String(o[k]));
-      const page = await call<SessionsPageView>(ctx.client(cmd), 'GET', `/v1/sessions?${q}`);
+      const page = await call<SessionsPageView>(ctx.client(cmd), 'GET', `/v1/sessions?${q}`, SessionsPageSchema);
       if (o.json) return out(`${JSON.stringify(page)}\n`);
       out(
         `${table(
@@ -202,7 +214,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .option('--json', 'print JSON')
     .addHelpText('after', examples('gwctl counters --match node.drop.', 'gwctl counters --json'))
     .action(async (o: { match?: string; json?: boolean }, cmd: Command) => {
-      const r = await call<MemberCountersView>(ctx.client(cmd), 'GET', '/v1/counters');
+      const r = await call<MemberCountersView>(ctx.client(cmd), 'GET', '/v1/counters', MemberCountersSchema);
       const rows = Object.entries(r.counters)
         .filter(([k]) => !o.match || k.startsWith(o.match))
         .sort(([a], [b]) => a.localeCompare(b));
@@ -220,7 +232,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       const opts = ctx.client(cmd);
       let after = -1;
       for (;;) {
-        const r = await call<EventsView>(opts, 'GET', `/v1/events?limit=${o.limit}${after >= 0 ? `&after=${after}` : ''}`);
+        const r = await call<EventsView>(opts, 'GET', `/v1/events?limit=${o.limit}${after >= 0 ? `&after=${after}` : ''}`, EventsSchema);
         for (const e of r.events) out(o.json ? `${JSON.stringify(e)}\n` : `${e.at}  #${e.id}  epoch ${e.epoch}  ${e.kind.padEnd(10)}  ${e.message}\n`);
         if (r.events.length > 0) after = r.events.at(-1)!.id;
         else if (after < 0) after = 0;
@@ -242,10 +254,10 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
         ctx.ipv4('member')(member);
         const opts = ctx.client(cmd);
         const follow = new FollowingClient(opts, (line) => ctx.err(`${line}\n`));
-        const r = await call<ActionView>(opts, 'POST', `/v1/members/${member}/${name}`);
+        const r = await call<ActionView>(opts, 'POST', `/v1/members/${member}/${name}`, ActionSchema);
         if (!o.json) ctx.err(`${r.detail} (done by ${r.doneBy}${r.forwarded ? ', forwarded' : ''})\n`);
         if (o.wait) {
-          follow.knowMembers((await follow.call<ClusterView>('GET', '/v1/cluster')).members.map((m) => m.id));
+          follow.knowMembers((await follow.call<ClusterView>('GET', '/v1/cluster', ClusterSchema)).members.map((m) => m.id));
           if (name === 'drain') {
             const progress = { seenDraining: false };
             await waitUntil(
@@ -260,7 +272,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
             await waitUntil(
               ctx,
               `leave of ${member}`,
-              () => follow.call<ClusterView>('GET', '/v1/cluster'),
+              () => follow.call<ClusterView>('GET', '/v1/cluster', ClusterSchema),
               (c) => (c.self === member ? c.role === 'left' : !c.members.some((m) => m.id === member)),
               (c) => (c.self === member ? `${member} is ${c.role}` : c.members.some((m) => m.id === member) ? `${member} still listed as a member` : `${member} is out of the cluster`),
               o.waitTimeout * 1000,
@@ -269,7 +281,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
             await waitUntil(
               ctx,
               `join of ${member}`,
-              () => follow.call<ClusterView>('GET', '/v1/cluster'),
+              () => follow.call<ClusterView>('GET', '/v1/cluster', ClusterSchema),
               (c) => (c.self === member ? c.role === 'member' || c.role === 'master' : c.members.some((m) => m.id === member)),
               (c) => (c.self === member ? `${member} is ${c.role}` : c.members.some((m) => m.id === member) ? `${member} is a member` : `waiting for ${member} to join`),
               o.waitTimeout * 1000,
@@ -292,7 +304,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .addHelpText('after', examples('gwctl rebalance', 'gwctl rebalance --no-wait'))
     .action(async (o: { wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
       const opts = ctx.client(cmd);
-      const r = await call<ActionView>(opts, 'POST', '/v1/rebalance');
+      const r = await call<ActionView>(opts, 'POST', '/v1/rebalance', ActionSchema);
       if (!o.json) ctx.err(`${r.detail} by ${r.doneBy}\n`);
       let final: ClusterView | undefined;
       if (o.wait) {
@@ -300,7 +312,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
         final = await waitUntil(
           ctx,
           'rebalance',
-          () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+          () => call<ClusterView>(opts, 'GET', '/v1/cluster', ClusterSchema),
           (c) => c.units.moving === 0,
           (c) => `rebalancing: ${c.units.moving} unit(s) moving; ${c.members.map((m) => `${m.id} ${m.units}`).join(', ')}`,
           o.waitTimeout * 1000,
@@ -317,7 +329,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
     .option('--json', 'print JSON')
     .addHelpText('after', examples('gwctl config get'))
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const c = await call<ConfigView>(ctx.client(cmd), 'GET', '/v1/config');
+      const c = await call<ConfigView>(ctx.client(cmd), 'GET', '/v1/config', ConfigSchema);
       if (o.json) return out(`${JSON.stringify(c)}\n`);
       out(
         `configuration version ${c.version}\n\n${table(
@@ -343,15 +355,15 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
         changes[m[1]!] = Number(m[2]);
       }
       const opts = ctx.client(cmd);
-      const before = await call<ClusterView>(opts, 'GET', '/v1/cluster');
-      const r = await call<ConfigChangedView>(opts, 'PATCH', '/v1/config', { changes, ...(o.baseVersion !== undefined ? { baseVersion: o.baseVersion } : {}) });
+      const before = await call<ClusterView>(opts, 'GET', '/v1/cluster', ClusterSchema);
+      const r = await call<ConfigChangedView>(opts, 'PATCH', '/v1/config', ConfigChangedSchema, { changes, ...(o.baseVersion !== undefined ? { baseVersion: o.baseVersion } : {}) });
       if (!o.json) ctx.err(`configuration version ${r.version} made by ${r.doneBy}\n`);
       if (o.wait) {
         const expected = before.members.length;
         await waitUntil(
           ctx,
           `adoption of configuration version ${r.version}`,
-          () => call<ClusterView>(opts, 'GET', '/v1/cluster'),
+          () => call<ClusterView>(opts, 'GET', '/v1/cluster', ClusterSchema),
           (c) => c.configVersion === r.version && (c.role === 'master' || c.role === 'member') && c.members.length >= expected,
           (c) => `member ${c.self} runs v${c.configVersion} (${c.role}); ${c.members.length}/${expected} members in the cluster`,
           o.waitTimeout * 1000,
@@ -370,7 +382,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
       if (level !== undefined && !levels.includes(level)) throw new GwctlError(EXIT.badArguments, `level "${level}" must be one of ${levels.join(', ')}`);
       const opts = ctx.client(cmd);
-      const r = level === undefined ? await call<LogLevelView>(opts, 'GET', '/v1/log-level') : await call<LogLevelView>(opts, 'PUT', '/v1/log-level', { level });
+      const r = level === undefined ? await call<LogLevelView>(opts, 'GET', '/v1/log-level', LogLevelSchema) : await call<LogLevelView>(opts, 'PUT', '/v1/log-level', LogLevelSchema, { level });
       out(o.json ? `${JSON.stringify(r)}\n` : `${r.level}\n`);
     });
 }

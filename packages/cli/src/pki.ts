@@ -2,10 +2,45 @@
  * Setting up members: a cluster CA, member certificates, and a member's personality directory
  * (configuration + certificate + key + CA), as docs/operator-guide.md describes.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { createClusterCa, installedPackageRoot, issueMemberCertificate, signBundle, softwarePackageRoots } from '@gwcluster/security';
 import { EXIT, GwctlError } from './client.js';
+
+/**
+ * mkdir -p, one level at a time from the deepest existing ancestor, failing at once with the flag and
+ * the reason. (node's recursive mkdir loops forever on a path under /proc, where mkdir answers ENOENT
+ * for a parent that exists.)
+ */
+export function makeDirectory(flag: string, dir: string): void {
+  const missing: string[] = [];
+  let p = dir;
+  for (;;) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw new GwctlError(EXIT.badArguments, `${flag} ${dir}: cannot use ${p} (${code ?? (e as Error).message})`);
+      missing.unshift(p);
+      const parent = dirname(p);
+      if (parent === p) break;
+      p = parent;
+      continue;
+    }
+    if (!st.isDirectory()) throw new GwctlError(EXIT.badArguments, `${flag} ${dir}: ${p} is not a directory`);
+    break;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d, { mode: 0o700 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      throw new GwctlError(EXIT.badArguments, `${flag} ${dir}: cannot create the directory ${d} (${code ?? (e as Error).message}); choose a directory on a writable file system`);
+    }
+  }
+}
 
 function writeSecret(path: string, text: string): void {
   writeFileSync(path, text, { mode: 0o600 });
@@ -20,7 +55,7 @@ function refuseOverwrite(paths: readonly string[], force: boolean): void {
 
 export async function initCa(opts: { dir: string; name: string; days: number; force: boolean }): Promise<{ certPath: string; keyPath: string; fingerprint: string }> {
   const dir = resolve(opts.dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirectory('--dir', dir);
   const certPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'ca.key');
   refuseOverwrite([certPath, keyPath], opts.force);
@@ -69,7 +104,7 @@ export interface PersonalityOptions {
 export async function createPersonality(o: PersonalityOptions): Promise<{ configPath: string; fingerprint: string }> {
   const ca = readCa(o.caDir);
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true, mode: 0o700 });
+  makeDirectory('--out', out);
   const paths = { config: join(out, 'member.json'), cert: join(out, 'member.crt'), key: join(out, 'member.key'), ca: join(out, 'ca.crt') };
   refuseOverwrite(Object.values(paths), o.force);
   const notBefore = new Date(Date.now() - 5 * 60_000);
@@ -95,7 +130,7 @@ export async function createPersonality(o: PersonalityOptions): Promise<{ config
 export async function issueClientCertificate(o: { caDir: string; out: string; ip: string; days: number; force: boolean }): Promise<{ certPath: string; keyPath: string; fingerprint: string }> {
   const ca = readCa(o.caDir);
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true, mode: 0o700 });
+  makeDirectory('--out', out);
   const certPath = join(out, 'client.crt');
   const keyPath = join(out, 'client.key');
   refuseOverwrite([certPath, keyPath], o.force);

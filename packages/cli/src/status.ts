@@ -1,11 +1,11 @@
-import type { ClusterView, UnitsView } from '@gwcluster/contracts';
+import { ClusterSchema, UnitsSchema, type ClusterView, type UnitsView } from '@gwcluster/contracts';
 import { getJson, type ClientOptions } from './client.js';
 import { table, unitRanges } from './format.js';
 
 export type { ClusterView, UnitsView } from '@gwcluster/contracts';
 
 export async function fetchStatus(opts: ClientOptions): Promise<{ cluster: ClusterView; units: UnitsView }> {
-  const [cluster, units] = await Promise.all([getJson<ClusterView>(opts, '/v1/cluster'), getJson<UnitsView>(opts, '/v1/units')]);
+  const [cluster, units] = await Promise.all([getJson<ClusterView>(opts, '/v1/cluster', ClusterSchema), getJson<UnitsView>(opts, '/v1/units', UnitsSchema)]);
   return { cluster, units };
 }
 
@@ -22,10 +22,11 @@ export function renderStatus({ cluster, units }: { cluster: ClusterView; units: 
   });
   lines.push(
     table(
-      ['MEMBER', 'ROLE', 'UNITS', 'LOAD', 'LOSS', 'WATCHDOG', 'LAST HEARD'],
+      ['MEMBER', 'ROLE', 'VERSION', 'UNITS', 'LOAD', 'LOSS', 'WATCHDOG', 'LAST HEARD'],
       cluster.members.map((m) => [
         m.id,
         m.role + (m.draining ? ' (draining)' : ''),
+        m.version ?? 'unknown',
         String(m.units),
         m.load.toFixed(1),
         m.loss.toFixed(4),

@@ -14,6 +14,17 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const GWCTL = join(ROOT, 'packages/cli/bin/gwctl.js');
 const GWCLUSTERD = join(ROOT, 'packages/daemon/bin/gwclusterd.js');
 const TOKEN = 'cli-test-token-0123456789';
+const DAEMON_VERSION = JSON.parse(readFileSync(join(ROOT, 'packages/daemon/package.json'), 'utf8')).version as string;
+const CLI_VERSION = JSON.parse(readFileSync(join(ROOT, 'packages/cli/package.json'), 'utf8')).version as string;
+
+/** A GET /v1/cluster answer of the current shape (for stand-in daemons). */
+function clusterView(self: string, ids: string[]) {
+  return {
+    self, role: 'master', master: self, epoch: 3, configVersion: 1, keepalivePeriodMs: 100, tableVersion: 5,
+    members: ids.map((id) => ({ id, role: id === self ? 'master' : 'member', units: 0, load: 0, loss: 0, watchdogPeriods: 2, lastHeardMsAgo: 10, draining: false })),
+    units: { assigned: 0, unassigned: 1024, moving: 0, ownedHere: 0 }, counters: {},
+  };
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -101,8 +112,9 @@ describe('gwctl against a running gwclusterd', () => {
     expect(cl.stdout).toMatch(/^FIELD +VALUE$/m);
     expect(cl.stdout).toMatch(/^configuration +v1$/m);
     const mem = await gwctl([...e, 'members']);
-    expect(mem.stdout).toMatch(/^MEMBER +ROLE +UNITS +LOAD +LOSS +WATCHDOG +LAST KEEPALIVE$/m);
-    expect(mem.stdout).toMatch(/^127\.0\.0\.1 +master +1024 /m);
+    expect(mem.stdout).toMatch(/^MEMBER +ROLE +VERSION +UNITS +LOAD +LOSS +WATCHDOG +LAST KEEPALIVE$/m);
+    // The version column: the daemon's package version, as the member announced it.
+    expect(mem.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1 +master +${DAEMON_VERSION.replaceAll('.', '\\.')} +1024 `, 'm'));
     const one = JSON.parse((await gwctl([...e, 'members', '127.0.0.1', '--json'])).stdout);
     expect(one).toMatchObject({ id: '127.0.0.1', units: 1024 });
     const units = await gwctl([...e, 'units']);
@@ -191,7 +203,7 @@ describe('gwctl against a running gwclusterd', () => {
   it('rebalance waits until nothing moves; leave and join the only member', async () => {
     const r = await gwctl([...e, 'rebalance']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^127\.0\.0\.1 +master +1024/m);
+    expect(r.stdout).toMatch(/^127\.0\.0\.1 +master +\S+ +1024/m);
     expect((await gwctl([...e, 'rebalance', '--no-wait'])).stdout).toBe('rebalance started\n');
     const leave = await gwctl([...e, 'leave', '127.0.0.1']);
     expect(leave.code, leave.stderr).toBe(0);
@@ -221,7 +233,7 @@ describe('gwctl against a running gwclusterd', () => {
     const top = await gwctl(['--help']);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/Exit codes: 0 ok; 1 other failure; 2 bad arguments; 3 daemon unreachable; 4 authentication failed; 5 refused/);
-    const commands = ['status', 'cluster', 'members', 'units', 'sessions', 'counters', 'events', 'drain', 'undrain', 'leave', 'join', 'rebalance', 'config get', 'config set', 'log-level', 'workunit', 'completion', 'bundle sign', 'pki init-ca', 'pki client-cert', 'personality'];
+    const commands = ['status', 'version', 'cluster', 'members', 'units', 'sessions', 'counters', 'events', 'drain', 'undrain', 'leave', 'join', 'rebalance', 'config get', 'config set', 'log-level', 'workunit', 'completion', 'bundle sign', 'pki init-ca', 'pki client-cert', 'personality'];
     const helps = await Promise.all(commands.map((c) => gwctl([...c.split(' '), '--help'])));
     commands.forEach((c, i) => {
       expect(helps[i]!.code, c).toBe(0);
@@ -232,7 +244,7 @@ describe('gwctl against a running gwclusterd', () => {
     for (const c of ['drain', 'rebalance', 'workunit', 'config']) expect(comp.stdout).toContain(c);
     const check = spawnSync('bash', ['-n'], { input: comp.stdout });
     expect(check.status).toBe(0);
-  });
+  }, 120_000);
 
   it('mutual TLS: refused without a client certificate (exit 4), served with one from the cluster CA', async () => {
     const ca = join(dir, 'ca', 'ca.crt');
@@ -273,6 +285,107 @@ describe('gwctl against a running gwclusterd', () => {
     const forged = spawnSync(process.execPath, [GWCLUSTERD, '--config', config, '--check'], { encoding: 'utf8' });
     expect(forged.status).toBe(2);
     expect(forged.stderr).toMatch(/bundle\.sig: the signature does not verify with the cluster CA/);
+  });
+});
+
+describe('gwctl small faults', () => {
+  it('gwctl --help | head -1: a reader that closes the pipe early is no error (exit 0, no stack trace)', async () => {
+    const r = await new Promise<Run>((resolve) => {
+      const p = spawn(process.execPath, [GWCTL, '--help'], { env: { ...process.env, GWCTL_ENDPOINT: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The reader is gone before gwctl writes its first byte.
+      p.stdout.destroy();
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code, stdout: '', stderr }));
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('a truncated --packet is a usage error (exit 2) saying what is wrong with it, with no daemon asked', async () => {
+    const r = await gwctl(['workunit', '--packet', '4500001c']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^gwctl: --packet is a truncated IP packet: shorter than its IP header .*truncated\/ip-header/);
+  });
+
+  it('--src 192.0.2.500 is reported as an invalid IPv4 address; a name as neither IPv4 nor IPv6', async () => {
+    const bad = await gwctl(['workunit', '--proto', 'tcp', '--src', '192.0.2.500', '--sport', '1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--src "192\.0\.2\.500" is not a valid IPv4 address: four decimal parts 0\.\.255/);
+    const name = await gwctl(['workunit', '--proto', 'icmp', '--src', '192.0.2.5', '--dst', 'gateway']);
+    expect(name.code).toBe(2);
+    expect(name.stderr).toMatch(/--dst "gateway" is neither an IPv4 address .* nor an IPv6 address/);
+    const v6 = await gwctl(['workunit', '--proto', 'icmp', '--src', '2001:db8::50', '--dst', '2001:db8::1']);
+    expect(v6.code, v6.stderr).toBe(0);
+  });
+
+  it('pki init-ca --dir /proc/x fails at once with the reason (it used to spin until killed)', async () => {
+    const started = Date.now();
+    const r = await gwctl(['pki', 'init-ca', '--dir', '/proc/x/ca']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--dir \/proc\/x\/ca: cannot create the directory \/proc\/x \(ENOENT\)/);
+    // Not a timing assertion on speed: only that it ended by itself, well before the test's own time-out.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const file = await gwctl(['pki', 'init-ca', '--dir', join(dir, 'm1', 'member.json', 'ca')]);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/member\.json is not a directory|ENOTDIR/);
+  });
+
+  it('an answer of another shape: exit 1 naming the admin API version the daemon speaks, never a TypeError', async () => {
+    const stub = createHttpServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url?.startsWith('/v2')) res.setHeader('gwcluster-api-version', '1');
+      else res.setHeader('gwcluster-api-version', '7');
+      res.end(JSON.stringify({ cluster: { leader: '192.0.2.11', nodes: [] } }));
+    });
+    await new Promise<void>((r) => stub.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+    try {
+      for (const cmd of [['status'], ['members'], ['cluster'], ['version'], ['config', 'get']]) {
+        const r = await gwctl(['-e', url, '-t', TOKEN, ...cmd]);
+        expect(r.code, cmd.join(' ')).toBe(1);
+        expect(r.stderr, cmd.join(' ')).not.toMatch(/Cannot read properties|TypeError/);
+        expect(r.stderr, cmd.join(' ')).toMatch(/unexpected answer from http:\/\/127\.0\.0\.1:\d+\/ to GET \/v1\/\S+ \(.*\); the daemon speaks admin API version 7, this gwctl version 1; use the gwctl of the daemon's release/);
+      }
+    } finally {
+      stub.close();
+    }
+    const silent = createHttpServer((_req, res) => res.end('<html>hello</html>'));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const r = await gwctl(['-e', `http://127.0.0.1:${(silent.address() as { port: number }).port}`, 'members']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/not JSON: "<html>hello<\/html>"\); it sends no gwcluster-api-version header/);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('without --endpoint: the admin address of the member configuration on this host (GWCTL_CONFIG), or a usage error', async () => {
+    const local = await gwctl(['-t', TOKEN, 'status'], { GWCTL_CONFIG: join(dir, 'm1', 'member.json') });
+    expect(local.code, local.stderr).toBe(0);
+    expect(local.stdout).toMatch(/^member 127\.0\.0\.1: master/m);
+    const none = await gwctl(['-t', TOKEN, 'status'], { GWCTL_CONFIG: join(dir, 'no-such.json') });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/no --endpoint given, GWCTL_ENDPOINT is not set, and no member configuration .*no-such\.json: ENOENT/);
+  });
+
+  it('--version of gwctl and gwclusterd; gwctl version lists every member with its software version', async () => {
+    const v = await gwctl(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toBe(`gwctl ${CLI_VERSION} (cluster protocol 2, admin API 1)\n`);
+    const d = spawnSync(process.execPath, [GWCLUSTERD, '--version'], { encoding: 'utf8' });
+    expect(d.status).toBe(0);
+    expect(d.stdout).toBe(`gwclusterd ${DAEMON_VERSION} (cluster protocol 2, admin API 1)\n`);
+    const all = await gwctl([...e, 'version']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toContain(`gwctl ${CLI_VERSION} (cluster protocol 2, admin API 1)`);
+    expect(all.stdout).toContain(`answered by 127.0.0.1: gwclusterd ${DAEMON_VERSION} (cluster protocol 2, admin API 1)`);
+    expect(all.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1 +master +${DAEMON_VERSION.replaceAll('.', '\\.')}$`, 'm'));
+    const json = JSON.parse((await gwctl([...e, 'version', '--json'])).stdout);
+    expect(json).toMatchObject({ client: { version: CLI_VERSION, protocol: 2, api: 1 }, answeredBy: { id: '127.0.0.1', software: DAEMON_VERSION }, members: [{ id: '127.0.0.1', version: DAEMON_VERSION }] });
+    const cluster = JSON.parse((await gwctl([...e, 'cluster', '--json'])).stdout);
+    expect(cluster.versions).toEqual({ software: DAEMON_VERSION, protocol: 2, api: 1 });
   });
 });
 
@@ -324,7 +437,7 @@ describe('gwctl config set when a member did not adopt the change', () => {
     // A stand-in for the admin API: the cluster view, then the answer the master gives (operator-plane.ts).
     const stub = createHttpServer((req, res) => {
       res.setHeader('content-type', 'application/json');
-      if (req.method === 'GET') return res.end(JSON.stringify({ members: [{ id: '192.0.2.11' }, { id: '192.0.2.12' }, { id: '192.0.2.13' }] }));
+      if (req.method === 'GET') return res.end(JSON.stringify(clusterView('192.0.2.11', ['192.0.2.11', '192.0.2.12', '192.0.2.13'])));
       res.statusCode = 502;
       res.end(JSON.stringify({ code: 'GW_CONFIG_NOT_ADOPTED', message }));
     });
@@ -354,7 +467,7 @@ describe('gwctl drain when the member it asks dies during the drain', () => {
       res.setHeader('content-type', 'application/json');
       if (req.method === 'POST') {
         res.statusCode = 202;
-        return res.end(JSON.stringify({ action: 'drain', doneBy: '127.0.0.1', forwarded: false, detail: 'draining 127.0.0.3', result: {} }));
+        return res.end(JSON.stringify({ action: 'drain', member: '127.0.0.3', doneBy: '127.0.0.1', forwarded: false, detail: 'draining 127.0.0.3', result: {} }));
       }
       looks++;
       res.end(JSON.stringify(view('127.0.0.1', '127.0.0.1', 300)));

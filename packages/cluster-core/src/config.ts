@@ -61,6 +61,11 @@ export interface CoreConfig {
    * loses no state. Without: it acknowledges at once.
    */
   readonly handoverBeforeAck: boolean;
+  /**
+   * This member's software release, announced in JOIN REQUEST and CLIENT KEEPALIVE so that the master's
+   * member list (and every member's status) carries each member's version. Absent: not announced.
+   */
+  readonly softwareVersion?: string;
 }
 
 export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {

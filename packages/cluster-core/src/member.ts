@@ -104,6 +104,10 @@ export class ClusterMember implements CoreView {
     return r.kind === 'member' ? r.masterLoss : null;
   }
 
+  get syncReady(): boolean {
+    return this.#core.syncReady;
+  }
+
   get counters(): Readonly<Record<string, number>> {
     return { ...this.#core.counters };
   }

@@ -17,6 +17,8 @@ export interface MemberView {
   readonly lastHeardMsAgo: number | null;
   readonly units: number;
   readonly draining: boolean;
+  /** The software release it announced; absent when it did not (a member that predates the field). */
+  readonly version?: string;
 }
 
 export interface ClusterStatus {
@@ -68,6 +70,8 @@ export interface CoreView {
   readonly owned: ReadonlySet<WorkUnit>;
   /** Members only: this member's estimate P of the master's lost keepalives, 0..1; null in any other role. */
   readonly masterLoss: number | null;
+  /** This member holds every other member's session state (always true without state sync). */
+  readonly syncReady: boolean;
   /** Protocol counters (`rx.<type>`, `tx.<type>`, `watchdog.*`, `shutdown`, ...), a snapshot. */
   readonly counters: Readonly<Record<string, number>>;
   /** The status as of `now` (ms, the driver's monotonic clock). */
@@ -113,6 +117,7 @@ export function statusView(c: MemberCore, now: number): ClusterStatus {
       lastHeardMsAgo: r.id === c.self ? 0 : now - r.lastHeardAt,
       units: counts.get(r.id) ?? 0,
       draining: r.draining,
+      ...(r.softwareVersion !== undefined ? { version: r.softwareVersion } : {}),
     }));
   } else {
     owners = c.table.owners;
@@ -130,6 +135,7 @@ export function statusView(c: MemberCore, now: number): ClusterStatus {
       lastHeardMsAgo: e.member === master && mem ? now - mem.lastMasterHeardAt : mem ? (e.lastHeardMsAgo ?? 0) + age : null,
       units: counts.get(e.member) ?? 0,
       draining: e.draining ?? false,
+      ...(e.softwareVersion !== undefined ? { version: e.softwareVersion } : {}),
     }));
   }
   return {

@@ -3,8 +3,31 @@
  * serialize with these schemas through the TypeBox type provider) and gwctl (which reads the static
  * types). A response schema also keeps undeclared fields from leaking out. Routes: docs/operator-guide.md.
  */
-import { Type, type Static, type TNumber, type TObject } from '@sinclair/typebox';
+import { Type, type Static, type TNumber, type TObject, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { CLUSTER_LIVE_FIELDS, type ClusterLiveField } from './member-config.js';
+
+/**
+ * The admin API's version. It changes when a route's answer changes incompatibly (a field removed or
+ * retyped); added optional fields keep it. Every answer carries it in the API_VERSION_HEADER header, so
+ * that gwctl can tell "another release" from "a broken answer".
+ */
+export const ADMIN_API_VERSION = 1;
+export const API_VERSION_HEADER = 'gwcluster-api-version';
+
+/**
+ * Why `value` is not a `schema` (the first few problems, each with its JSON path), or null when it is.
+ * gwctl checks every answer with it before reading a field.
+ */
+export function viewProblem(schema: TSchema, value: unknown): string | null {
+  if (Value.Check(schema, value)) return null;
+  const problems: string[] = [];
+  for (const e of Value.Errors(schema, value)) {
+    problems.push(`${e.path || '(the answer)'}: ${e.message}`);
+    if (problems.length >= 3) break;
+  }
+  return problems.join('; ') || 'does not match the expected shape';
+}
 
 export const IPV4_PATTERN = '^(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}$';
 export const MemberIdSchema = Type.String({ pattern: IPV4_PATTERN, description: 'member IP, dotted-quad IPv4 (e.g. 192.0.2.11)' });
@@ -26,6 +49,7 @@ export const MemberSchema = Type.Object(
     watchdogPeriods: Type.Integer({ description: 'adaptive multiple n: declared dead after n missed keepalives' }),
     lastHeardMsAgo: Type.Union([Type.Number(), Type.Null()], { description: 'ms since the master last heard its keepalive (null: unknown here)' }),
     draining: Type.Boolean(),
+    version: Type.Optional(Type.String({ description: 'software release the member announced (absent: a member that predates the announcement)' })),
   },
   { $id: 'Member', title: 'Member' },
 );
@@ -45,6 +69,16 @@ export const ClusterSchema = Type.Object(
     members: Type.Array(MemberSchema),
     units: Type.Object({ assigned: Type.Integer(), unassigned: Type.Integer(), moving: Type.Integer(), ownedHere: Type.Integer() }),
     counters: CountersSchema,
+    versions: Type.Optional(
+      Type.Object(
+        {
+          software: Type.String({ description: "the answering member's software release" }),
+          protocol: Type.Integer({ description: 'cluster protocol version it speaks' }),
+          api: Type.Integer({ description: 'admin API version it serves' }),
+        },
+        { description: 'what the answering member runs' },
+      ),
+    ),
   },
   { $id: 'Cluster', title: 'Cluster' },
 );
@@ -116,8 +150,30 @@ export type EventsView = Static<typeof EventsSchema>;
 
 export const StreamQuerySchema = Type.Object({ once: Type.Optional(Type.Boolean({ description: 'send one snapshot and the recent events, then close' })) });
 
-/** Liveness. `role` only for authenticated callers: an anonymous caller must not learn who is master. */
+/**
+ * Health (GET /healthz): ok while the member takes part in a cluster or tries to (false once it left, was
+ * rejected or stopped). `role` only for authenticated callers: an anonymous caller must not learn who is master.
+ */
 export const HealthSchema = Type.Object({ ok: Type.Boolean(), role: Type.Optional(Type.String({ description: 'this member\'s role; authenticated callers only' })) });
+
+/** Liveness (GET /livez): the process answers and its event loop is not stalled. */
+export const LivenessSchema = Type.Object({
+  ok: Type.Boolean(),
+  eventLoopDelayMs: Type.Number({ description: 'longest event-loop delay seen in the last measuring window, ms' }),
+});
+export type LivenessView = Static<typeof LivenessSchema>;
+
+/** Readiness (GET /readyz): in a cluster, holding the cluster's session state, data plane up. */
+export const ReadinessSchema = Type.Object({
+  ready: Type.Boolean(),
+  checks: Type.Object({
+    cluster: Type.Boolean({ description: 'a member or the master of a cluster' }),
+    state: Type.Boolean({ description: "holds every other member's session state (snapshot received; true without state sync)" }),
+    dataplane: Type.Boolean({ description: 'the data plane is running (true without a data plane)' }),
+  }),
+  role: Type.Optional(Type.String({ description: "this member's role; authenticated callers only" })),
+});
+export type ReadinessView = Static<typeof ReadinessSchema>;
 
 export const ActionSchema = Type.Object({
   action: Type.String(),

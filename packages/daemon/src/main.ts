@@ -3,8 +3,9 @@
  *
  *   gwclusterd --config /etc/gwcluster/member.json
  *
- * Exit codes: 0 stopped by signal; 2 bad configuration or personality (the message names the file and
- * field); 70 internal error.
+ * Exit codes: 0 stopped by signal (or --help, --version); 2 bad configuration or personality (the message
+ * names the file and field); 70 internal error; 75 an address to bind is still not on this host after the
+ * bind retry window (BIND_RETRY: the address may come up late at boot; systemd restarts the unit).
  */
 import { readFileSync, statSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
@@ -24,6 +25,12 @@ import { AdminListenError, startAdminServer } from './operator/server.js';
 import { OperatorChannel } from './operator/operator-channel.js';
 import { createMetrics } from './operator/metrics.js';
 import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './operator/providers.js';
+import { EventLoopWatch } from './operator/event-loop-watch.js';
+import { BindRetryExhausted, bindWithRetry } from './control/bind-retry.js';
+import { versionLine } from './version.js';
+
+/** Exit code when an address is still missing after the bind retry window: temporary, so systemd restarts. */
+export const EXIT_ADDRESS_NOT_AVAILABLE = 75;
 
 export class BootError extends Error {
   constructor(
@@ -135,16 +142,24 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   const wallClock = clockOffsetMs === 0 ? () => Date.now() : () => Date.now() + clockOffsetMs;
   if (clockOffsetMs !== 0) logger.warn({ clockOffsetMs }, `${TEST_CLOCK_OFFSET_ENV} is set: the protocol's wall clock is shifted by ${clockOffsetMs} ms (tests only)`);
   let transport: UdpTransport;
+  const retryLog = (info: { what: string; attempt: number; code: string; delayMs: number }) =>
+    logger.warn(info, `${info.what}: ${info.code} (the address is not on this host yet); attempt ${info.attempt}, trying again in ${info.delayMs} ms`);
   try {
     // Bound to the member and broadcast addresses only; anything from outside the cluster subnet is dropped
-    // before it is decoded (docs/security.md).
-    transport = await UdpTransport.open({
-      port: config.cluster.port,
-      broadcastAddress: config.cluster.broadcastAddress,
-      localAddress: config.member.address,
-      sourceSubnet: { address: config.member.address, prefixLength: config.member.prefixLength },
-    });
+    // before it is decoded (docs/security.md). The address may come up after gwclusterd at boot: retried.
+    transport = await bindWithRetry(
+      `cluster.port ${config.cluster.port} on ${config.member.address}`,
+      () =>
+        UdpTransport.open({
+          port: config.cluster.port,
+          broadcastAddress: config.cluster.broadcastAddress,
+          localAddress: config.member.address,
+          sourceSubnet: { address: config.member.address, prefixLength: config.member.prefixLength },
+        }),
+      retryLog,
+    );
   } catch (e) {
+    if (e instanceof BindRetryExhausted) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new BootError(
       config.source,
@@ -203,20 +218,31 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   const channel = new OperatorChannel({ node, wallClock });
   const metrics = createMetrics({ node, providers, processMetrics: true });
+  const eventLoop = new EventLoopWatch();
   let admin;
   try {
-    admin = await startAdminServer({
-      node,
-      channel,
-      metrics,
-      logger,
-      providers,
-      host: config.admin.listen,
-      port: config.admin.port,
-      ...(config.admin.token ? { token: config.admin.token } : {}),
-      ...(config.admin.tls ? { tls: config.admin.tls } : {}),
-    });
+    admin = await bindWithRetry(
+      `admin API on ${config.admin.listen}:${config.admin.port}`,
+      () =>
+        startAdminServer({
+          node: node!,
+          channel,
+          metrics,
+          logger,
+          providers,
+          eventLoop,
+          ...(dataPlane ? { dataPlane } : {}),
+          host: config.admin.listen,
+          port: config.admin.port,
+          ...(config.admin.token ? { token: config.admin.token } : {}),
+          ...(config.admin.tls ? { tls: config.admin.tls } : {}),
+        }),
+      retryLog,
+    );
   } catch (e) {
+    eventLoop.close();
+    channel.close();
+    metrics.close();
     await transport.close();
     await dataPlane?.stop();
     if (e instanceof AdminListenError) throw new BootError(config.source, e.message);
@@ -230,6 +256,7 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
       await node!.stop();
       channel.close();
       metrics.close();
+      eventLoop.close();
       await admin.close();
       await dataPlane?.stop();
       await transport.close();
@@ -238,16 +265,24 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  let values: { config?: string; help?: boolean; check?: boolean };
+  let values: { config?: string; help?: boolean; check?: boolean; version?: boolean };
   try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, check: { type: 'boolean' } }, strict: true }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, check: { type: 'boolean' }, version: { type: 'boolean', short: 'V' } },
+      strict: true,
+    }));
   } catch (e) {
     process.stderr.write(`gwclusterd: ${(e as Error).message}\nusage: gwclusterd --config FILE [--check]\n`);
     process.exit(2);
   }
+  if (values.version) {
+    process.stdout.write(`${versionLine('gwclusterd')}\n`);
+    process.exit(0);
+  }
   if (values.help || !values.config) {
     process.stdout.write(
-      'usage: gwclusterd --config FILE [--check]\n\nRuns one member of a gwcluster cluster. FILE is the member configuration (docs/configuration.md).\n--check: verify the personality (schema, certificate chain and dates, key permissions, bundle signature) and exit.\n',
+      'usage: gwclusterd --config FILE [--check]\n       gwclusterd --version\n\nRuns one member of a gwcluster cluster. FILE is the member configuration (docs/configuration.md).\n--check: verify the personality (schema, certificate chain and dates, key permissions, bundle signature) and exit.\n--version: print the software release, the cluster protocol and admin API versions.\n\nExit codes: 0 stopped by a signal; 2 bad configuration or personality; 70 internal error; 75 an address to bind still missing after the retry window.\n',
     );
     process.exit(values.help ? 0 : 2);
   }
@@ -272,6 +307,10 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof ConfigError || e instanceof BootError) {
       process.stderr.write(`gwclusterd: cannot boot: ${e.message}\n`);
       process.exit(2);
+    }
+    if (e instanceof BindRetryExhausted) {
+      process.stderr.write(`gwclusterd: cannot boot: ${e.message}; the address is not configured on this host (ip addr), check member.address / admin.listen\n`);
+      process.exit(EXIT_ADDRESS_NOT_AVAILABLE);
     }
     const err = e as NodeJS.ErrnoException;
     process.stderr.write(`gwclusterd: cannot boot: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);

@@ -163,6 +163,14 @@ function text(value: unknown, field: string, maxChars: number): string {
   return value;
 }
 
+/** An optional software_version: absent or empty -> no field; else printable ASCII text of at most 32 chars. */
+function softwareVersion(value: unknown, field: string): { softwareVersion?: string } {
+  if (value === undefined || value === null || value === '') return {};
+  const s = text(value, field, LIMITS.maxSoftwareVersionChars);
+  if (!/^[\x21-\x7e]+$/.test(s)) throw new WireError('invalid', `${field} must be printable ASCII without spaces`);
+  return { softwareVersion: s };
+}
+
 function memberId(value: unknown, field: string): MemberId {
   const s = text(value, field, 15);
   if (!isMemberId(s)) throw new WireError('invalid', `${field} "${s}" is not a dotted-quad IPv4 member address`);
@@ -203,7 +211,14 @@ function list<T>(value: unknown, field: string, max: number, each: (v: unknown, 
 function messageToWire(m: ClusterMessage): Record<string, unknown> {
   switch (m.type) {
     case 'join-request':
-      return { joinRequest: { configVersion: m.configVersion, claimedUnits: { bitmap: unitsToBitmap(m.claimedUnits) }, nonce: m.nonce } };
+      return {
+        joinRequest: {
+          configVersion: m.configVersion,
+          claimedUnits: { bitmap: unitsToBitmap(m.claimedUnits) },
+          nonce: m.nonce,
+          ...(m.softwareVersion ? { softwareVersion: m.softwareVersion } : {}),
+        },
+      };
     case 'join-reply':
       return m.result === 'ok'
         ? {
@@ -242,6 +257,7 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
           ownedUnits: { bitmap: unitsToBitmap(m.ownedUnits) },
           busiestUnits: m.busiestUnits.map((u) => ({ ...u })),
           syncReady: m.syncReady ?? true,
+          ...(m.softwareVersion ? { softwareVersion: m.softwareVersion } : {}),
         },
       };
     case 'exit-cluster':
@@ -280,6 +296,7 @@ function messageFromWire(o: Obj): ClusterMessage {
         configVersion: uint(b.configVersion, 'joinRequest.configVersion'),
         claimedUnits: unitSet(b.claimedUnits, 'joinRequest.claimedUnits'),
         nonce: uint(b.nonce, 'joinRequest.nonce'),
+        ...softwareVersion(b.softwareVersion, 'joinRequest.softwareVersion'),
       };
     case 'joinReply': {
       const nonce = uint(b.nonce, 'joinReply.nonce');
@@ -320,6 +337,7 @@ function messageFromWire(o: Obj): ClusterMessage {
           // Optional on the wire (proto3 defaults): present in the value only when set.
           ...(e.draining === true ? { draining: true } : {}),
           ...(e.lastHeardMsAgo ? { lastHeardMsAgo: uint(e.lastHeardMsAgo, `${f}.lastHeardMsAgo`, 0xffffffff) } : {}),
+          ...softwareVersion(e.softwareVersion, `${f}.softwareVersion`),
         };
       });
       if (new Set(members.map((e) => e.member)).size !== members.length) throw new WireError('invalid', 'masterKeepalive.members lists a member twice');
@@ -351,6 +369,7 @@ function messageFromWire(o: Obj): ClusterMessage {
           weight: finite((v as Obj).weight, `${f}.weight`),
         })),
         syncReady: b.syncReady === true,
+        ...softwareVersion(b.softwareVersion, 'clientKeepalive.softwareVersion'),
       };
     case 'stateSync':
       return {

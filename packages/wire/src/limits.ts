@@ -8,6 +8,8 @@ export const LIMITS = {
   maxCertificates: 4,
   maxCertificateBytes: 4096,
   maxReasonChars: 256,
+  /** JoinRequest / ClientKeepalive / MemberEntry software_version, characters. */
+  maxSoftwareVersionChars: 32,
   maxMembers: 255,
   maxBusiestUnits: 32,
   maxTableRunNumbers: 2048,

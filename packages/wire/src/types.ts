@@ -26,6 +26,8 @@ export interface JoinRequest {
   /** Units the joiner served before, ascending. */
   readonly claimedUnits: readonly WorkUnit[];
   readonly nonce: number;
+  /** The joiner's software release (absent from members that predate the field). */
+  readonly softwareVersion?: string;
 }
 
 export type JoinReply =
@@ -67,6 +69,8 @@ export interface MemberEntry {
   readonly draining?: boolean;
   /** ms since the master last heard from it (0 for the master itself). */
   readonly lastHeardMsAgo?: number;
+  /** The software release the member announced (absent: unknown, a member that predates the field). */
+  readonly softwareVersion?: string;
 }
 
 export interface WorkTableSnapshot {
@@ -99,6 +103,8 @@ export interface ClientKeepalive {
   readonly busiestUnits: readonly UnitLoad[];
   /** The member holds every other member's session state (absent from older members: true). */
   readonly syncReady?: boolean;
+  /** The member's software release (absent from members that predate the field). */
+  readonly softwareVersion?: string;
 }
 
 export interface ExitCluster {

@@ -19,7 +19,13 @@ export function enterJoining(c: MemberCore, now: number, why: string, offerDelay
 function sendJoinRequest(c: MemberCore, j: JoiningState, now: number): void {
   j.nonce = c.nextNonce();
   j.resendAt = now + c.config.joinTimeoutMs;
-  const req: JoinRequest = { type: 'join-request', configVersion: c.configVersion, claimedUnits: c.ownedList(), nonce: j.nonce };
+  const req: JoinRequest = {
+    type: 'join-request',
+    configVersion: c.configVersion,
+    claimedUnits: c.ownedList(),
+    nonce: j.nonce,
+    ...(c.config.softwareVersion ? { softwareVersion: c.config.softwareVersion } : {}),
+  };
   c.send('broadcast', req);
 }
 

@@ -20,6 +20,7 @@ export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecor
     reportsSeen: 0,
     draining: false,
     ready: id === c.self ? c.syncReady : !c.config.waitForSyncReady,
+    softwareVersion: id === c.self ? c.config.softwareVersion : undefined,
   };
 }
 

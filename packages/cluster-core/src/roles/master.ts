@@ -148,7 +148,7 @@ function joinRequest(c: MemberCore, s: MasterState, now: number, from: MemberId,
     return;
   }
   const asking = s.approvals.get(from);
-  s.approvals.set(from, { nonce: req.nonce, claims: req.claimedUnits, askedAt: asking?.askedAt ?? now });
+  s.approvals.set(from, { nonce: req.nonce, claims: req.claimedUnits, askedAt: asking?.askedAt ?? now, ...(req.softwareVersion !== undefined ? { softwareVersion: req.softwareVersion } : {}) });
   c.send(from, { type: 'join-reply', result: 'nak', code: 'in-progress', reason: 'applications are being asked to approve the joiner', nonce: req.nonce, epoch: s.epoch });
   if (!asking) c.emit({ type: 'ask-applications', joiner: from });
 }
@@ -164,6 +164,7 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
   }
   if (s.members.has(joiner)) removeMember(c, s, now, joiner, 're-joined', false);
   const rec = newRecord(c, joiner, now);
+  rec.softwareVersion = asked.softwareVersion;
   s.members.set(joiner, rec);
   // A member from outside this term (a master that lost a tie-break after a partition healed, or one
   // that booted) may have answered for the cluster IP, or its neighbours may have heard another master:
@@ -211,6 +212,7 @@ function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: Membe
   rec.lastHeardAt = now;
   rec.load = ka.load;
   rec.busiestUnits = ka.busiestUnits;
+  if (ka.softwareVersion !== undefined) rec.softwareVersion = ka.softwareVersion;
   rec.reportedUnits = new Set(ka.ownedUnits);
   rec.reportsSeen++;
   if (ka.syncReady !== false && !rec.ready) {
@@ -292,6 +294,7 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
     load: Math.max(0, r.load, counts.get(r.id) ?? 0),
     draining: r.draining,
     lastHeardMsAgo: r.id === c.self ? 0 : Math.max(0, now - r.lastHeardAt),
+    ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
   }));
   const ka: MasterKeepalive = {
     type: 'master-keepalive',

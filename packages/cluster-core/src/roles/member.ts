@@ -111,6 +111,7 @@ function tick(c: MemberCore, st: MemberRoleState, now: number): void {
       ownedUnits: c.ownedList(),
       busiestUnits: busiest,
       syncReady: c.syncReady,
+      ...(c.config.softwareVersion ? { softwareVersion: c.config.softwareVersion } : {}),
     });
   }
 }

@@ -31,6 +31,8 @@ export interface MemberRecord {
   draining: boolean;
   /** It holds the other members' session state (state sync); only ready members are given units. */
   ready: boolean;
+  /** The software release it announced (join request, client keepalives), or undefined. */
+  softwareVersion: string | undefined;
 }
 
 /** An outstanding WORK ASSIGN or WORK DE-ASSIGN. */
@@ -99,7 +101,7 @@ export interface MasterState {
   readonly pending: Map<number, PendingWork>;
   tableVersion: number;
   /** Joiners waiting for the applications' verdict. */
-  readonly approvals: Map<MemberId, { nonce: number; claims: readonly WorkUnit[]; askedAt: number }>;
+  readonly approvals: Map<MemberId, { nonce: number; claims: readonly WorkUnit[]; askedAt: number; softwareVersion?: string }>;
   /**
    * Members the previous master's table showed draining: a drain is cluster state (MASTER KEEPALIVE
    * carries it), so it holds for them when they re-join this term, until an operator undrains them.

@@ -109,6 +109,21 @@ export function decodeClusterSettings(bytes: Uint8Array): Record<string, unknown
   return parsed as Record<string, unknown>;
 }
 
+/**
+ * Splits a propagated configuration's settings into the fields this release knows (live, fixed and the
+ * other cluster fields, which withClusterSettings() then judges) and the ones it does not (names, sorted).
+ */
+export function splitUnknownSettings(settings: Readonly<Record<string, unknown>>): { known: Record<string, unknown>; unknown: string[] } {
+  const knownNames = new Set<string>([...CLUSTER_LIVE_FIELDS, ...CLUSTER_FIXED_FIELDS, 'broadcastAddress', 'configVersion']);
+  const known: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(settings)) {
+    if (knownNames.has(k)) known[k] = v;
+    else unknown.push(k);
+  }
+  return { known, unknown: unknown.sort() };
+}
+
 export function liveTimings(config: MemberConfig): Partial<CoreTimings> {
   return clusterConfiguration(config).settings;
 }

@@ -7,6 +7,7 @@
  * cluster (EXIT CLUSTER to the master, or to every member when master), releases the cluster IP and stops
  * the tick timer; it does not close the transport (its owner does).
  */
+import { SOFTWARE_VERSION } from '../version.js';
 import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreInput, type CoreView, type DataPlaneView } from '@gwcluster/cluster-core';
 import { KeyedRateLimit, MessageOpener, MessageSealer, TrustStore, type KeyedRateLimitOptions } from '@gwcluster/security';
@@ -61,6 +62,8 @@ export interface MemberNodeOptions {
   readonly wallClock?: () => number;
   /** Default: wall clock at construction. */
   readonly incarnation?: number;
+  /** The software release this member announces (default: gwclusterd's package version). */
+  readonly softwareVersion?: string;
   /** Run the tick timer (default true); tests may tick by hand. */
   readonly autoTick?: boolean;
   /** Signed JOIN REPLY NAKs to joiners whose certificate was refused. Default UNTRUSTED_JOIN_ANSWERS. */
@@ -122,7 +125,7 @@ export class MemberNode {
     this.clock = opts.clock ?? (() => performance.now());
     this.wallClock = opts.wallClock ?? (() => Date.now());
     this.apps = opts.applications ?? [];
-    this.#member = new ClusterMember(coreConfig(this.self, c.cluster.configVersion, coreSettings(c)));
+    this.#member = new ClusterMember(coreConfig(this.self, c.cluster.configVersion, { ...coreSettings(c), softwareVersion: opts.softwareVersion ?? SOFTWARE_VERSION }));
     this.core = this.#member;
     const trust = new TrustStore({
       caCertPem: opts.credentials.caPem,

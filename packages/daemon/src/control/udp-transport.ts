@@ -73,13 +73,23 @@ export class UdpTransport implements Transport {
   static async open(opts: UdpTransportOptions): Promise<UdpTransport> {
     const bind = async (address: string): Promise<Socket> => {
       const socket = createSocket({ type: 'udp4', reuseAddr: true });
-      await new Promise<void>((resolvePromise, reject) => {
-        socket.once('error', reject);
-        socket.bind({ port: opts.port, address, exclusive: false }, () => {
-          socket.off('error', reject);
-          resolvePromise();
+      try {
+        await new Promise<void>((resolvePromise, reject) => {
+          socket.once('error', reject);
+          socket.bind({ port: opts.port, address, exclusive: false }, () => {
+            socket.off('error', reject);
+            resolvePromise();
+          });
         });
-      });
+      } catch (e) {
+        // Closed so that a retried bind (bind-retry.ts) leaks no socket.
+        try {
+          socket.close();
+        } catch {
+          /* already closed */
+        }
+        throw e;
+      }
       return socket;
     };
     const perAddress = opts.bindLocalAddress ?? true;

@@ -147,6 +147,11 @@ export class DataPlane implements ClusterAddress {
     this.opts.logger.info({ method: c.method, path: c.path, interfaces: c.interfaces, clusterMac: c.clusterMac, queue: c.queueNum }, 'data plane started');
   }
 
+  /** The packet path is up (between start() and stop()). */
+  get running(): boolean {
+    return this.path !== null;
+  }
+
   async stop(): Promise<void> {
     this.sessions?.stop();
     if (this.loadTimer) clearInterval(this.loadTimer);

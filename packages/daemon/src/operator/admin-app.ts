@@ -25,7 +25,9 @@ import {
   EventsQuerySchema,
   EventsSchema,
   HealthSchema,
+  LivenessSchema,
   LogLevelSchema,
+  ReadinessSchema,
   MemberCountersSchema,
   MemberParamsSchema,
   MemberSchema,
@@ -49,6 +51,8 @@ import { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS } from '../config/cluster-con
 import { EMPTY_PROVIDERS, type OperatorProviders } from './providers.js';
 import type { MemberMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
+import { VERSIONS } from '../version.js';
+import type { EventLoopHealth } from './event-loop-watch.js';
 
 export type { ClusterView } from '@gwcluster/contracts';
 
@@ -66,7 +70,14 @@ export interface AdminAppOptions {
   readonly metrics?: MemberMetrics;
   /** Snapshot period of GET /v1/stream, ms (default 500). */
   readonly streamPeriodMs?: number;
+  /** The data plane, when the member runs one: /readyz needs it running. */
+  readonly dataPlane?: { readonly running: boolean };
+  /** Event-loop delay for /livez (default: none measured, always live while answering). */
+  readonly eventLoop?: EventLoopHealth;
 }
+
+/** Roles in which a member takes part in a cluster or tries to (anything but left, rejected, stopped). */
+const HEALTHY_ROLES = new Set(['joining', 'offering', 'member', 'master', 'waiting-config']);
 
 /** The header fields every view of the cluster starts with (the cluster view, the dashboard snapshot). */
 function clusterHeader(st: ClusterStatus) {
@@ -90,6 +101,7 @@ export function clusterView(node: MemberNode): ClusterView {
     ...clusterHeader(st),
     units: { assigned, unassigned: 1024 - assigned, moving: st.movingUnits, ownedHere: st.ownedUnits.length },
     counters: countersOf(node, st),
+    versions: { ...VERSIONS },
   };
 }
 
@@ -136,8 +148,57 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
 
   app.get(
     '/healthz',
-    { schema: { summary: 'Liveness (no authentication)', tags: ['health'], security: [], response: { 200: HealthSchema } } },
-    async (req) => (req.authenticated ? { ok: true, role: node.core.role } : { ok: true }),
+    {
+      schema: {
+        summary: 'Health (no authentication): 200 while the member is in a cluster or trying to join one; 503 once it left, was rejected or stopped',
+        tags: ['health'],
+        security: [],
+        response: { 200: HealthSchema, 503: HealthSchema },
+      },
+    },
+    async (req, reply) => {
+      const role = node.core.role;
+      const ok = HEALTHY_ROLES.has(role);
+      void reply.status(ok ? 200 : 503);
+      return req.authenticated ? { ok, role } : { ok };
+    },
+  );
+
+  app.get(
+    '/livez',
+    {
+      schema: {
+        summary: 'Liveness (no authentication): 200 while the process answers and its event loop is not stalled; 503 otherwise',
+        tags: ['health'],
+        security: [],
+        response: { 200: LivenessSchema, 503: LivenessSchema },
+      },
+    },
+    async (_req, reply) => {
+      const delay = opts.eventLoop?.recentMaxDelayMs() ?? 0;
+      const ok = opts.eventLoop ? !opts.eventLoop.stalled() : true;
+      void reply.status(ok ? 200 : 503);
+      return { ok, eventLoopDelayMs: Math.round(delay * 10) / 10 };
+    },
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness (no authentication): 200 when in a cluster, holding the session state and with the data plane up; 503 otherwise',
+        tags: ['health'],
+        security: [],
+        response: { 200: ReadinessSchema, 503: ReadinessSchema },
+      },
+    },
+    async (req, reply) => {
+      const role = node.core.role;
+      const checks = { cluster: role === 'member' || role === 'master', state: node.core.syncReady, dataplane: opts.dataPlane ? opts.dataPlane.running : true };
+      const ready = checks.cluster && checks.state && checks.dataplane;
+      void reply.status(ready ? 200 : 503);
+      return { ready, checks, ...(req.authenticated ? { role } : {}) };
+    },
   );
 
   app.get('/v1/cluster', { schema: { summary: 'The cluster: master, epoch, configuration version, keepalive interval, members, units', tags: ['read'], response: { 200: ClusterSchema, ...errors() } } }, async () =>

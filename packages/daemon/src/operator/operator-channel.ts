@@ -149,6 +149,9 @@ export class OperatorChannel {
       },
       core: (event) => this.node.submit(event),
       note: (level, kind, message, fields) => void this.node.note(level, kind, message, fields),
+      count: (name) => {
+        this.node.counters[name] = (this.node.counters[name] ?? 0) + 1;
+      },
       persist: (file, raw) => {
         try {
           this.writeConfigFile(file, raw);

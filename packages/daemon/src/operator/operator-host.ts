@@ -32,6 +32,8 @@ export interface OperatorHost {
   core(event: OperatorCoreEvent): void;
   /** Records and logs an operator or configuration event. */
   note(level: 'info' | 'warn' | 'error', kind: 'operator' | 'config', message: string, fields: Record<string, unknown>): void;
+  /** Adds one to the member's node counter `name`. */
+  count(name: string): void;
   /** Writes `raw` to `file` atomically; null when written, else what failed. */
   persist(file: string, raw: Record<string, unknown>): string | null;
   /** Runs `config` (already persisted): the core takes its version and live timings. */
@@ -63,6 +65,9 @@ function carryOut(plane: OperatorPlane, effect: OperatorEffect, host: OperatorHo
       return null;
     case 'note':
       host.note(effect.level, effect.kind, effect.message, effect.fields);
+      return null;
+    case 'count':
+      host.count(effect.name);
       return null;
     case 'persist':
       return { type: 'persisted', now: host.now(), error: host.persist(effect.file, effect.raw) };

@@ -29,7 +29,10 @@
  */
 import type { ClusterMessage, MemberId, OperatorAction, OperatorReply } from '@gwcluster/wire';
 import { isApiErrorCode, type ApiErrorCode } from '@gwcluster/contracts';
-import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, withClusterSettings } from '../config/cluster-config.js';
+import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, splitUnknownSettings, withClusterSettings } from '../config/cluster-config.js';
+
+/** Node counter of propagated configurations that carried fields this member does not know (ignored). */
+export const UNKNOWN_CONFIG_FIELDS_COUNTER = 'config.unknown-fields-ignored';
 import type { MemberConfig } from '../config/config.js';
 
 /** Retransmission of CONFIG UPDATE / CONFIG STATUS to one peer: at most once per RATE_MS, ms. */
@@ -119,6 +122,8 @@ export type OperatorEffect =
   | { readonly type: 'answer'; readonly ticket: number; readonly answer: ActAnswer }
   | { readonly type: 'core'; readonly event: OperatorCoreEvent }
   | { readonly type: 'note'; readonly level: 'info' | 'warn' | 'error'; readonly kind: 'operator' | 'config'; readonly message: string; readonly fields: Record<string, unknown> }
+  /** Add one to the member's node counter `name`. */
+  | { readonly type: 'count'; readonly name: string }
   /** Write `raw` to `file` atomically, then step `persisted`. */
   | { readonly type: 'persist'; readonly file: string; readonly raw: Record<string, unknown> }
   /** Run `config` (already persisted): the core takes its version and live timings. */
@@ -175,6 +180,8 @@ export class OperatorPlane {
   private readonly confirming = new Map<number, Confirming>();
   private readonly replies = new Map<string, { reply: OperatorReply; at: number }>();
   private readonly lastSent = new Map<string, number>();
+  /** Unknown propagated fields already warned about (one warning each per process). */
+  private readonly warnedUnknown = new Set<string>();
   private requestCounter = 0;
   private awaiting: Awaiting | null = null;
   private out: OperatorEffect[] = [];
@@ -583,7 +590,23 @@ export class OperatorPlane {
     }
     let next: { config: MemberConfig; raw: Record<string, unknown> };
     try {
-      next = withClusterSettings(view.config, configFile, decodeClusterSettings(bytes), version);
+      // A newer member (rolling upgrade) may propagate live fields this release does not know: they are
+      // ignored (one warning per field, and a counter), so that the change does not push this member out.
+      // What an operator sends is still checked strictly (the 'config' action above).
+      const { known, unknown } = splitUnknownSettings(decodeClusterSettings(bytes));
+      if (unknown.length > 0) {
+        this.out.push({ type: 'count', name: UNKNOWN_CONFIG_FIELDS_COUNTER });
+        const fresh = unknown.filter((f) => !this.warnedUnknown.has(f));
+        for (const f of fresh) this.warnedUnknown.add(f);
+        if (fresh.length > 0) {
+          this.note('warn', 'config', `cluster configuration version ${version} from ${from} has field(s) this release does not know, ignored: ${fresh.join(', ')} (a newer member; upgrade this one)`, {
+            from,
+            version,
+            ignored: fresh,
+          });
+        }
+      }
+      next = withClusterSettings(view.config, configFile, known, version);
     } catch (e) {
       this.note('error', 'config', `refused cluster configuration version ${version} from ${from}: ${(e as Error).message}`, { from, version });
       return;

@@ -7,7 +7,8 @@
  *   unless mutual TLS authenticates the client.
  * - mutual TLS (admin.tls): HTTPS with the member's certificate; with requireClientCertificate, a client
  *   must present a certificate issued by the cluster CA (403 GW_FORBIDDEN otherwise).
- * Public routes: /healthz, /openapi.json, /dashboard (a page without data).
+ * Public routes: /healthz, /livez, /readyz, /openapi.json, /dashboard (a page without data).
+ * Every answer carries the admin API version in the gwcluster-api-version header.
  */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -20,9 +21,18 @@ import type { MemberNode } from '../control/member-node.js';
 import type { OperatorChannel } from './operator-channel.js';
 import type { OperatorProviders } from './providers.js';
 import type { MemberMetrics } from './metrics.js';
+import type { EventLoopHealth } from './event-loop-watch.js';
+import { ADMIN_API_VERSION, API_VERSION_HEADER } from '@gwcluster/contracts';
 
 export class AdminListenError extends Error {
   override readonly name = 'AdminListenError';
+  constructor(
+    message: string,
+    /** The listen error's code (EADDRNOTAVAIL, EADDRINUSE, ...). */
+    readonly code: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface AdminTlsOptions {
@@ -46,9 +56,13 @@ export interface AdminServerOptions {
   readonly streamPeriodMs?: number;
   /** Overrides of ADMIN_LIMITS (tests shorten the time-outs). */
   readonly limits?: Partial<AdminLimits>;
+  /** The data plane, when the member runs one (/readyz). */
+  readonly dataPlane?: { readonly running: boolean };
+  /** Event-loop delay watch (/livez). */
+  readonly eventLoop?: EventLoopHealth;
 }
 
-const PUBLIC = new Set(['/healthz', '/openapi.json', '/dashboard']);
+const PUBLIC = new Set(['/healthz', '/livez', '/readyz', '/openapi.json', '/dashboard']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -156,6 +170,7 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
   const mtls = opts.tls?.requireClientCertificate ?? false;
   app.decorateRequest('authenticated', false);
   app.addHook('onRequest', async (req, reply) => {
+    void reply.header(API_VERSION_HEADER, String(ADMIN_API_VERSION));
     const path = req.url.split('?')[0]!;
     const certified = mtls && (req.raw.socket as TLSSocket).authorized === true;
     req.authenticated = token ? req.headers.authorization === `Bearer ${token}` && (!mtls || certified) : certified;
@@ -181,6 +196,8 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
     ...(opts.providers ? { providers: opts.providers } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.streamPeriodMs ? { streamPeriodMs: opts.streamPeriodMs } : {}),
+    ...(opts.dataPlane ? { dataPlane: opts.dataPlane } : {}),
+    ...(opts.eventLoop ? { eventLoop: opts.eventLoop } : {}),
   });
   return app;
 }
@@ -192,7 +209,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Fastif
   } catch (e) {
     await app.close();
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new AdminListenError(`admin API cannot listen on ${opts.host}:${opts.port} (${code}); check admin.listen / admin.port, and that the address is configured on this host`);
+    throw new AdminListenError(`admin API cannot listen on ${opts.host}:${opts.port} (${code}); check admin.listen / admin.port, and that the address is configured on this host`, code);
   }
   return app;
 }

@@ -52,6 +52,8 @@ export class SimMember {
   file: Record<string, unknown>;
   /** Configuration versions written to the file, in order. */
   readonly persisted: number[] = [];
+  /** The node counters the operator plane added to (count effects). */
+  readonly counters: Record<string, number> = {};
   readonly store = new SimSessionStore();
   readonly replication: SessionReplication;
   readonly policy: DataPlanePolicy;
@@ -248,6 +250,9 @@ export class SimMember {
       },
       core: (event) => this.emit({ type: 'core', event }),
       note: (level, kind, message) => this.emit({ type: 'note', text: `${kind === 'config' ? 'config: ' : ''}${level === 'info' ? '' : `${level}: `}${message}` }),
+      count: (name) => {
+        this.counters[name] = (this.counters[name] ?? 0) + 1;
+      },
       persist: (file, raw) => {
         this.file = structuredClone(raw);
         const version = (raw.cluster as { configVersion: number }).configVersion;

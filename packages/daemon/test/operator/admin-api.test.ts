@@ -97,11 +97,37 @@ describe('authentication', () => {
     expect((await api.inject('/healthz')).json()).toEqual({ ok: true });
     expect((await api.inject({ url: '/healthz', headers: { authorization: 'Bearer not-the-token-at-all' } })).json()).toEqual({ ok: true });
     expect((await api.inject({ url: '/healthz', headers: auth })).json()).toEqual({ ok: true, role: 'master' });
+    // Readiness: in the cluster, holding the state (no state sync here), no data plane to wait for.
+    const ready = await api.inject('/readyz');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ ready: true, checks: { cluster: true, state: true, dataplane: true } });
+    const live = await api.inject('/livez');
+    expect(live.statusCode).toBe(200);
+    expect(live.json()).toMatchObject({ ok: true });
+    // Every answer names the admin API version, errors included.
+    expect(ready.headers['gwcluster-api-version']).toBe('1');
+    expect((await api.inject('/v1/cluster')).headers['gwcluster-api-version']).toBe('1');
     expect((await api.inject('/openapi.json')).statusCode).toBe(200);
     const page = await api.inject('/dashboard');
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toMatch(/text\/html/);
     expect(page.body).toContain('id="units"');
+  });
+
+  it('/readyz is 503 while the data plane is down; /livez is 503 when the event loop stalls', async () => {
+    const m = c.get(IPS[0]!);
+    const stalled = { recentMaxDelayMs: () => 3500.04, stalled: () => true };
+    const down = buildAdminServer({ node: m.node, channel: m.channel, logger: pino({ level: 'silent' }), dataPlane: { running: false }, eventLoop: stalled });
+    try {
+      const ready = await down.inject('/readyz');
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ ready: false, checks: { cluster: true, state: true, dataplane: false } });
+      const live = await down.inject('/livez');
+      expect(live.statusCode).toBe(503);
+      expect(live.json()).toEqual({ ok: false, eventLoopDelayMs: 3500 });
+    } finally {
+      await down.close();
+    }
   });
 
   it('without admin.token the API is read-only: reads work, actions are 403 GW_FORBIDDEN', async () => {
@@ -124,7 +150,7 @@ describe('OpenAPI document', () => {
     const doc = (await c.get(IPS[1]!).api.inject('/openapi.json')).json();
     expect(doc.openapi).toMatch(/^3\./);
     const paths = Object.keys(doc.paths);
-    for (const p of ['/v1/cluster', '/v1/members', '/v1/members/{member}', '/v1/units', '/v1/units/{unit}', '/v1/sessions', '/v1/counters', '/v1/events', '/v1/stream', '/v1/config', '/v1/members/{member}/drain', '/v1/rebalance', '/v1/log-level', '/metrics', '/healthz']) {
+    for (const p of ['/v1/cluster', '/v1/members', '/v1/members/{member}', '/v1/units', '/v1/units/{unit}', '/v1/sessions', '/v1/counters', '/v1/events', '/v1/stream', '/v1/config', '/v1/members/{member}/drain', '/v1/rebalance', '/v1/log-level', '/metrics', '/healthz', '/livez', '/readyz']) {
       expect(paths).toContain(p);
     }
     const drain = doc.paths['/v1/members/{member}/drain'].post;
@@ -331,6 +357,13 @@ describe('actions', () => {
     await c.run(500);
     expect(c.get(target).node.core.role).toBe('left');
     expect(c.get(master).node.status().members.map((m) => m.id)).not.toContain(target);
+    // A member that left is not healthy and not ready (503), whoever asks.
+    const health = await c.get(target).api.inject('/healthz');
+    expect(health.statusCode).toBe(503);
+    expect(health.json()).toEqual({ ok: false });
+    const ready = await c.get(target).api.inject({ url: '/readyz', headers: auth });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toEqual({ ready: false, checks: { cluster: false, state: true, dataplane: true }, role: 'left' });
     const again = await c.during(c.get(via).api.inject({ method: 'POST', url: `/v1/members/${target}/leave`, headers: auth }));
     expect(again.statusCode).toBe(409);
     const join = await c.during(c.get(master).api.inject({ method: 'POST', url: `/v1/members/${target}/join`, headers: auth }));

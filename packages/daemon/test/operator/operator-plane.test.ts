@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterMessage } from '@gwcluster/wire';
 import { parseMemberConfig } from '../../src/config/config.js';
-import { OperatorPlane, type MemberSnapshot, type OperatorEffect } from '../../src/operator/operator-plane.js';
+import { OperatorPlane, UNKNOWN_CONFIG_FIELDS_COUNTER, type MemberSnapshot, type OperatorEffect } from '../../src/operator/operator-plane.js';
 
 const SELF = '192.0.2.11';
 const MASTER = '192.0.2.12';
@@ -83,6 +83,36 @@ describe('operator plane', () => {
       { type: 'note', level: 'error', kind: 'config', message: `refused cluster configuration version 2 from ${MASTER}: EACCES: permission denied; leaving the cluster (fix the file, then gwctl join ${SELF})`, fields: { from: MASTER, version: 2 } },
       { type: 'core', event: { type: 'leave', detail: 'cannot write its configuration file, so it did not adopt version 2: EACCES: permission denied' } },
     ]);
+  });
+
+  it('rolling upgrade: a propagated configuration with fields this release does not know is adopted without them (one warning per field, counted each time); the operator API still refuses them', () => {
+    const enc = (o: Record<string, unknown>) => new TextEncoder().encode(JSON.stringify(o));
+    const p = plane();
+    // A newer master's version 2 carries a live field this member has never heard of.
+    const update: ClusterMessage = { type: 'config-update', version: 2, clusterConfig: enc({ keepalivePeriodMs: 80, futureKnobMs: 5 }) };
+    const first = p.step({ type: 'message', now: 0, from: MASTER, message: update, view: view(), configFile: raw() });
+    expect(types(first)).toEqual(['count', 'note', 'persist']);
+    expect(first[0]).toEqual({ type: 'count', name: UNKNOWN_CONFIG_FIELDS_COUNTER });
+    expect(first[1]).toMatchObject({ type: 'note', level: 'warn', kind: 'config', fields: { ignored: ['futureKnobMs'], version: 2, from: MASTER } });
+    expect((first[1] as { message: string }).message).toMatch(/has field\(s\) this release does not know, ignored: futureKnobMs/);
+    const written = (first[2] as { raw: { cluster: Record<string, unknown> } }).raw.cluster;
+    expect(written).toMatchObject({ configVersion: 2, keepalivePeriodMs: 80 });
+    expect(written).not.toHaveProperty('futureKnobMs');
+    expect(types(p.step({ type: 'persisted', now: 0, error: null }))).toEqual(['adopt', 'note', 'send']);
+    // The next version with the same unknown field: counted again, no second warning.
+    const v2config = parseMemberConfig({ ...raw(2), cluster: { ...raw(2).cluster, keepalivePeriodMs: 80 } }, '/etc/gwcluster/member.json', '/etc/gwcluster');
+    const next: ClusterMessage = { type: 'config-update', version: 3, clusterConfig: enc({ keepalivePeriodMs: 90, futureKnobMs: 6 }) };
+    const second = p.step({ type: 'message', now: 10, from: MASTER, message: next, view: view({ config: v2config }), configFile: raw(2) });
+    expect(types(second)).toEqual(['count', 'persist']);
+    // What an operator sends is checked strictly: an unknown field is refused, nothing is adopted.
+    const master = plane(MASTER);
+    const masterConfig = parseMemberConfig({ ...raw(), member: { address: MASTER, interface: 'eth0' } }, '/etc/gwcluster/member.json', '/etc/gwcluster');
+    const refused = master.step({
+      type: 'act', now: 0, wallNow: 1, ticket: 5, action: 'config', member: '', payload: { changes: { futureKnobMs: 5 } },
+      view: view({ role: 'master', master: MASTER, config: masterConfig }), configFile: { ...raw(), member: { address: MASTER, interface: 'eth0' } },
+    });
+    expect(refused).toMatchObject([{ type: 'answer', ticket: 5, answer: { ok: false, code: 'GW_CONFIG_INVALID' } }]);
+    expect((refused[0] as { answer: { message: string } }).answer.message).toMatch(/cluster\.futureKnobMs: unknown field/);
   });
 
   it('compares versions after the core handled a keepalive; CONFIG UPDATE to a lower peer at most every 200 ms', () => {
