@@ -70,8 +70,9 @@ describe('operating a three-member cluster with gwctl', () => {
     expect(rb.code, rb.stderr).toBe(0);
     await f.waitForView((v) => balanced(v, M), { since: Date.now(), what: 'balanced again after undrain' });
     const mt = await f.gwctl(['members']);
-    expect(mt.stdout).toMatch(/^MEMBER +ROLE +UNITS +LOAD +LOSS +WATCHDOG +LAST KEEPALIVE$/m);
-    for (const ip of M) expect(mt.stdout).toMatch(new RegExp(`^${ip.replaceAll('.', '\\.')} +(master|member) +34[12] `, 'm'));
+    expect(mt.stdout).toMatch(/^MEMBER +ROLE +VERSION +UNITS +LOAD +LOSS +WATCHDOG +LAST KEEPALIVE$/m);
+    // Every member announced its release (the daemon's package version), carried by the master's keepalive.
+    for (const ip of M) expect(mt.stdout).toMatch(new RegExp(`^${ip.replaceAll('.', '\\.')} +(master|member) +\\d+\\.\\d+\\.\\d+\\S* +34[12] `, 'm'));
   });
 
   it('metrics from every member; actions refused without the token (exit 4)', async () => {
