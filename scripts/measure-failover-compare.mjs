@@ -174,12 +174,13 @@ async function runKeepalived(out) {
       const t0 = failure === 'power' ? await b.powerLoss(victim) : await b.kill9(victim);
       // The VIPs on one live box other than the victim (after kill -9 the victim's kernel keeps them).
       const now = await b.waitForActive({ not: [victim], timeoutMs: 15_000 });
-      const recoveredMs = Date.now() - t0;
+      // From the kill to the new active box's notify_master (it holds the VIPs and commits the state).
+      const recoveredMs = role === 'active' ? (b.tookOverAt(now, t0) ?? Date.now()) - t0 : 0;
       const result = await running;
       const affected = role === 'active' ? result.stalls.map((s) => s.maxStallMs) : [];
       const row = summary({ system: 'keepalived', method: 'vrrp', failure, victim: role, box: victim, recoveredMs, newActive: now }, result, affected);
       out.push(row);
-      log(`  keepalived ${failure} ${role} (${victim}, active now ${now}): VIPs moved within ${recoveredMs} ms, ${row.affected} affected, ${row.broken} broken, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms`);
+      log(`  keepalived ${failure} ${role} (${victim}, active now ${now}): took over after ${recoveredMs} ms, ${row.affected} affected, ${row.broken} broken, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms`);
       await b.restore(victim);
       await sleep(500);
       await b.waitForActive();

@@ -157,6 +157,21 @@ export class KeepalivedBaseline {
     }, { timeoutMs, intervalMs: 50, what: 'one active keepalived box holding both VIPs' });
   }
 
+  /**
+   * Wall-clock ms at which keepalived on `name` last ran its notify_master script (primary-backup.sh
+   * logs each transition with a nanosecond timestamp) at or after `since`; undefined if it did not.
+   */
+  tookOverAt(name, since = 0) {
+    let text = '';
+    try {
+      text = readFileSync(this.box(name).conntrackdConf.replace(/\.conf$/, '.notify.log'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const ts = text.split('\n').map((l) => /^(\d+\.\d+) transition to primary$/.exec(l)).filter(Boolean).map((m) => Math.round(Number(m[1]) * 1000));
+    return ts.filter((t) => t >= since).at(-1);
+  }
+
   /** Pids of every process in a box's namespace. */
   async pids(name) {
     const r = await runOk(['ip', 'netns', 'pids', this.box(name).host.nsName]);
