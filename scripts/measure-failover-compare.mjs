@@ -146,7 +146,7 @@ async function runGwcluster(method, out) {
       const affected = result.stalls.filter((s) => all || owners[unitOf(s.local)] === victim).map((s) => s.maxStallMs);
       const row = summary({ system: 'gwcluster', method, failure, victim: role, box: victim, recoveredMs: done.t - t0 }, result, affected);
       out.push(row);
-      log(`  gwcluster ${method} ${failure} ${role} (${victim}): recovered ${row.recoveredMs} ms, ${row.affected} affected, ${row.broken} broken, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms`);
+      log(`  gwcluster ${method} ${failure} ${role} (${victim}): recovered ${row.recoveredMs} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
       if (failure === 'power') await links(f.net, host, 'up');
       const tr = Date.now();
       f.start(victim);
@@ -180,7 +180,7 @@ async function runKeepalived(out) {
       const affected = role === 'active' ? result.stalls.map((s) => s.maxStallMs) : [];
       const row = summary({ system: 'keepalived', method: 'vrrp', failure, victim: role, box: victim, recoveredMs, newActive: now }, result, affected);
       out.push(row);
-      log(`  keepalived ${failure} ${role} (${victim}, active now ${now}): took over after ${recoveredMs} ms, ${row.affected} affected, ${row.broken} broken, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms`);
+      log(`  keepalived ${failure} ${role} (${victim}, active now ${now}): took over after ${recoveredMs} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
       await b.restore(victim);
       await sleep(500);
       await b.waitForActive();
@@ -233,11 +233,13 @@ if (values.json) {
   const what = { kill9: 'kill -9', power: 'power loss' };
   const who = { active: 'master / active box', other: 'other member / backup' };
   say(`failover: ${N} connections, 1 KB every 50 ms each way, failure ${KILL_AT} s into ${SECONDS} s, ${ROUNDS} round(s) each; ${((Date.now() - started) / 1000).toFixed(0)} s; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  say('recovered: gwcluster, from the kill to the survivors owning every unit (monitor, 50 ms polls); keepalived, to the new active box\'s notify_master');
   say('| failure | victim | system | broken | affected | longest stall p50 | p99 | ratio p50 / p99 (gwcluster / keepalived) | recovered (p50) |');
   say('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const t of table) {
     const stall = (x) => (t.affected ? `${x} ms` : 'no flow affected');
     const ratio = t.system.startsWith('keepalived') ? '' : t.ratioP50 === null ? 'n/a' : `${t.ratioP50} / ${t.ratioP99}`;
-    say(`| ${what[t.failure]} | ${who[t.victim]} | ${t.system} | ${t.broken} of ${t.connections} | ${t.affected} | ${stall(t.p50Ms)} | ${t.affected ? `${t.p99Ms} ms` : ''} | ${ratio} | ${t.recoveredMs} ms |`);
+    const recovered = t.system.startsWith('keepalived') && t.victim === 'other' ? 'no takeover' : `${t.recoveredMs} ms`;
+    say(`| ${what[t.failure]} | ${who[t.victim]} | ${t.system} | ${t.broken} of ${t.connections} | ${t.affected} | ${stall(t.p50Ms)} | ${t.affected ? `${t.p99Ms} ms` : ''} | ${ratio} | ${recovered} |`);
   }
 }
