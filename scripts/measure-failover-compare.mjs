@@ -90,7 +90,7 @@ async function soak(client) {
     [process.execPath, SOAK, '--targets', SERVERS.join(','), '--port', '7000', '--connections', String(N), '--seconds', String(SECONDS), '--local-addresses', LOCALS.join(','), '--idle-fail-ms', '10000'],
     { timeoutMs: (SECONDS + 90) * 1000 },
   );
-  if (r.code !== 0) throw new Error(`soak failed (${r.code}): ${r.stderr}${r.stdout.slice(-400)}`);
+  if (r.code !== 0) throw new Error(`soak failed (${r.timedOut ? 'no result within its time limit' : `exit ${r.code ?? r.signal}`}): ${r.stderr}${r.stdout.slice(-400)}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }
 
@@ -140,17 +140,23 @@ async function runGwcluster(method, out) {
         await down;
       } else t0 = f.kill9(victim);
       const survivors = M.filter((ip) => ip !== victim);
-      const done = await f.waitForView((v) => healthy(v, survivors), { since: t0, timeoutMs: 15_000, what: 'recovery' });
-      const result = await running;
-      const all = method === 'master-forward' && victim === master;
-      const affected = result.stalls.filter((s) => all || owners[unitOf(s.local)] === victim).map((s) => s.maxStallMs);
-      const row = summary({ system: 'gwcluster', method, failure, victim: role, box: victim, recoveredMs: done.t - t0 }, result, affected);
-      out.push(row);
-      log(`  gwcluster ${method} ${failure} ${role} (${victim}): recovered ${row.recoveredMs} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
+      const done = await f.waitForView((v) => healthy(v, survivors), { since: t0, timeoutMs: 15_000, what: 'recovery' }).catch(() => null);
+      const base = { system: 'gwcluster', method, failure, victim: role, box: victim, recoveredMs: done ? done.t - t0 : null };
+      const result = await running.catch((e) => ({ error: e }));
+      if (result.error) {
+        out.push({ ...base, error: String(result.error.message).slice(0, 300) });
+        log(`  gwcluster ${method} ${failure} ${role} (${victim}): NOT MEASURED: ${out.at(-1).error}`);
+      } else {
+        const all = method === 'master-forward' && victim === master;
+        const affected = result.stalls.filter((s) => all || owners[unitOf(s.local)] === victim).map((s) => s.maxStallMs);
+        const row = summary(base, result, affected);
+        out.push(row);
+        log(`  gwcluster ${method} ${failure} ${role} (${victim}): recovered ${row.recoveredMs ?? 'not within 15 s'} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
+      }
       if (failure === 'power') await links(f.net, host, 'up');
       const tr = Date.now();
       f.start(victim);
-      await f.waitForView((v) => shared(v, M), { since: tr, timeoutMs: 30_000, what: 'rejoin' });
+      await f.waitForView((v) => shared(v, M), { since: tr, timeoutMs: 60_000, what: 'rejoin' });
     }
   } finally {
     await f.destroy();
@@ -176,11 +182,17 @@ async function runKeepalived(out) {
       const now = await b.waitForActive({ not: [victim], timeoutMs: 15_000 });
       // From the kill to the new active box's notify_master (it holds the VIPs and commits the state).
       const recoveredMs = role === 'active' ? (b.tookOverAt(now, t0) ?? Date.now()) - t0 : 0;
-      const result = await running;
-      const affected = role === 'active' ? result.stalls.map((s) => s.maxStallMs) : [];
-      const row = summary({ system: 'keepalived', method: 'vrrp', failure, victim: role, box: victim, recoveredMs, newActive: now }, result, affected);
-      out.push(row);
-      log(`  keepalived ${failure} ${role} (${victim}, active now ${now}): took over after ${recoveredMs} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
+      const result = await running.catch((e) => ({ error: e }));
+      const base = { system: 'keepalived', method: 'vrrp', failure, victim: role, box: victim, recoveredMs, newActive: now };
+      if (result.error) {
+        out.push({ ...base, error: String(result.error.message).slice(0, 300) });
+        log(`  keepalived ${failure} ${role} (${victim}): NOT MEASURED: ${out.at(-1).error}`);
+      } else {
+        const affected = role === 'active' ? result.stalls.map((s) => s.maxStallMs) : [];
+        const row = summary(base, result, affected);
+        out.push(row);
+        log(`  keepalived ${failure} ${role} (${victim}, active now ${now}): took over after ${recoveredMs} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
+      }
       await b.restore(victim);
       await sleep(500);
       await b.waitForActive();
@@ -198,17 +210,19 @@ if (SYSTEMS.includes('gwcluster')) for (const method of METHODS) await runGwclus
 
 /** Rows of one system / method / failure / victim merged over the rounds. */
 function merge(sel) {
-  const rs = rows.filter(sel);
-  if (!rs.length) return null;
+  const all = rows.filter(sel);
+  const rs = all.filter((r) => !r.error);
+  if (!rs.length) return all.length ? { rounds: 0, notMeasured: all.length, connections: 0, broken: 0, affected: 0, p50Ms: null, p99Ms: null, recoveredMs: null } : null;
   const stalls = rs.flatMap((r) => r.affectedStallsMs);
   return {
     rounds: rs.length,
+    notMeasured: all.length - rs.length,
     connections: rs.reduce((a, r) => a + r.connections, 0),
     broken: rs.reduce((a, r) => a + r.broken, 0),
     affected: stalls.length,
     p50Ms: pct(stalls, 0.5),
     p99Ms: pct(stalls, 0.99),
-    recoveredMs: pct(rs.map((r) => r.recoveredMs), 0.5),
+    recoveredMs: rs.some((r) => r.recoveredMs === null) ? null : pct(rs.map((r) => r.recoveredMs), 0.5),
   };
 }
 
@@ -239,7 +253,8 @@ if (values.json) {
   for (const t of table) {
     const stall = (x) => (t.affected ? `${x} ms` : 'no flow affected');
     const ratio = t.system.startsWith('keepalived') ? '' : t.ratioP50 === null ? 'n/a' : `${t.ratioP50} / ${t.ratioP99}`;
-    const recovered = t.system.startsWith('keepalived') && t.victim === 'other' ? 'no takeover' : `${t.recoveredMs} ms`;
-    say(`| ${what[t.failure]} | ${who[t.victim]} | ${t.system} | ${t.broken} of ${t.connections} | ${t.affected} | ${stall(t.p50Ms)} | ${t.affected ? `${t.p99Ms} ms` : ''} | ${ratio} | ${recovered} |`);
+    const recovered = t.system.startsWith('keepalived') && t.victim === 'other' ? 'no takeover' : t.recoveredMs === null ? '> 15 s' : `${t.recoveredMs} ms`;
+    const system = t.notMeasured ? `${t.system} (${t.notMeasured} run(s) not measured, see above)` : t.system;
+    say(`| ${what[t.failure]} | ${who[t.victim]} | ${system} | ${t.broken} of ${t.connections} | ${t.affected} | ${stall(t.p50Ms)} | ${t.affected ? `${t.p99Ms} ms` : ''} | ${ratio} | ${recovered} |`);
   }
 }
