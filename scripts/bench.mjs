@@ -9,9 +9,16 @@
 //      from a client to a server THROUGH THE CLUSTER (three members, data plane on) against the same
 //      traffic forwarded by a plain Linux router namespace between the same segments, in the same run.
 //      --path picks the packet path (dataplane.path), --sessions the session tracking of the members.
+//   5. failover, in network namespaces: the same paced TCP connections through gwcluster (each of its
+//      distribution methods) and through keepalived + conntrackd (bench/keepalived/), the master /
+//      active box or another member / a backup killed (kill -9, power loss); connections broken and the
+//      affected connections' longest stall, with the ratio gwcluster / keepalived
+//      (scripts/measure-failover-compare.mjs; --failover-* options are passed on to it).
 //
-// Usage: node scripts/bench.mjs [--only filter,auth,sessions,e2e] [--method master-forward] [--seconds 5]
+// Usage: node scripts/bench.mjs [--only filter,auth,sessions,e2e,failover] [--method master-forward] [--seconds 5]
 //                               [--path nfqueue|kernel] [--sessions strict|loose|off]
+//                               [--failover-rounds 1] [--failover-connections 300]
+//                               [--failover-methods master-forward,unicast-mac,multicast-mac]
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -26,6 +33,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     path: { type: 'string', default: 'nfqueue' },
     sessions: { type: 'string', default: 'strict' },
+    'failover-rounds': { type: 'string', default: '1' },
+    'failover-connections': { type: 'string', default: '300' },
+    'failover-methods': { type: 'string', default: 'master-forward,unicast-mac,multicast-mac' },
   },
 });
 if (!['nfqueue', 'kernel'].includes(values.path)) throw new Error(`--path must be nfqueue or kernel, got ${values.path}`);
@@ -34,9 +44,9 @@ const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (k) => !only || only.has(k);
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
-function child(title, args) {
+function child(title, args, timeout = 600_000) {
   say(`\n== ${title}`);
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', timeout: 600_000 });
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', timeout });
   if (r.status !== 0) say(`(${title} exited ${r.status ?? r.signal})`);
 }
 
@@ -108,4 +118,13 @@ if (want('e2e')) {
   } finally {
     await f.destroy();
   }
+}
+
+if (want('failover')) {
+  child('failover: gwcluster against keepalived + conntrackd (scripts/measure-failover-compare.mjs)', [
+    'scripts/measure-failover-compare.mjs',
+    '--rounds', values['failover-rounds'],
+    '--connections', values['failover-connections'],
+    '--methods', values['failover-methods'],
+  ], 1_200_000);
 }
