@@ -3,14 +3,22 @@
  * before it writes a personality: the schema (every problem, each naming the field) and the rules across
  * fields. Fills the schema's defaults into the object it is given.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { MemberConfigSchema } from './member-config.js';
 
-// useDefaults fills every `default` of the schema (sections that default to {} get their fields' defaults).
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
-(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
-const validate = ajv.compile(MemberConfigSchema);
+let compiled: ValidateFunction | undefined;
+
+/** The compiled schema, made on first use (so that a gwctl command that checks nothing does not pay for it). */
+function validator(): ValidateFunction {
+  if (!compiled) {
+    // useDefaults fills every `default` of the schema (sections that default to {} get their fields' defaults).
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
+    (addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+    compiled = ajv.compile(MemberConfigSchema);
+  }
+  return compiled;
+}
 
 function describe(e: ErrorObject): string {
   const at = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
@@ -33,6 +41,7 @@ function describe(e: ErrorObject): string {
  * modified: the schema's defaults are filled in (pass a copy to keep the original).
  */
 export function memberConfigProblems(raw: unknown): string[] {
+  const validate = validator();
   if (!validate(raw)) return (validate.errors ?? []).map(describe);
   const c = raw as Record<string, any>;
   const problems: string[] = [];
