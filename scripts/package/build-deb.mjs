@@ -15,7 +15,7 @@
 // Output: DIR (default build/deb) holds gwctl_V_all.deb, gwcluster_V_ARCH.deb and lintian.txt.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,13 +83,15 @@ function runTimeFile(rel) {
   return !/\.(md|markdown|html|sh|ts|mts|cts|map)$/i.test(name);
 }
 
-/** Modes Debian expects: directories 0755, files 0644, scripts (#!) 0755. Returns every file, relative to `root`. */
+/** Modes Debian expects: directories 0755, files 0644, scripts (#!) 0755; no empty directory. Returns every file, relative to `root`. */
 function normaliseModes(dir, root = dir, files = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
       chmodSync(p, 0o755);
       normaliseModes(p, root, files);
+      // A directory whose files were all left out (tests, documentation) goes too.
+      if (readdirSync(p).length === 0) rmdirSync(p);
     } else if (e.isFile()) {
       const head = Buffer.alloc(2);
       const fd = openSync(p, 'r');
