@@ -2,7 +2,7 @@
 // a switch namespace with one bridge, N member namespaces (192.0.2.11, .12, ...), an "ops" namespace
 // (192.0.2.100) running the monitor, personalities made with gwctl, and gwclusterd processes.
 // Everything lives in the harness's per-run namespaces and temp dir and is removed by destroy().
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ const RUN_AS = process.env.GWCLUSTER_RUN_AS || undefined;
 export const GWCTL_CMD = PREFIX ? [join(PREFIX, 'usr/bin/gwctl')] : [process.execPath, GWCTL];
 const CAPS = '-all,+net_admin,+net_raw';
 export const GWCLUSTERD_CMD = [
-  ...(RUN_AS ? ['setpriv', `--reuid=${RUN_AS}`, `--regid=${RUN_AS}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`, '--no-new-privs', '--'] : []),
+  ...(RUN_AS ? ['setpriv', `--reuid=${RUN_AS}`, `--regid=${execFileSync('id', ['-g', RUN_AS], { encoding: 'utf8' }).trim()}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`, '--no-new-privs', '--'] : []),
   ...(PREFIX ? [join(PREFIX, 'usr/bin/gwclusterd')] : [process.execPath, GWCLUSTERD]),
 ];
 const MONITOR = join(ROOT, 'test/e2e/monitor.mjs');
