@@ -9,7 +9,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -104,7 +104,8 @@ describe('a three-member cluster from the unpacked files, members unprivileged',
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       expect(status).toMatch(new RegExp(`^Uid:\\s+${SERVICE_USER.uid}\\s+${SERVICE_USER.uid}\\s`, 'm'));
       for (const set of ['CapEff', 'CapBnd', 'CapAmb']) expect(BigInt(`0x${status.match(new RegExp(`^${set}:\\s+([0-9a-f]+)`, 'm'))![1]}`), `${ip} ${set}`).toBe(NET_CAPS);
-      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(join(prefix, 'usr/lib/gwcluster/node_modules/@gwcluster/daemon/bin/gwclusterd.js'));
+      // node runs the unpacked module tree (the wrapper exec'd it: same process).
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => resolve(a))).toContain(join(prefix, 'usr/lib/gwcluster/node_modules/@gwcluster/daemon/bin/gwclusterd.js'));
     }
   });
 
