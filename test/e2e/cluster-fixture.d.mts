@@ -3,6 +3,9 @@ import type { Host, Topology, Segment, ExecResult } from '../harness/netns.mjs';
 
 export declare const GWCTL: string;
 export declare const GWCLUSTERD: string;
+/** The command that runs gwctl / gwclusterd (GWCLUSTER_PREFIX: an unpacked package; GWCLUSTER_RUN_AS: as that user, CAP_NET_ADMIN and CAP_NET_RAW only). */
+export declare const GWCTL_CMD: string[];
+export declare const GWCLUSTERD_CMD: string[];
 export declare const CLUSTER_IP: string;
 export declare const TOKEN: string;
 export declare const INSIDE_CLUSTER_IP: string;
@@ -78,6 +81,8 @@ export declare class ClusterFixture {
   start(ip: string, opts?: { env?: Record<string, string> }): ChildProcess;
   startAll(): void;
   kill9(ip: string): number;
+  /** The gwclusterd process of each running member, by address. */
+  procs: Map<string, ChildProcess>;
   startMonitor(intervalMs?: number): void;
   latest(): Sample | undefined;
   waitForView(pred: (views: Views) => boolean, opts?: { since?: number; timeoutMs?: number; what?: string }): Promise<Sample>;

@@ -2,7 +2,8 @@
 // a switch namespace with one bridge, N member namespaces (192.0.2.11, .12, ...), an "ops" namespace
 // (192.0.2.100) running the monitor, personalities made with gwctl, and gwclusterd processes.
 // Everything lives in the harness's per-run namespaces and temp dir and is removed by destroy().
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -11,6 +12,17 @@ import { Topology, waitFor } from '../harness/netns.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const GWCTL = join(ROOT, 'packages/cli/bin/gwctl.js');
 export const GWCLUSTERD = join(ROOT, 'packages/daemon/bin/gwclusterd.js');
+// GWCLUSTER_PREFIX=DIR: gwctl and gwclusterd run from an unpacked package (DIR/usr/bin/...) instead of
+// this checkout (test/package). GWCLUSTER_RUN_AS=USER: gwclusterd runs as USER with CAP_NET_ADMIN and
+// CAP_NET_RAW only, as the packaged unit runs it; personalities are made with gwctl personality --owner USER.
+const PREFIX = process.env.GWCLUSTER_PREFIX || undefined;
+const RUN_AS = process.env.GWCLUSTER_RUN_AS || undefined;
+export const GWCTL_CMD = PREFIX ? [join(PREFIX, 'usr/bin/gwctl')] : [process.execPath, GWCTL];
+const CAPS = '-all,+net_admin,+net_raw';
+export const GWCLUSTERD_CMD = [
+  ...(RUN_AS ? ['setpriv', `--reuid=${RUN_AS}`, `--regid=${execFileSync('id', ['-g', RUN_AS], { encoding: 'utf8' }).trim()}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`, '--no-new-privs', '--'] : []),
+  ...(PREFIX ? [join(PREFIX, 'usr/bin/gwclusterd')] : [process.execPath, GWCLUSTERD]),
+];
 const MONITOR = join(ROOT, 'test/e2e/monitor.mjs');
 export const CLUSTER_IP = '198.51.100.10';
 export const INSIDE_CLUSTER_IP = '192.0.2.10';
@@ -60,7 +72,8 @@ export class ClusterFixture {
     if (gateway) this.outside = await this.net.addSegment('outside');
     const dir = this.net.tmpDir();
     this.caDir = join(dir, 'ca');
-    await run(process.execPath, [GWCTL, 'pki', 'init-ca', '--dir', this.caDir, '--name', 'e2e cluster CA']);
+    if (RUN_AS) chmodSync(dir, 0o755);
+    await run(GWCTL_CMD[0], [...GWCTL_CMD.slice(1), 'pki', 'init-ca', '--dir', this.caDir, '--name', 'e2e cluster CA']);
     for (let i = 0; i < members; i++) {
       const ip = `192.0.2.${11 + i}`;
       const ifaces = gateway
@@ -84,8 +97,8 @@ export class ClusterFixture {
             },
           }
         : extraConfig;
-      await run(process.execPath, [
-        GWCTL, 'personality', '--ca-dir', this.caDir, '--out', out, '--cluster-name', 'e2e', '--cluster-ip', CLUSTER_IP,
+      await run(GWCTL_CMD[0], [
+        ...GWCTL_CMD.slice(1), 'personality', ...(RUN_AS ? ['--owner', RUN_AS] : []), '--ca-dir', this.caDir, '--out', out, '--cluster-name', 'e2e', '--cluster-ip', CLUSTER_IP,
         '--member-ip', ip, '--interface', gateway ? 'eth1' : 'eth0', '--token', TOKEN, ...(Object.keys(extra).length ? ['--set', JSON.stringify(extra)] : []),
       ]);
       this.members.push({ ip, host, config: join(out, 'member.json'), name: `m${i + 1}`, outsideIp: gateway ? `198.51.100.${11 + i}` : undefined });
@@ -113,7 +126,7 @@ export class ClusterFixture {
   /** Starts gwclusterd on a member; its JSON log lines are collected. opts.env: extra environment. */
   start(ip, opts = {}) {
     const m = this.member(ip);
-    const child = m.host.spawn(process.execPath, [GWCLUSTERD, '--config', m.config], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
+    const child = m.host.spawn(GWCLUSTERD_CMD[0], [...GWCLUSTERD_CMD.slice(1), '--config', m.config], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     const lines = this.logs.get(m.ip);
     createInterface({ input: child.stdout }).on('line', (line) => {
       try {
@@ -208,7 +221,7 @@ export class ClusterFixture {
 
   /** Runs gwctl inside a namespace (default: ops) against a member. */
   async gwctl(args, { via = this.ops, endpoint = `http://${this.members[0].ip}:7401` } = {}) {
-    return via.exec([process.execPath, GWCTL, '--endpoint', endpoint, '--token', TOKEN, ...args], { timeoutMs: 15000 });
+    return via.exec([...GWCTL_CMD, '--endpoint', endpoint, '--token', TOKEN, ...args], { timeoutMs: 15000 });
   }
 
   /** First log line of member `ip` at or after `since` whose msg matches. */

@@ -12,7 +12,8 @@ import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
 import { table } from './format.js';
 import { localAdminEndpoint, localConfigPath } from './local-member.js';
 import { fetchStatus, renderStatus } from './status.js';
-import { createPersonality, initCa, issueClientCertificate, signPersonalityBundle } from './pki.js';
+import { applyOwnership, createPersonality, initCa, issueClientCertificate, resolveOwner, signPersonalityBundle } from './pki.js';
+import { dirname } from 'node:path';
 import { addOperatorCommands } from './operator-commands.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
 import { completionScript } from './completion.js';
@@ -270,9 +271,10 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--token <token>', 'admin API bearer token (16+ characters)')
     .option('--set <json>', 'extra top-level configuration as a JSON object, e.g. \'{"logLevel":"debug"}\'')
     .option('--sign-bundle', 'also sign the software and this personality (pki.bundleSignature = bundle.sig), checked at every boot')
+    .option('--owner <user>', 'make it for the service account USER: directory 0750 and files 0640 root:USER\'s group, member.key 0600 USER (appliance/README.md); run as root')
     .option('--force', 'overwrite existing files')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExample:\n  gwctl personality --ca-dir /root/gwcluster-ca --out /etc/gwcluster --cluster-name edge \\\n    --cluster-ip 198.51.100.10 --member-ip 192.0.2.11 --interface eth0')
+    .addHelpText('after', '\nExample:\n  gwctl personality --ca-dir /root/gwcluster-ca --out /etc/gwcluster --cluster-name edge \\\n    --cluster-ip 198.51.100.10 --member-ip 192.0.2.11 --interface eth0 --owner gwcluster')
     .action(async (o: Record<string, any>, cmd: Command) => {
       // gwctl's global -t/--token takes "--token" wherever it appears on the line; it is this member's token here.
       if (o.token === undefined) o.token = cmd.optsWithGlobals<{ token?: string }>().token;
@@ -286,6 +288,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         if (extra === null || typeof extra !== 'object' || Array.isArray(extra)) throw new GwctlError(EXIT.badArguments, '--set must be a JSON object');
       }
       if (o.token !== undefined && (o.token as string).length < 16) throw new GwctlError(EXIT.badArguments, '--token must be at least 16 characters');
+      const owner = o.owner !== undefined ? resolveOwner(o.owner as string) : undefined;
       const r = await createPersonality({
         caDir: o.caDir,
         out: o.out,
@@ -302,6 +305,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       });
       let signed: { path: string } | undefined;
       if (o.signBundle) signed = await signPersonalityBundle({ caDir: o.caDir as string, config: r.configPath, setInConfig: true });
+      if (owner) applyOwnership(dirname(r.configPath), [...r.files, ...(signed ? [signed.path] : [])], r.key, owner);
       out(
         o.json
           ? `${JSON.stringify({ ...r, ...(signed ? { bundleSignature: signed.path } : {}) })}\n`

@@ -2,9 +2,11 @@
  * Setting up members: a cluster CA, member certificates, and a member's personality directory
  * (configuration + certificate + key + CA), as docs/operator-guide.md describes.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { createClusterCa, installedPackageRoot, issueMemberCertificate, signBundle, softwarePackageRoots } from '@gwcluster/security';
+import { memberConfigProblems } from '@gwcluster/contracts';
 import { EXIT, GwctlError } from './client.js';
 
 /**
@@ -100,18 +102,60 @@ export interface PersonalityOptions {
   readonly force: boolean;
 }
 
-/** Writes OUT/member.json, member.crt, member.key (0600) and ca.crt. Returns the config path. */
-export async function createPersonality(o: PersonalityOptions): Promise<{ configPath: string; fingerprint: string }> {
+/** The service account the personality is made for (gwctl personality --owner). */
+export interface Owner {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Looks up `name` (a user, through the system's user database) and its primary group. */
+export function resolveOwner(name: string): Owner {
+  let line: string;
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0] ?? '';
+  } catch {
+    throw new GwctlError(EXIT.badArguments, `--owner ${name}: no such user (the gwcluster package creates the user gwcluster; or: adduser --system --group ${name})`);
+  }
+  const [, , uid, gid] = line.split(':');
+  if (uid === undefined || gid === undefined || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) throw new GwctlError(EXIT.badArguments, `--owner ${name}: cannot read its user and group ids from the user database`);
+  return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * The modes and owners of a personality made for the service account `owner` (appliance/README.md): the
+ * directory and every file readable by the account's group and written by root only, the private key the
+ * account's own (gwclusterd refuses a key that its group or others can read).
+ */
+export const OWNED_MODES = { dir: 0o750, file: 0o640, key: 0o600 } as const;
+
+/** Gives the personality's directory and `files` to root (the running user) and `owner`'s group; `key` to `owner`. */
+export function applyOwnership(dir: string, files: readonly string[], key: string, owner: Owner): void {
+  const self = process.getuid?.() ?? 0;
+  try {
+    chownSync(dir, self, owner.gid);
+    chmodSync(dir, OWNED_MODES.dir);
+    for (const f of files) {
+      chownSync(f, self, owner.gid);
+      chmodSync(f, OWNED_MODES.file);
+    }
+    chownSync(key, owner.uid, owner.gid);
+    chmodSync(key, OWNED_MODES.key);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new GwctlError(EXIT.failure, `--owner ${owner.name}: cannot give ${dir} to it (${code})${code === 'EPERM' ? '; run gwctl personality --owner as root' : ''}`);
+  }
+}
+
+/**
+ * Writes OUT/member.json, member.crt, member.key (0600) and ca.crt. Returns the config path. The
+ * configuration is checked first with gwclusterd's own check: a personality that would not boot is
+ * refused, naming the field, and nothing is written.
+ */
+export async function createPersonality(o: PersonalityOptions): Promise<{ configPath: string; fingerprint: string; files: string[]; key: string }> {
   const ca = readCa(o.caDir);
   const out = resolve(o.out);
-  makeDirectory('--out', out);
   const paths = { config: join(out, 'member.json'), cert: join(out, 'member.crt'), key: join(out, 'member.key'), ca: join(out, 'ca.crt') };
-  refuseOverwrite(Object.values(paths), o.force);
-  const notBefore = new Date(Date.now() - 5 * 60_000);
-  const cert = await issueMemberCertificate({ ca, memberIp: o.memberIp, notBefore, notAfter: new Date(notBefore.getTime() + o.days * 86_400_000) });
-  writeFileSync(paths.cert, cert.certPem, { mode: 0o644 });
-  writeSecret(paths.key, cert.keyPem);
-  writeFileSync(paths.ca, ca.certPem, { mode: 0o644 });
   const config = mergeConfig(
     {
       cluster: { name: o.clusterName, clusterIp: o.clusterIp, configVersion: o.configVersion },
@@ -121,9 +165,18 @@ export async function createPersonality(o: PersonalityOptions): Promise<{ config
     },
     o.extra ?? {},
   );
+  const problems = memberConfigProblems(structuredClone(config));
+  if (problems.length > 0) throw new GwctlError(EXIT.badArguments, `${paths.config}: gwclusterd would refuse this configuration, nothing written: ${problems.join('; ')}`);
+  refuseOverwrite(Object.values(paths), o.force);
+  const notBefore = new Date(Date.now() - 5 * 60_000);
+  const cert = await issueMemberCertificate({ ca, memberIp: o.memberIp, notBefore, notAfter: new Date(notBefore.getTime() + o.days * 86_400_000) });
+  makeDirectory('--out', out);
+  writeFileSync(paths.cert, cert.certPem, { mode: 0o644 });
+  writeSecret(paths.key, cert.keyPem);
+  writeFileSync(paths.ca, ca.certPem, { mode: 0o644 });
   // The configuration holds the admin token: owner only.
   writeSecret(paths.config, `${JSON.stringify(config, null, 2)}\n`);
-  return { configPath: paths.config, fingerprint: cert.fingerprint };
+  return { configPath: paths.config, fingerprint: cert.fingerprint, files: [paths.config, paths.cert, paths.ca], key: paths.key };
 }
 
 /** Issues a client certificate (for gwctl over mutual TLS) into OUT/client.crt and client.key (0600). */

@@ -12,3 +12,4 @@ export * from './operator/operator-channel.js';
 export * from './operator/operator-plane.js';
 export * from './operator/providers.js';
 export * from './operator/metrics.js';
+export * from './config/adopted-config.js';

@@ -1,7 +1,7 @@
 /**
  * gwclusterd: one member of a gwcluster cluster.
  *
- *   gwclusterd --config /etc/gwcluster/member.json
+ *   gwclusterd --config /etc/gwcluster/member.json [--state-dir /var/lib/gwcluster]
  *
  * Exit codes: 0 stopped by signal (or --help, --version); 2 bad configuration or personality (the message
  * names the file and field); 70 internal error; 75 an address to bind is still not on this host after the
@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { BundleError, TrustStore, certificateChainFromPem, packageRootOf, softwarePackageRoots, verifyBundle } from '@gwcluster/security';
-import { ConfigError, loadMemberConfig, type MemberConfig } from './config/config.js';
+import { ConfigError, type MemberConfig } from './config/config.js';
+import { AdoptedConfigStore, loadMemberConfigWithState } from './config/adopted-config.js';
 import { UdpTransport } from './control/udp-transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
 import { MemberNode, type Credentials } from './control/member-node.js';
@@ -135,7 +136,7 @@ export interface RunningMember {
   stop(): Promise<void>;
 }
 
-export async function runMember(config: MemberConfig): Promise<RunningMember> {
+export async function runMember(config: MemberConfig, opts: { readonly state?: AdoptedConfigStore | null } = {}): Promise<RunningMember> {
   const logger = pino({ level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } });
   const credentials = loadCredentials(config);
   const clockOffsetMs = testClockOffsetMs(config);
@@ -216,7 +217,13 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
   const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
-  const channel = new OperatorChannel({ node, wallClock });
+  // With a state directory adopted versions go there, and the configuration file is never written.
+  const state = opts.state ?? null;
+  const channel = new OperatorChannel({
+    node,
+    wallClock,
+    ...(state ? { writeConfigFile: (_file: string, raw: Record<string, unknown>) => state.write(raw), readConfigFile: (c: MemberConfig) => state.configFile(c) } : {}),
+  });
   const metrics = createMetrics({ node, providers, processMetrics: true });
   const eventLoop = new EventLoopWatch();
   let admin;
@@ -264,16 +271,23 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   };
 }
 
+/** The state directory: --state-dir, else the first of systemd's $STATE_DIRECTORY (colon-separated), else none. */
+export function stateStore(flag: string | undefined, env: string | undefined): AdoptedConfigStore | null {
+  const dir = flag ?? (env ? env.split(':')[0] : undefined);
+  return dir ? new AdoptedConfigStore(dir) : null;
+}
+
 export async function main(argv: string[]): Promise<void> {
-  let values: { config?: string; help?: boolean; check?: boolean; version?: boolean };
+  let values: { config?: string; help?: boolean; check?: boolean; version?: boolean; 'state-dir'?: string };
+  const usage = 'usage: gwclusterd --config FILE [--state-dir DIR] [--check]\n       gwclusterd --version\n';
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, check: { type: 'boolean' }, version: { type: 'boolean', short: 'V' } },
+      options: { config: { type: 'string', short: 'c' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' }, check: { type: 'boolean' }, version: { type: 'boolean', short: 'V' } },
       strict: true,
     }));
   } catch (e) {
-    process.stderr.write(`gwclusterd: ${(e as Error).message}\nusage: gwclusterd --config FILE [--check]\n`);
+    process.stderr.write(`gwclusterd: ${(e as Error).message}\n${usage}`);
     process.exit(2);
   }
   if (values.version) {
@@ -282,13 +296,14 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (values.help || !values.config) {
     process.stdout.write(
-      'usage: gwclusterd --config FILE [--check]\n       gwclusterd --version\n\nRuns one member of a gwcluster cluster. FILE is the member configuration (docs/configuration.md).\n--check: verify the personality (schema, certificate chain and dates, key permissions, bundle signature) and exit.\n--version: print the software release, the cluster protocol and admin API versions.\n\nExit codes: 0 stopped by a signal; 2 bad configuration or personality; 70 internal error; 75 an address to bind still missing after the retry window.\n',
+      `${usage}\nRuns one member of a gwcluster cluster. FILE is the member configuration (docs/configuration.md).\n--state-dir: where adopted cluster configuration versions are kept (default $STATE_DIRECTORY, set by systemd's StateDirectory=); without one they are written to FILE.\n--check: verify the personality (schema, certificate chain and dates, key permissions, bundle signature) and exit.\n--version: print the software release, the cluster protocol and admin API versions.\n\nExit codes: 0 stopped by a signal; 2 bad configuration or personality; 70 internal error; 75 an address to bind still missing after the retry window.\n`,
     );
     process.exit(values.help ? 0 : 2);
   }
+  const state = stateStore(values['state-dir'], process.env.STATE_DIRECTORY);
   if (values.check) {
     try {
-      const config = loadMemberConfig(values.config);
+      const config = loadMemberConfigWithState(values.config, state);
       loadCredentials(config);
       process.stdout.write(`gwclusterd: personality ${config.source} is valid${config.pki.bundleSignature ? '; bundle signature verified' : ' (no bundle signature configured)'}\n`);
       process.exit(0);
@@ -302,7 +317,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   let member: RunningMember;
   try {
-    member = await runMember(loadMemberConfig(values.config));
+    member = await runMember(loadMemberConfigWithState(values.config, state), { state });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof BootError) {
       process.stderr.write(`gwclusterd: cannot boot: ${e.message}\n`);

@@ -158,7 +158,20 @@ export function configChangedEvent(config: MemberConfig): { readonly type: 'conf
  * directory. A crash leaves either the old or the new file, never a torn one.
  */
 export function writeConfigFileAtomically(file: string, raw: Record<string, unknown>): void {
-  const mode = statSync(file).mode & 0o777;
+  writeFileAtomically(file, raw, statSync(file).mode & 0o777);
+}
+
+/**
+ * Writes `raw` as JSON to `file` atomically (as writeConfigFileAtomically), keeping the mode of an existing
+ * file, else with `newMode`.
+ */
+export function writeFileAtomically(file: string, raw: Record<string, unknown>, newMode: number): void {
+  let mode = newMode;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    /* a new file */
+  }
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, `${JSON.stringify(raw, null, 2)}\n`, { mode });

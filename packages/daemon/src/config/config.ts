@@ -6,10 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { ipv4Broadcast, ipv4Octets } from '@gwcluster/wire';
-import { MemberConfigSchema, type AdminTlsConfig, type ApplicationConfig, type DataPlaneConfig, type MemberConfig } from '@gwcluster/contracts';
+import { memberConfigProblems, type AdminTlsConfig, type ApplicationConfig, type DataPlaneConfig, type MemberConfig } from '@gwcluster/contracts';
 
 export type { AdminTlsConfig, ApplicationConfig, DataPlaneConfig, MemberConfig };
 
@@ -30,37 +28,10 @@ export class ConfigError extends Error {
   }
 }
 
-// useDefaults fills every `default` of the schema (sections that default to {} get their fields' defaults).
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
-(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
-const validate = ajv.compile(MemberConfigSchema);
-
-function describe(e: ErrorObject): string {
-  const at = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
-  switch (e.keyword) {
-    case 'additionalProperties':
-      return `${at === '(top level)' ? '' : at + '.'}${String(e.params.additionalProperty)}: unknown field (check its spelling against docs/configuration.md)`;
-    case 'required':
-      return `${at === '(top level)' ? '' : at + '.'}${String(e.params.missingProperty)}: required field is missing`;
-    case 'enum':
-      return `${at}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    case 'format':
-      return `${at}: must be ${e.params.format === 'ipv4' ? 'a dotted-quad IPv4 address' : `in ${String(e.params.format)} format`}`;
-    default:
-      return `${at}: ${e.message ?? 'is invalid'}`;
-  }
-}
-
 /** Checks the data plane section (already validated and defaulted) and fills in its derived values. */
-function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string, problems: string[], file: string): DataPlaneConfig {
+function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string): DataPlaneConfig {
   const method = d.method as DataPlaneConfig['method'];
   const clusterMac = ((d.clusterMac as string | undefined) ?? defaultClusterMac(method, clusterIp)).toLowerCase();
-  const first = parseInt(clusterMac.slice(0, 2), 16);
-  if (method === 'multicast-mac' && (first & 1) === 0) problems.push(`dataplane.clusterMac: ${clusterMac} is not a multicast MAC (method multicast-mac needs the group bit set)`);
-  if (method === 'unicast-mac' && (first & 1) === 1) problems.push(`dataplane.clusterMac: ${clusterMac} is a multicast MAC (method unicast-mac needs a unicast one)`);
-  const names = (d.interfaces as { name: string }[]).map((i) => i.name);
-  if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
-  if (problems.length > 0) throw new ConfigError(file, problems);
   const sessions = d.sessions as DataPlaneConfig['sessions'];
   return {
     method,
@@ -80,17 +51,16 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
 /** Validates a parsed configuration object; relative paths resolve against baseDir. Throws ConfigError. */
 export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd()): MemberConfig {
   const copy = structuredClone(raw);
-  if (!validate(copy)) throw new ConfigError(file, (validate.errors ?? []).map(describe));
+  // The schema and the rules across fields (the same check gwctl runs before it writes a personality).
+  const problems = memberConfigProblems(copy);
+  if (problems.length > 0) throw new ConfigError(file, problems);
   const c = copy as Record<string, any>;
-  const problems: string[] = [];
   const member = c.member as Record<string, any>;
   const cluster = c.cluster as Record<string, any>;
-  if (cluster.clusterIp === member.address) problems.push('cluster.clusterIp: must differ from member.address');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const pki = c.pki as Record<string, any>;
   const admin = c.admin as Record<string, any>;
   const broadcastAddress = (cluster.broadcastAddress as string | undefined) ?? ipv4Broadcast(member.address, member.prefixLength);
-  if (problems.length > 0) throw new ConfigError(file, problems);
   return {
     cluster: { ...(cluster as MemberConfig['cluster']), broadcastAddress },
     member: { address: member.address, prefixLength: member.prefixLength, interface: member.interface, name: member.name ?? member.address },
@@ -119,7 +89,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
     },
     clusterAddress: { ...(c.clusterAddress as MemberConfig['clusterAddress']) },
     applications: c.applications as ApplicationConfig[],
-    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, problems, file) } : {}),
+    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string) } : {}),
     logLevel: c.logLevel,
     source: file,
   };

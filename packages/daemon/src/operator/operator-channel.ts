@@ -11,6 +11,7 @@ import type { ClusterMessage, MemberId, OperatorAction } from '@gwcluster/wire';
 import { ApiError } from './api-errors.js';
 import { clusterConfiguration, readConfigFile, writeConfigFileAtomically, type ClusterConfiguration } from '../config/cluster-config.js';
 import type { MemberNode } from '../control/member-node.js';
+import type { MemberConfig } from '../config/config.js';
 import { OperatorPlane, type ActAnswer, type ActionOutcome, type MemberSnapshot, type OperatorEvent } from './operator-plane.js';
 import { actOnOperatorPlane, receiveOnOperatorPlane, runOperatorPlane, type OperatorHost } from './operator-host.js';
 
@@ -32,6 +33,8 @@ export interface OperatorChannelOptions {
   readonly autoTick?: boolean;
   /** Writes an adopted configuration file; throws when it cannot. Default writeConfigFileAtomically. */
   readonly writeConfigFile?: (file: string, raw: Record<string, unknown>) => void;
+  /** The configuration's file form that a change is built on. Default readConfigFile (the file itself). */
+  readonly readConfigFile?: (config: MemberConfig) => Record<string, unknown>;
 }
 
 /** A configuration version adopted by this member, for GET /v1/config. */
@@ -51,6 +54,7 @@ export class OperatorChannel {
   private readonly wallClock: () => number;
   private readonly autoTick: boolean;
   private readonly writeConfigFile: (file: string, raw: Record<string, unknown>) => void;
+  private readonly readConfigFile: (config: MemberConfig) => Record<string, unknown>;
   private timer: NodeJS.Timeout | null = null;
   private readonly waiting = new Map<number, (answer: ActAnswer) => void>();
   private ticketCounter = 0;
@@ -64,6 +68,7 @@ export class OperatorChannel {
     this.wallClock = opts.wallClock ?? (() => Date.now());
     this.autoTick = opts.autoTick ?? true;
     this.writeConfigFile = opts.writeConfigFile ?? writeConfigFileAtomically;
+    this.readConfigFile = opts.readConfigFile ?? readConfigFile;
     const requestTimeoutMs = opts.requestTimeoutMs ?? 3000;
     this.plane = new OperatorPlane({
       self: this.node.self,
@@ -139,7 +144,7 @@ export class OperatorChannel {
       now: () => this.clock(),
       view: () => this.view(),
       config: () => this.node.config,
-      configFile: () => readConfigFile(this.node.config),
+      configFile: () => this.readConfigFile(this.node.config),
       role: () => this.node.core.role,
       send: (to, message) => this.node.sendControl(to, message),
       answer: (ticket, answer) => {

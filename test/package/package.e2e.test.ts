@@ -1,0 +1,126 @@
+// The Debian packages as an appliance gets them: built from this checkout (scripts/package/build-deb.mjs,
+// or taken from GWC_DEB_DIR), unpacked with dpkg -x into an empty directory, and a three-member cluster
+// run FROM THE UNPACKED FILES (their /usr/bin wrappers and module tree, nothing of the checkout) in network
+// namespaces, each member as an unprivileged user with CAP_NET_ADMIN and CAP_NET_RAW only, as the unit
+// runs it. The members form a cluster and flows to the cluster IP pass.
+//
+// Not a clean Debian root: no package manager runs the maintainer scripts here (see appliance/README.md,
+// "Package checks"); the files and their dependencies on this host's Node.js and libraries are what runs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
+// Every Debian system has it; the package's own user (gwcluster) is made by its postinst, which does not run here.
+const SERVICE_USER = { name: 'nobody', uid: 65534 };
+// CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
+const NET_CAPS = (1n << 12n) | (1n << 13n);
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+let work: string;
+let debs: string;
+let prefix: string;
+let fixture: typeof import('../e2e/cluster-fixture.mjs');
+let f: InstanceType<typeof import('../e2e/cluster-fixture.mjs').ClusterFixture> | undefined;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'gwc-pkgtest-'));
+  chmodSync(work, 0o755);
+  debs = process.env.GWC_DEB_DIR || join(work, 'debs');
+  if (!process.env.GWC_DEB_DIR) sh(process.execPath, [join(ROOT, 'scripts/package/build-deb.mjs'), '--out', debs, '--no-lintian', '--fast']);
+  prefix = join(work, 'root');
+  for (const deb of readdirSync(debs).filter((n) => n.endsWith('.deb'))) sh('dpkg-deb', ['-x', join(debs, deb), prefix]);
+  chmodSync(prefix, 0o755);
+}, 600_000);
+
+afterAll(async () => {
+  await f?.destroy();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const field = (deb: string, name: string) => sh('dpkg-deb', ['-f', join(debs, readdirSync(debs).find((n) => n.startsWith(`${deb}_`))!), name]).trim();
+
+describe('the packages', () => {
+  it('gwctl is for every architecture and needs only Node.js; gwcluster needs gwctl of its version and the run-time libraries and commands', () => {
+    const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+    expect(field('gwctl', 'Architecture')).toBe('all');
+    expect(field('gwctl', 'Depends')).toBe('nodejs (>= 20.17)');
+    const depends = field('gwcluster', 'Depends').split(/,\s*/).map((d) => d.split(' ')[0]);
+    expect(field('gwcluster', 'Depends')).toContain(`gwctl (= ${version})`);
+    for (const d of ['nodejs', 'libpcap0.8', 'libnetfilter-queue1', 'libbpf1', 'iproute2', 'nftables', 'iptables', 'iputils-arping', 'adduser']) expect(depends, d).toContain(d);
+  });
+
+  it('install the commands, the unit, the man pages, the schema and the bash completion; nothing points back to the build tree', () => {
+    for (const p of [
+      'usr/bin/gwctl',
+      'usr/bin/gwclusterd',
+      'lib/systemd/system/gwclusterd.service',
+      'usr/share/man/man8/gwclusterd.8.gz',
+      'usr/share/man/man1/gwctl.1.gz',
+      'usr/share/man/man5/member.json.5.gz',
+      'usr/share/gwcluster/member-config.schema.json',
+      'usr/share/bash-completion/completions/gwctl',
+      'usr/lib/gwcluster/node_modules/@gwcluster/native-addon/build/Release/gwcluster_filter.node',
+    ]) {
+      expect(existsSync(join(prefix, p)), p).toBe(true);
+    }
+    expect(sh('find', [prefix, '-type', 'l'])).toBe('');
+    // No module refers to the checkout it was built from (grep exits 1: nothing found).
+    const refs = spawnSync('grep', ['-rl', ROOT, prefix, '--include=*.js', '--include=*.json'], { encoding: 'utf8' });
+    expect(refs.stdout).toBe('');
+    expect(refs.status).toBe(1);
+  });
+
+  it('the unit runs the member as gwcluster with CAP_NET_ADMIN and CAP_NET_RAW, its state in /var/lib/gwcluster, never giving up restarting', () => {
+    const unit = readFileSync(join(prefix, 'lib/systemd/system/gwclusterd.service'), 'utf8');
+    for (const line of ['User=gwcluster', 'AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW', 'StateDirectory=gwcluster', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'StartLimitIntervalSec=0']) {
+      expect(unit.split('\n'), line).toContain(line);
+    }
+    expect(unit).not.toMatch(/^ReadWritePaths=/m);
+    expect(unit).not.toMatch(/^RestartPreventExitStatus=/m);
+  });
+});
+
+describe('a three-member cluster from the unpacked files, members unprivileged', () => {
+  beforeAll(async () => {
+    process.env.GWCLUSTER_PREFIX = prefix;
+    process.env.GWCLUSTER_RUN_AS = SERVICE_USER.name;
+    fixture = await import('../e2e/cluster-fixture.mjs');
+    expect(fixture.GWCLUSTERD_CMD).toContain(join(prefix, 'usr/bin/gwclusterd'));
+    f = await fixture.ClusterFixture.create({ members: 3, layout: 'gateway', clients: 1 });
+    f.startMonitor(100);
+    f.startAll();
+    await f.waitForView((v) => fixture.balanced(v, M), { timeoutMs: 45_000, what: 'a balanced cluster' });
+  }, 180_000);
+
+  it('every member runs the packaged gwclusterd as the service user with only CAP_NET_ADMIN and CAP_NET_RAW', () => {
+    for (const ip of M) {
+      const pid = f!.procs.get(ip)!.pid!;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(status).toMatch(new RegExp(`^Uid:\\s+${SERVICE_USER.uid}\\s+${SERVICE_USER.uid}\\s`, 'm'));
+      for (const set of ['CapEff', 'CapBnd', 'CapAmb']) expect(BigInt(`0x${status.match(new RegExp(`^${set}:\\s+([0-9a-f]+)`, 'm'))![1]}`), `${ip} ${set}`).toBe(NET_CAPS);
+      // node runs the unpacked module tree (the wrapper exec'd it: same process).
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => resolve(a))).toContain(join(prefix, 'usr/lib/gwcluster/node_modules/@gwcluster/daemon/bin/gwclusterd.js'));
+    }
+  });
+
+  it('gwctl from the package shows the three members, and TCP and UDP flows to the cluster IP pass', async () => {
+    const st = await f!.gwctl(['status']);
+    expect(st.code, st.stderr).toBe(0);
+    for (const ip of M) expect(st.stdout).toContain(ip);
+    const echos = f!.members.map((m) => f!.startEcho(m.host, m.name));
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await f!.traffic(f!.clients![0]!, ['--target', fixture.CLUSTER_IP, '--tcp-port', '7000', '--udp-port', '7001', '--flows', '30', '--bytes', '5000', '--timeout-ms', '8000']);
+      expect(r.tcp).toMatchObject({ ok: 30, failed: 0 });
+      expect(r.udp).toMatchObject({ ok: 30, failed: 0 });
+    } finally {
+      await Promise.all(echos.map((e) => e.stop()));
+    }
+  }, 120_000);
+});
