@@ -73,9 +73,11 @@ export class MemberReloader {
     if (!outcome.ok) {
       node.note('error', 'reload', `reload refused, the running configuration is kept: ${outcome.error}`, { error: outcome.error });
     } else {
-      const restart = outcome.notApplied.map((n) => `${n.field} (${n.reason})`);
+      const byReason = new Map<string, string[]>();
+      for (const n of outcome.notApplied) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.field]);
+      const restart = [...byReason].map(([reason, fields]) => `; not applied, ${reason}: ${fields.join(', ')}`).join('');
       const what = outcome.changed.length ? `applied ${outcome.changed.join(', ')}` : 'nothing to apply';
-      node.note(restart.length ? 'warn' : 'info', 'reload', `reload of ${file}: ${what}${restart.length ? `; not applied: ${restart.join('; ')}` : ''}`, {
+      node.note(restart ? 'warn' : 'info', 'reload', `reload of ${file}: ${what}${restart}`, {
         changed: outcome.changed,
         notApplied: outcome.notApplied,
       });
