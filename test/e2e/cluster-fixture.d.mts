@@ -77,6 +77,7 @@ export declare class ClusterFixture {
   member(ipOrName: string): FixtureMember;
   start(ip: string, opts?: { env?: Record<string, string> }): ChildProcess;
   startAll(): void;
+  signal(ip: string, signal: NodeJS.Signals): number;
   kill9(ip: string): number;
   startMonitor(intervalMs?: number): void;
   latest(): Sample | undefined;
