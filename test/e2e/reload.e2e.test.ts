@@ -72,7 +72,7 @@ describe('reload (SIGHUP) and revocation of a member certificate', () => {
     expect(refused.level).toBe(50);
     const r = await f.gwctl(['--token', NEW_TOKEN, 'counters', '--json'], { endpoint: `http://${M1}:7401` });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.stringify(JSON.parse(r.stdout))).toContain('"reload.failed":1');
+    expect(JSON.stringify(JSON.parse(r.stdout))).toContain('"node.reload.failed":1');
     // Put the personality back with the original token: the monitor reads every member with it again.
     writeFileSync(f.member(M1).config, original);
     const t1 = Date.now();
