@@ -165,6 +165,56 @@ describe('reload', () => {
   });
 });
 
+describe('reload of the admin API certificate (HTTPS)', () => {
+  it('a renewed certificate is served from the next TLS handshake on; a key that does not fit is refused and the old one kept', async () => {
+    const { connect } = await import('node:tls');
+    const { X509Certificate } = await import('node:crypto');
+    const dir = mkdtempSync(join(tmpdir(), 'gwc-reload-tls-'));
+    const m = pki.members[IP]!;
+    writeFileSync(join(dir, 'member.crt'), m.certPem);
+    writeFileSync(join(dir, 'member.key'), m.keyPem, { mode: 0o600 });
+    writeFileSync(join(dir, 'ca.crt'), pki.ca.certPem);
+    const file = join(dir, 'member.json');
+    const raw = { ...s.raw, admin: { token: OLD, tls: {} } };
+    writeFileSync(file, JSON.stringify(raw), { mode: 0o600 });
+    const config = loadMemberConfig(file);
+    const { credentials, trust } = loadCredentialsAndTrust(config);
+    const node = new MemberNode({ config, credentials, transport: new MemoryNetwork().attach(IP), clusterAddress: new NoClusterAddress(), logger: pino({ level: 'silent' }), autoTick: false });
+    const channel = new OperatorChannel({ node, autoTick: false, persist: false });
+    const api = buildAdminServer({ node, channel, logger: pino({ level: 'silent' }), token: OLD, tls: config.admin.tls! });
+    await api.listen({ host: '127.0.0.1', port: 0 });
+    const port = (api.server.address() as { port: number }).port;
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const sock = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(new X509Certificate(sock.getPeerX509Certificate()!.raw).serialNumber.toLowerCase());
+          sock.end();
+        });
+        sock.on('error', reject);
+      });
+    try {
+      const reloader = new MemberReloader({ node, admin: api, credentials, trust });
+      const canonical = (x: string) => x.replace(/^0+/, '');
+      expect(canonical(await served())).toBe(canonical(m.serial));
+      const spki = new X509Certificate(m.certPem).publicKey.export({ type: 'spki', format: 'der' });
+      const renewed = await issueMemberCertificate({ ca: pki.ca, memberIp: IP, publicKeySpkiDer: new Uint8Array(spki) });
+      writeFileSync(join(dir, 'member.crt'), renewed.certPem);
+      const r = reloader.reload();
+      expect(r.ok && r.changed).toEqual([`pki.certificate (serial ${m.serial} -> ${renewed.serial})`, 'admin.tls files']);
+      expect(canonical(await served())).toBe(canonical(renewed.serial));
+      writeFileSync(join(dir, 'api.key'), pki.members['192.0.2.12']!.keyPem, { mode: 0o600 });
+      writeFileSync(file, JSON.stringify({ ...raw, admin: { token: OLD, tls: { key: 'api.key' } } }), { mode: 0o600 });
+      const refused = reloader.reload();
+      expect(refused.ok).toBe(false);
+      expect(!refused.ok && refused.error).toMatch(/admin\.tls .*not a usable certificate, key and CA/);
+      expect(canonical(await served())).toBe(canonical(renewed.serial));
+    } finally {
+      await api.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('planReload (pure)', () => {
   const base = {
     cluster: { name: 'test', clusterIp: '198.51.100.10' },
