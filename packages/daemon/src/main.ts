@@ -16,7 +16,7 @@ import { BootError, loadCredentialsAndTrust } from './config/credentials.js';
 import { MemberReloader, type ReloadOutcome } from './reload.js';
 import { UdpTransport } from './control/udp-transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
-import { MemberNode, type Credentials } from './control/member-node.js';
+import { MemberNode } from './control/member-node.js';
 import { applicationsFromConfig } from './control/applications.js';
 import { DataPlane } from './dataplane/data-plane.js';
 import { isStateSyncMessage } from './sync/replication.js';
