@@ -222,7 +222,7 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
         });
       }
     } else if (!mtls && req.method !== 'GET' && req.method !== 'HEAD') {
-      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: 'this member has no admin.token, so its admin API is read-only; set admin.token in its personality (or use admin.tls with client certificates) and restart it' });
+      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: 'this member has no admin.token, so its admin API is read-only; set admin.token in its personality and reload it (systemctl reload gwclusterd), or use admin.tls with client certificates (a restart)' });
     }
   });
   void app.register(adminApp, {
