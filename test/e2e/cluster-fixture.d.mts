@@ -80,6 +80,7 @@ export declare class ClusterFixture {
   member(ipOrName: string): FixtureMember;
   start(ip: string, opts?: { env?: Record<string, string> }): ChildProcess;
   startAll(): void;
+  signal(ip: string, signal: NodeJS.Signals): number;
   kill9(ip: string): number;
   /** The gwclusterd process of each running member, by address. */
   procs: Map<string, ChildProcess>;

@@ -146,6 +146,15 @@ export class ClusterFixture {
     for (const m of this.members) this.start(m.ip);
   }
 
+  /** Sends a signal (e.g. SIGHUP: reload) to a member's gwclusterd; returns the wall-clock time. */
+  signal(ip, signal) {
+    const child = this.procs.get(this.member(ip).ip);
+    if (!child) throw new Error(`gwclusterd of ${ip} is not running`);
+    const t = Date.now();
+    child.kill(signal);
+    return t;
+  }
+
   /** kill -9 of a member's gwclusterd; returns the wall-clock time of the kill. */
   kill9(ip) {
     const child = this.procs.get(this.member(ip).ip);

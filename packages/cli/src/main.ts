@@ -12,7 +12,7 @@ import { call, EXIT, GwctlError, type ClientOptions } from './client.js';
 import { table } from './format.js';
 import { localAdminEndpoint, localConfigPath } from './local-member.js';
 import { fetchStatus, renderStatus } from './status.js';
-import { applyOwnership, createPersonality, initCa, issueClientCertificate, resolveOwner, signPersonalityBundle } from './pki.js';
+import { applyOwnership, createPersonality, initCa, issueClientCertificate, listIssued, renderIssued, renewCertificate, resolveOwner, revokeCertificates, signPersonalityBundle } from './pki.js';
 import { dirname } from 'node:path';
 import { addOperatorCommands } from './operator-commands.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
@@ -227,7 +227,54 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       out(o.json ? `${JSON.stringify(r)}\n` : `wrote ${r.path}: ${r.files} file(s) signed\n`);
     });
 
-  const pki = program.command('pki').description('Create the cluster CA and member certificates.');
+  const pki = program.command('pki').description('Create the cluster CA and member certificates; list, revoke and renew them.');
+  pki
+    .command('list')
+    .description('List the certificates this CA directory issued: subject, member IP, serial, not-after, days left, revoked.')
+    .requiredOption('--ca-dir <dir>', 'directory holding ca.crt, ca.key, issued/ and crl.pem')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  gwctl pki list --ca-dir /root/gwcluster-ca')
+    .action((o: { caDir: string; json?: boolean }) => {
+      const entries = listIssued({ caDir: o.caDir });
+      out(o.json ? `${JSON.stringify(entries)}\n` : `${renderIssued(entries)}\n`);
+    });
+  pki
+    .command('revoke')
+    .description("Revoke certificates: add them to the CA's revocation list (crl.pem) and sign it again. Then install crl.pem as pki.crl on every member and reload them (systemctl reload gwclusterd).")
+    .requiredOption('--ca-dir <dir>', 'directory holding ca.crt and ca.key')
+    .option('--serial <serial...>', 'serial number(s) to revoke (gwctl pki list shows them)')
+    .addOption(new Option('--member-ip <ip>', 'revoke the one unrevoked certificate for this member').argParser(ipv4('--member-ip')))
+    .addOption(new Option('--days <n>', "days until the list's nextUpdate").default(365).argParser(integer('--days', 1, 36500)))
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  gwctl pki revoke --ca-dir /root/gwcluster-ca --member-ip 192.0.2.13\n  gwctl pki revoke --ca-dir /root/gwcluster-ca --serial 3f2a...')
+    .action(async (o: { caDir: string; serial?: string[]; memberIp?: string; days: number; json?: boolean }) => {
+      const r = await revokeCertificates({ caDir: o.caDir, ...(o.serial ? { serials: o.serial } : {}), ...(o.memberIp ? { memberIp: o.memberIp } : {}), days: o.days });
+      out(
+        o.json
+          ? `${JSON.stringify(r)}\n`
+          : `revoked ${r.revoked.join(', ')}; ${r.total} certificate(s) on the list\nwrote ${r.crlPath}\ninstall it as pki.crl on every member, then: systemctl reload gwclusterd\n`,
+      );
+    });
+  pki
+    .command('renew')
+    .description('Issue a new certificate for the member of an existing one (same subject and member IP), for the same key or a new one.')
+    .requiredOption('--ca-dir <dir>', 'directory holding ca.crt and ca.key')
+    .option('--serial <serial>', 'the certificate to renew (gwctl pki list shows them)')
+    .addOption(new Option('--member-ip <ip>', "renew this member's one unrevoked certificate").argParser(ipv4('--member-ip')))
+    .requiredOption('--out <dir>', 'directory for member.crt (and member.key with --new-key)')
+    .option('--new-key', 'generate a new key pair (writes member.key, 0600); default: certify the same public key')
+    .addOption(new Option('--days <n>', 'validity in days').default(730).argParser(integer('--days', 1, 36500)))
+    .option('--force', 'overwrite existing files')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  gwctl pki renew --ca-dir /root/gwcluster-ca --member-ip 192.0.2.12 --out /tmp/m2\n  gwctl pki renew --ca-dir /root/gwcluster-ca --serial 3f2a... --new-key --out /tmp/m2')
+    .action(async (o: { caDir: string; serial?: string; memberIp?: string; out: string; newKey?: boolean; days: number; force?: boolean; json?: boolean }) => {
+      const r = await renewCertificate({ caDir: o.caDir, ...(o.serial ? { serials: [o.serial] } : {}), ...(o.memberIp ? { memberIp: o.memberIp } : {}), out: o.out, newKey: o.newKey ?? false, days: o.days, force: o.force ?? false });
+      out(
+        o.json
+          ? `${JSON.stringify(r)}\n`
+          : `wrote ${r.certPath}${r.keyPath ? ` and ${r.keyPath}` : ''}: serial ${r.serial} for ${r.memberIp} until ${r.notAfter} (replaces ${r.replaces})\ninstall it as the member's pki.certificate${r.keyPath ? ' and pki.key' : ''}, then: systemctl reload gwclusterd\n`,
+      );
+    });
   pki
     .command('client-cert')
     .description('Issue a client certificate from the cluster CA for gwctl over mutual TLS (admin.tls.requireClientCertificate).')

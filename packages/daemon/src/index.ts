@@ -13,3 +13,6 @@ export * from './operator/operator-plane.js';
 export * from './operator/providers.js';
 export * from './operator/metrics.js';
 export * from './config/adopted-config.js';
+export * from './config/reload-plan.js';
+export * from './reload.js';
+export { loadCredentialsAndTrust } from './config/credentials.js';

@@ -3,22 +3,22 @@
  *
  *   gwclusterd --config /etc/gwcluster/member.json [--state-dir /var/lib/gwcluster]
  *
+ * Signals: SIGTERM and SIGINT leave the cluster (EXIT CLUSTER) and stop; SIGHUP reloads the configuration
+ * file and credentials without leaving the cluster (reload.ts).
+ *
  * Exit codes: 0 stopped by signal (or --help, --version); 2 bad configuration or personality (the message
  * names the file and field); 70 internal error; 75 an address to bind is still not on this host after the
  * bind retry window (BIND_RETRY: the address may come up late at boot; systemd restarts the unit).
  */
-import { readFileSync, statSync } from 'node:fs';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { BundleError, TrustStore, certificateChainFromPem, packageRootOf, softwarePackageRoots, verifyBundle } from '@gwcluster/security';
 import { ConfigError, type MemberConfig } from './config/config.js';
 import { AdoptedConfigStore, loadMemberConfigWithState } from './config/adopted-config.js';
+import { BootError, loadCredentialsAndTrust } from './config/credentials.js';
+import { MemberReloader, type ReloadOutcome } from './reload.js';
 import { UdpTransport } from './control/udp-transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
-import { MemberNode, type Credentials } from './control/member-node.js';
+import { MemberNode } from './control/member-node.js';
 import { applicationsFromConfig } from './control/applications.js';
 import { DataPlane } from './dataplane/data-plane.js';
 import { isStateSyncMessage } from './sync/replication.js';
@@ -32,86 +32,6 @@ import { versionLine } from './version.js';
 
 /** Exit code when an address is still missing after the bind retry window: temporary, so systemd restarts. */
 export const EXIT_ADDRESS_NOT_AVAILABLE = 75;
-
-export class BootError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'BootError';
-  }
-}
-
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new BootError(file, `cannot read the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** A directory anyone may write to lets anyone replace the personality's files (and the token with them). */
-function refuseWorldWritableDirectory(file: string, what: string): void {
-  const dir = dirname(file);
-  let mode: number;
-  try {
-    mode = statSync(dir).mode;
-  } catch (e) {
-    throw new BootError(dir, `cannot stat the directory of the ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if ((mode & 0o002) !== 0) throw new BootError(dir, `the directory of the ${what} is writable by everyone (mode ${(mode & 0o7777).toString(8)}); chmod 700 it (or 755)`);
-}
-
-/** The private key must be the one the leaf certificate certifies; otherwise every signature is refused by the peers. */
-function checkKeyMatchesCertificate(keyFile: string, keyPem: string, certFile: string, leafDer: Uint8Array): void {
-  let publicOfKey: Buffer;
-  try {
-    publicOfKey = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
-  } catch (e) {
-    throw new BootError(keyFile, `not a PEM private key: ${(e as Error).message}`);
-  }
-  const publicOfCert = new X509Certificate(leafDer).publicKey.export({ type: 'spki', format: 'der' });
-  if (!publicOfKey.equals(publicOfCert)) throw new BootError(keyFile, `this private key does not belong to the member certificate ${certFile}; install the key issued with it (gwctl personality makes both)`);
-}
-
-/** Reads and checks the member's certificate, key, CA and CRL (the personality's security part). */
-export function loadCredentials(config: MemberConfig, nowMs = Date.now()): Credentials {
-  refuseWorldWritableDirectory(config.source, 'configuration');
-  refuseWorldWritableDirectory(config.pki.key, 'private key');
-  const certPem = readText(config.pki.certificate, 'member certificate');
-  const keyPem = readText(config.pki.key, 'member private key');
-  const caPem = readText(config.pki.ca, 'cluster CA certificate');
-  const crlPem = config.pki.crl ? readText(config.pki.crl, 'revocation list') : undefined;
-  const mode = statSync(config.pki.key).mode & 0o077;
-  if (mode !== 0) throw new BootError(config.pki.key, `private key is readable by group or others (mode ${(statSync(config.pki.key).mode & 0o777).toString(8)}); chmod 600 it`);
-  let chain: Uint8Array[];
-  try {
-    chain = certificateChainFromPem(certPem);
-  } catch (e) {
-    throw new BootError(config.pki.certificate, `not a PEM certificate chain: ${(e as Error).message}`);
-  }
-  if (chain.length === 0) throw new BootError(config.pki.certificate, 'holds no certificate');
-  let trust: TrustStore;
-  try {
-    trust = new TrustStore({ caCertPem: caPem, ...(crlPem ? { crlPem } : {}), ...(config.pki.allowedCertificates ? { allowedFingerprints: config.pki.allowedCertificates } : {}) });
-  } catch (e) {
-    throw new BootError(config.pki.ca, (e as Error).message);
-  }
-  checkKeyMatchesCertificate(config.pki.key, keyPem, config.pki.certificate, chain[0]!);
-  const verdict = trust.verifyChain(chain, config.member.address, nowMs);
-  if (!verdict.ok) throw new BootError(config.pki.certificate, `this member's own certificate is refused (${verdict.code}): ${verdict.reason}`);
-  if (config.pki.bundleSignature) {
-    try {
-      const files = { config: config.source, certificate: config.pki.certificate, ca: config.pki.ca, ...(config.pki.crl ? { crl: config.pki.crl } : {}) };
-      verifyBundle(config.pki.bundleSignature, files, caPem, softwarePackageRoots(packageRootOf(fileURLToPath(import.meta.url))));
-    } catch (e) {
-      if (e instanceof BundleError) throw new BootError(e.file, e.message.slice(e.file.length + 2));
-      throw e;
-    }
-  }
-  return { certChainDer: chain, keyPem, caPem, ...(crlPem ? { crlPem } : {}) };
-}
 
 /**
  * TEST ONLY: GWCLUSTERD_TEST_CLOCK_OFFSET_MS (integer ms, |offset| <= 1 day) shifts the wall clock the
@@ -130,15 +50,19 @@ function testClockOffsetMs(config: MemberConfig): number {
   return offset;
 }
 
+export { BootError, loadCredentials } from './config/credentials.js';
+
 export interface RunningMember {
   readonly node: MemberNode;
   readonly dataPlane?: DataPlane;
+  /** Reads the configuration file again and applies what can change live (reload.ts). Never throws. */
+  reload(): ReloadOutcome;
   stop(): Promise<void>;
 }
 
 export async function runMember(config: MemberConfig, opts: { readonly state?: AdoptedConfigStore | null } = {}): Promise<RunningMember> {
   const logger = pino({ level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } });
-  const credentials = loadCredentials(config);
+  const { credentials, trust } = loadCredentialsAndTrust(config);
   const clockOffsetMs = testClockOffsetMs(config);
   const wallClock = clockOffsetMs === 0 ? () => Date.now() : () => Date.now() + clockOffsetMs;
   if (clockOffsetMs !== 0) logger.warn({ clockOffsetMs }, `${TEST_CLOCK_OFFSET_ENV} is set: the protocol's wall clock is shifted by ${clockOffsetMs} ms (tests only)`);
@@ -256,8 +180,10 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     throw e;
   }
   node.start();
+  const reloader = new MemberReloader({ node, admin, credentials, trust, ...(opts.state ? { load: (file: string) => loadMemberConfigWithState(file, opts.state ?? null) } : {}) });
   return {
     node,
+    reload: () => reloader.reload(),
     ...(dataPlane ? { dataPlane } : {}),
     async stop() {
       await node!.stop();
@@ -304,7 +230,7 @@ export async function main(argv: string[]): Promise<void> {
   if (values.check) {
     try {
       const config = loadMemberConfigWithState(values.config, state);
-      loadCredentials(config);
+      loadCredentialsAndTrust(config);
       process.stdout.write(`gwclusterd: personality ${config.source} is valid${config.pki.bundleSignature ? '; bundle signature verified' : ' (no bundle signature configured)'}\n`);
       process.exit(0);
     } catch (e) {
@@ -342,6 +268,10 @@ export async function main(argv: string[]): Promise<void> {
     });
     setTimeout(() => process.exit(0), 2000).unref();
   };
+  // SIGHUP (systemctl reload): re-read the configuration and credentials; the member stays in the cluster.
+  process.on('SIGHUP', () => {
+    if (!stopping) member.reload();
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

@@ -97,6 +97,8 @@ export interface ParsedCertificateList {
   readonly nextUpdateMs: number | undefined;
   /** Canonical serials (see canonicalSerial) of the revoked certificates. */
   readonly revokedSerials: string[];
+  /** revocationDate of each entry, ms, in the order of revokedSerials. */
+  readonly revokedAtMs: number[];
 }
 
 /** Parses a DER CertificateList (RFC 5280 5.1). Does not verify the signature. */
@@ -122,15 +124,17 @@ export function parseCertificateList(der: Uint8Array): ParsedCertificateList {
   let nextUpdateMs: number | undefined;
   if (isTime(fields[i])) nextUpdateMs = parseTime(fields[i++]!);
   const revokedSerials: string[] = [];
+  const revokedAtMs: number[] = [];
   if (fields[i]?.tag === TAG.sequence) {
     for (const entry of children(fields[i++]!.body)) {
       const [serial, date] = children(expect(entry, TAG.sequence, 'revokedCertificates entry').body);
       const s = expect(serial, TAG.integer, 'revokedCertificates.userCertificate');
       if (!isTime(date)) throw new DerError('revokedCertificates.revocationDate is not a time');
       revokedSerials.push(canonicalSerial(Buffer.from(s.body).toString('hex')));
+      revokedAtMs.push(parseTime(date!));
     }
   }
   if (fields[i]?.tag === TAG.contextCons0) i++; // crlExtensions
   if (i !== fields.length) throw new DerError(`tbsCertList has ${fields.length - i} unexpected trailing elements`);
-  return { tbs: tbs.raw, signatureAlgorithmOid: oid.body, signature: sig.body.subarray(1), issuer: issuer.raw, thisUpdateMs, nextUpdateMs, revokedSerials };
+  return { tbs: tbs.raw, signatureAlgorithmOid: oid.body, signature: sig.body.subarray(1), issuer: issuer.raw, thisUpdateMs, nextUpdateMs, revokedSerials, revokedAtMs };
 }

@@ -88,14 +88,37 @@ export interface SealOptions {
   readonly includeCertificate?: boolean;
 }
 
+/** The sealer's chain (copied) and key, checked: sizes, the leaf parses, the key is the leaf's, the leaf is for memberIp. */
+function checkedCredentials(certChainDer: readonly Uint8Array[], privateKeyPem: string, memberIp: string): { chain: readonly Uint8Array[]; key: KeyObject } {
+  if (certChainDer.length < 1 || certChainDer.length > LIMITS.maxCertificates) {
+    throw new SecurityConfigError('bad-certificate', `certificate chain has ${certChainDer.length} certificates; allowed 1..${LIMITS.maxCertificates} (leaf first, CA excluded)`);
+  }
+  const oversized = certChainDer.findIndex((c) => c.length > LIMITS.maxCertificateBytes);
+  if (oversized >= 0) throw new SecurityConfigError('bad-certificate', `certificate ${oversized} of the chain is larger than ${LIMITS.maxCertificateBytes} bytes`);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(Buffer.from(certChainDer[0]!));
+  } catch (e) {
+    throw new SecurityConfigError('bad-certificate', `leaf certificate does not parse: ${(e as Error).message}`);
+  }
+  const key = loadPrivateKey(privateKeyPem);
+  if (!leaf.checkPrivateKey(key)) throw new SecurityConfigError('key-mismatch', `the private key does not belong to certificate ${leaf.subject}`);
+  if (leaf.checkIP(memberIp) === undefined) {
+    throw new SecurityConfigError('bad-member-ip', `certificate ${leaf.subject} (${leaf.subjectAltName ?? 'no subjectAltName'}) is not for member IP ${memberIp}`);
+  }
+  return { chain: certChainDer.map((c) => new Uint8Array(c)), key };
+}
+
 /** Signs outgoing messages. seq starts at 1 and increases by one per seal() of this sealer. */
 export class MessageSealer {
   readonly cluster: string;
   readonly memberIp: string;
   readonly incarnation: number;
-  private readonly chain: readonly Uint8Array[];
-  private readonly key: KeyObject;
+  private chain: readonly Uint8Array[];
+  private key: KeyObject;
   private seq = 0;
+  /** After a credentials change, every message carries the certificate until then (wall ms). */
+  private certificateInEveryMessageUntilMs = -Infinity;
 
   /** Throws SecurityConfigError when the key does not match the leaf, or the leaf is not for memberIp. */
   constructor(opts: MessageSealerOptions) {
@@ -104,26 +127,24 @@ export class MessageSealer {
     }
     if (!isMemberId(opts.memberIp)) throw new SecurityConfigError('bad-member-ip', `member IP "${opts.memberIp}" is not a dotted-quad IPv4 address`);
     if (!Number.isSafeInteger(opts.incarnation) || opts.incarnation < 0) throw new SecurityConfigError('bad-option', `incarnation ${opts.incarnation} must be a non-negative integer`);
-    if (opts.certChainDer.length < 1 || opts.certChainDer.length > LIMITS.maxCertificates) {
-      throw new SecurityConfigError('bad-certificate', `certificate chain has ${opts.certChainDer.length} certificates; allowed 1..${LIMITS.maxCertificates} (leaf first, CA excluded)`);
-    }
-    const oversized = opts.certChainDer.findIndex((c) => c.length > LIMITS.maxCertificateBytes);
-    if (oversized >= 0) throw new SecurityConfigError('bad-certificate', `certificate ${oversized} of the chain is larger than ${LIMITS.maxCertificateBytes} bytes`);
-    let leaf: X509Certificate;
-    try {
-      leaf = new X509Certificate(Buffer.from(opts.certChainDer[0]!));
-    } catch (e) {
-      throw new SecurityConfigError('bad-certificate', `leaf certificate does not parse: ${(e as Error).message}`);
-    }
-    this.key = loadPrivateKey(opts.privateKeyPem);
-    if (!leaf.checkPrivateKey(this.key)) throw new SecurityConfigError('key-mismatch', `the private key does not belong to certificate ${leaf.subject}`);
-    if (leaf.checkIP(opts.memberIp) === undefined) {
-      throw new SecurityConfigError('bad-member-ip', `certificate ${leaf.subject} (${leaf.subjectAltName ?? 'no subjectAltName'}) is not for member IP ${opts.memberIp}`);
-    }
     this.cluster = opts.cluster;
     this.memberIp = opts.memberIp;
     this.incarnation = opts.incarnation;
-    this.chain = opts.certChainDer.map((c) => new Uint8Array(c));
+    ({ chain: this.chain, key: this.key } = checkedCredentials(opts.certChainDer, opts.privateKeyPem, opts.memberIp));
+  }
+
+  /**
+   * Signs with a new certificate chain and key from now on (a renewed certificate, gwclusterd reload),
+   * keeping the incarnation and the message counter, so peers see the same sender carry on. For
+   * `certificateGraceMs` after `nowMs` every message carries the new chain, so that peers that cached the
+   * old certificate learn the new one from whichever message reaches them first. Throws
+   * SecurityConfigError like the constructor and then keeps the old credentials.
+   */
+  replaceCredentials(certChainDer: readonly Uint8Array[], privateKeyPem: string, nowMs: number, certificateGraceMs = 5000): void {
+    const next = checkedCredentials(certChainDer, privateKeyPem, this.memberIp);
+    this.chain = next.chain;
+    this.key = next.key;
+    this.certificateInEveryMessageUntilMs = nowMs + certificateGraceMs;
   }
 
   /** The seq the last seal() used (0 before the first). */
@@ -138,7 +159,7 @@ export class MessageSealer {
    */
   seal(message: ClusterMessage, recipient: MemberId | 'broadcast', nowMs: number, opts?: SealOptions): Uint8Array {
     if (recipient !== 'broadcast' && !isMemberId(recipient)) throw new TypeError(`recipient "${recipient}" is neither a member IP nor 'broadcast'`);
-    const includeCertificate = opts?.includeCertificate ?? CARRIES_CERTIFICATE[message.type];
+    const includeCertificate = (opts?.includeCertificate ?? CARRIES_CERTIFICATE[message.type]) || nowMs <= this.certificateInEveryMessageUntilMs;
     const signed = encodeSignedMessage({
       cluster: this.cluster,
       sender: this.memberIp,

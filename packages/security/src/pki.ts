@@ -7,9 +7,9 @@
  * Private keys are PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), certificates PEM "CERTIFICATE",
  * revocation lists PEM "X509 CRL".
  */
-import { X509Certificate, createHash, generateKeyPairSync, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, generateKeyPairSync, randomBytes, verify as verifySignature, webcrypto } from 'node:crypto';
 import { isMemberId } from '@gwcluster/wire';
-import { TAG, canonicalSerial, children, readElement } from './der.js';
+import { TAG, canonicalSerial, children, parseCertificateList, readElement } from './der.js';
 import { SecurityConfigError } from './errors.js';
 import { loadCertificate, loadPrivateKey } from './keys.js';
 import { derToPem, pemToDer } from './pem.js';
@@ -60,6 +60,11 @@ export interface IssueMemberCertificateOptions extends ValidityOptions {
   readonly memberIp: string;
   /** Default: "member <memberIp>". */
   readonly commonName?: string;
+  /**
+   * Certify this public key (SPKI DER, e.g. the old certificate's, to renew a certificate for the same
+   * key) instead of generating a key pair; the result's keyPem is then empty.
+   */
+  readonly publicKeySpkiDer?: Uint8Array;
 }
 
 export interface CreateIntermediateCaOptions extends ValidityOptions {
@@ -117,6 +122,20 @@ function generateMemberKeyPair(): { spkiDer: Uint8Array; keyPem: string; keyIdHe
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spkiDer = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
   return { spkiDer, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, keyIdHex: keyIdentifier(spkiDer) };
+}
+
+/** A public key given as SPKI DER (checked to be EC P-256), with no private key. */
+function existingPublicKey(spkiDer: Uint8Array): { spkiDer: Uint8Array; keyPem: string; keyIdHex: string } {
+  let key;
+  try {
+    key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+  } catch (e) {
+    throw new SecurityConfigError('bad-option', `public key does not parse: ${(e as Error).message}`);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new SecurityConfigError('bad-option', `public key is ${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? ''}; members use EC P-256`);
+  }
+  return { spkiDer: new Uint8Array(spkiDer), keyPem: '', keyIdHex: keyIdentifier(spkiDer) };
 }
 
 /** RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING's value. */
@@ -209,11 +228,17 @@ export async function createIntermediateCa(opts: CreateIntermediateCaOptions): P
  */
 export async function issueMemberCertificate(opts: IssueMemberCertificateOptions): Promise<IssuedCertificate> {
   if (!isMemberId(opts.memberIp)) throw new SecurityConfigError('bad-member-ip', `member IP "${opts.memberIp}" is not a dotted-quad IPv4 address`);
-  return issueSignedBy(opts.ca, opts.commonName ?? `member ${opts.memberIp}`, validity(opts, DEFAULT_MEMBER_VALIDITY_MS), (x509) => [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: opts.memberIp }]),
-  ]);
+  return issueSignedBy(
+    opts.ca,
+    opts.commonName ?? `member ${opts.memberIp}`,
+    validity(opts, DEFAULT_MEMBER_VALIDITY_MS),
+    (x509) => [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: opts.memberIp }]),
+    ],
+    opts.publicKeySpkiDer,
+  );
 }
 
 /**
@@ -225,10 +250,11 @@ async function issueSignedBy(
   commonName: string,
   { notBefore, notAfter }: { notBefore: Date; notAfter: Date },
   extensions: (x509: Awaited<ReturnType<typeof loadX509>>) => X509.Extension[],
+  publicKeySpkiDer?: Uint8Array,
 ): Promise<IssuedCertificate> {
   const x509 = await loadX509();
   const ca = await loadCa(caPem);
-  const keys = generateMemberKeyPair();
+  const keys = publicKeySpkiDer ? existingPublicKey(publicKeySpkiDer) : generateMemberKeyPair();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: [{ CN: [commonName] }],
@@ -268,4 +294,38 @@ export async function createRevocationList(opts: CreateRevocationListOptions): P
     signingAlgorithm: SIGNING_ALGORITHM,
   });
   return derToPem(new Uint8Array(crl.rawData), 'X509 CRL');
+}
+
+/** A revocation list's contents, after its signature was checked against the CA. */
+export interface RevocationListContents {
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date | undefined;
+  /** Canonical serials and their revocation dates, in the list's order. */
+  readonly revoked: readonly { readonly serial: string; readonly revokedAt: Date }[];
+}
+
+/**
+ * Reads a PEM revocation list and checks that `caCertPem` signed it (ecdsa-with-SHA256). Throws
+ * SecurityConfigError('bad-revocation-list') naming what is wrong.
+ */
+export function readRevocationList(crlPem: string, caCertPem: string): RevocationListContents {
+  const ca = loadCertificate(caCertPem, 'bad-ca-certificate');
+  let parsed;
+  try {
+    parsed = parseCertificateList(pemToDer(crlPem, ['X509 CRL', 'CRL']));
+  } catch (e) {
+    throw new SecurityConfigError('bad-revocation-list', `revocation list does not parse: ${(e as Error).message}`);
+  }
+  let valid = false;
+  try {
+    valid = Buffer.from(parsed.signatureAlgorithmOid).toString('hex') === '2a8648ce3d040302' && verifySignature('sha256', parsed.tbs, ca.publicKey, parsed.signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new SecurityConfigError('bad-revocation-list', `revocation list is not signed (ecdsa-with-SHA256) by the CA ${ca.subject.split('\n').join(', ')}`);
+  return {
+    thisUpdate: new Date(parsed.thisUpdateMs),
+    nextUpdate: parsed.nextUpdateMs === undefined ? undefined : new Date(parsed.nextUpdateMs),
+    revoked: parsed.revokedSerials.map((serial, i) => ({ serial, revokedAt: new Date(parsed.revokedAtMs[i]!) })),
+  };
 }

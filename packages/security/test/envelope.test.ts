@@ -105,6 +105,24 @@ describe('seal and open', () => {
     expect(o.certificateOf(M1)?.fingerprint).toBe(pki.members[M1]!.fingerprint);
   });
 
+  it('replaceCredentials: a renewed certificate and key sign from then on, seq carries on, the chain rides every message for the grace period', async () => {
+    const s = sealer(pki.members[M1]!);
+    const o = opener();
+    expect(o.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    const renewed = await issueMemberCertificate({ ca: pki.ca, memberIp: M1, notBefore: new Date(0), notAfter: new Date('2100-01-01T00:00:00Z') });
+    expect(() => s.replaceCredentials([renewed.certDer], pki.members[M2]!.keyPem, NOW)).toThrow(SecurityConfigError);
+    expect(() => s.replaceCredentials(pki.members[M2]!.chainDer, pki.members[M2]!.keyPem, NOW)).toThrow(/not for member IP 192\.0\.2\.1/);
+    s.replaceCredentials([renewed.certDer], renewed.keyPem, NOW, 1000);
+    const during = o.open(s.seal(clientKeepalive, 'broadcast', NOW + 500), NOW + 500);
+    if (!during.ok) throw new Error(during.reason);
+    expect(during.signed.seq).toBe(2);
+    expect(during.signed.certChain).toHaveLength(1);
+    expect(during.fingerprint).toBe(renewed.fingerprint);
+    const after = o.open(s.seal(clientKeepalive, 'broadcast', NOW + 1500), NOW + 1500);
+    expect(after.ok && after.signed.certChain.length).toBe(0);
+    expect(after.ok && after.fingerprint).toBe(renewed.fingerprint);
+  });
+
   it('does not cache the certificate of a message that failed later checks', () => {
     const m1 = pki.members[M1]!;
     const o = opener();

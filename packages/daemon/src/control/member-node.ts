@@ -102,7 +102,7 @@ export class MemberNode {
   private readonly clock: () => number;
   private readonly wallClock: () => number;
   private timer: NodeJS.Timeout | null = null;
-  private readonly apps: readonly ClusterApplication[];
+  private apps: readonly ClusterApplication[];
   private readonly events: ClusterEvent[] = [];
   private eventSeq = 0;
   private readonly dropLog = new LogThrottle(DROP_LOG_EVERY_MS);
@@ -172,6 +172,24 @@ export class MemberNode {
     this.config = next;
     this.step({ ...configChangedEvent(next), now: this.clock() });
     if (this.timer && tickPeriodMs(next.cluster.keepalivePeriodMs) !== this.tickEveryMs) this.startTimer();
+  }
+
+  /**
+   * Installs reloaded credentials (gwclusterd reload): from now on messages are checked against `trust`
+   * (a peer whose cached certificate it refuses, a revoked one for instance, is forgotten, so its next
+   * message is refused) and signed with the given chain and key, keeping the incarnation and sequence.
+   * The caller has checked that the chain and key belong together and are for this member; on a throw
+   * (SecurityConfigError) nothing was changed.
+   */
+  replaceCredentials(credentials: Credentials, trust: TrustStore): void {
+    const now = this.wallClock();
+    this.sealer.replaceCredentials(credentials.certChainDer, credentials.keyPem, now);
+    this.opener.replaceTrust(trust, now);
+  }
+
+  /** Replaces the applications asked about joiners and told about membership (gwclusterd reload). */
+  replaceApplications(apps: readonly ClusterApplication[]): void {
+    this.apps = apps;
   }
 
   /** Installs the operator plane's message hook (one at a time). */

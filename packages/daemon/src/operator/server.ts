@@ -11,8 +11,9 @@
  * Every answer carries the admin API version in the gwcluster-api-version header.
  */
 import { readFileSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { adminApp } from './admin-app.js';
@@ -113,6 +114,53 @@ function describeValidation(err: Error & { validation?: { instancePath?: string;
   return `${parts.join('; ') || err.message}; the accepted forms are in GET /openapi.json`;
 }
 
+/** What reload changes in a running admin API: the bearer token (undefined: none). */
+interface AdminCredentials {
+  token: string | undefined;
+}
+
+const credentialsOf = new WeakMap<FastifyInstance, AdminCredentials>();
+
+/** The PEM contents of an admin API's TLS files, read and checked (see readAdminTls). */
+export interface AdminTlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer;
+}
+
+/**
+ * Reads the admin API's TLS files and checks that they make a TLS context (the key belongs to the
+ * certificate, the PEMs parse). Throws an Error naming the file or the problem.
+ */
+export function readAdminTls(tls: AdminTlsOptions): AdminTlsMaterial {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`${file}: cannot read the admin API ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const material = { cert: read(tls.certificate, 'certificate'), key: read(tls.key, 'private key'), ca: read(tls.ca, 'client CA') };
+  try {
+    createSecureContext(material);
+  } catch (e) {
+    throw new Error(`admin.tls (${tls.certificate}, ${tls.key}, ${tls.ca}): not a usable certificate, key and CA: ${(e as Error).message}`);
+  }
+  return material;
+}
+
+/**
+ * Changes a running admin API's credentials (gwclusterd reload): the bearer token from the next request
+ * on, and with `tls` the server certificate, key and client CA from the next TLS handshake on (open
+ * connections keep theirs). Whether TLS is on and requireClientCertificate cannot change without a restart.
+ */
+export function updateAdminCredentials(app: FastifyInstance, next: { readonly token: string | undefined; readonly tls?: AdminTlsMaterial }): void {
+  const credentials = credentialsOf.get(app);
+  if (!credentials) throw new Error('not an admin server built by buildAdminServer');
+  if (next.tls) (app.server as unknown as HttpsServer).setSecureContext({ ...next.tls });
+  credentials.token = next.token;
+}
+
 export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>): FastifyInstance {
   const limits: AdminLimits = { ...ADMIN_LIMITS, ...opts.limits };
   const serverOptions = {
@@ -166,12 +214,14 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'GW_NOT_FOUND', message: `no route ${req.method} ${req.url}; the routes are listed in GET /openapi.json` });
   });
-  const token = opts.token;
+  const credentials: AdminCredentials = { token: opts.token };
+  credentialsOf.set(app, credentials);
   const mtls = opts.tls?.requireClientCertificate ?? false;
   app.decorateRequest('authenticated', false);
   app.addHook('onRequest', async (req, reply) => {
     void reply.header(API_VERSION_HEADER, String(ADMIN_API_VERSION));
     const path = req.url.split('?')[0]!;
+    const token = credentials.token;
     const certified = mtls && (req.raw.socket as TLSSocket).authorized === true;
     req.authenticated = token ? req.headers.authorization === `Bearer ${token}` && (!mtls || certified) : certified;
     if (PUBLIC.has(path)) return;
@@ -187,7 +237,7 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
         });
       }
     } else if (!mtls && req.method !== 'GET' && req.method !== 'HEAD') {
-      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: 'this member has no admin.token, so its admin API is read-only; set admin.token in its personality (or use admin.tls with client certificates) and restart it' });
+      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: 'this member has no admin.token, so its admin API is read-only; set admin.token in its personality and reload it (systemctl reload gwclusterd), or use admin.tls with client certificates (a restart)' });
     }
   });
   void app.register(adminApp, {
