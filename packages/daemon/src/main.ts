@@ -24,6 +24,9 @@ import { AdminListenError, startAdminServer } from './operator/server.js';
 import { OperatorChannel } from './operator/operator-channel.js';
 import { createMetrics } from './operator/metrics.js';
 import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './operator/providers.js';
+import { LogRing } from './operator/log-ring.js';
+import { redactSecrets } from './config/redact.js';
+import { unitCaptureSource } from './dataplane/unit-capture.js';
 
 export class BootError extends Error {
   constructor(
@@ -129,7 +132,15 @@ export interface RunningMember {
 }
 
 export async function runMember(config: MemberConfig): Promise<RunningMember> {
-  const logger = pino({ level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } });
+  // Every line goes to stdout (the journal) and to a bounded ring in memory (GET /v1/logs, gwctl diagnose).
+  const logs = new LogRing();
+  const logger = pino(
+    { level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } },
+    pino.multistream([
+      { level: 'trace', stream: process.stdout },
+      { level: 'trace', stream: logs },
+    ]),
+  );
   const credentials = loadCredentials(config);
   const clockOffsetMs = testClockOffsetMs(config);
   const wallClock = clockOffsetMs === 0 ? () => Date.now() : () => Date.now() + clockOffsetMs;
@@ -199,10 +210,16 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
   // State-sync plane messages go to the session replication (a stateless member drops them).
   const sessions = dataPlane?.sessions ?? null;
   node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
-  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions } : EMPTY_PROVIDERS;
+  const capture = config.dataplane
+    ? unitCaptureSource({
+        interfaces: [config.member.interface, ...config.dataplane.interfaces.map((i) => i.name)],
+        clusterIps: [config.cluster.clusterIp, ...config.dataplane.interfaces.flatMap((i) => i.clusterIps)],
+      })
+    : null;
+  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions, capture } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   const channel = new OperatorChannel({ node, wallClock });
-  const metrics = createMetrics({ node, providers, processMetrics: true });
+  const metrics = createMetrics({ node, providers, processMetrics: true, certificates: () => ({ member: credentials.certChainDer[0], ca: credentials.caPem }) });
   let admin;
   try {
     admin = await startAdminServer({
@@ -211,9 +228,12 @@ export async function runMember(config: MemberConfig): Promise<RunningMember> {
       metrics,
       logger,
       providers,
+      logs,
+      memberConfig: () => redactSecrets(config) as Record<string, unknown>,
       host: config.admin.listen,
       port: config.admin.port,
       ...(config.admin.token ? { token: config.admin.token } : {}),
+      ...(config.admin.metricsToken ? { metricsToken: config.admin.metricsToken } : {}),
       ...(config.admin.tls ? { tls: config.admin.tls } : {}),
     });
   } catch (e) {

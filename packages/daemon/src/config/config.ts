@@ -86,6 +86,8 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
   const member = c.member as Record<string, any>;
   const cluster = c.cluster as Record<string, any>;
   if (cluster.clusterIp === member.address) problems.push('cluster.clusterIp: must differ from member.address');
+  const adminRaw = c.admin as Record<string, any>;
+  if (adminRaw.metricsToken !== undefined && adminRaw.metricsToken === adminRaw.token) problems.push('admin.metricsToken: must differ from admin.token (the metrics token is the read-only one)');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const pki = c.pki as Record<string, any>;
   const admin = c.admin as Record<string, any>;
@@ -106,6 +108,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
       listen: admin.listen ?? member.address,
       port: admin.port,
       ...(admin.token ? { token: admin.token } : {}),
+      ...(admin.metricsToken ? { metricsToken: admin.metricsToken } : {}),
       ...(admin.tls
         ? {
             tls: {

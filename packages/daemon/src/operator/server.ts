@@ -20,6 +20,7 @@ import type { MemberNode } from '../control/member-node.js';
 import type { OperatorChannel } from './operator-channel.js';
 import type { OperatorProviders } from './providers.js';
 import type { MemberMetrics } from './metrics.js';
+import type { LogRing } from './log-ring.js';
 
 export class AdminListenError extends Error {
   override readonly name = 'AdminListenError';
@@ -40,15 +41,23 @@ export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
   readonly token?: string;
+  /** The read-only token (admin.metricsToken): GET of the read routes and /metrics only. */
+  readonly metricsToken?: string;
   readonly tls?: AdminTlsOptions;
   readonly providers?: OperatorProviders;
   readonly metrics?: MemberMetrics;
+  /** This member's recent log lines (GET /v1/logs). */
+  readonly logs?: LogRing;
+  /** This member's configuration with the secrets redacted (GET /v1/member-config). */
+  readonly memberConfig?: () => Record<string, unknown>;
   readonly streamPeriodMs?: number;
   /** Overrides of ADMIN_LIMITS (tests shorten the time-outs). */
   readonly limits?: Partial<AdminLimits>;
 }
 
 const PUBLIC = new Set(['/healthz', '/openapi.json', '/dashboard']);
+/** Read routes that need the admin token even so (logs, the member's own configuration, packet capture). */
+export const ADMIN_ONLY_READS = new Set(['/v1/logs', '/v1/member-config', '/v1/capture']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -164,6 +173,14 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
       const why = (req.raw.socket as TLSSocket).authorizationError ?? 'no client certificate';
       return reply.status(403).send({ code: 'GW_FORBIDDEN', message: `client certificate refused (${String(why)}); present a certificate issued by the cluster CA (gwctl --cert FILE --key FILE --cacert FILE)` });
     }
+    const metricsToken = opts.metricsToken;
+    if (metricsToken && req.headers.authorization === `Bearer ${metricsToken}`) {
+      if ((req.method === 'GET' || req.method === 'HEAD') && !ADMIN_ONLY_READS.has(path)) return;
+      return reply.status(403).send({
+        code: 'GW_FORBIDDEN',
+        message: `the metrics token (admin.metricsToken) is read-only: it may GET /metrics and the read routes, not ${req.method} ${path}; use the admin token (admin.token)`,
+      });
+    }
     if (token) {
       if (req.headers.authorization !== `Bearer ${token}`) {
         return reply.status(401).send({
@@ -180,6 +197,8 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
     channel: opts.channel,
     ...(opts.providers ? { providers: opts.providers } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.logs ? { logs: opts.logs } : {}),
+    ...(opts.memberConfig ? { memberConfig: opts.memberConfig } : {}),
     ...(opts.streamPeriodMs ? { streamPeriodMs: opts.streamPeriodMs } : {}),
   });
   return app;
