@@ -55,7 +55,12 @@ export interface MemberMetrics {
 export function createMetrics(opts: MetricsOptions): MemberMetrics {
   const { node, providers } = opts;
   const registry = new Registry();
-  if (opts.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'gwclusterd_' });
+  if (opts.processMetrics) {
+    collectDefaultMetrics({ register: registry, prefix: 'gwclusterd_' });
+    // prom-client names three gauges with a `_total` suffix, which Prometheus reserves for counters; the
+    // same figures are in gwclusterd_nodejs_active_handles / _requests / _resources (by type).
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`gwclusterd_nodejs_${name}`);
+  }
   const self = node.self;
   const registers = [registry];
 
@@ -107,14 +112,16 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
       if (ca !== null) this.set({ member: self, certificate: 'ca' }, ca);
     },
   });
-  new Gauge({ name: 'gwcluster_epoch', help: 'Epoch of the master this member follows (or is).', registers, collect() { this.set(status().epoch); } });
-  new Gauge({ name: 'gwcluster_config_version', help: 'Cluster configuration version this member runs.', registers, collect() { this.set(node.config.cluster.configVersion); } });
+  const own = { member: self };
+  new Gauge({ name: 'gwcluster_epoch', help: 'Epoch of the master this member follows (or is).', labelNames: ['member'], registers, collect() { this.set(own, status().epoch); } });
+  new Gauge({ name: 'gwcluster_config_version', help: 'Cluster configuration version this member runs.', labelNames: ['member'], registers, collect() { this.set(own, node.config.cluster.configVersion); } });
   new Gauge({
     name: 'gwcluster_keepalive_interval_seconds',
-    help: 'Keepalive period T in force, seconds.',
+    help: 'Keepalive period T in force on this member, seconds.',
+    labelNames: ['member'],
     registers,
     collect() {
-      this.set(status().keepalivePeriodMs / 1000);
+      this.set(own, status().keepalivePeriodMs / 1000);
     },
   });
   // This member's own row of the member table (as the master's keepalives carry it): one series per
@@ -152,15 +159,15 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
 
   // Cluster-wide facts and the master's measurements of the others: exported by the master only, so an
   // aggregation over every member's scrape counts each fact once.
-  const masterOnly = <T>(st: ReturnType<typeof status>, f: () => T): T | undefined => (st.role === 'master' ? f() : undefined);
   new Gauge({
     name: 'gwcluster_cluster_members',
-    help: 'Members in the cluster (exported by the master only).',
+    help: 'Members in the cluster (exported by the master only; member = the master).',
+    labelNames: ['member'],
     registers,
     collect() {
       this.reset();
       const st = status();
-      masterOnly(st, () => this.set(st.members.length));
+      if (st.role === 'master') this.set(own, st.members.length);
     },
   });
   const masterView = (name: string, help: string, pick: (m: ReturnType<typeof status>['members'][number]) => number | null) =>
@@ -185,70 +192,72 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
   new Gauge({
     name: 'gwcluster_master_keepalive_loss_ratio',
     help: "This member's estimate P of the master's lost keepalives, 0..1 (members only).",
+    labelNames: ['member'],
     registers,
     collect() {
       this.reset();
       const loss = node.core.masterLoss;
-      if (loss !== null) this.set(loss);
+      if (loss !== null) this.set(own, loss);
     },
   });
   new Gauge({
     name: 'gwcluster_cluster_units',
-    help: 'Work units by state: assigned, unassigned, moving (an assign or de-assign in flight); exported by the master only.',
-    labelNames: ['state'],
+    help: 'Work units by state: assigned, unassigned, moving (an assign or de-assign in flight); exported by the master only (member = the master).',
+    labelNames: ['member', 'state'],
     registers,
     collect() {
       this.reset();
       const st = status();
       if (st.role !== 'master') return;
       const assigned = st.owners.filter((o) => o !== null).length;
-      this.set({ state: 'assigned' }, assigned);
-      this.set({ state: 'unassigned' }, st.owners.length - assigned);
-      this.set({ state: 'moving' }, st.movingUnits);
+      this.set({ member: self, state: 'assigned' }, assigned);
+      this.set({ member: self, state: 'unassigned' }, st.owners.length - assigned);
+      this.set({ member: self, state: 'moving' }, st.movingUnits);
     },
   });
   new Counter({
     name: 'gwcluster_failovers_total',
     help: 'Master changes this member has seen (a new master replaced the one it knew).',
+    labelNames: ['member'],
     registers,
     collect() {
       this.reset();
-      this.inc(failovers);
+      this.inc(own, failovers);
     },
   });
   new Counter({
     name: 'gwcluster_watchdog_expired_total',
     help: 'Watchdogs expired: peer="master" (this member lost its master), peer="member" (as master, a member died).',
-    labelNames: ['peer'],
+    labelNames: ['member', 'peer'],
     registers,
     collect() {
       const c = node.core.counters;
       this.reset();
-      this.inc({ peer: 'master' }, c['watchdog.master-dead'] ?? 0);
-      this.inc({ peer: 'member' }, c['watchdog.member-dead'] ?? 0);
+      this.inc({ member: self, peer: 'master' }, c['watchdog.master-dead'] ?? 0);
+      this.inc({ member: self, peer: 'member' }, c['watchdog.member-dead'] ?? 0);
     },
   });
   new Counter({
     name: 'gwcluster_messages_total',
     help: 'Cluster protocol messages by direction and type.',
-    labelNames: ['direction', 'type'],
+    labelNames: ['member', 'direction', 'type'],
     registers,
     collect() {
       this.reset();
       for (const [k, v] of Object.entries(node.core.counters)) {
         const m = /^(rx|tx)\.([a-z-]+)$/.exec(k);
-        if (m) this.inc({ direction: m[1] === 'rx' ? 'in' : 'out', type: m[2]! }, v);
+        if (m) this.inc({ member: self, direction: m[1] === 'rx' ? 'in' : 'out', type: m[2]! }, v);
       }
     },
   });
   new Counter({
     name: 'gwcluster_datagrams_dropped_total',
     help: 'Cluster datagrams dropped before the protocol, by reason (protocol.md "Framing and authentication").',
-    labelNames: ['reason'],
+    labelNames: ['member', 'reason'],
     registers,
     collect() {
       this.reset();
-      for (const [k, v] of Object.entries(node.counters)) if (k.startsWith('drop.')) this.inc({ reason: k.slice(5) }, v);
+      for (const [k, v] of Object.entries(node.counters)) if (k.startsWith('drop.')) this.inc({ member: self, reason: k.slice(5) }, v);
     },
   });
 

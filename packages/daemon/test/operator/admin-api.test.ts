@@ -260,12 +260,12 @@ describe('reads', () => {
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toMatch(/text\/plain/);
     const text = r.body;
-    expect(text).toMatch(/gwcluster_keepalive_interval_seconds 0\.1/);
+    expect(text).toMatch(/gwcluster_keepalive_interval_seconds\{member="192\.0\.2\.11"\} 0\.1/);
     expect(text).toMatch(/gwcluster_unit_packets_total\{member="192\.0\.2\.11",unit="5"\} 42/);
     expect(text).toMatch(/gwcluster_packets_total\{member="192\.0\.2\.11"\} 42/);
     expect(text).toMatch(/gwcluster_hold_queue_packets\{member="192\.0\.2\.11"\} 3/);
     expect(text).toMatch(/gwcluster_sessions\{member="192\.0\.2\.11"\} 25/);
-    expect(text).toMatch(/gwcluster_failovers_total 0/);
+    expect(text).toMatch(/gwcluster_failovers_total\{member="192\.0\.2\.11"\} 0/);
     // Each member exports its own row only: the sum over the members is the whole table.
     let units = 0;
     for (const ip of IPS) {
@@ -275,8 +275,8 @@ describe('reads', () => {
       units += Number(own[0]![2]);
       const isMaster = ip === c.master().ip;
       expect(t).toMatch(new RegExp(`^gwcluster_is_master\\{member="${ip.replaceAll('.', '\\.')}"\\} ${isMaster ? 1 : 0}$`, 'm'));
-      expect(/^gwcluster_cluster_units\{state="assigned"\} 1024$/m.test(t)).toBe(isMaster);
-      expect(/^gwcluster_cluster_members 3$/m.test(t)).toBe(isMaster);
+      expect(/^gwcluster_cluster_units\{member="[^"]+",state="assigned"\} 1024$/m.test(t)).toBe(isMaster);
+      expect(/^gwcluster_cluster_members\{member="[^"]+"\} 3$/m.test(t)).toBe(isMaster);
       // The master's loss estimate of each other member, from the master only.
       const loss = [...t.matchAll(/^gwcluster_member_keepalive_loss_ratio\{member="([^"]+)"\} 0$/gm)].map((m) => m[1]).sort();
       expect(loss).toEqual(isMaster ? IPS.filter((x) => x !== ip).sort() : []);
