@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Writable } from 'node:stream';
 
 export const EXIT = { ok: 0, failure: 1, badArguments: 2, unreachable: 3, unauthorized: 4, refused: 5 } as const;
 
@@ -39,7 +40,7 @@ function readPem(flag: string, file: string): Buffer {
 const TLS_AUTH_ERRORS = /certificate|CERT_|alert|handshake/i;
 
 /** One request; resolves with status and parsed JSON (or text), maps transport failures to exit codes. */
-export function request(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+export function request(opts: ClientOptions, method: string, path: string, body?: unknown, sink?: Writable): Promise<{ status: number; body: any; text: string }> {
   const url = new URL(path, opts.endpoint);
   const timeoutMs = opts.timeoutMs ?? 3000;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -62,6 +63,13 @@ export function request(opts: ClientOptions, method: string, path: string, body?
     : {};
   return new Promise((resolve, reject) => {
     const req = (https ? httpsRequest : httpRequest)(url, { method, headers, timeout: timeoutMs, ...tls }, (res: IncomingMessage) => {
+      if (sink && res.statusCode === 200) {
+        // A binary answer (a pcap stream) goes to the sink as it arrives.
+        res.pipe(sink);
+        res.on('end', () => resolve({ status: 200, body: null, text: '' }));
+        res.on('error', (e) => reject(e));
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -92,8 +100,8 @@ export function request(opts: ClientOptions, method: string, path: string, body?
 }
 
 /** A request whose error statuses become GwctlError: 401/403 -> exit 4, 400 -> exit 2, others -> exit 5. */
-export async function call<T>(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await request(opts, method, path, body);
+export async function call<T>(opts: ClientOptions, method: string, path: string, body?: unknown, sink?: Writable): Promise<T> {
+  const res = await request(opts, method, path, body, sink);
   const b = res.body as { code?: string; message?: string } | null;
   if (res.status === 401 || res.status === 403) throw new GwctlError(EXIT.unauthorized, `${b?.code ?? res.status}: ${b?.message ?? 'authentication failed'}`);
   if (res.status === 400) throw new GwctlError(EXIT.badArguments, `${b?.code ?? 400}: ${b?.message ?? 'bad request'}`);

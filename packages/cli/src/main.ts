@@ -9,6 +9,7 @@ import { EXIT, GwctlError, type ClientOptions } from './client.js';
 import { fetchStatus, renderStatus } from './status.js';
 import { createPersonality, initCa, issueClientCertificate, signPersonalityBundle } from './pki.js';
 import { addOperatorCommands } from './operator-commands.js';
+import { addDiagnosticCommands } from './diagnostics.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
 import { completionScript } from './completion.js';
 import { isIpv4Text, isIpv6Text } from '@gwcluster/native-addon';
@@ -85,13 +86,15 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       out(opts.json ? `${JSON.stringify(status)}\n` : `${renderStatus(status)}\n`);
     });
 
-  addOperatorCommands(program, {
+  const commandContext = {
     out,
-    err: (s) => process.stderr.write(s),
+    err: (s: string) => process.stderr.write(s),
     client: clientOptions,
     ipv4,
     integer,
-  });
+  };
+  addOperatorCommands(program, commandContext);
+  addDiagnosticCommands(program, commandContext);
 
   program
     .command('workunit')
