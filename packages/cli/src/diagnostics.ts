@@ -136,7 +136,7 @@ export function addDiagnosticCommands(program: Command, ctx: CommandContext): vo
     .addOption(new Option('--seconds <s>', `stop after this long (at most ${CAPTURE_LIMITS.maxSeconds})`).argParser(positiveNumber('--seconds', 0.1, CAPTURE_LIMITS.maxSeconds)).default(CAPTURE_LIMITS.defaultSeconds))
     .option('--interface <name>', "interface on the member (default: its cluster interface)")
     .option('-o, --out <file>', 'pcap file to write; - for stdout (default: unit-N.pcap)')
-    .addHelpText('after', '\nExamples:\n  gwctl capture -e http://192.0.2.12:7401 --unit 517 --count 50 --out unit-517.pcap\n  gwctl capture --unit 517 --seconds 5 --out - | tcpdump -nr -')
+    .addHelpText('after', '\nExamples:\n  gwctl capture -e http://192.0.2.12:7401 --unit 598 --count 50 --out unit-598.pcap\n  gwctl capture --unit 598 --seconds 5 --out - | tcpdump -nr -')
     .action(async (o: { unit: number; count: number; seconds: number; interface?: string; out?: string }, cmd: Command) => {
       const base = ctx.client(cmd);
       const opts: ClientOptions = { ...base, timeoutMs: Math.max(base.timeoutMs ?? 3000, o.seconds * 1000 + 5000) };

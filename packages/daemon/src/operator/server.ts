@@ -7,6 +7,8 @@
  *   unless mutual TLS authenticates the client.
  * - mutual TLS (admin.tls): HTTPS with the member's certificate; with requireClientCertificate, a client
  *   must present a certificate issued by the cluster CA (403 GW_FORBIDDEN otherwise).
+ * - metrics token (admin.metricsToken): read-only; GET of the read routes and /metrics, not the logs, the
+ *   member configuration or the capture (ADMIN_ONLY_READS); anything else is 403 GW_FORBIDDEN.
  * Public routes: /healthz, /openapi.json, /dashboard (a page without data).
  */
 import { readFileSync } from 'node:fs';
