@@ -58,6 +58,9 @@ import { pcapGlobalHeader, pcapRecord } from './pcap.js';
 
 export type { ClusterView } from '@gwcluster/contracts';
 
+/** Bytes of pcap a capture keeps queued for a slow client at most; frames beyond are not sent. */
+const CAPTURE_BUFFER_BYTES = 8 << 20;
+
 /** Response schemas for the given error codes (their HTTP statuses), plus 400 and 401/403 for every route. */
 function errors(...codes: ApiErrorCode[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 500: ErrorSchema };
@@ -395,6 +398,8 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
           ...(q.interface !== undefined ? { interface: q.interface } : {}),
           onFrame: (frame, atMs) => {
             if (done) return false;
+            // A client that reads slower than the unit's traffic loses frames rather than the member memory.
+            if (res.writableLength > CAPTURE_BUFFER_BYTES) return false;
             res.write(pcapRecord(frame, atMs));
             if (++count >= q.count) {
               setImmediate(finish);
@@ -416,6 +421,9 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'cache-control': 'no-store', 'content-disposition': `attachment; filename="unit-${q.unit}-${node.self}.pcap"` });
       res.write(pcapGlobalHeader());
       timer = setTimeout(finish, q.seconds * 1000);
+      // The connection may stay silent for the whole capture (a unit without traffic): longer than the
+      // admin API's idle limit allows other requests.
+      req.raw.socket.setTimeout((q.seconds + 5) * 1000);
       req.raw.on('close', finish);
       res.on('close', finish);
     },
