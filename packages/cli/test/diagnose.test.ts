@@ -51,7 +51,7 @@ beforeAll(async () => {
   expect(made.code, made.stderr).toBe(0);
   proc = spawn(process.execPath, [GWCLUSTERD, '--config', join(dir, 'm1', 'member.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
   endpoint = `http://127.0.0.1:${admin}`;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     try {
       const r = await fetch(`${endpoint}/healthz`, { headers: { authorization: `Bearer ${TOKEN}` } });
       if (r.ok && ((await r.json()) as { role?: string }).role === 'master') return;
@@ -61,7 +61,7 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('gwclusterd did not become master');
-}, 30_000);
+}, 90_000);
 
 afterAll(async () => {
   if (proc && proc.exitCode === null) {
