@@ -78,8 +78,10 @@ describe('operating a three-member cluster with gwctl', () => {
   it('metrics from every member; actions refused without the token (exit 4)', async () => {
     for (const ip of M) {
       const r = await f.ops.exec([process.execPath, '-e', `fetch('http://${ip}:7401/metrics',{headers:{authorization:'Bearer e2e-token-0123456789abcdef'}}).then(r=>r.text()).then(t=>process.stdout.write(t))`]);
-      expect(r.stdout).toMatch(/gwcluster_config_version 2/);
-      expect(r.stdout).toMatch(/gwcluster_member_units\{member="192\.0\.2\.1[123]"\} \d+/);
+      const me = ip.replaceAll('.', '\\.');
+      expect(r.stdout).toMatch(new RegExp(`gwcluster_config_version\\{member="${me}"\\} 2`));
+      // Each member exports its own row only.
+      expect([...r.stdout.matchAll(/^gwcluster_member_units\{member="([^"]+)"\} \d+$/gm)].map((m) => m[1])).toEqual([ip]);
     }
     const r = await f.ops.exec([process.execPath, GWCTL, '--endpoint', `http://${M[0]}:7401`, 'rebalance']);
     expect(r.code).toBe(4);

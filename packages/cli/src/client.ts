@@ -9,6 +9,7 @@ import { ADMIN_API_VERSION, API_VERSION_HEADER, viewProblem } from '@gwcluster/c
 
 /** A view schema of the contracts package. */
 export type ViewSchema = Parameters<typeof viewProblem>[0];
+import type { Writable } from 'node:stream';
 
 export const EXIT = { ok: 0, failure: 1, badArguments: 2, unreachable: 3, unauthorized: 4, refused: 5 } as const;
 
@@ -43,7 +44,7 @@ function readPem(flag: string, file: string): Buffer {
 const TLS_AUTH_ERRORS = /certificate|CERT_|alert|handshake/i;
 
 /** One request; resolves with status and parsed JSON (or text), maps transport failures to exit codes. */
-export function request(opts: ClientOptions, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string; apiVersion: string | null }> {
+export function request(opts: ClientOptions, method: string, path: string, body?: unknown, sink?: Writable): Promise<{ status: number; body: any; text: string; apiVersion: string | null }> {
   const url = new URL(path, opts.endpoint);
   const timeoutMs = opts.timeoutMs ?? 3000;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -66,6 +67,13 @@ export function request(opts: ClientOptions, method: string, path: string, body?
     : {};
   return new Promise((resolve, reject) => {
     const req = (https ? httpsRequest : httpRequest)(url, { method, headers, timeout: timeoutMs, ...tls }, (res: IncomingMessage) => {
+      if (sink && res.statusCode === 200) {
+        // A binary answer (a pcap stream) goes to the sink as it arrives.
+        res.pipe(sink);
+        res.on('end', () => resolve({ status: 200, body: null, text: '', apiVersion: null }));
+        res.on('error', (e) => reject(e));
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -100,10 +108,11 @@ export function request(opts: ClientOptions, method: string, path: string, body?
  * A request whose error statuses become GwctlError: 401/403 -> exit 4, 400 -> exit 2, others -> exit 5;
  * a success answer is checked against `schema` (the contracts package's view) before anyone reads it: an
  * answer of another shape (a daemon of another release, or not a gwclusterd) is exit 1, saying which
- * admin API version the daemon speaks.
+ * admin API version the daemon speaks. With `schema` null (a text or binary answer: logs, a pcap stream
+ * written to `sink`) the answer is returned as it is.
  */
-export async function call<T>(opts: ClientOptions, method: string, path: string, schema: ViewSchema, body?: unknown): Promise<T> {
-  const res = await request(opts, method, path, body);
+export async function call<T>(opts: ClientOptions, method: string, path: string, schema: ViewSchema | null, body?: unknown, sink?: Writable): Promise<T> {
+  const res = await request(opts, method, path, body, sink);
   const b = res.body as { code?: unknown; message?: unknown } | null;
   const coded = b !== null && typeof b === 'object' && typeof b.code === 'string' && typeof b.message === 'string';
   const code = coded ? (b.code as string) : String(res.status);
@@ -111,6 +120,7 @@ export async function call<T>(opts: ClientOptions, method: string, path: string,
   if (res.status === 401 || res.status === 403) throw new GwctlError(EXIT.unauthorized, `${code}: ${message('authentication failed')}`);
   if (res.status === 400) throw new GwctlError(EXIT.badArguments, `${code}: ${message('bad request')}`);
   if (res.status < 200 || res.status >= 300) throw new GwctlError(EXIT.refused, `${code}: ${message(`HTTP ${res.status}`)}`);
+  if (schema === null) return (res.body ?? res.text) as T;
   const problem = res.body === null ? `not JSON: ${JSON.stringify(res.text.slice(0, 80))}` : viewProblem(schema, res.body);
   if (problem !== null) throw new GwctlError(EXIT.failure, unexpectedAnswer(opts, method, path, res.apiVersion, problem));
   return res.body as T;

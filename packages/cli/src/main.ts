@@ -15,6 +15,7 @@ import { fetchStatus, renderStatus } from './status.js';
 import { applyOwnership, createPersonality, initCa, issueClientCertificate, listIssued, renderIssued, renewCertificate, resolveOwner, revokeCertificates, signPersonalityBundle } from './pki.js';
 import { dirname } from 'node:path';
 import { addOperatorCommands } from './operator-commands.js';
+import { addDiagnosticCommands } from './diagnostics.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
 import { completionScript } from './completion.js';
 import { isIpv4Text, isIpv6Text } from '@gwcluster/native-addon';
@@ -148,13 +149,15 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       );
     });
 
-  addOperatorCommands(program, {
+  const commandContext = {
     out,
-    err: (s) => process.stderr.write(s),
+    err: (s: string) => process.stderr.write(s),
     client: clientOptions,
     ipv4,
     integer,
-  });
+  };
+  addOperatorCommands(program, commandContext);
+  addDiagnosticCommands(program, commandContext);
 
   program
     .command('workunit')

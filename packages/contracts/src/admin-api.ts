@@ -220,3 +220,29 @@ export const LogLevelSchema = Type.Object({
 export type LogLevelView = Static<typeof LogLevelSchema>;
 // The list and the schema name the same levels.
 API_LOG_LEVELS satisfies readonly LogLevelView['level'][];
+
+/** GET /v1/logs: this member's recent log lines (pino JSON, one per string), oldest first. */
+export const LogsQuerySchema = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }) });
+export const LogsSchema = Type.Object({
+  member: Type.String(),
+  lines: Type.Array(Type.String(), { description: 'JSON log lines as the member wrote them, oldest first' }),
+  dropped: Type.Integer({ description: 'older lines no longer kept in memory (the journal has them)' }),
+});
+export type LogsView = Static<typeof LogsSchema>;
+
+/** GET /v1/member-config: this member's configuration (personality) as loaded, secrets redacted. */
+export const MemberConfigViewSchema = Type.Object({
+  member: Type.String(),
+  config: Type.Record(Type.String(), Type.Unknown(), { description: 'the configuration after defaults; admin.token and admin.metricsToken are "<redacted>"' }),
+});
+export type MemberConfigView = Static<typeof MemberConfigViewSchema>;
+
+/** Bounds of GET /v1/capture: a capture ends at `count` packets or `seconds`, whichever comes first. */
+export const CAPTURE_LIMITS = { maxCount: 10_000, defaultCount: 100, maxSeconds: 60, defaultSeconds: 10 } as const;
+export const CaptureQuerySchema = Type.Object({
+  unit: Type.Integer({ minimum: 0, maximum: 1023, description: 'work unit whose packets are captured' }),
+  count: Type.Integer({ minimum: 1, maximum: CAPTURE_LIMITS.maxCount, default: CAPTURE_LIMITS.defaultCount, description: 'stop after this many packets' }),
+  seconds: Type.Number({ minimum: 0.1, maximum: CAPTURE_LIMITS.maxSeconds, default: CAPTURE_LIMITS.defaultSeconds, description: 'stop after this long' }),
+  interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', description: "interface to capture on (default: the member's cluster interface); one of the member's configured interfaces" })),
+});
+export type CaptureQuery = Static<typeof CaptureQuerySchema>;

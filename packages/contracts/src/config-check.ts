@@ -46,6 +46,8 @@ export function memberConfigProblems(raw: unknown): string[] {
   const c = raw as Record<string, any>;
   const problems: string[] = [];
   if (c.cluster.clusterIp === c.member.address) problems.push('cluster.clusterIp: must differ from member.address');
+  const admin = c.admin as Record<string, any> | undefined;
+  if (admin?.metricsToken !== undefined && admin.metricsToken === admin.token) problems.push('admin.metricsToken: must differ from admin.token (the metrics token is the read-only one)');
   const d = c.dataplane as Record<string, any> | undefined;
   if (d) {
     const mac = typeof d.clusterMac === 'string' ? (d.clusterMac as string).toLowerCase() : undefined;

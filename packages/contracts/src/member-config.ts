@@ -138,6 +138,14 @@ export const AdminSectionSchema = Type.Object(
     listen: Filled(IPv4('Address of the admin API. Default: the member address.')),
     port: Filled(Type.Integer({ minimum: 1, maximum: 65535, default: 7401 })),
     token: Type.Optional(Type.String({ minLength: 16, maxLength: 256, description: 'Bearer token required by the admin API. Without it the API is read-only.' })),
+    metricsToken: Type.Optional(
+      Type.String({
+        minLength: 16,
+        maxLength: 256,
+        description:
+          'A second, read-only bearer token for scrapers and dashboards: it reads GET /metrics and the other read routes (not the logs, member configuration or packet capture), and every action answers 403 GW_FORBIDDEN. Must differ from token.',
+      }),
+    ),
     tls: Type.Optional(AdminTlsSchema),
   },
   { additionalProperties: false, default: {} },

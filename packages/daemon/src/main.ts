@@ -29,6 +29,9 @@ import { EMPTY_PROVIDERS, NO_SESSIONS, type OperatorProviders } from './operator
 import { EventLoopWatch } from './operator/event-loop-watch.js';
 import { BindRetryExhausted, bindWithRetry } from './control/bind-retry.js';
 import { versionLine } from './version.js';
+import { LogRing } from './operator/log-ring.js';
+import { redactSecrets } from './config/redact.js';
+import { unitCaptureSource } from './dataplane/unit-capture.js';
 
 /** Exit code when an address is still missing after the bind retry window: temporary, so systemd restarts. */
 export const EXIT_ADDRESS_NOT_AVAILABLE = 75;
@@ -61,7 +64,15 @@ export interface RunningMember {
 }
 
 export async function runMember(config: MemberConfig, opts: { readonly state?: AdoptedConfigStore | null } = {}): Promise<RunningMember> {
-  const logger = pino({ level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } });
+  // Every line goes to stdout (the journal) and to a bounded ring in memory (GET /v1/logs, gwctl diagnose).
+  const logs = new LogRing();
+  const logger = pino(
+    { level: config.logLevel, base: { service: 'gwclusterd', cluster: config.cluster.name } },
+    pino.multistream([
+      { level: 'trace', stream: process.stdout },
+      { level: 'trace', stream: logs },
+    ]),
+  );
   const { credentials, trust } = loadCredentialsAndTrust(config);
   const clockOffsetMs = testClockOffsetMs(config);
   const wallClock = clockOffsetMs === 0 ? () => Date.now() : () => Date.now() + clockOffsetMs;
@@ -139,7 +150,13 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
   // State-sync plane messages go to the session replication (a stateless member drops them).
   const sessions = dataPlane?.sessions ?? null;
   node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
-  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions } : EMPTY_PROVIDERS;
+  const capture = config.dataplane
+    ? unitCaptureSource({
+        interfaces: [config.member.interface, ...config.dataplane.interfaces.map((i) => i.name)],
+        clusterIps: [config.cluster.clusterIp, ...config.dataplane.interfaces.flatMap((i) => i.clusterIps)],
+      })
+    : null;
+  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions, capture } : EMPTY_PROVIDERS;
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   // With a state directory adopted versions go there, and the configuration file is never written.
   const state = opts.state ?? null;
@@ -148,7 +165,10 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     wallClock,
     ...(state ? { writeConfigFile: (_file: string, raw: Record<string, unknown>) => state.write(raw), readConfigFile: (c: MemberConfig) => state.configFile(c) } : {}),
   });
-  const metrics = createMetrics({ node, providers, processMetrics: true });
+  // The certificates in force: a reload (SIGHUP) may renew them.
+  let reloader: MemberReloader | undefined;
+  const current = () => reloader?.currentCredentials ?? credentials;
+  const metrics = createMetrics({ node, providers, processMetrics: true, certificates: () => ({ member: current().certChainDer[0], ca: current().caPem }) });
   const eventLoop = new EventLoopWatch();
   let admin;
   try {
@@ -162,10 +182,13 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
           logger,
           providers,
           eventLoop,
+          logs,
+          memberConfig: () => redactSecrets(config) as Record<string, unknown>,
           ...(dataPlane ? { dataPlane } : {}),
           host: config.admin.listen,
           port: config.admin.port,
           ...(config.admin.token ? { token: config.admin.token } : {}),
+          ...(config.admin.metricsToken ? { metricsToken: config.admin.metricsToken } : {}),
           ...(config.admin.tls ? { tls: config.admin.tls } : {}),
         }),
       retryLog,
@@ -180,7 +203,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     throw e;
   }
   node.start();
-  const reloader = new MemberReloader({ node, admin, credentials, trust, ...(opts.state ? { load: (file: string) => loadMemberConfigWithState(file, opts.state ?? null) } : {}) });
+  reloader = new MemberReloader({ node, admin, credentials, trust, ...(opts.state ? { load: (file: string) => loadMemberConfigWithState(file, opts.state ?? null) } : {}) });
   return {
     node,
     reload: () => reloader.reload(),

@@ -59,6 +59,11 @@ export class MemberReloader {
     }
   }
 
+  /** The credentials in force (as booted, or as the last successful reload installed them). */
+  get currentCredentials(): Credentials {
+    return this.credentials;
+  }
+
   /** Reads the member's configuration file again and applies what can change live. Never throws. */
   reload(): ReloadOutcome {
     const node = this.opts.node;

@@ -76,6 +76,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
       listen: admin.listen ?? member.address,
       port: admin.port,
       ...(admin.token ? { token: admin.token } : {}),
+      ...(admin.metricsToken ? { metricsToken: admin.metricsToken } : {}),
       ...(admin.tls
         ? {
             tls: {

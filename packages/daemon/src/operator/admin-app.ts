@@ -17,6 +17,7 @@ import type { ClusterStatus } from '@gwcluster/cluster-core';
 import {
   API_ERRORS,
   ActionSchema,
+  CaptureQuerySchema,
   ClusterSchema,
   ConfigChangeSchema,
   ConfigChangedSchema,
@@ -28,6 +29,9 @@ import {
   LivenessSchema,
   LogLevelSchema,
   ReadinessSchema,
+  LogsQuerySchema,
+  LogsSchema,
+  MemberConfigViewSchema,
   MemberCountersSchema,
   MemberParamsSchema,
   MemberSchema,
@@ -53,8 +57,13 @@ import type { MemberMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
 import { VERSIONS } from '../version.js';
 import type { EventLoopHealth } from './event-loop-watch.js';
+import type { LogRing } from './log-ring.js';
+import { pcapGlobalHeader, pcapRecord } from './pcap.js';
 
 export type { ClusterView } from '@gwcluster/contracts';
+
+/** Bytes of pcap a capture keeps queued for a slow client at most; frames beyond are not sent. */
+const CAPTURE_BUFFER_BYTES = 8 << 20;
 
 /** Response schemas for the given error codes (their HTTP statuses), plus 400 and 401/403 for every route. */
 function errors(...codes: ApiErrorCode[]): Record<number, TSchema> {
@@ -68,6 +77,10 @@ export interface AdminAppOptions {
   readonly channel: OperatorChannel;
   readonly providers?: OperatorProviders;
   readonly metrics?: MemberMetrics;
+  /** This member's recent log lines (GET /v1/logs). */
+  readonly logs?: LogRing;
+  /** This member's configuration with the secrets redacted (GET /v1/member-config). */
+  readonly memberConfig?: () => Record<string, unknown>;
   /** Snapshot period of GET /v1/stream, ms (default 500). */
   readonly streamPeriodMs?: number;
   /** The data plane, when the member runs one: /readyz needs it running. */
@@ -380,6 +393,100 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       node.logLevel = level;
       node.note('info', 'operator', `log level ${before} -> ${level}`, { before, level });
       return { level };
+    },
+  );
+
+  app.get(
+    '/v1/logs',
+    {
+      schema: {
+        summary: "This member's recent log lines, oldest first (a bounded in-memory ring; the journal keeps the full log); admin token only",
+        tags: ['observability'],
+        querystring: LogsQuerySchema,
+        response: { 200: LogsSchema, ...errors() },
+      },
+    },
+    async (req) => ({ member: node.self, lines: opts.logs?.recent(req.query.limit) ?? [], dropped: opts.logs?.dropped ?? 0 }),
+  );
+
+  app.get(
+    '/v1/member-config',
+    { schema: { summary: "This member's configuration as loaded, with admin.token and admin.metricsToken redacted; admin token only", tags: ['observability'], response: { 200: MemberConfigViewSchema, ...errors() } } },
+    async () => ({ member: node.self, config: opts.memberConfig?.() ?? {} }),
+  );
+
+  let capturing = false;
+  app.get(
+    '/v1/capture',
+    {
+      schema: {
+        summary:
+          'The packets of one work unit on this member, as a pcap stream (application/vnd.tcpdump.pcap); ends after `count` packets or `seconds`, whichever comes first; one capture at a time; admin token only',
+        tags: ['observability'],
+        querystring: CaptureQuerySchema,
+        response: { 200: Type.String({ description: 'pcap file (link type Ethernet)' }), ...errors('GW_REFUSED') },
+      },
+    },
+    async (req, reply) => {
+      const source = providers.capture;
+      if (!source) throw new ApiError('GW_REFUSED', `${node.self} has no packet capture: it runs without a data plane (dataplane section), or its addon was built without libpcap`);
+      const q = req.query;
+      if (q.interface !== undefined && !source.interfaces().includes(q.interface)) {
+        throw new ApiError('GW_BAD_REQUEST', `interface ${q.interface} is not one of ${node.self}'s interfaces (${source.interfaces().join(', ')})`);
+      }
+      if (capturing) throw new ApiError('GW_REFUSED', `${node.self} is already running a capture (one at a time); retry when it ends`);
+      capturing = true;
+      let count = 0;
+      let done = false;
+      let handle: { stop(): void } | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const res = reply.raw;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        capturing = false;
+        if (timer) clearTimeout(timer);
+        try {
+          handle?.stop();
+        } catch {
+          // already closed
+        }
+        res.end();
+      };
+      try {
+        handle = source.start({
+          unit: q.unit,
+          ...(q.interface !== undefined ? { interface: q.interface } : {}),
+          onFrame: (frame, atMs) => {
+            if (done) return false;
+            // A client that reads slower than the unit's traffic loses frames rather than the member memory.
+            if (res.writableLength > CAPTURE_BUFFER_BYTES) return false;
+            res.write(pcapRecord(frame, atMs));
+            if (++count >= q.count) {
+              setImmediate(finish);
+              return false;
+            }
+            return true;
+          },
+          onError: (err) => {
+            req.log.warn({ err: err.message }, 'capture failed while running');
+            finish();
+          },
+        });
+      } catch (e) {
+        capturing = false;
+        throw new ApiError('GW_REFUSED', `cannot capture on ${q.interface ?? source.interfaces()[0]}: ${(e as Error).message}`);
+      }
+      node.note('info', 'operator', `capture of unit ${q.unit} (at most ${q.count} packets, ${q.seconds} s)`, { unit: q.unit, count: q.count, seconds: q.seconds });
+      reply.hijack();
+      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'cache-control': 'no-store', 'content-disposition': `attachment; filename="unit-${q.unit}-${node.self}.pcap"` });
+      res.write(pcapGlobalHeader());
+      timer = setTimeout(finish, q.seconds * 1000);
+      // The connection may stay silent for the whole capture (a unit without traffic): longer than the
+      // admin API's idle limit allows other requests.
+      req.raw.socket.setTimeout((q.seconds + 5) * 1000);
+      req.raw.on('close', finish);
+      res.on('close', finish);
     },
   );
 

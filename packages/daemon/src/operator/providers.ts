@@ -67,10 +67,33 @@ export interface SyncCounters {
   bytesReceived(): number;
 }
 
+/** What GET /v1/capture asks of the data plane: the frames of one work unit on one interface. */
+export interface UnitCaptureRequest {
+  readonly unit: WorkUnit;
+  /** Default: the member's cluster interface. */
+  readonly interface?: string;
+  /** One Ethernet frame of the unit, with the time it was delivered (ms); return false to stop delivering this batch. */
+  readonly onFrame: (frame: Uint8Array, atMs: number) => boolean;
+  readonly onError: (err: Error) => void;
+}
+
+export interface UnitCaptureHandle {
+  stop(): void;
+}
+
+export interface UnitCaptureSource {
+  /** Interfaces a capture may open, the default first. */
+  interfaces(): readonly string[];
+  /** Starts capturing; throws (with a message for the operator) if the capture cannot open. */
+  start(req: UnitCaptureRequest): UnitCaptureHandle;
+}
+
 export interface OperatorProviders {
   readonly sessions: SessionProvider;
   readonly traffic: TrafficCounters | null;
   readonly sync: SyncCounters | null;
+  /** Packet capture per work unit (GET /v1/capture); absent: the route answers GW_REFUSED. */
+  readonly capture?: UnitCaptureSource | null;
 }
 
 export const NO_SESSIONS: SessionProvider = {

@@ -7,6 +7,8 @@
  *   unless mutual TLS authenticates the client.
  * - mutual TLS (admin.tls): HTTPS with the member's certificate; with requireClientCertificate, a client
  *   must present a certificate issued by the cluster CA (403 GW_FORBIDDEN otherwise).
+ * - metrics token (admin.metricsToken): read-only; GET of the read routes and /metrics, not the logs, the
+ *   member configuration or the capture (ADMIN_ONLY_READS); anything else is 403 GW_FORBIDDEN.
  * Public routes: /healthz, /livez, /readyz, /openapi.json, /dashboard (a page without data).
  * Every answer carries the admin API version in the gwcluster-api-version header.
  */
@@ -24,6 +26,7 @@ import type { OperatorProviders } from './providers.js';
 import type { MemberMetrics } from './metrics.js';
 import type { EventLoopHealth } from './event-loop-watch.js';
 import { ADMIN_API_VERSION, API_VERSION_HEADER } from '@gwcluster/contracts';
+import type { LogRing } from './log-ring.js';
 
 export class AdminListenError extends Error {
   override readonly name = 'AdminListenError';
@@ -51,9 +54,15 @@ export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
   readonly token?: string;
+  /** The read-only token (admin.metricsToken): GET of the read routes and /metrics only. */
+  readonly metricsToken?: string;
   readonly tls?: AdminTlsOptions;
   readonly providers?: OperatorProviders;
   readonly metrics?: MemberMetrics;
+  /** This member's recent log lines (GET /v1/logs). */
+  readonly logs?: LogRing;
+  /** This member's configuration with the secrets redacted (GET /v1/member-config). */
+  readonly memberConfig?: () => Record<string, unknown>;
   readonly streamPeriodMs?: number;
   /** Overrides of ADMIN_LIMITS (tests shorten the time-outs). */
   readonly limits?: Partial<AdminLimits>;
@@ -64,6 +73,8 @@ export interface AdminServerOptions {
 }
 
 const PUBLIC = new Set(['/healthz', '/livez', '/readyz', '/openapi.json', '/dashboard']);
+/** Read routes that need the admin token even so (logs, the member's own configuration, packet capture). */
+export const ADMIN_ONLY_READS = new Set(['/v1/logs', '/v1/member-config', '/v1/capture']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -229,6 +240,14 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
       const why = (req.raw.socket as TLSSocket).authorizationError ?? 'no client certificate';
       return reply.status(403).send({ code: 'GW_FORBIDDEN', message: `client certificate refused (${String(why)}); present a certificate issued by the cluster CA (gwctl --cert FILE --key FILE --cacert FILE)` });
     }
+    const metricsToken = opts.metricsToken;
+    if (metricsToken && req.headers.authorization === `Bearer ${metricsToken}`) {
+      if ((req.method === 'GET' || req.method === 'HEAD') && !ADMIN_ONLY_READS.has(path)) return;
+      return reply.status(403).send({
+        code: 'GW_FORBIDDEN',
+        message: `the metrics token (admin.metricsToken) is read-only: it may GET /metrics and the read routes, not ${req.method} ${path}; use the admin token (admin.token)`,
+      });
+    }
     if (token) {
       if (req.headers.authorization !== `Bearer ${token}`) {
         return reply.status(401).send({
@@ -245,6 +264,8 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
     channel: opts.channel,
     ...(opts.providers ? { providers: opts.providers } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.logs ? { logs: opts.logs } : {}),
+    ...(opts.memberConfig ? { memberConfig: opts.memberConfig } : {}),
     ...(opts.streamPeriodMs ? { streamPeriodMs: opts.streamPeriodMs } : {}),
     ...(opts.dataPlane ? { dataPlane: opts.dataPlane } : {}),
     ...(opts.eventLoop ? { eventLoop: opts.eventLoop } : {}),

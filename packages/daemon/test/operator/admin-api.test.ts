@@ -281,20 +281,33 @@ describe('reads', () => {
     await api.inject({ method: 'PUT', url: '/v1/log-level', headers: auth, payload: { level: 'silent' } });
   });
 
-  it('Prometheus metrics: members, units, loss, keepalive interval, per-unit traffic from the data-plane provider', async () => {
+  it('Prometheus metrics: own units and load per member, cluster facts from the master only, per-unit traffic from the data-plane provider', async () => {
     const r = await c.get(IPS[0]!).api.inject({ url: '/metrics', headers: auth });
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toMatch(/text\/plain/);
     const text = r.body;
-    for (const ip of IPS) expect(text).toMatch(new RegExp(`gwcluster_member_units\\{member="${ip.replaceAll('.', '\\.')}"\\} \\d+`));
-    expect(text).toMatch(/gwcluster_keepalive_interval_seconds 0\.1/);
-    expect(text).toMatch(/gwcluster_member_keepalive_loss\{member="192\.0\.2\.12"\} 0/);
-    expect(text).toMatch(/gwcluster_units\{state="assigned"\} 1024/);
+    expect(text).toMatch(/gwcluster_keepalive_interval_seconds\{member="192\.0\.2\.11"\} 0\.1/);
     expect(text).toMatch(/gwcluster_unit_packets_total\{member="192\.0\.2\.11",unit="5"\} 42/);
     expect(text).toMatch(/gwcluster_packets_total\{member="192\.0\.2\.11"\} 42/);
     expect(text).toMatch(/gwcluster_hold_queue_packets\{member="192\.0\.2\.11"\} 3/);
     expect(text).toMatch(/gwcluster_sessions\{member="192\.0\.2\.11"\} 25/);
-    expect(text).toMatch(/gwcluster_failovers_total 0/);
+    expect(text).toMatch(/gwcluster_failovers_total\{member="192\.0\.2\.11"\} 0/);
+    // Each member exports its own row only: the sum over the members is the whole table.
+    let units = 0;
+    for (const ip of IPS) {
+      const t = (await c.get(ip).api.inject({ url: '/metrics', headers: auth })).body;
+      const own = [...t.matchAll(/^gwcluster_member_units\{member="([^"]+)"\} (\d+)$/gm)];
+      expect(own.map((m) => m[1])).toEqual([ip]);
+      units += Number(own[0]![2]);
+      const isMaster = ip === c.master().ip;
+      expect(t).toMatch(new RegExp(`^gwcluster_is_master\\{member="${ip.replaceAll('.', '\\.')}"\\} ${isMaster ? 1 : 0}$`, 'm'));
+      expect(/^gwcluster_cluster_units\{member="[^"]+",state="assigned"\} 1024$/m.test(t)).toBe(isMaster);
+      expect(/^gwcluster_cluster_members\{member="[^"]+"\} 3$/m.test(t)).toBe(isMaster);
+      // The master's loss estimate of each other member, from the master only.
+      const loss = [...t.matchAll(/^gwcluster_member_keepalive_loss_ratio\{member="([^"]+)"\} 0$/gm)].map((m) => m[1]).sort();
+      expect(loss).toEqual(isMaster ? IPS.filter((x) => x !== ip).sort() : []);
+    }
+    expect(units).toBe(1024);
   });
 
   it('an unknown route is 404 GW_NOT_FOUND pointing to the OpenAPI document', async () => {

@@ -43,7 +43,7 @@ export class OperatorCluster {
 
   constructor(
     readonly pki: TestPki,
-    readonly opts: { token?: string | null; providers?: OperatorProviders; requestTimeoutMs?: number; configVersion?: number } = {},
+    readonly opts: { token?: string | null; metricsToken?: string; processMetrics?: boolean; providers?: OperatorProviders; requestTimeoutMs?: number; configVersion?: number } = {},
   ) {}
 
   config(ip: string, configVersion = this.opts.configVersion ?? 1): MemberConfig {
@@ -85,7 +85,12 @@ export class OperatorCluster {
         writeConfigFileAtomically(file, raw);
       },
     });
-    const metrics = createMetrics({ node, providers: this.opts.providers ?? { sessions: { list: () => ({ total: 0, sessions: [] }) }, traffic: null, sync: null } });
+    const metrics = createMetrics({
+      node,
+      providers: this.opts.providers ?? { sessions: { list: () => ({ total: 0, sessions: [] }) }, traffic: null, sync: null },
+      certificates: () => ({ member: m.chainDer[0], ca: this.pki.ca.certPem }),
+      ...(this.opts.processMetrics ? { processMetrics: true } : {}),
+    });
     const token = this.opts.token === null ? undefined : (this.opts.token ?? TOKEN);
     const api = buildAdminServer({
       node,
@@ -93,6 +98,7 @@ export class OperatorCluster {
       metrics,
       logger: pino({ level: 'silent' }),
       ...(token ? { token } : {}),
+      ...(this.opts.metricsToken ? { metricsToken: this.opts.metricsToken } : {}),
       ...(this.opts.providers ? { providers: this.opts.providers } : {}),
     });
     const member = { ip, node, channel, api, metrics, configFile: config.source };
