@@ -52,7 +52,7 @@ function describe(e: ErrorObject): string {
 }
 
 /** Checks the data plane section (already validated and defaulted) and fills in its derived values. */
-function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string, problems: string[], file: string): DataPlaneConfig {
+function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string, problems: string[], file: string, abs: (p: string) => string): DataPlaneConfig {
   const method = d.method as DataPlaneConfig['method'];
   const clusterMac = ((d.clusterMac as string | undefined) ?? defaultClusterMac(method, clusterIp)).toLowerCase();
   const first = parseInt(clusterMac.slice(0, 2), 16);
@@ -73,7 +73,7 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     ppsPerUnitWeight: d.ppsPerUnitWeight,
     hold: { ...(d.hold as DataPlaneConfig['hold']) },
     // Replication needs tracking: without it there is nothing to replicate.
-    sessions: { ...sessions, sync: sessions.tracking && sessions.sync },
+    sessions: { ...sessions, sync: sessions.tracking && sessions.sync, stateFile: abs((sessions.stateFile as string | undefined) ?? 'sessions.state') },
   };
 }
 
@@ -119,7 +119,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
     },
     clusterAddress: { ...(c.clusterAddress as MemberConfig['clusterAddress']) },
     applications: c.applications as ApplicationConfig[],
-    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, problems, file) } : {}),
+    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, problems, file, abs) } : {}),
     logLevel: c.logLevel,
     source: file,
   };
