@@ -98,7 +98,12 @@ async function watchKernel(f: ClusterFixture, ip: string): Promise<() => Promise
   const h = f.member(ip).host;
   const cips = `{ ${CLUSTER_IP}, ${INSIDE_CLUSTER_IP} }`;
   await h.execOk(['nft', '-f', '-'], {
+    // Fresh counters: a table left by an earlier scenario (the member was alive and routing since) is replaced.
     input: [
+      'add table inet gwt_chaos',
+      'delete table inet gwt_chaos',
+      'add table arp gwt_chaos',
+      'delete table arp gwt_chaos',
       'table inet gwt_chaos {',
       '  counter routed {}',
       '  counter fromcluster {}',
@@ -187,7 +192,7 @@ describe.each([
     await sleep(1000);
     const k1 = await read();
     const r = await running;
-    const dk = { queued: k1.queued - k0.queued, routed: k1.routed, fromClusterIps: k1.fromClusterIps, arpReplies: k1.arpReplies };
+    const dk = { queued: k1.queued - k0.queued, routed: k1.routed - k0.routed, fromClusterIps: k1.fromClusterIps - k0.fromClusterIps, arpReplies: k1.arpReplies - k0.arpReplies };
     console.log(`chaos figure | ${method}: the dead ${kind}'s kernel over 1 s | queued (dropped) ${dk.queued}, routed ${dk.routed}, sent from a cluster IP ${dk.fromClusterIps}, ARP replies for a cluster IP ${dk.arpReplies}`);
     expect(dk.queued).toBeGreaterThan(0);
     expect({ routed: dk.routed, fromClusterIps: dk.fromClusterIps, arpReplies: dk.arpReplies }).toEqual({ routed: 0, fromClusterIps: 0, arpReplies: 0 });
