@@ -7,6 +7,7 @@
 //   - method 3: one member's link flapping (down/up every 300 ms for 5 s); kill -9 during a drain and
 //     during a rebalance; every daemon restarted at once (SIGTERM + start);
 //   - five members (method 1): two killed at the same moment.
+// GWC_CHAOS_BASELINE=1 adds a run without any fault per method (the reference for the stalls).
 import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { classifyFlow } from '@gwcluster/native-addon';
