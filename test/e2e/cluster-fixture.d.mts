@@ -77,6 +77,8 @@ export declare class ClusterFixture {
   members: FixtureMember[];
   samples: Sample[];
   logs: Map<string, LogLine[]>;
+  /** The running gwclusterd process of each member, by member ip (absent once killed with kill9). */
+  procs: Map<string, ChildProcess>;
   member(ipOrName: string): FixtureMember;
   start(ip: string, opts?: { env?: Record<string, string> }): ChildProcess;
   startAll(): void;

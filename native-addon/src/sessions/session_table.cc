@@ -16,6 +16,58 @@ namespace {
 
 const ClusterAddrs kNoCluster{};
 
+// Two copies of one TCP connection whose versions do not order them: after a partition or a flapping
+// link, two members tracked it at once, each counting its own versions, and the copy with the higher
+// version may have seen less of the traffic. Both copies are past the handshake, with the same
+// originator, and each direction's sequence numbers within 2^30 of each other (the same sequence
+// spaces, not a new connection on the same addresses and ports).
+bool sameTcpConnection(const FlowKey& k, const Session& a, const Session& b) {
+  if (k.proto != 6 || a.origIsLo != b.origIsLo) return false;
+  const auto live = [](const Session& s) {
+    return s.state >= static_cast<uint8_t>(TcpState::Established) && s.state < static_cast<uint8_t>(TcpState::Closed);
+  };
+  if (!live(a) || !live(b)) return false;
+  for (int d = 0; d < 2; ++d) {
+    const uint32_t diff = a.dir[d].end - b.dir[d].end;
+    if (diff >= (1u << 30) && diff <= 0u - (1u << 30)) return false;
+  }
+  return true;
+}
+
+// The furthest of two copies of one connection, field by field: each direction from the copy that saw
+// that side send furthest; the edges that only ever advance (the other side's advertised right edge,
+// this side's highest ack, its largest window, its latest timestamp) at their furthest; the later state.
+// With one writer the newer copy is ahead everywhere and the merge is that copy.
+Session mergeTcp(const Session& held, const Session& in) {
+  Session m = in;
+  for (int d = 0; d < 2; ++d) {
+    const TcpDir& h = held.dir[d];
+    const TcpDir& n = in.dir[d];
+    TcpDir o = seqAfter(h.end, n.end) || (h.end == n.end && held.version > in.version) ? h : n;
+    o.maxend = seqAfter(h.maxend, n.maxend) ? h.maxend : n.maxend;
+    if ((h.flags & kDirAck) && (!(n.flags & kDirAck) || seqAfter(h.ackEdge, n.ackEdge))) o.ackEdge = h.ackEdge;
+    else if (n.flags & kDirAck) o.ackEdge = n.ackEdge;
+    if ((h.flags & kDirTsSeen) && (!(n.flags & kDirTsSeen) || seqAfter(h.tsval, n.tsval))) o.tsval = h.tsval;
+    else if (n.flags & kDirTsSeen) o.tsval = n.tsval;
+    o.maxwin = std::max(h.maxwin, n.maxwin);
+    o.flags = static_cast<uint8_t>(h.flags | n.flags);
+    m.dir[d] = o;
+  }
+  m.state = std::max(held.state, in.state);
+  m.version = std::max(held.version, in.version);
+  return m;
+}
+
+bool sameTcpProgress(const Session& a, const Session& b) {
+  if (a.state != b.state) return false;
+  for (int d = 0; d < 2; ++d) {
+    const TcpDir& x = a.dir[d];
+    const TcpDir& y = b.dir[d];
+    if (x.end != y.end || x.maxend != y.maxend || x.ackEdge != y.ackEdge || x.maxwin != y.maxwin || x.tsval != y.tsval || x.flags != y.flags) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 SessionTable::SessionTable(size_t maxSessions, Mode mode, Timeouts t) : max_(maxSessions), mode_(mode), to_(t) {}
@@ -273,7 +325,16 @@ InstallResult SessionTable::install(const uint8_t* records, size_t count, int64_
       continue;
     }
     auto it = map_.find(rec.key);
-    if (it != map_.end() && it->second.version >= rec.s.version) {
+    if (it != map_.end() && sameTcpConnection(rec.key, it->second, rec.s)) {
+      // Versions order the copies of one writer; two writers (a partition, a flapping link) are ordered
+      // by how far each saw the connection go, so no copy ever moves a connection back in its window.
+      const Session merged = mergeTcp(it->second, rec.s);
+      if (rec.s.version <= it->second.version && sameTcpProgress(merged, it->second)) {
+        ++res.stale;
+        continue;
+      }
+      rec.s = merged;
+    } else if (it != map_.end() && it->second.version >= rec.s.version) {
       ++res.stale;
       continue;
     }

@@ -37,8 +37,8 @@ struct TrackResult {
 
 struct InstallResult {
   uint32_t installed = 0;  // new sessions
-  uint32_t updated = 0;    // existing sessions replaced by a higher version
-  uint32_t stale = 0;      // ignored: not newer than the session held
+  uint32_t updated = 0;    // existing sessions replaced by a higher version, or moved forward (two writers)
+  uint32_t stale = 0;      // ignored: not newer than the session held (nor further along, for TCP)
   uint32_t invalid = 0;    // undecodable records
   uint32_t refused = 0;    // new and the table is full
 };

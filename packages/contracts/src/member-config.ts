@@ -195,6 +195,15 @@ export const SessionTrackingSchema = Type.Object(
     sync: Filled(Type.Boolean({ default: true, description: "Replicate sessions to every member so that survivors carry on a dead member's sessions." })),
     maxSessions: Filled(Type.Integer({ minimum: 1, maximum: 100000000, default: 1000000, description: 'Sessions held (own and replicated); about 184 bytes each.' })),
     maxSyncBytesPerSecond: Filled(Type.Integer({ minimum: 10000, maximum: 1000000000, default: 4000000, description: 'Replication rate limit per peer; keepalives are never limited.' })),
+    stateFile: Filled(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description:
+          "Where the session table (own sessions and replicas) is saved at shutdown and every saveEveryMs, and restored from at start, so that connections survive a restart of every member's daemon at once. Default: sessions.state. Relative to the state directory (gwclusterd --state-dir, systemd StateDirectory=) when there is one, else to this file's directory.",
+      }),
+    ),
+    saveEveryMs: Filled(Type.Integer({ minimum: 0, maximum: 3600000, default: 1000, description: 'Period of the session table saves to stateFile, ms (0: only at shutdown). Each save writes every session (112 bytes each).' })),
   },
   { additionalProperties: false, default: {}, description: 'Stateful tracking of the flows this member owns, and their replication to every member (docs/state-sync.md).' },
 );

@@ -104,12 +104,12 @@ export function loadMemberConfigWithState(file: string, store: AdoptedConfigStor
     const laid = store.overlay(raw as Record<string, unknown>);
     if (laid !== raw) {
       try {
-        return parseMemberConfig(laid, path, dirname(path));
+        return parseMemberConfig(laid, path, dirname(path), store.dir);
       } catch (e) {
         if (e instanceof ConfigError) throw new ConfigError(store.file, e.problems.map((p) => `${p} (adopted version laid over ${path})`));
         throw e;
       }
     }
   }
-  return parseMemberConfig(raw, path, dirname(path));
+  return parseMemberConfig(raw, path, dirname(path), store?.dir);
 }

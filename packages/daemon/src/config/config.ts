@@ -29,7 +29,7 @@ export class ConfigError extends Error {
 }
 
 /** Checks the data plane section (already validated and defaulted) and fills in its derived values. */
-function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string): DataPlaneConfig {
+function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterface: string, stateDir: (p: string) => string): DataPlaneConfig {
   const method = d.method as DataPlaneConfig['method'];
   const clusterMac = ((d.clusterMac as string | undefined) ?? defaultClusterMac(method, clusterIp)).toLowerCase();
   const sessions = d.sessions as DataPlaneConfig['sessions'];
@@ -44,12 +44,16 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     ppsPerUnitWeight: d.ppsPerUnitWeight,
     hold: { ...(d.hold as DataPlaneConfig['hold']) },
     // Replication needs tracking: without it there is nothing to replicate.
-    sessions: { ...sessions, sync: sessions.tracking && sessions.sync },
+    sessions: { ...sessions, sync: sessions.tracking && sessions.sync, stateFile: stateDir((sessions.stateFile as string | undefined) ?? 'sessions.state') },
   };
 }
 
-/** Validates a parsed configuration object; relative paths resolve against baseDir. Throws ConfigError. */
-export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd()): MemberConfig {
+/**
+ * Validates a parsed configuration object; relative paths resolve against baseDir, except the session
+ * state file, which resolves against the state directory when there is one (gwclusterd --state-dir,
+ * systemd's StateDirectory=). Throws ConfigError.
+ */
+export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd(), stateDir?: string): MemberConfig {
   const copy = structuredClone(raw);
   // The schema and the rules across fields (the same check gwctl runs before it writes a personality).
   const problems = memberConfigProblems(copy);
@@ -90,7 +94,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
     },
     clusterAddress: { ...(c.clusterAddress as MemberConfig['clusterAddress']) },
     applications: c.applications as ApplicationConfig[],
-    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string) } : {}),
+    ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, (p) => (isAbsolute(p) ? p : resolve(stateDir ?? baseDir, p))) } : {}),
     logLevel: c.logLevel,
     source: file,
   };

@@ -129,7 +129,7 @@ export class DataPlane implements ClusterAddress {
     if (sc.tracking) {
       this.sessions = new SessionSync({
         self: this.opts.self,
-        config: { mode: sc.mode, sync: sc.sync, maxSessions: sc.maxSessions, maxBytesPerSecond: sc.maxSyncBytesPerSecond },
+        config: { mode: sc.mode, sync: sc.sync, maxSessions: sc.maxSessions, maxBytesPerSecond: sc.maxSyncBytesPerSecond, stateFile: sc.stateFile, saveEveryMs: sc.saveEveryMs },
         logger: this.opts.logger,
         send: this.opts.send,
         onReady: () => this.opts.submit({ type: 'sync-ready' }),

@@ -16,7 +16,8 @@
  *     before the NFQUEUE rule; everything else still goes to the queue, so with no program attached (the
  *     process died and the kernel dropped its tcx link) the fail-safe above holds unchanged.
  *
- * Every step is idempotent; teardown() removes what setup() adds. Commands run with execFile (no shell).
+ * Every step is idempotent; teardown() removes what setup() adds. Order matters (fail-safe first in,
+ * last out): see setupNetfilter and teardownNetfilter. Commands run with execFile (no shell).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -105,8 +106,37 @@ export function nftScript(plan: NetfilterPlan): string {
   return `table netdev ${NFT_TABLE} {\n${chains}\n}\n`;
 }
 
+/**
+ * The iptables-restore input that (re)creates the chain with its rules in one commit (--noflush: the
+ * rest of the raw table is untouched; a declared chain that exists is flushed and refilled atomically,
+ * so a chain left by a crashed run never passes a packet unqueued while it is replaced).
+ */
+export function iptablesRestoreInput(plan: NetfilterPlan): string {
+  return ['*raw', `:${CHAIN} - [0:0]`, ...iptablesRules(plan).map((r) => r.join(' ')), 'COMMIT', ''].join('\n');
+}
+
+async function withInput(argv: readonly string[], input: string, what: string): Promise<void> {
+  const child = run(argv[0]!, argv.slice(1), { timeout: 10_000 });
+  child.child.stdin?.end(input);
+  try {
+    await child;
+  } catch (e) {
+    throw new NetfilterError(what, String((e as { stderr?: string }).stderr ?? (e as Error).message));
+  }
+}
+
+/**
+ * Sets the kernel up, fail-safe first (docs/dataplane.md, "When the daemon dies"): the queue rule goes in
+ * before anything makes the stack accept the cluster's packets (cluster IPs on lo, promiscuous mode,
+ * the pkttype rule), so at no moment does the kernel deliver or route a cluster packet nobody decided:
+ * until the packet engine binds the queue, the queue drops. A chain and jumps left by a crashed run stay
+ * in force while they are replaced (atomic restore; a jump is added only when missing).
+ */
 export async function setupNetfilter(plan: NetfilterPlan): Promise<void> {
-  await teardownNetfilter(plan);
+  await withInput(['iptables-restore', '-w', '--noflush'], iptablesRestoreInput(plan), `iptables-restore (raw ${CHAIN} chain)`);
+  for (const i of plan.interfaces) {
+    if (!(await attempt(['iptables', '-w', '-t', 'raw', '-C', 'PREROUTING', '-i', i.name, '-j', CHAIN]))) await cmd(['iptables', '-w', '-t', 'raw', '-A', 'PREROUTING', '-i', i.name, '-j', CHAIN]);
+  }
   await sysctl('net.ipv4.conf.all.arp_ignore', '1');
   await sysctl('net.ipv4.conf.all.arp_announce', '2');
   await sysctl('net.ipv4.conf.all.rp_filter', '0');
@@ -121,32 +151,27 @@ export async function setupNetfilter(plan: NetfilterPlan): Promise<void> {
   if (plan.method === 'unicast-mac') for (const i of plan.interfaces) await cmd(['ip', 'link', 'set', 'dev', i.name, 'promisc', 'on']);
   if (plan.method === 'multicast-mac' && plan.clusterMac) for (const i of plan.interfaces) await cmd(['ip', 'maddr', 'add', plan.clusterMac, 'dev', i.name], true);
   const nft = nftScript(plan);
-  if (nft) {
-    const child = run('nft', ['-f', '-'], { timeout: 10_000 });
-    child.child.stdin?.end(nft);
-    try {
-      await child;
-    } catch (e) {
-      throw new NetfilterError('nft -f (netdev ingress pkttype)', String((e as { stderr?: string }).stderr ?? (e as Error).message));
-    }
-  }
-  await cmd(['iptables', '-w', '-t', 'raw', '-N', CHAIN]);
-  for (const r of iptablesRules(plan)) await cmd(['iptables', '-w', '-t', 'raw', ...r]);
-  for (const i of plan.interfaces) await cmd(['iptables', '-w', '-t', 'raw', '-A', 'PREROUTING', '-i', i.name, '-j', CHAIN]);
+  // Replaced in one transaction (declare, delete, create): a table left by a crashed run never lapses.
+  if (nft) await withInput(['nft', '-f', '-'], `add table netdev ${NFT_TABLE}\ndelete table netdev ${NFT_TABLE}\n${nft}`, 'nft -f (netdev ingress pkttype)');
 }
 
-/** Removes everything setupNetfilter adds. Never throws for what is already gone. */
+/**
+ * Removes everything setupNetfilter adds, the queue rule last: first the stack stops taking the
+ * cluster's frames as its own (pkttype rule, promiscuous mode, multicast MAC) and stops owning the
+ * cluster IPs, so no packet for a cluster IP reaches a socket-less stack (which would answer it with a
+ * RST) in between. Never throws for what is already gone.
+ */
 export async function teardownNetfilter(plan: NetfilterPlan): Promise<void> {
+  await cmd(['nft', 'delete', 'table', 'netdev', NFT_TABLE], true);
+  if (plan.clusterMac) for (const i of plan.interfaces) await cmd(['ip', 'maddr', 'del', plan.clusterMac, 'dev', i.name], true);
+  if (plan.method === 'unicast-mac') for (const i of plan.interfaces) await cmd(['ip', 'link', 'set', 'dev', i.name, 'promisc', 'off'], true);
+  for (const i of plan.interfaces) for (const ip of i.clusterIps) await cmd(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo'], true);
   for (const i of plan.interfaces) {
     // A crashed run may have left the jump more than once; remove every copy (bounded).
     for (let k = 0; k < 16 && (await attempt(['iptables', '-w', '-t', 'raw', '-D', 'PREROUTING', '-i', i.name, '-j', CHAIN])); k++);
   }
   await cmd(['iptables', '-w', '-t', 'raw', '-F', CHAIN], true);
   await cmd(['iptables', '-w', '-t', 'raw', '-X', CHAIN], true);
-  await cmd(['nft', 'delete', 'table', 'netdev', NFT_TABLE], true);
-  for (const i of plan.interfaces) for (const ip of i.clusterIps) await cmd(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo'], true);
-  if (plan.clusterMac) for (const i of plan.interfaces) await cmd(['ip', 'maddr', 'del', plan.clusterMac, 'dev', i.name], true);
-  if (plan.method === 'unicast-mac') for (const i of plan.interfaces) await cmd(['ip', 'link', 'set', 'dev', i.name, 'promisc', 'off'], true);
 }
 
 /** MAC address of an interface (from sysfs of this namespace). */

@@ -15,6 +15,7 @@ import { SessionTable, SESSION_RECORD_SIZE, sessionRecordKey, sessionRecordVersi
 import type { LocalRecord } from '@gwcluster/state-sync';
 import { SyncCadence, URGENT_EVERY_MS } from './cadence.js';
 import { SessionReplication, type SessionStore } from './replication.js';
+import { encodeSessionFile, readSessionFile, writeSessionFile, writeSessionFileSync } from './session-file.js';
 import type { ClusterMessage, MemberId, SessionRecord, StateAck, StateSync, WorkUnit } from '@gwcluster/wire';
 import type { SessionFilter, SessionPage, SessionProvider, SyncCounters } from '../operator/providers.js';
 
@@ -25,6 +26,10 @@ export interface SessionSyncConfig {
   readonly maxSessions: number;
   /** Rate limit of replication per peer, bytes per second. */
   readonly maxBytesPerSecond: number;
+  /** The table is saved here at stop() and every saveEveryMs, and restored at start() (session-file.ts); absent: never. */
+  readonly stateFile?: string;
+  /** Period of the saves, ms; 0: only at stop(). */
+  readonly saveEveryMs?: number;
 }
 
 export interface SessionSyncOptions {
@@ -53,6 +58,9 @@ const MEMBER_FILTER_SCAN = 100_000;
 
 const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmpv6', 47: 'gre', 50: 'esp' };
 
+/** Every unit, as the table's bitmap (the snapshot takes every session). */
+const ALL_UNITS = new Uint8Array(128).fill(0xff);
+
 /** Records collected per 10 ms tick at most (the rest stay queued in the table). */
 const COLLECT_MAX = 2048;
 
@@ -71,7 +79,9 @@ export class SessionSync implements SessionProvider, SyncCounters {
   /** The session table's statistics as of the last expiry pass (at most a second old). */
   private tableStats: Record<string, number> = {};
   private received = 0;
-  readonly counters = { installed: 0, installStale: 0, removalsApplied: 0 };
+  readonly counters = { installed: 0, installStale: 0, removalsApplied: 0, restored: 0, saves: 0, saveErrors: 0 };
+  private lastSaveMs = 0;
+  private saving = false;
 
   constructor(private readonly opts: SessionSyncOptions) {
     this.table = new SessionTable({ maxSessions: opts.config.maxSessions, mode: opts.config.mode });
@@ -96,14 +106,72 @@ export class SessionSync implements SessionProvider, SyncCounters {
   }
 
   start(): void {
+    this.restore();
+    this.lastSaveMs = this.clock();
     this.timer = setInterval(() => this.tick(), URGENT_EVERY_MS);
     this.timer.unref();
     this.replication.start();
   }
 
+  /** Stops the timers and saves the table (synchronously: the process may exit right after). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    const file = this.opts.config.stateFile;
+    if (!file) return;
+    try {
+      const records = this.table.sessionsForUnits(ALL_UNITS);
+      writeSessionFileSync(file, encodeSessionFile(records, this.clock()));
+      this.counters.saves++;
+      this.opts.logger.info({ file, sessions: records.length }, 'sessions saved');
+    } catch (e) {
+      this.counters.saveErrors++;
+      this.opts.logger.error({ file, err: (e as Error).message }, 'sessions: cannot save the table');
+    }
+  }
+
+  /** Installs the saved table as replicas (a member that owns their units after the restart carries them on). */
+  private restore(): void {
+    const file = this.opts.config.stateFile;
+    if (!file) return;
+    const now = this.clock();
+    const snap = readSessionFile(file, now);
+    if (!snap.ok) {
+      if (snap.reason === 'none') this.opts.logger.info({ file }, 'sessions: no saved table');
+      else this.opts.logger.warn({ file, reason: snap.reason }, 'sessions: saved table not restored');
+      return;
+    }
+    try {
+      const out = this.table.install(snap.records, now);
+      this.counters.restored = out.installed;
+      this.opts.logger.info({ file, restored: out.installed, saved: snap.count, ageMs: Math.round(now - snap.savedAtMs) }, 'sessions restored');
+    } catch (e) {
+      this.opts.logger.warn({ file, err: (e as Error).message }, 'sessions: saved table not restored');
+    }
+  }
+
+  /** The periodic save, off the event loop's back (one at a time). */
+  private saveIfDue(now: number): void {
+    const file = this.opts.config.stateFile;
+    const every = this.opts.config.saveEveryMs ?? 0;
+    if (!file || every <= 0 || this.saving || now - this.lastSaveMs < every) return;
+    this.lastSaveMs = now;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeSessionFile(this.table.sessionsForUnits(ALL_UNITS), now);
+    } catch (e) {
+      this.counters.saveErrors++;
+      this.opts.logger.error({ file, err: (e as Error).message }, 'sessions: cannot save the table');
+      return;
+    }
+    this.saving = true;
+    writeSessionFile(file, bytes)
+      .then(() => this.counters.saves++)
+      .catch((e: Error) => {
+        this.counters.saveErrors++;
+        this.opts.logger.error({ file, err: e.message }, 'sessions: cannot save the table');
+      })
+      .finally(() => (this.saving = false));
   }
 
   /** The core's view after a step (its members are the peers); call after every step. */
@@ -156,6 +224,7 @@ export class SessionSync implements SessionProvider, SyncCounters {
       this.replication.localChanges(now, records);
     }
     this.replication.tick(now);
+    this.saveIfDue(now);
   }
 
   // SessionProvider (GET /v1/sessions) ------------------------------------------------------------
