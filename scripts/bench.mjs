@@ -9,8 +9,11 @@
 //      from a client to a server THROUGH THE CLUSTER (three members, data plane on) against the same
 //      traffic forwarded by a plain Linux router namespace between the same segments, in the same run.
 //      --path picks the packet path (dataplane.path), --sessions the session tracking of the members.
+//   5. spread: flows and bytes per member under cluster.unitAssignment at-once and first-packet, for
+//      random sources, a site-to-site gateway between two /24s, 8 clients to 8 servers and an elephant
+//      (scripts/bench-spread.mjs; three members' cores in virtual time)
 //
-// Usage: node scripts/bench.mjs [--only filter,auth,sessions,e2e] [--method master-forward] [--seconds 5]
+// Usage: node scripts/bench.mjs [--only filter,auth,sessions,spread,e2e] [--method master-forward] [--seconds 5]
 //                               [--path nfqueue|kernel] [--sessions strict|loose|off]
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -44,6 +47,7 @@ say(`gwcluster benchmarks, node ${process.version}, load average ${loadavg().map
 if (want('filter')) child('work-unit filter (native-addon/bench/filter-bench.mjs)', ['native-addon/bench/filter-bench.mjs']);
 if (want('auth')) child('message authentication (packages/security/bench/seal-open.mjs)', ['packages/security/bench/seal-open.mjs', '3000']);
 if (want('sessions')) child('session table (native-addon/bench/session-bench.mjs)', ['native-addon/bench/session-bench.mjs']);
+if (want('spread')) child('spread of flows over the members (scripts/bench-spread.mjs)', ['scripts/bench-spread.mjs']);
 
 if (want('e2e')) {
   say('\n== end to end through the cluster vs plain Linux forwarding');
