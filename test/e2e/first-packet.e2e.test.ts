@@ -24,6 +24,17 @@ Promise.all(pairs.map(([src, dst]) => new Promise((resolve) => {
 }))).then((r) => process.stdout.write(JSON.stringify(r)));
 `;
 
+/** A UDP echo on port 7001 of each given address (one socket each, so a reply leaves from the address asked). */
+const ECHO = `
+const dgram = require('node:dgram');
+for (const a of JSON.parse(process.argv[1])) {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (m, r) => s.send(m, r.port, r.address));
+  s.bind(7001, a);
+}
+setTimeout(() => process.exit(0), 60000);
+`;
+
 async function unitPackets(f: ClusterFixture, ip: string): Promise<Map<number, number>> {
   const r = await f.ops.exec([process.execPath, '-e', `fetch('http://${ip}:7401/metrics',{headers:{authorization:'Bearer ${TOKEN}'}}).then(r=>r.text()).then(t=>process.stdout.write(t))`]);
   const m = new Map<number, number>();
@@ -56,11 +67,11 @@ describe('first-packet assignment, site-to-site gateway between two /24s', () =>
     await new Promise((r) => setTimeout(r, 1500)); // past the master's grace period
     const before = JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners as (string | null)[];
     expect(before.filter((o) => o !== null)).toHaveLength(0);
-    const echo = f.startEcho(f.server!, 's1');
-    await new Promise((r) => setTimeout(r, 300));
+    const echo = f.server!.spawn(process.execPath, ['-e', ECHO, JSON.stringify(INSIDE)], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 500));
     const pairs = OUTSIDE.flatMap((src) => INSIDE.map((dst) => [src, dst] as const));
     const r = await f.clients![0]!.exec([process.execPath, '-e', SENDER, JSON.stringify(pairs), '10'], { timeoutMs: 30_000 });
-    await echo.stop();
+    echo.kill('SIGTERM');
     const echoed = JSON.parse(r.stdout) as number[];
     expect(echoed.filter((n) => n === 10), 'flows whose 10 datagrams all came back').toHaveLength(pairs.length);
 
@@ -75,7 +86,7 @@ describe('first-packet assignment, site-to-site gateway between two /24s', () =>
       expect(forwarders, `flow ${src} -> ${dst} (unit ${unit})`).toEqual([table[unit]]);
       perMember.set(forwarders[0]!, perMember.get(forwarders[0]!)! + 1);
     }
-    // Only the units of this traffic were handed out.
+    // Only the units of this traffic were handed out (both directions of a flow share its unit).
     expect(table.filter((o) => o !== null)).toHaveLength(units.size);
     const shares = M.map((ip) => perMember.get(ip)!);
     for (const n of shares) expect(n, `flows per member ${shares.join('/')} over ${units.size} units`).toBeGreaterThanOrEqual(pairs.length / 5);
