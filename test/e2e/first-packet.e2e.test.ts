@@ -1,7 +1,8 @@
 // Work follows traffic on a real network (cluster.unitAssignment first-packet): a site-to-site gateway
 // between two /24s (16 hosts outside, 8 inside), UDP flows between every pair through three members.
 // No unit is owned before traffic; each unit goes to the least loaded member when its first packet
-// reaches the master, so the flows spread over all three members. Which member forwarded each flow is
+// reaches the master, so the flows spread over all three members. (The 128 flows fall into the 32 units
+// 736..767, 4 flows each: with unitAssignment at-once, all inside one member's contiguous third.) Which member forwarded each flow is
 // read from the members' own per-unit packet counters (/metrics), not from timing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyFlow } from '@gwcluster/native-addon';
