@@ -52,7 +52,7 @@ describe('first-packet assignment, site-to-site gateway between two /24s', () =>
     // A high rebalance threshold: this test checks where each unit went when its first packet came.
     f = await ClusterFixture.create({ members: 3, layout: 'gateway', clients: 1, extraConfig: { cluster: { unitAssignment: 'first-packet', rebalanceThreshold: 0.5 } } });
     for (const a of OUTSIDE) await f.clients![0]!.ip('addr', 'add', `${a}/24`, 'dev', 'eth0');
-    for (const a of INSIDE) await f.server!.ip('addr', 'add', `${a}/24`, 'dev', 'eth0');
+    for (const a of INSIDE.slice(1)) await f.server!.ip('addr', 'add', `${a}/24`, 'dev', 'eth0'); // .100 is s1's own
     f.startMonitor(100);
     f.startAll();
     await f.waitForView(
