@@ -5,12 +5,8 @@
 // 736..767, 4 flows each: with unitAssignment at-once, all inside one member's contiguous third.) Which member forwarded each flow is
 // read from the members' own per-unit packet counters (/metrics), not from timing.
 //
-// KNOWN FAILURE (2026-12-01): in method 1 the master forwards a unit's packets to its owner's MAC, and
-// the data plane learns a member's MAC only when the member first owns a unit (policy.ts, targetSlot ->
-// new-slot). With first-packet the first owner is chosen while the packets are held, so the released
-// packets, and the next ones until the MAC is learnt, are dropped (forward-no-mac): on the last run
-// 44 of 128 flows (those of the master's own units) completed. Fix: give every member its slot when it
-// joins (DataPlanePolicy.reconcile over view.members), which changes the slot order policy.test.ts pins.
+// In method 1 the master forwards a unit's packets to its owner's MAC: every member's MAC is learnt once
+// it is a member (DataPlanePolicy), so the packets held for a unit's first owner can go out at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyFlow } from '@gwcluster/native-addon';
 import { ClusterFixture, TOKEN } from './cluster-fixture.mjs';
