@@ -14,8 +14,11 @@
 //      active box or another member / a backup killed (kill -9, power loss); connections broken and the
 //      affected connections' longest stall, with the ratio gwcluster / keepalived
 //      (scripts/measure-failover-compare.mjs; --failover-* options are passed on to it).
+//   6. spread: flows and bytes per member under cluster.unitAssignment at-once and first-packet, for
+//      random sources, a site-to-site gateway between two /24s, 8 clients to 8 servers and an elephant
+//      (scripts/bench-spread.mjs; three members' cores in virtual time)
 //
-// Usage: node scripts/bench.mjs [--only filter,auth,sessions,e2e,failover] [--method master-forward] [--seconds 5]
+// Usage: node scripts/bench.mjs [--only filter,auth,sessions,spread,e2e,failover] [--method master-forward] [--seconds 5]
 //                               [--path nfqueue|kernel] [--sessions strict|loose|off]
 //                               [--failover-rounds 1] [--failover-connections 300]
 //                               [--failover-methods master-forward,unicast-mac,multicast-mac]
@@ -54,6 +57,7 @@ say(`gwcluster benchmarks, node ${process.version}, load average ${loadavg().map
 if (want('filter')) child('work-unit filter (native-addon/bench/filter-bench.mjs)', ['native-addon/bench/filter-bench.mjs']);
 if (want('auth')) child('message authentication (packages/security/bench/seal-open.mjs)', ['packages/security/bench/seal-open.mjs', '3000']);
 if (want('sessions')) child('session table (native-addon/bench/session-bench.mjs)', ['native-addon/bench/session-bench.mjs']);
+if (want('spread')) child('spread of flows over the members (scripts/bench-spread.mjs)', ['scripts/bench-spread.mjs']);
 
 if (want('e2e')) {
   say('\n== end to end through the cluster vs plain Linux forwarding');

@@ -83,3 +83,36 @@ export function planRebalance(
   }
   return moves;
 }
+
+/** The least loaded member (ties: the lower address), or undefined when there is none. */
+export function leastLoaded(loads: ReadonlyMap<MemberId, number>): MemberId | undefined {
+  let best: MemberId | undefined;
+  for (const m of [...loads.keys()].sort(compareMemberIds)) if (best === undefined || loads.get(m)! < loads.get(best)!) best = m;
+  return best;
+}
+
+/**
+ * Places `units` one at a time, heaviest first, each on the member whose projected load is least at
+ * that moment (longest-processing-time first; ties: the lower address, then the lower unit). For units
+ * whose weights are known (a dead or drained member's, by traffic), unlike distribute()'s contiguous
+ * shares, which only even out unit counts. Returns member -> units (ascending).
+ */
+export function placeByWeight(
+  units: readonly WorkUnit[],
+  weight: (unit: WorkUnit) => number,
+  loads: ReadonlyMap<MemberId, number>,
+): Map<MemberId, WorkUnit[]> {
+  const result = new Map<MemberId, WorkUnit[]>();
+  const projected = new Map(loads);
+  const order = [...units].sort((a, b) => weight(b) - weight(a) || a - b);
+  for (const u of order) {
+    const to = leastLoaded(projected);
+    if (to === undefined) break;
+    projected.set(to, projected.get(to)! + weight(u));
+    let list = result.get(to);
+    if (!list) result.set(to, (list = []));
+    list.push(u);
+  }
+  for (const list of result.values()) list.sort((a, b) => a - b);
+  return result;
+}

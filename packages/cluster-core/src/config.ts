@@ -26,6 +26,15 @@ export interface CoreConfig {
   readonly maxWatchdogPeriods: number;
   /** Figure 8D: the master compares loads every this many ms. Digest: 2000. */
   readonly rebalanceIntervalMs: number;
+  /**
+   * How unowned units get an owner (docs/decisions.md, "Work follows traffic").
+   * 'at-once': the master hands out every unowned unit on its next tick, in contiguous shares by load,
+   * so the table is complete without traffic. 'first-packet' (the digest's Figure 9): a unit gets an
+   * owner when its first packet reaches the master, the least loaded member (measured load plus the
+   * units it was given since its last report), its packets held until that member acknowledges; a dead
+   * or drained member's units go to the others one at a time by weight, or back to the pool.
+   */
+  readonly unitAssignment: 'at-once' | 'first-packet';
   /** Cap on units moved by one rebalance round (the digest repeats "while it helps"; 1024 = no cap). */
   readonly maxMovesPerRebalance: number;
   /**
@@ -75,6 +84,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   lossToleranceK: 3600,
   maxWatchdogPeriods: 20,
   rebalanceIntervalMs: 2000,
+  unitAssignment: 'at-once',
   maxMovesPerRebalance: 1024,
   rebalanceThreshold: 0.05,
   reclaimGraceMs: 1000,

@@ -75,6 +75,8 @@ export class CoreScenario {
   private readonly ids = new Map<string, MemberId>();
   /** Effects already printed, by node. */
   private readonly printed = new Map<MemberId, number>();
+  /** Core settings every member added from now on gets (the `assignment` command). */
+  scenarioOverrides: Partial<CoreConfig> = {};
 
   /** `planes`: what each member runs beside its core (SimOptions.planes); the network's options are fixed. */
   constructor(planes?: SimOptions['planes']) {
@@ -114,7 +116,7 @@ export class CoreScenario {
       const id = `10.0.0.${n}`;
       this.names.set(id, `m${n}`);
       this.ids.set(`m${n}`, id);
-      this.sim.add(id, this.coreOverrides(id));
+      this.sim.add(id, { ...this.scenarioOverrides, ...this.coreOverrides(id) });
       this.printed.set(id, 0);
       added.push(`m${n}`);
     }
@@ -291,9 +293,27 @@ export const CORE_COMMANDS: CommandTable<CoreScenario> = {
     ctx.sim.loss = Number(p);
     return [];
   },
-  /** load m1 900: the member's data plane reports its load. */
-  load: (ctx, [m, l]) => {
-    ctx.event(ctx.id(m!), { type: 'load-report', load: Number(l), busiestUnits: [] });
+  /**
+   * load m1 900 [700:40,701:12]: the member's data plane reports its load (and its busiest units as
+   * unit:weight).
+   */
+  load: (ctx, [m, l, busy]) => {
+    const busiestUnits = (busy ?? '').split(',').filter(Boolean).map((x) => {
+      const [unit, weight] = x.split(':').map(Number);
+      return { unit: unit!, weight: weight! };
+    });
+    ctx.event(ctx.id(m!), { type: 'load-report', load: Number(l), busiestUnits });
+    return ctx.happenings();
+  },
+  /** assignment first-packet: members added from now on use this unitAssignment rule. */
+  assignment: (ctx, [rule]) => {
+    if (rule !== 'at-once' && rule !== 'first-packet') throw new Error(`assignment: at-once or first-packet, got ${rule}`);
+    ctx.scenarioOverrides = { ...ctx.scenarioOverrides, unitAssignment: rule };
+    return [];
+  },
+  /** packet 700 [701 ...]: a packet of each unit reaches the master's data plane, which asks for an owner. */
+  packet: (ctx, units) => {
+    for (const u of units) ctx.event(ctx.master().id, { type: 'unit-needs-owner', unit: Number(u) });
     return ctx.happenings();
   },
   /** drain m3 / undrain m3: the operator asks the master. */

@@ -76,6 +76,13 @@ export const ClusterSectionSchema = Type.Object(
     rebalanceIntervalMs: Filled(Type.Integer({ minimum: 100, maximum: 600000, default: 2000 })),
     maxMovesPerRebalance: Filled(Type.Integer({ minimum: 1, maximum: 1024, default: 1024 })),
     reclaimGraceMs: Filled(Type.Integer({ minimum: 0, maximum: 60000, default: 1000 })),
+    unitAssignment: Filled(
+      StringEnum(['at-once', 'first-packet'], {
+        default: 'at-once',
+        description:
+          "How unowned work units get an owner. at-once: the master hands every unowned unit out on its next tick, in contiguous shares (the table is complete without traffic). first-packet: a unit goes to the least loaded member when its first packet arrives, its packets held until that member acknowledges, so work follows traffic (docs/decisions.md).",
+      }),
+    ),
     maxClockSkewMs: Filled(Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'A message whose timestamp is further from this member\'s clock is still accepted (freshness is the per-sender sequence), but counted (auth.clock-skew) and logged: check NTP.' })),
     rebalanceThreshold: Filled(
       Type.Number({
@@ -239,7 +246,8 @@ export const DataPlaneSectionSchema = Type.Object(
     forwardInterface: Filled(
       Type.String({ maxLength: 15, description: "Interface the master forwards other members' packets on (method 1) and releases held packets on. Default: member.interface." }),
     ),
-    ppsPerUnitWeight: Filled(Type.Number({ minimum: 1, default: 1000, description: 'Load measure: a unit weighs 1 + its packets per second / this.' })),
+    ppsPerUnitWeight: Filled(Type.Number({ minimum: 1, default: 1000, description: 'Load measure: a unit weighs 1 + its packets per second / this + its bytes per second / bytesPerUnitWeight.' })),
+    bytesPerUnitWeight: Filled(Type.Number({ minimum: 1, default: 1000000, description: 'Load measure: a unit weighs 1 + its packets per second / ppsPerUnitWeight + its IP bytes per second / this.' })),
     hold: Filled(HoldLimitsSchema),
     sessions: Filled(SessionTrackingSchema),
   },

@@ -1,9 +1,10 @@
 /**
- * The master's work table: assigning units (Figure 9), moving them with WORK DE-ASSIGN / WORK ASSIGN and
+ * The master's work table: assigning units (Figure 9; at once or on the first packet, per
+ * `unitAssignment`), moving them with WORK DE-ASSIGN / WORK ASSIGN and
  * their acknowledgements, removing members (Figure 8E), rebalancing by load (Figure 8D) and draining.
  */
 import { UNIT_COUNT, type MemberId, type WorkAck, type WorkUnit } from '@gwcluster/wire';
-import { distribute, planRebalance } from '../balance.js';
+import { distribute, leastLoaded, placeByWeight, planRebalance } from '../balance.js';
 import type { MasterState, MemberCore, MemberRecord } from './shared.js';
 
 export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecord {
@@ -21,7 +22,20 @@ export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecor
     draining: false,
     ready: id === c.self ? c.syncReady : !c.config.waitForSyncReady,
     softwareVersion: id === c.self ? c.config.softwareVersion : undefined,
+    fresh: new Map(),
   };
+}
+
+/**
+ * unitAssignment 'first-packet': a unit just given to a member counts 1 in its projected load for this
+ * long, until the member's reported load includes it (the data plane measures every second and reports
+ * with the next CLIENT KEEPALIVE). Without it a burst of new flows would all go to the member that was
+ * least loaded at its last report.
+ */
+export const FRESH_ASSIGNMENT_MS = 1500;
+
+function firstPacket(c: MemberCore): boolean {
+  return c.config.unitAssignment === 'first-packet';
 }
 
 /** Expected members of the previous term still to re-join while in grace, plus current members. */
@@ -31,14 +45,20 @@ export function masterView(s: MasterState): MemberId[] {
 
 /** Removes a member; its units return to the unassigned pool (Figure 8E). */
 export function removeMember(c: MemberCore, s: MasterState, now: number, id: MemberId, why: string, announce = true): void {
-  if (!s.members.delete(id)) return;
-  let freed = 0;
+  if (!s.members.has(id)) return;
+  // First-packet assignment: the dead member's units are placed again at once, heaviest first by its
+  // last reported weights, so its flows' next packets find an owner (as with 'at-once'); the other
+  // units return to the pool and are assigned on their first packet.
+  const weightOf = firstPacket(c) ? unitWeight(s) : null;
+  s.members.delete(id);
+  const freedUnits: WorkUnit[] = [];
   for (let u = 0; u < UNIT_COUNT; u++) {
     if (s.owners[u] === id) {
       s.owners[u] = null;
-      freed++;
+      freedUnits.push(u);
     }
   }
+  const freed = freedUnits.length;
   // Cancel work in flight to or from it: units being assigned to it are free again; units it was
   // handing over go straight to their receiver.
   for (const [rid, p] of [...s.pending]) {
@@ -52,6 +72,10 @@ export function removeMember(c: MemberCore, s: MasterState, now: number, id: Mem
     }
   }
   s.tableVersion++;
+  if (weightOf && now >= s.graceUntil) {
+    const free = freedUnits.filter((u) => s.owners[u] === null && !s.moving.has(u));
+    for (const [to, us] of placeByWeight(free, weightOf, loads(s, false, now))) assign(c, s, now, to, us);
+  }
   c.log(announce ? 'warn' : 'info', 'member removed', { member: id, why, freedUnits: freed, members: s.members.size });
   if (announce) c.announceMembers(masterView(s));
 }
@@ -62,6 +86,13 @@ export function assign(c: MemberCore, s: MasterState, now: number, to: MemberId,
   if (free.length === 0) return;
   for (const u of free) s.owners[u] = to;
   s.tableVersion++;
+  if (firstPacket(c)) {
+    const rec = s.members.get(to);
+    for (const u of free) {
+      rec?.fresh.set(u, now);
+      s.wanted.delete(u);
+    }
+  }
   if (to === c.self) {
     c.changeOwned(free, [], 'assigned by master');
     c.emit({ type: 'assignment-acked', owner: to, units: free });
@@ -119,13 +150,53 @@ export function unitNeedsOwner(c: MemberCore, s: MasterState, now: number, unit:
   if (unit < 0 || unit >= UNIT_COUNT || s.owners[unit] !== null || s.moving.has(unit)) return;
   // During the grace period the unit may still be claimed by a re-joining member; the data plane
   // keeps holding its packets and the unit is handed out when the grace period ends.
-  if (now < s.graceUntil) return;
+  if (now < s.graceUntil) {
+    if (firstPacket(c)) s.wanted.add(unit);
+    return;
+  }
+  if (firstPacket(c)) {
+    // Figure 9: the least loaded member (projected: reported load plus units given since) gets it.
+    const to = leastLoaded(loads(s, false, now));
+    if (to === undefined) s.wanted.add(unit);
+    else assign(c, s, now, to, [unit]);
+    return;
+  }
   const target = distribute([unit], loads(s, false));
   for (const [m, us] of target) assign(c, s, now, m, us);
 }
 
-/** Loads by the documented measure; unit counts stand in until a member reports. */
-export function loads(s: MasterState, includeDraining: boolean): Map<MemberId, number> {
+/**
+ * Every master tick after the grace period. 'at-once': every unassigned unit goes out now, in
+ * contiguous shares by load (docs/decisions.md), so the table is complete without waiting for traffic.
+ * 'first-packet': only units whose packets asked for an owner when none could be given.
+ */
+export function assignUnowned(c: MemberCore, s: MasterState, now: number): void {
+  if (firstPacket(c)) {
+    for (const u of [...s.wanted]) {
+      if (s.owners[u] !== null || s.moving.has(u)) {
+        s.wanted.delete(u);
+        continue;
+      }
+      const to = leastLoaded(loads(s, false, now));
+      if (to === undefined) return;
+      assign(c, s, now, to, [u]);
+    }
+    return;
+  }
+  const free: WorkUnit[] = [];
+  for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null && !s.moving.has(u)) free.push(u);
+  if (free.length > 0) {
+    const plan = distribute(free, loads(s, false));
+    for (const [m, us] of plan) assign(c, s, now, m, us);
+    c.log('info', 'assigned unowned units', { units: free.length, to: [...plan].map(([m, us]) => `${m}:${us.length}`) });
+  }
+}
+
+/**
+ * Loads by the documented measure; unit counts stand in until a member reports. With first-packet
+ * assignment and `now`, each unit given within FRESH_ASSIGNMENT_MS adds 1 (projected load).
+ */
+export function loads(s: MasterState, includeDraining: boolean, now?: number): Map<MemberId, number> {
   const counts = new Map<MemberId, number>();
   for (const id of s.members.keys()) counts.set(id, 0);
   for (const o of s.owners) if (o !== null && counts.has(o)) counts.set(o, counts.get(o)! + 1);
@@ -133,7 +204,14 @@ export function loads(s: MasterState, includeDraining: boolean): Map<MemberId, n
   for (const [id, rec] of s.members) {
     if ((rec.draining || !rec.ready) && !includeDraining) continue;
     const c = counts.get(id)!;
-    result.set(id, rec.load >= c ? rec.load : c);
+    let fresh = 0;
+    if (now !== undefined) {
+      for (const [u, at] of rec.fresh) {
+        if (now - at > FRESH_ASSIGNMENT_MS || s.owners[u] !== id) rec.fresh.delete(u);
+        else fresh++;
+      }
+    }
+    result.set(id, (rec.load >= c ? rec.load : c) + fresh);
   }
   return result;
 }
@@ -164,7 +242,7 @@ function unitWeight(s: MasterState): (u: WorkUnit) => number {
 export function rebalance(c: MemberCore, s: MasterState, now: number): void {
   s.nextRebalanceAt = now + c.config.rebalanceIntervalMs;
   if (now < s.graceUntil) return;
-  const current = loads(s, true);
+  const current = loads(s, true, firstPacket(c) ? now : undefined);
   const movable = new Map<MemberId, WorkUnit[]>();
   for (let u = 0; u < UNIT_COUNT; u++) {
     const o = s.owners[u];
@@ -209,7 +287,11 @@ export function drain(c: MemberCore, s: MasterState, now: number, member: Member
 function moveAway(c: MemberCore, s: MasterState, now: number, member: MemberId): void {
   const units: WorkUnit[] = [];
   for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === member && !s.moving.has(u)) units.push(u);
-  for (const [to, us] of distribute(units, loads(s, false))) deassign(c, s, now, member, to, us);
+  if (units.length === 0) return;
+  // First-packet assignment: the units go heaviest first to the least loaded (their weights are known);
+  // 'at-once' keeps contiguous shares.
+  const plan = firstPacket(c) ? placeByWeight(units, unitWeight(s), loads(s, false, now)) : distribute(units, loads(s, false));
+  for (const [to, us] of plan) deassign(c, s, now, member, to, us);
 }
 
 /** Every draining member's units that are still its own and not moving go to members that take work. */

@@ -5,10 +5,9 @@
  */
 import { UNIT_COUNT, type ClientKeepalive, type JoinRequest, type MasterKeepalive, type MemberEntry, type MemberId, type WorkUnit } from '@gwcluster/wire';
 import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
-import { distribute } from '../balance.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
-import { assign, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
+import { assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
 
 /** Takes office with the next epoch; the units this member serves stay its own. */
@@ -38,6 +37,7 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     tableVersion: 1,
     approvals: new Map(),
     carriedDrains,
+    wanted: new Set(),
   };
   c.previousMembers = [];
   s.members.set(c.self, newRecord(c, c.self, now));
@@ -263,15 +263,7 @@ function tick(c: MemberCore, s: MasterState, now: number): void {
       s.expected.clear();
       c.announceMembers(masterView(s));
     }
-    // Figure 9 assigns a unit when its first packet arrives; gwcluster also hands out every unassigned
-    // unit at once (docs/decisions.md), so the table is complete without waiting for traffic.
-    const free: WorkUnit[] = [];
-    for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null && !s.moving.has(u)) free.push(u);
-    if (free.length > 0) {
-      const plan = distribute(free, loads(s, false));
-      for (const [m, us] of plan) assign(c, s, now, m, us);
-      c.log('info', 'assigned unowned units', { units: free.length, to: [...plan].map(([m, us]) => `${m}:${us.length}`) });
-    }
+    assignUnowned(c, s, now);
     if (now >= s.nextRebalanceAt) rebalance(c, s, now);
   }
   if (now >= s.nextKeepaliveAt) {

@@ -33,6 +33,11 @@ export interface MemberRecord {
   ready: boolean;
   /** The software release it announced (join request, client keepalives), or undefined. */
   softwareVersion: string | undefined;
+  /**
+   * unitAssignment 'first-packet': units given to it (unit -> when) that its reported load may not
+   * include yet; each counts 1 in its projected load for FRESH_ASSIGNMENT_MS (master-work.ts).
+   */
+  readonly fresh: Map<WorkUnit, number>;
 }
 
 /** An outstanding WORK ASSIGN or WORK DE-ASSIGN. */
@@ -107,6 +112,8 @@ export interface MasterState {
    * carries it), so it holds for them when they re-join this term, until an operator undrains them.
    */
   readonly carriedDrains: ReadonlySet<MemberId>;
+  /** unitAssignment 'first-packet': units whose packets asked for an owner while none could be given (grace period, no ready member). */
+  readonly wanted: Set<WorkUnit>;
 }
 
 /** Out of the cluster: not started, waiting for another configuration, refused, or left. */

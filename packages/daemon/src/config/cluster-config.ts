@@ -76,7 +76,7 @@ export function withClusterSettings(
 ): { config: MemberConfig; raw: Record<string, unknown> } {
   const problems: string[] = [];
   for (const key of Object.keys(changes)) {
-    if ((CLUSTER_FIXED_FIELDS as readonly string[]).includes(key) || key === 'broadcastAddress') {
+    if ((CLUSTER_FIXED_FIELDS as readonly string[]).includes(key) || key === 'broadcastAddress' || key === 'unitAssignment') {
       problems.push(`cluster.${key} cannot be changed at run time (it is fixed when the personalities are made); change it in every member's personality and restart the members`);
     } else if (key === 'configVersion') {
       problems.push('cluster.configVersion is set by the cluster itself; pass baseVersion to say which version the change is based on');
@@ -133,6 +133,8 @@ export function coreSettings(config: MemberConfig): Partial<CoreConfig> {
   const sync = config.dataplane?.sessions.sync ?? false;
   return {
     ...clusterConfiguration(config).settings,
+    // Fixed with the personalities (every member must apply the same rule when it becomes master).
+    unitAssignment: config.cluster.unitAssignment,
     // With replicated sessions a member owns units only once it holds everyone's sessions, and a
     // planned move waits until the new owner holds the moved units' sessions.
     waitForSyncReady: sync,

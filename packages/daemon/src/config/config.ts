@@ -42,6 +42,7 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     forwarding: d.forwarding,
     forwardInterface: (d.forwardInterface as string | undefined) ?? memberInterface,
     ppsPerUnitWeight: d.ppsPerUnitWeight,
+    bytesPerUnitWeight: d.bytesPerUnitWeight,
     hold: { ...(d.hold as DataPlaneConfig['hold']) },
     // Replication needs tracking: without it there is nothing to replicate.
     sessions: { ...sessions, sync: sessions.tracking && sessions.sync, stateFile: stateDir((sessions.stateFile as string | undefined) ?? 'sessions.state') },

@@ -250,7 +250,7 @@ export class DataPlane implements ClusterAddress {
     if (!this.path) return;
     const { packets, bytes } = this.path.counters({ reset: true });
     this.traffic.add(packets, bytes);
-    const { load, busiest } = measureLoad(packets, (u) => this.policy.applied.serves(u), this.opts.config.ppsPerUnitWeight);
+    const { load, busiest } = measureLoad(packets, bytes, (u) => this.policy.applied.serves(u), this.opts.config);
     this.opts.onLoad(load, busiest);
   }
 }

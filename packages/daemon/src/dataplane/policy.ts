@@ -167,6 +167,15 @@ export class DataPlanePolicy {
       this.emit({ type: 'release', unit: u });
       this.counters.releases++;
     }
+    // Every member gets its slot (and its MAC learnt) once it is a member, not only when it first owns
+    // a unit (after the owners, which keep the order first seen): with unitAssignment first-packet a
+    // unit's first owner is chosen while its packets are held, and the master must be able to forward
+    // them to that owner at once.
+    for (const m of view.members) {
+      if (m === this.config.self) continue;
+      const { slot, added } = this.slots.slotOf(m);
+      if (added) this.emit({ type: 'new-slot', member: m, slot });
+    }
   }
 
   private setOwner(unit: WorkUnit, slot: number): void {

@@ -5,13 +5,16 @@ import { NeighbourTable } from '../../src/dataplane/neighbours.js';
 import { LOCAL_SLOT } from '../../src/dataplane/packet-path.js';
 
 describe('measureLoad', () => {
+  const scale = { ppsPerUnitWeight: 1000, bytesPerUnitWeight: 1_000_000 };
+  const none = new Float64Array(UNIT_COUNT);
+
   it('weighs each served unit 1 plus its packets over ppsPerUnitWeight, busiest first', () => {
     const packets = new Float64Array(UNIT_COUNT);
     packets[1] = 500;
     packets[2] = 2000;
     packets[3] = 9999; // not served: ignored
     const served = new Set([0, 1, 2]);
-    expect(measureLoad(packets, (u) => served.has(u), 1000)).toEqual({
+    expect(measureLoad(packets, none, (u) => served.has(u), scale)).toEqual({
       load: 1 + 1.5 + 3,
       busiest: [
         { unit: 2, weight: 3 },
@@ -20,9 +23,24 @@ describe('measureLoad', () => {
     });
   });
 
+  it('adds the bytes over bytesPerUnitWeight: an elephant of few big packets outweighs many small ones', () => {
+    const packets = new Float64Array(UNIT_COUNT);
+    const bytes = new Float64Array(UNIT_COUNT);
+    packets[5] = 1000; // 1000 packets of 64 bytes
+    bytes[5] = 64_000;
+    packets[6] = 1000; // 1000 packets of 1500 bytes
+    bytes[6] = 1_500_000;
+    const m = measureLoad(packets, bytes, () => true, scale);
+    expect(m.busiest).toEqual([
+      { unit: 6, weight: 1 + 1 + 1.5 },
+      { unit: 5, weight: 1 + 1 + 0.064 },
+    ]);
+    expect(m.load).toBeCloseTo(1022 + 3.5 + 2.064, 9);
+  });
+
   it('reports at most BUSIEST_UNITS_REPORTED units', () => {
     const packets = new Float64Array(UNIT_COUNT).fill(10);
-    expect(measureLoad(packets, () => true, 1000).busiest).toHaveLength(BUSIEST_UNITS_REPORTED);
+    expect(measureLoad(packets, none, () => true, scale).busiest).toHaveLength(BUSIEST_UNITS_REPORTED);
   });
 });
 

@@ -8,13 +8,17 @@ const A = '192.0.2.11';
 const B = '192.0.2.12';
 const C = '192.0.2.13';
 
-/** A view where `owners` lists the units with an owner (all others unassigned). */
-function view(self: MemberId, opts: { master?: boolean; owners?: Record<number, MemberId>; holding?: WorkUnit[] }): DataPlaneView {
+/**
+ * A view where `owners` lists the units with an owner (all others unassigned). Members: `members`, by
+ * default this member and the owners (every member gets a slot once it is a member).
+ */
+function view(self: MemberId, opts: { master?: boolean; owners?: Record<number, MemberId>; holding?: WorkUnit[]; members?: MemberId[] }): DataPlaneView {
   const owners: (MemberId | null)[] = new Array(UNIT_COUNT).fill(null);
   for (const [u, m] of Object.entries(opts.owners ?? {})) owners[Number(u)] = m;
   const owned = new Set<WorkUnit>();
   owners.forEach((m, u) => m === self && owned.add(u));
-  return { master: opts.master ?? false, owned, owners, holding: new Set(opts.holding ?? []), members: [A, B, C] };
+  const members = opts.members ?? [...new Set([self, ...Object.values(opts.owners ?? {})])];
+  return { master: opts.master ?? false, owned, owners, holding: new Set(opts.holding ?? []), members };
 }
 
 /** Effects without the wake requests (checked separately). */
@@ -34,6 +38,18 @@ describe('DataPlanePolicy', () => {
     ]);
     expect(p.applied.serves(5)).toBe(true);
     expect(p.step({ type: 'view', now: 1, view: view(A, { owners: { 5: A, 7: C, 9: B } }) })).toEqual([]);
+  });
+
+  it('gives a member its slot once it is a member, before it owns a unit (first-packet assignment forwards at once)', () => {
+    const p = new DataPlanePolicy(dataPlanePolicyConfig(A, true));
+    const out = p.step({ type: 'view', now: 0, view: view(A, { master: true, owners: { 5: A }, members: [A, B, C] }) });
+    expect(engineCalls(out).filter((e) => e.type === 'new-slot')).toEqual([
+      { type: 'new-slot', member: B, slot: 2 },
+      { type: 'new-slot', member: C, slot: 3 },
+    ]);
+    // C's first unit uses the slot it already has: no new slot, just the owner.
+    const next = p.step({ type: 'view', now: 1, view: view(A, { master: true, owners: { 5: A, 9: C }, members: [A, B, C] }) });
+    expect(engineCalls(next)).toEqual([{ type: 'set-owner', unit: 9, slot: 3 }]);
   });
 
   it('keeps serving a unit it lost for the 50 ms drain, then hands it to the new owner', () => {
