@@ -67,7 +67,7 @@ export function parseDuration(s: string | undefined): number {
 
 /**
  * The protocol core on a simulated network: members m1..mN at 10.0.0.1..N, 1 ms one-way latency, no
- * jitter, no loss unless set, 10 ms ticks. Outputs name members, never addresses.
+ * jitter, no loss unless set, 2 ms ticks (the daemon ticks every T/5 at the default T = 10 ms). Outputs name members, never addresses.
  */
 export class CoreScenario {
   readonly sim: SimNetwork;
@@ -78,7 +78,7 @@ export class CoreScenario {
 
   /** `planes`: what each member runs beside its core (SimOptions.planes); the network's options are fixed. */
   constructor(planes?: SimOptions['planes']) {
-    this.sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 10, seed: 1, ...(planes ? { planes } : {}) });
+    this.sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 2, seed: 1, ...(planes ? { planes } : {}) });
   }
 
   /** Core settings of a member at add() and restart(); a scenario of whole members derives them from its configuration. */
@@ -284,6 +284,19 @@ export const CORE_COMMANDS: CommandTable<CoreScenario> = {
   },
   heal: (ctx) => {
     ctx.sim.heal();
+    return [];
+  },
+  /** cut m1 m2: datagrams from m1 to m2 are dropped from now on (one way; m2 still reaches m1). */
+  cut: (ctx, [a, b]) => {
+    const from = ctx.id(a!);
+    const to = ctx.id(b!);
+    const before = ctx.sim.network.drop;
+    ctx.sim.network.drop = (d) => (d.from === from && d.to === to) || before(d);
+    return [];
+  },
+  /** uncut: every one-way cut is removed. */
+  uncut: (ctx) => {
+    ctx.sim.network.drop = () => false;
     return [];
   },
   /** loss 0.1: probability that a datagram is lost from now on. */

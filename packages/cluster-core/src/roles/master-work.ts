@@ -13,7 +13,7 @@ export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecor
     lastHeardAt: now,
     lastSeq: 0,
     loss: 0,
-    watchdogPeriods: 2,
+    watchdogPeriods: c.config.minWatchdogPeriods,
     load: -1,
     busiestUnits: [],
     reportedUnits: new Set(),
