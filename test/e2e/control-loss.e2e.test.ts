@@ -1,4 +1,4 @@
-// Loss tolerance at the default timings (T = 10 ms, n >= 6, K = 36000): nftables in every member's
+// Loss tolerance at the default timings (T = 40 ms, n >= 6, K = 9000): nftables in every member's
 // namespace drops N % of the cluster protocol's datagrams (UDP port 7400) as they arrive, for 20 s. No
 // member may be declared dead: the master stays, the epoch stays, every member stays listed, and neither
 // watchdog counter moves. 5 % and 20 %: the adaptive multiple n rises with the loss estimate; a sudden

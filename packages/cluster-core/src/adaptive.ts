@@ -3,8 +3,8 @@
  *
  *   S     = seq - last_seq - 1                 keepalives lost since the last one received
  *   P_new = P_old * 127/128 + S * 1/128        running loss estimate (lost keepalives per keepalive)
- *   n     = smallest integer n >= minN with n * P^n < 1/K, searched up to maxN (the digest: minN = 2;
- *           gwcluster's default 6 at T = 10 ms, docs/decisions.md "Failover defaults")
+ *   n     = smallest integer n >= minN with n * P^n < 1/K, searched up to maxN (the digest and the default: minN = 2;
+ *           docs/decisions.md "Failover defaults")
  *
  * gwcluster's reading of n (docs/decisions.md): keepalives are sent every period T whatever n is; a peer
  * is declared dead when n consecutive keepalives are missing, i.e. when nothing was heard from it for

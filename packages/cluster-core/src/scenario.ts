@@ -67,7 +67,7 @@ export function parseDuration(s: string | undefined): number {
 
 /**
  * The protocol core on a simulated network: members m1..mN at 10.0.0.1..N, 1 ms one-way latency, no
- * jitter, no loss unless set, 2 ms ticks (the daemon ticks every T/5 at the default T = 10 ms). Outputs name members, never addresses.
+ * jitter, no loss unless set, 10 ms ticks. Outputs name members, never addresses.
  */
 export class CoreScenario {
   readonly sim: SimNetwork;
@@ -78,7 +78,7 @@ export class CoreScenario {
 
   /** `planes`: what each member runs beside its core (SimOptions.planes); the network's options are fixed. */
   constructor(planes?: SimOptions['planes']) {
-    this.sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 2, seed: 1, ...(planes ? { planes } : {}) });
+    this.sim = new SimNetwork({ latencyMs: 1, jitterMs: 0, tickMs: 10, seed: 1, ...(planes ? { planes } : {}) });
   }
 
   /** Core settings of a member at add() and restart(); a scenario of whole members derives them from its configuration. */

@@ -69,6 +69,52 @@ describe('failures', () => {
     expect(net.node(ip(12)).member.owned.size + net.node(ip(13)).member.owned.size).toBe(UNIT_COUNT);
   });
 
+  it('master death: the named successor takes office with the table, no JOIN or OFFER, as fast as a member death', () => {
+    const net = boot(4, { seed: 9 });
+    expect(net.runUntil(() => net.converged(4), 10_000)).not.toBeNull();
+    net.run(3000);
+    const epoch = net.node(ip(12)).member.epoch;
+    const before = new Map(net.alive().map((n) => [n.id, new Set(n.member.owned)]));
+    const traced = new Map(net.alive().map((n) => [n.id, n.trace.length]));
+    net.kill(ip(11));
+    const took = net.runUntil(() => net.converged(3), 5000);
+    expect(took).not.toBeNull();
+    // The 250 ms watchdog, a 10 ms tick, one WORK ASSIGN round trip: what a member's death costs.
+    expect(took!).toBeLessThan(300);
+    expect(net.masters().map((m) => m.id)).toEqual([ip(12)]);
+    expect(net.node(ip(12)).member.epoch).toBe(epoch + 1);
+    for (const id of [ip(12), ip(13), ip(14)]) {
+      const sent = net.node(id).trace.slice(traced.get(id)).filter((t) => t.effect.type === 'send').map((t) => (t.effect as { message: { type: string } }).message.type);
+      expect(sent.filter((t) => t === 'join-request' || t === 'master-offer')).toEqual([]);
+      for (const u of before.get(id)!) expect(net.node(id).member.owned.has(u)).toBe(true);
+    }
+  });
+
+  it.each([1, 2, 3])('the master and its successor die together (seed %i, 5 %% loss): one master and a full table', (seed) => {
+    const net = boot(5, { seed, loss: 0.05 });
+    expect(net.runUntil(() => net.converged(5), 20_000)).not.toBeNull();
+    net.run(3000);
+    net.kill(ip(11));
+    net.kill(ip(12));
+    expect(net.runUntil(() => net.converged(3), 10_000)).not.toBeNull();
+    net.run(3000);
+    expect(net.masters()).toHaveLength(1);
+    expect(net.converged(3)).toBe(true);
+  });
+
+  it.each([1, 2, 3])('a successor that cannot hear the master (seed %i): one master at the end', (seed) => {
+    const net = boot(4, { seed });
+    expect(net.runUntil(() => net.converged(4), 10_000)).not.toBeNull();
+    net.run(3000);
+    // 192.0.2.12 is the successor of 192.0.2.11 (lowest address among the others).
+    net.network.drop = (d) => d.from === ip(11) && d.to === ip(12);
+    net.run(3000);
+    expect(net.masters()).toHaveLength(1);
+    net.network.drop = () => false;
+    expect(net.runUntil(() => net.converged(4), 10_000)).not.toBeNull();
+    expect(net.masters()).toHaveLength(1);
+  });
+
   it('member death: its units return to the pool and are reassigned; applications hear it left', () => {
     const net = boot(3, { seed: 3 });
     expect(net.runUntil(() => net.converged(3), 10_000)).not.toBeNull();

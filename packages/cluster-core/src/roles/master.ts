@@ -70,6 +70,8 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     s.nextKeepaliveAt = now + c.config.keepalivePeriodMs;
     sendMasterKeepalive(c, s, now);
     c.announceMembers(masterView(s));
+    // A drain the dead master had started goes on: the drained members' units move on from this table.
+    continueDrains(c, s, now);
   }
   tick(c, s, now);
 }
