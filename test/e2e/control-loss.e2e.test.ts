@@ -45,7 +45,7 @@ describe('control-traffic loss at the default timings', () => {
     await f?.destroy();
   });
 
-  it.each([5, 20])('%i %% of the protocol datagrams dropped for 20 s: no member declared dead, no epoch change', async (percent) => {
+  it.each([5, 20])('%i percent of the protocol datagrams dropped for 20 s: no member declared dead, no epoch change', async (percent) => {
     const before = f.latest()!.views;
     const master = before[M[0]!]!.master!;
     const epoch = before[master]!.epoch;
