@@ -10,13 +10,26 @@
 //              second sent by all members, bytes per connection per second, and the CPU the gwclusterd
 //              processes used (from /proc/PID/stat) against the same streams with sync switched off.
 //
-// Usage: node scripts/measure-failover.mjs [--rounds 4] [--connections 200] [--json]
+// Usage: node scripts/measure-failover.mjs [--rounds 4] [--connections 200] [--method master-forward]
+//        [--no-cost] [--json]
+//   --method   the distribution method (master-forward, unicast-mac, multicast-mac; docs/dataplane.md)
+//   --no-cost  only the failover stalls
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { ClusterFixture, balanced, healthy, shared } from '../test/e2e/cluster-fixture.mjs';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '4' }, connections: { type: 'string', default: '200' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '4' },
+    connections: { type: 'string', default: '200' },
+    method: { type: 'string', default: 'master-forward' },
+    'no-cost': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+});
+const METHOD = values.method;
+if (!['master-forward', 'unicast-mac', 'multicast-mac'].includes(METHOD)) throw new Error(`--method ${METHOD}: one of master-forward, unicast-mac, multicast-mac`);
 const ROUNDS = Math.max(1, Math.min(20, Number(values.rounds)));
 const N = Math.max(10, Math.min(1000, Number(values.connections)));
 const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
@@ -34,7 +47,7 @@ const pct = (xs, p) => {
 };
 
 async function cluster(sync) {
-  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: 'master-forward', clients: 1, extraConfig: sync ? {} : { dataplane: { sessions: { sync: false } } } });
+  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: METHOD, clients: 1, extraConfig: sync ? {} : { dataplane: { sessions: { sync: false } } } });
   for (const a of LOCALS) await f.clients[0].addAddress('eth0', `${a}/24`);
   await f.server.addAddress('eth0', '203.0.113.100/24');
   for (const m of f.members) await m.host.ip('route', 'add', '203.0.113.0/24', 'dev', 'eth1');
@@ -62,7 +75,7 @@ function cpuMs(pid) {
   return ((Number(parts[11]) + Number(parts[12])) * 1000) / 100; // utime + stime, clock ticks of 10 ms
 }
 
-const report = { connections: N, stall: { rounds: [], affected: 0, failed: 0 }, cost: {} };
+const report = { method: METHOD, connections: N, stall: { rounds: [], affected: 0, failed: 0 }, cost: {} };
 
 // Failover stalls.
 {
@@ -101,7 +114,7 @@ const report = { connections: N, stall: { rounds: [], affected: 0, failed: 0 }, 
 }
 
 // Replication cost: the same streams with sync on and off.
-for (const sync of [true, false]) {
+for (const sync of values['no-cost'] ? [] : [true, false]) {
   const f = await cluster(sync);
   try {
     const before = await Promise.all(M.map((ip) => counters(f, ip)));
@@ -129,7 +142,7 @@ for (const sync of [true, false]) {
 if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 else {
   const s = report.stall;
-  console.log(`failover, ${N} connections, ${ROUNDS} kills (member, master alternately):`);
+  console.log(`failover, method ${METHOD}, ${N} connections, ${ROUNDS} kills (member, master alternately):`);
   for (const r of s.rounds) console.log(`  ${r.kind.padEnd(6)} ${r.victim}: recovered in ${r.recoveredMs} ms; ${r.affected} affected connections, ${r.failed} failed; their longest stall p50 ${pct(r.affectedStallsMs, 0.5)} ms, max ${Math.max(...r.affectedStallsMs)} ms`);
   console.log(`  all kills: affected ${s.affected}, failed ${s.failed}; stall p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, max ${s.maxMs} ms (member kills p50 ${s.member.p50Ms} / p99 ${s.member.p99Ms}; master kills p50 ${s.master.p50Ms} / p99 ${s.master.p99Ms})`);
   for (const [k, c] of Object.entries(report.cost)) console.log(`replication ${k}: ${JSON.stringify(c)}`);

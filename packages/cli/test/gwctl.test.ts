@@ -107,7 +107,7 @@ describe('gwctl against a running gwclusterd', () => {
   it('status, cluster, members, units: aligned tables, and --json', async () => {
     const st = await gwctl([...e, 'status']);
     expect(st.code).toBe(0);
-    expect(st.stdout).toMatch(/master 127\.0\.0\.1 +epoch \d+ +config v1 +keepalive 100 ms/);
+    expect(st.stdout).toMatch(/master 127\.0\.0\.1 +epoch \d+ +config v1 +keepalive 40 ms/);
     const cl = await gwctl([...e, 'cluster']);
     expect(cl.stdout).toMatch(/^FIELD +VALUE$/m);
     expect(cl.stdout).toMatch(/^configuration +v1$/m);

@@ -3,7 +3,8 @@
  *
  *   S     = seq - last_seq - 1                 keepalives lost since the last one received
  *   P_new = P_old * 127/128 + S * 1/128        running loss estimate (lost keepalives per keepalive)
- *   n     = smallest integer n >= 2 with n * P^n < 1/K, searched up to maxN
+ *   n     = smallest integer n >= minN with n * P^n < 1/K, searched up to maxN (the digest and the default: minN = 2;
+ *           docs/decisions.md "Failover defaults")
  *
  * gwcluster's reading of n (docs/decisions.md): keepalives are sent every period T whatever n is; a peer
  * is declared dead when n consecutive keepalives are missing, i.e. when nothing was heard from it for
@@ -19,8 +20,8 @@ export function updateLoss(p: number, lost: number): number {
   return (p * 127) / 128 + lost / 128;
 }
 
-export function watchdogPeriods(p: number, k: number, maxN: number): number {
-  for (let n = 2; n <= maxN; n++) {
+export function watchdogPeriods(p: number, k: number, maxN: number, minN = 2): number {
+  for (let n = Math.max(1, minN); n <= maxN; n++) {
     if (n * Math.pow(p, n) < 1 / k) return n;
   }
   return maxN;

@@ -288,6 +288,19 @@ export const CORE_COMMANDS: CommandTable<CoreScenario> = {
     ctx.sim.heal();
     return [];
   },
+  /** cut m1 m2: datagrams from m1 to m2 are dropped from now on (one way; m2 still reaches m1). */
+  cut: (ctx, [a, b]) => {
+    const from = ctx.id(a!);
+    const to = ctx.id(b!);
+    const before = ctx.sim.network.drop;
+    ctx.sim.network.drop = (d) => (d.from === from && d.to === to) || before(d);
+    return [];
+  },
+  /** uncut: every one-way cut is removed. */
+  uncut: (ctx) => {
+    ctx.sim.network.drop = () => false;
+    return [];
+  },
   /** loss 0.1: probability that a datagram is lost from now on. */
   loss: (ctx, [p]) => {
     ctx.sim.loss = Number(p);

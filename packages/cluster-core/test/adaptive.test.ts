@@ -34,6 +34,13 @@ describe('adaptive keepalive interval (digest section 1)', () => {
     expect(watchdogPeriods(0.99, k, 20)).toBe(20);
   });
 
+  it('never goes below the floor minN (default 6 with K = 9000 and T = 40 ms)', () => {
+    expect(watchdogPeriods(0, 9000, 20, 6)).toBe(6);
+    expect(watchdogPeriods(0.05, 9000, 20, 6)).toBe(6); // the formula alone gives 4
+    expect(watchdogPeriods(0.2, 9000, 20, 6)).toBe(7); // 6 * 0.2^6 = 3.8e-4 > 1.1e-4; 7 * 0.2^7 = 9.0e-5
+    expect(watchdogMs(6, 40)).toBe(260);
+  });
+
   it('declares death after n missed periods: (n + 0.5) * T', () => {
     expect(watchdogMs(2, 100)).toBe(250);
     expect(watchdogMs(20, 100)).toBe(2050);

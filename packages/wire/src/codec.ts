@@ -177,6 +177,14 @@ function memberId(value: unknown, field: string): MemberId {
   return s;
 }
 
+/** MasterKeepalive.successor: empty (none) or one of the listed members. */
+function successorOf(value: unknown, members: readonly MemberEntry[]): { successor?: MemberId } {
+  if (value === undefined || value === null || value === '') return {};
+  const id = memberId(value, 'masterKeepalive.successor');
+  if (!members.some((e) => e.member === id)) throw new WireError('invalid', `masterKeepalive.successor ${id} is not among the members`);
+  return { successor: id };
+}
+
 function units(value: unknown, field: string): WorkUnit[] {
   if (!Array.isArray(value)) throw new WireError('invalid', `${field} must be a list of units`);
   if (value.length > UNIT_COUNT) throw new WireError('limit', `${field} lists ${value.length} units, more than ${UNIT_COUNT}`);
@@ -245,6 +253,7 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
           configVersion: m.configVersion,
           members: m.members.map((e) => ({ ...e, lastHeardMsAgo: Math.min(0xffffffff, Math.max(0, Math.round(e.lastHeardMsAgo ?? 0))) })),
           table: { version: m.table.version, runs: tableToRuns(m.table.owners, ids) },
+          successor: m.successor ?? '',
         },
       };
     }
@@ -355,6 +364,7 @@ function messageFromWire(o: Obj): ClusterMessage {
         configVersion: uint(b.configVersion, 'masterKeepalive.configVersion'),
         members,
         table,
+        ...successorOf(b.successor, members),
       };
     }
     case 'clientKeepalive':

@@ -87,6 +87,11 @@ export interface MasterKeepalive {
   readonly configVersion: number;
   readonly members: readonly MemberEntry[];
   readonly table: WorkTableSnapshot;
+  /**
+   * The member that takes office (epoch + 1, this table) as soon as its watchdog for this master expires;
+   * one of `members`, never the sender. Absent when the master is alone.
+   */
+  readonly successor?: MemberId;
 }
 
 export interface UnitLoad {

@@ -77,7 +77,7 @@ function masterAlive(c: MemberCore, j: JoiningState, now: number, from: MemberId
   c.count('join.master-alive');
   if (j.masterHeard === undefined) c.log('info', 'a master is alive: joining it, not offering', { master: from, epoch: ka.epoch });
   j.masterHeard = from;
-  j.offerAt = Math.max(j.offerAt, now + watchdogMs(2, ka.keepalivePeriodMs));
+  j.offerAt = Math.max(j.offerAt, now + watchdogMs(c.config.minWatchdogPeriods, ka.keepalivePeriodMs));
 }
 
 function tick(c: MemberCore, j: JoiningState, now: number): void {

@@ -14,7 +14,7 @@ export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecor
     lastHeardAt: now,
     lastSeq: 0,
     loss: 0,
-    watchdogPeriods: 2,
+    watchdogPeriods: c.config.minWatchdogPeriods,
     load: -1,
     busiestUnits: [],
     reportedUnits: new Set(),
@@ -185,11 +185,15 @@ export function assignUnowned(c: MemberCore, s: MasterState, now: number): void 
   }
   const free: WorkUnit[] = [];
   for (let u = 0; u < UNIT_COUNT; u++) if (s.owners[u] === null && !s.moving.has(u)) free.push(u);
-  if (free.length > 0) {
-    const plan = distribute(free, loads(s, false));
-    for (const [m, us] of plan) assign(c, s, now, m, us);
-    c.log('info', 'assigned unowned units', { units: free.length, to: [...plan].map(([m, us]) => `${m}:${us.length}`) });
-  }
+  assignUnits(c, s, now, free, 'assigned unowned units');
+}
+
+/** Hands `units` out now, distributed by load over the members (contiguous shares). */
+export function assignUnits(c: MemberCore, s: MasterState, now: number, units: readonly WorkUnit[], what: string): void {
+  if (units.length === 0) return;
+  const plan = distribute([...units], loads(s, false));
+  for (const [m, us] of plan) assign(c, s, now, m, us);
+  c.log('info', what, { units: units.length, to: [...plan].map(([m, us]) => `${m}:${us.length}`) });
 }
 
 /**

@@ -7,29 +7,43 @@ import { UNIT_COUNT, type ClientKeepalive, type JoinRequest, type MasterKeepaliv
 import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
-import { assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
+import { assignUnits, assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
 
-/** Takes office with the next epoch; the units this member serves stay its own. */
-export function enterMaster(c: MemberCore, now: number, previousMembers: readonly MemberId[]): void {
-  const epoch = Math.max(c.epochSeen + 1, c.role.kind === 'offering' ? c.role.epoch : 0);
+/**
+ * Takes office with the next epoch; the units this member serves stay its own. After an election the
+ * other members re-join and claim theirs; as the named successor of a dead master (`succession`) it
+ * adopts that master's members and table at once (docs/protocol.md, "Succession").
+ */
+export function enterMaster(c: MemberCore, now: number, previousMembers: readonly MemberId[], succession?: { readonly deadMaster: MemberId; readonly epoch: number }): void {
+  const epoch = Math.max(c.epochSeen + 1, c.role.kind === 'offering' ? c.role.epoch : 0, succession ? succession.epoch + 1 : 0);
   c.epochSeen = epoch;
   const owners = new Array<MemberId | null>(UNIT_COUNT).fill(null);
   for (const u of c.owned) owners[u] = c.self;
-  const expected = new Set(previousMembers.filter((m) => m !== c.self));
+  const expected = new Set(succession ? [] : previousMembers.filter((m) => m !== c.self));
   // Only after a master change (this member served the previous master, whose table it holds).
-  const carriedDrains = new Set(previousMembers.length > 0 ? c.table.members.filter((e) => e.draining).map((e) => e.member) : []);
+  const carriedDrains = new Set(previousMembers.length > 0 || succession ? c.table.members.filter((e) => e.draining).map((e) => e.member) : []);
+  // After an election: units the previous table gave to a member nobody waits for (the dead master) go
+  // out at once; the others wait for their owners' claims during the grace period.
+  const orphans = new Set<WorkUnit>();
+  if (!succession && previousMembers.length > 0) {
+    c.table.owners.forEach((o, u) => {
+      if (o !== null && o !== c.self && !expected.has(o) && owners[u] === null) orphans.add(u);
+    });
+  }
   const s: MasterState = {
     kind: 'master',
     epoch,
     keepaliveSeq: 0,
     nextKeepaliveAt: now,
     nextRebalanceAt: now + c.config.rebalanceIntervalMs,
-    // A new master waits before handing out units nobody claims: after a master change for the previous
-    // members to re-join and claim theirs; at first boot for the members booting alongside it.
-    graceUntil: now + c.config.reclaimGraceMs,
+    // A new master waits before handing out units nobody claims: after an election for the previous
+    // members to re-join and claim theirs; at first boot for the members booting alongside it. A
+    // successor adopts the table instead and waits for nobody.
+    graceUntil: succession ? now : now + c.config.reclaimGraceMs,
     reclaiming: expected.size > 0,
     expected,
+    orphans,
     members: new Map(),
     owners,
     moving: new Map(),
@@ -42,10 +56,51 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
   c.previousMembers = [];
   s.members.set(c.self, newRecord(c, c.self, now));
   if (carriedDrains.has(c.self)) s.members.get(c.self)!.draining = true;
+  if (succession) adoptTable(c, s, now, succession.deadMaster);
   c.setRole(s, now);
   c.emit({ type: 'announce-cluster-ip' });
-  c.log('info', 'took office as master', { epoch, claims: c.owned.size, awaiting: [...expected], ...(carriedDrains.size > 0 ? { draining: [...carriedDrains] } : {}) });
+  c.log('info', succession ? 'took office as the named successor' : 'took office as master', {
+    epoch,
+    claims: c.owned.size,
+    ...(succession ? { deadMaster: succession.deadMaster, members: s.members.size } : { awaiting: [...expected] }),
+    ...(carriedDrains.size > 0 ? { draining: [...carriedDrains] } : {}),
+  });
+  if (succession) {
+    // The members learn of the new term from this keepalive before any WORK message of it arrives.
+    s.nextKeepaliveAt = now + c.config.keepalivePeriodMs;
+    sendMasterKeepalive(c, s, now);
+    c.announceMembers(masterView(s));
+    // A drain the dead master had started goes on: the drained members' units move on from this table.
+    continueDrains(c, s, now);
+  }
   tick(c, s, now);
+}
+
+/**
+ * The successor's take-over: every member of the dead master's last table but the dead master stays a
+ * member (it keeps its units and only switches master when this member's keepalive arrives); the dead
+ * master's units are free and go out on the first tick.
+ */
+function adoptTable(c: MemberCore, s: MasterState, now: number, deadMaster: MemberId): void {
+  const kept = new Set<MemberId>([c.self]);
+  for (const e of c.table.members) {
+    if (e.member === deadMaster || e.member === c.self) continue;
+    const rec = newRecord(c, e.member, now);
+    rec.load = e.load;
+    rec.draining = e.draining === true;
+    s.members.set(e.member, rec);
+    kept.add(e.member);
+  }
+  c.table.owners.forEach((o, u) => {
+    if (o !== null && o !== c.self && kept.has(o)) {
+      s.owners[u] = o;
+      const rec = s.members.get(o)!;
+      // It served units, so it held the sessions; it is ready for more (a member that owns nothing
+      // becomes ready with its first keepalive, as after a join).
+      rec.ready = true;
+      (rec.reportedUnits as Set<WorkUnit>).add(u);
+    }
+  });
 }
 
 export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
@@ -206,7 +261,7 @@ function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: Membe
   }
   if (rec.lastSeq > 0) {
     rec.loss = updateLoss(rec.loss, lostBetween(rec.lastSeq, ka.seq));
-    rec.watchdogPeriods = watchdogPeriods(rec.loss, c.config.lossToleranceK, c.config.maxWatchdogPeriods);
+    rec.watchdogPeriods = watchdogPeriods(rec.loss, c.config.lossToleranceK, c.config.maxWatchdogPeriods, c.config.minWatchdogPeriods);
   }
   rec.lastSeq = ka.seq;
   rec.lastHeardAt = now;
@@ -257,6 +312,11 @@ function tick(c: MemberCore, s: MasterState, now: number): void {
       else c.send(p.member, { type: 'work-deassign', epoch: s.epoch, requestId: p.requestId, units: p.units, to: p.to ?? '' });
     }
   }
+  if (now < s.graceUntil && s.orphans.size > 0) {
+    const free = [...s.orphans].filter((u) => s.owners[u] === null && !s.moving.has(u));
+    s.orphans.clear();
+    assignUnits(c, s, now, free, 'assigned the units of the dead master');
+  }
   if (now >= s.graceUntil) {
     if (s.expected.size > 0) {
       c.log('warn', 'previous members did not re-join in time', { missing: [...s.expected] });
@@ -288,6 +348,7 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
     lastHeardMsAgo: r.id === c.self ? 0 : Math.max(0, now - r.lastHeardAt),
     ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
   }));
+  const successor = successorOf(c, s);
   const ka: MasterKeepalive = {
     type: 'master-keepalive',
     epoch: s.epoch,
@@ -296,9 +357,21 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
     configVersion: c.configVersion,
     members,
     table: { version: s.tableVersion, owners: s.owners },
+    ...(successor ? { successor } : {}),
   };
   c.table = { members, owners: [...s.owners], version: s.tableVersion, at: now };
   c.send('broadcast', ka);
+}
+
+/**
+ * The member that takes office when this master dies, by the tie-breaker's rule: the lowest address
+ * among the other members that hold the cluster's sessions (sync-ready), or among all others when none does.
+ */
+export function successorOf(c: MemberCore, s: MasterState): MemberId | undefined {
+  const others = [...s.members.values()].filter((r) => r.id !== c.self);
+  const ready = others.filter((r) => r.ready);
+  const pool = (ready.length > 0 ? ready : others).map((r) => r.id).sort(compareMemberIds);
+  return pool[0];
 }
 
 /**

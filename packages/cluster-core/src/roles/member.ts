@@ -21,7 +21,7 @@ export function enterMember(c: MemberCore, now: number, from: MemberId, reply: J
     lastMasterHeardAt: now,
     masterSeq: 0,
     masterLoss: 0,
-    masterWatchdogPeriods: 2,
+    masterWatchdogPeriods: c.config.minWatchdogPeriods,
     clientSeq: 0,
     nextKeepaliveAt: now,
   };
@@ -43,7 +43,7 @@ export function stepMember(c: MemberCore, st: MemberRoleState, e: CoreEvent): vo
           return;
         case 'work-assign':
         case 'work-deassign':
-          work(c, st, from, msg);
+          work(c, st, now, from, msg);
           return;
         case 'exit-cluster':
           onExitCluster(c, now, from, msg);
@@ -61,20 +61,54 @@ export function stepMember(c: MemberCore, st: MemberRoleState, e: CoreEvent): vo
   }
 }
 
+/**
+ * The successor named by our master took office (its keepalive or WORK message carries a later epoch):
+ * follow it, keeping every unit; its table decides from its first keepalive on.
+ */
+function followSuccessor(c: MemberCore, st: MemberRoleState, now: number, from: MemberId, epoch: number): void {
+  const old = st.master;
+  st.master = from;
+  st.epoch = epoch;
+  st.masterSeq = 0;
+  st.masterLoss = 0;
+  st.masterWatchdogPeriods = c.config.minWatchdogPeriods;
+  st.lastMasterHeardAt = now;
+  st.nextKeepaliveAt = now;
+  delete st.awaitingSuccessorSince;
+  delete st.successor;
+  c.count('succession.followed');
+  c.setRole(st, now);
+  c.log('info', 'following the successor', { master: from, previous: old, epoch, units: c.owned.size });
+}
+
+/** A message from the successor our master named, in a later term than ours. */
+function fromSuccessor(st: MemberRoleState, from: MemberId, epoch: number): boolean {
+  return from !== st.master && from === st.successor && epoch > st.epoch;
+}
+
 function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: MemberId, ka: MasterKeepalive): void {
+  if (fromSuccessor(st, from, ka.epoch)) followSuccessor(c, st, now, from, ka.epoch);
   if (from !== st.master) {
     c.count('rx.master-keepalive.other-master');
     return;
   }
+  if (ka.epoch < st.epoch) return;
   if (ka.seq <= st.masterSeq) return;
+  if (st.awaitingSuccessorSince !== undefined) {
+    // The master was not dead after all (its keepalives were delayed or lost): carry on.
+    delete st.awaitingSuccessorSince;
+    c.count('succession.master-back');
+  }
   if (st.masterSeq > 0) {
     st.masterLoss = updateLoss(st.masterLoss, lostBetween(st.masterSeq, ka.seq));
-    st.masterWatchdogPeriods = watchdogPeriods(st.masterLoss, c.config.lossToleranceK, c.config.maxWatchdogPeriods);
+    st.masterWatchdogPeriods = watchdogPeriods(st.masterLoss, c.config.lossToleranceK, c.config.maxWatchdogPeriods, c.config.minWatchdogPeriods);
   }
   st.masterSeq = ka.seq;
   st.lastMasterHeardAt = now;
   st.epoch = ka.epoch;
   st.periodMs = ka.keepalivePeriodMs;
+  if (ka.successor !== undefined) st.successor = ka.successor;
+  else delete st.successor;
   if (ka.configVersion !== c.configVersion) {
     c.become.idle(c, now, { kind: 'waiting-config' }, `master ${from} runs configuration version ${ka.configVersion}, this member ${c.configVersion}`);
     return;
@@ -91,12 +125,30 @@ function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: 
 }
 
 function tick(c: MemberCore, st: MemberRoleState, now: number): void {
+  if (st.awaitingSuccessorSince !== undefined) {
+    // The successor has not spoken within the shortest watchdog: it is dead too, or cut off from us.
+    if (now - st.awaitingSuccessorSince > watchdogMs(c.config.minWatchdogPeriods, st.periodMs)) {
+      c.count('succession.successor-silent');
+      c.previousMembers = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
+      c.become.joining(c, now, `master ${st.master} silent and its successor ${st.successor ?? '-'} did not take office`);
+    }
+    return;
+  }
   const limit = watchdogMs(st.masterWatchdogPeriods, st.periodMs);
   if (now - st.lastMasterHeardAt > limit) {
     c.count('watchdog.master-dead');
-    const previous = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
-    c.log('warn', 'master watchdog expired', { master: st.master, silentMs: now - st.lastMasterHeardAt, watchdogPeriods: st.masterWatchdogPeriods });
-    c.previousMembers = previous;
+    c.log('warn', 'master watchdog expired', { master: st.master, silentMs: now - st.lastMasterHeardAt, watchdogPeriods: st.masterWatchdogPeriods, successor: st.successor ?? '-' });
+    if (st.successor === c.self) {
+      // Named successor: take office now, with the master's table and members (no election).
+      c.count('succession.took-office');
+      c.become.master(c, now, [], { deadMaster: st.master, epoch: st.epoch });
+      return;
+    }
+    if (st.successor !== undefined) {
+      st.awaitingSuccessorSince = now;
+      return;
+    }
+    c.previousMembers = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
     c.become.joining(c, now, `master ${st.master} silent for ${now - st.lastMasterHeardAt} ms`);
     return;
   }
@@ -116,7 +168,8 @@ function tick(c: MemberCore, st: MemberRoleState, now: number): void {
   }
 }
 
-function work(c: MemberCore, st: MemberRoleState, from: MemberId, msg: ClusterMessage & { type: 'work-assign' | 'work-deassign' }): void {
+function work(c: MemberCore, st: MemberRoleState, now: number, from: MemberId, msg: ClusterMessage & { type: 'work-assign' | 'work-deassign' }): void {
+  if (fromSuccessor(st, from, msg.epoch)) followSuccessor(c, st, now, from, msg.epoch);
   if (from !== st.master || msg.epoch !== st.epoch) {
     c.count('rx.work.stale');
     return;

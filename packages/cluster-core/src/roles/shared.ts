@@ -75,8 +75,16 @@ export interface OfferingState {
 /** MEMBER (client of a master). */
 export interface MemberRoleState {
   readonly kind: 'member';
-  readonly master: MemberId;
+  master: MemberId;
   epoch: number;
+  /** The successor the master named in its last keepalive (takes office when the master dies). */
+  successor?: MemberId;
+  /**
+   * Set when this member's watchdog for the master expired and it is not the successor: since then it
+   * waits for the successor's first keepalive (sending no client keepalive to the dead master); if none
+   * comes within the shortest watchdog, it falls back to the election (JOINING).
+   */
+  awaitingSuccessorSince?: number;
   periodMs: number;
   lastMasterHeardAt: number;
   masterSeq: number;
@@ -108,6 +116,11 @@ export interface MasterState {
   /** Joiners waiting for the applications' verdict. */
   readonly approvals: Map<MemberId, { nonce: number; claims: readonly WorkUnit[]; askedAt: number; softwareVersion?: string }>;
   /**
+   * Units to hand out at once even during the grace period: after an election, those the previous
+   * master's table gave to members nobody waits for (the dead master).
+   */
+  readonly orphans: Set<WorkUnit>;
+  /**
    * Members the previous master's table showed draining: a drain is cluster state (MASTER KEEPALIVE
    * carries it), so it holds for them when they re-join this term, until an operator undrains them.
    */
@@ -133,7 +146,11 @@ export type JoinAccepted = Extract<JoinReply, { result: 'ok' }>;
 export interface RoleTransitions {
   joining(c: MemberCore, now: number, why: string, offerDelayMs?: number): void;
   offering(c: MemberCore, now: number): void;
-  master(c: MemberCore, now: number, previousMembers: readonly MemberId[]): void;
+  /**
+   * Takes office. `succession`: this member is the successor the dead master named; it adopts the table
+   * and members it learned from that master (no join round, no grace period).
+   */
+  master(c: MemberCore, now: number, previousMembers: readonly MemberId[], succession?: { readonly deadMaster: MemberId; readonly epoch: number }): void;
   member(c: MemberCore, now: number, from: MemberId, reply: JoinAccepted): void;
   idle(c: MemberCore, now: number, state: IdleState, why: string): void;
 }

