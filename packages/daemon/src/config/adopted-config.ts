@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { CLUSTER_LIVE_FIELDS } from '@gwcluster/contracts';
 import type { MemberConfig } from '@gwcluster/contracts';
-import { ConfigError, parseMemberConfig } from './config.js';
+import { ConfigError, parseMemberConfig, readConfigJson } from './config.js';
 import { writeFileAtomically } from './cluster-config.js';
 
 /** The state file's name in the state directory. */
@@ -87,19 +87,7 @@ export class AdoptedConfigStore {
 
 /** Reads and validates `file`, with the adopted version of `store` laid over it. Throws ConfigError naming the file and every problem. */
 export function loadMemberConfigWithState(file: string, store: AdoptedConfigStore | null): MemberConfig {
-  const path = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(path, [`cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(path, [`not valid JSON: ${(e as Error).message}`]);
-  }
+  const { path, raw } = readConfigJson(file);
   if (store && raw && typeof raw === 'object' && !Array.isArray(raw)) {
     const laid = store.overlay(raw as Record<string, unknown>);
     if (laid !== raw) {

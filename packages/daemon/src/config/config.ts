@@ -103,6 +103,12 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
 
 /** Reads and validates a configuration file. Throws ConfigError naming the file and every problem. */
 export function loadMemberConfig(file: string): MemberConfig {
+  const { path, raw } = readConfigJson(file);
+  return parseMemberConfig(raw, path, dirname(path));
+}
+
+/** Reads a configuration file as JSON, not yet validated. Throws ConfigError naming the file. */
+export function readConfigJson(file: string): { path: string; raw: unknown } {
   const path = resolve(file);
   let text: string;
   try {
@@ -116,5 +122,5 @@ export function loadMemberConfig(file: string): MemberConfig {
   } catch (e) {
     throw new ConfigError(path, [`not valid JSON: ${(e as Error).message}`]);
   }
-  return parseMemberConfig(raw, path, dirname(path));
+  return { path, raw };
 }
