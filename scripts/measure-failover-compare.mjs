@@ -26,7 +26,7 @@
 //          [--failures kill9,power] [--victims active,other] [--seconds 9] [--kill-at 3] [--json]
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { LOCALS, M, SERVERS, SOAK, pct, unitOf } from './failover-common.mjs';
 import { ClusterFixture, balanced, healthy, shared } from '../test/e2e/cluster-fixture.mjs';
 import { KeepalivedBaseline } from '../bench/keepalived/baseline.mjs';
 import { runOk } from '../test/harness/commands.mjs';
@@ -64,21 +64,6 @@ const VICTIMS = list(values.victims, ['active', 'other'], 'victims');
 const SECONDS = num(values.seconds, 4, 60, 'seconds');
 const KILL_AT = num(values['kill-at'], 1, SECONDS - 2, 'kill-at');
 
-const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
-// Client addresses and server addresses as in the failover e2e test: the flows' units fall in every
-// member's share of the table.
-const LOCALS = Array.from({ length: 20 }, (_, i) => `198.51.100.${30 + i * 11}`);
-const SERVERS = ['192.0.2.100', '203.0.113.100'];
-const SOAK = fileURLToPath(new URL('../test/e2e/tools/soak.mjs', import.meta.url));
-const { classifyFlow } = await import('../native-addon/dist/index.js');
-const unitOf = (pair) => {
-  const [src, dst] = pair.split('>');
-  return classifyFlow({ proto: 'tcp', src, dst, forwarding: true }).unit;
-};
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : null;
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
 

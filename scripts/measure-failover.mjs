@@ -16,7 +16,7 @@
 //   --no-cost  only the failover stalls
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { LOCALS, M, SERVERS, SOAK, pct, unitOf } from './failover-common.mjs';
 import { ClusterFixture, balanced, healthy, shared } from '../test/e2e/cluster-fixture.mjs';
 
 const { values } = parseArgs({
@@ -32,19 +32,6 @@ const METHOD = values.method;
 if (!['master-forward', 'unicast-mac', 'multicast-mac'].includes(METHOD)) throw new Error(`--method ${METHOD}: one of master-forward, unicast-mac, multicast-mac`);
 const ROUNDS = Math.max(1, Math.min(20, Number(values.rounds)));
 const N = Math.max(10, Math.min(1000, Number(values.connections)));
-const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
-const LOCALS = Array.from({ length: 20 }, (_, i) => `198.51.100.${30 + i * 11}`);
-const SERVERS = ['192.0.2.100', '203.0.113.100'];
-const SOAK = fileURLToPath(new URL('../test/e2e/tools/soak.mjs', import.meta.url));
-const { classifyFlow } = await import('../native-addon/dist/index.js');
-const unitOf = (pair) => {
-  const [src, dst] = pair.split('>');
-  return classifyFlow({ proto: 'tcp', src, dst, forwarding: true }).unit;
-};
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : null;
-};
 
 async function cluster(sync) {
   const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: METHOD, clients: 1, extraConfig: sync ? {} : { dataplane: { sessions: { sync: false } } } });
