@@ -269,8 +269,10 @@ describe.each([
       } else {
         // Unbalance first (the victim drained, then undrained), then a rebalance gives it units back;
         // kill it while they are moving to it.
-        expect((await f.gwctl(['drain', victim])).code).toBe(0);
-        expect((await f.gwctl(['undrain', victim])).code).toBe(0);
+        for (const action of ['drain', 'undrain']) {
+          const r = await f.gwctl([action, victim]);
+          expect(r.code, `gwctl ${action} ${victim}: ${r.stderr}${r.stdout}`).toBe(0);
+        }
         const rebalance = f.gwctl(['rebalance']);
         await f.waitForView((v) => (v[master]?.moving ?? 0) > 0 || (v[victim]?.owned ?? 0) > 0, { timeoutMs: 5000, what: 'units moving to the victim' });
         t0 = f.kill9(victim);

@@ -227,6 +227,7 @@ export interface NativeSessionStats {
   removalsDropped: number;
   installed: number;
   installStale: number;
+  regained: number;
   installInvalid: number;
   bytesPerSession: number;
   /** Packets per TRACK_REASONS name. */
@@ -235,7 +236,7 @@ export interface NativeSessionStats {
 
 /** The native SessionTable object (src/sessions/session_wrap.cc). Records/keys travel as concatenated fixed-size bytes. */
 export interface NativeSessionTable {
-  trackPacket(ipPacket: Uint8Array, nowMs: number, unit: number): NativeTrackResult;
+  trackPacket(ipPacket: Uint8Array, nowMs: number, unit: number, unitGainedMs?: number): NativeTrackResult;
   trackBatch(packets: Uint8Array, offsets: Uint32Array, nowMs: number, units: Uint16Array | null): { verdicts: Uint8Array; reasons: Uint8Array };
   collectChanges(maxRecords: number, nowMs: number, lazy: boolean): { records: Buffer; removed: Buffer; pendingUrgent: number; pendingLazy: number; pendingRemoved: number };
   install(records: Uint8Array, nowMs: number): { installed: number; updated: number; stale: number; invalid: number; refused: number };

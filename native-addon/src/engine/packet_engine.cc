@@ -19,6 +19,10 @@
 namespace gwc {
 namespace {
 
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 constexpr int kIdleReads = 32;  // empty reads tolerated within a burst before the verdicts go out
 constexpr size_t kRecvBufBytes = 0xffff + 4096;  // one copied packet (copy range 0xffff) + netlink headers
 
@@ -226,11 +230,12 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
         // Only traffic the cluster routes is tracked: a packet for a cluster IP ends at this member's own
         // stack, which is the stateful endpoint (its replies leave through OUTPUT, unseen here).
         if (self->sessions_ != nullptr && c.status == Status::Forwarded) {
-          const int64_t nowMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+          const int64_t nowMs = WallMs();
+          const int64_t gained = c.unit < kWorkUnits ? self->gainedMs_[c.unit] : 0;
           sess::TrackResult tr;
           {
             std::lock_guard<std::mutex> sl(self->sessions_->mutex());
-            tr = self->sessions_->track(payload, len, nowMs, c.unit);
+            tr = self->sessions_->track(payload, len, nowMs, c.unit, gained);
           }
           ++self->stats_.sessionTracked;
           if (tr.verdict == sess::Verdict::Drop) {
@@ -301,26 +306,28 @@ void PacketEngine::Emit(EngineEvent&& e, uint16_t unitToUnmark) {
 
 // ---- the JS thread ----
 
+void PacketEngine::NoteOwnerLocked(size_t unit, uint16_t slot, int64_t nowMs) {
+  if (filter_.owners[unit] == slot) return;
+  notified_[unit] = false;
+  if (slot == filter_.localSlot && filter_.localSlot != 0) gainedMs_[unit] = nowMs;
+  filter_.owners[unit] = slot;
+}
+
 void PacketEngine::setOwner(uint16_t unit, uint16_t slot) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (filter_.owners[unit] != slot) notified_[unit] = false;
-  filter_.owners[unit] = slot;
+  NoteOwnerLocked(unit, slot, WallMs());
 }
 
 void PacketEngine::setOwners(const uint16_t* units, size_t n, uint16_t slot) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t i = 0; i < n; ++i) {
-    if (filter_.owners[units[i]] != slot) notified_[units[i]] = false;
-    filter_.owners[units[i]] = slot;
-  }
+  const int64_t now = WallMs();
+  for (size_t i = 0; i < n; ++i) NoteOwnerLocked(units[i], slot, now);
 }
 
 void PacketEngine::setTable(const uint16_t* table) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t u = 0; u < kWorkUnits; ++u) {
-    if (filter_.owners[u] != table[u]) notified_[u] = false;
-    filter_.owners[u] = table[u];
-  }
+  const int64_t now = WallMs();
+  for (size_t u = 0; u < kWorkUnits; ++u) NoteOwnerLocked(u, table[u], now);
 }
 
 void PacketEngine::owners(uint16_t* out) {
@@ -330,6 +337,12 @@ void PacketEngine::owners(uint16_t* out) {
 
 void PacketEngine::setRole(uint16_t localSlot, bool master, uint8_t method) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (localSlot != filter_.localSlot && localSlot != 0) {
+    // A new slot: the units the table already gives it are gained now.
+    const int64_t now = WallMs();
+    for (size_t u = 0; u < kWorkUnits; ++u)
+      if (filter_.owners[u] == localSlot) gainedMs_[u] = now;
+  }
   filter_.localSlot = localSlot;
   filter_.master = master;
   filter_.method = method;

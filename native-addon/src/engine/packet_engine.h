@@ -222,6 +222,10 @@ class PacketEngine {
   WorkUnitFilter filter_;
   std::unordered_map<uint16_t, Mac> slotMacs_;
   std::array<bool, kWorkUnits> notified_{};
+  // When each unit last became this member's (ms since the epoch; 0: not since start): the session
+  // table marks a session first seen after that as stale (SessionTable::track's unitGainedMs).
+  std::array<int64_t, kWorkUnits> gainedMs_{};
+  void NoteOwnerLocked(size_t unit, uint16_t slot, int64_t nowMs);
   VerdictCounts sinceReset_;
   EngineStats stats_;
   bool answering_ = false;

@@ -95,7 +95,7 @@ TrackResult SessionTable::finish(TrackResult r) {
   return r;
 }
 
-TrackResult SessionTable::track(const uint8_t* p, size_t len, int64_t nowMs, uint16_t unit) {
+TrackResult SessionTable::track(const uint8_t* p, size_t len, int64_t nowMs, uint16_t unit, int64_t unitGainedMs) {
   Parsed pk;
   TrackResult r;
   if (p == nullptr || !parsePacket(p, len, &pk)) {
@@ -112,7 +112,7 @@ TrackResult SessionTable::track(const uint8_t* p, size_t len, int64_t nowMs, uin
   }
   bool senderIsLo = true;
   const FlowKey k = flowKeyOf(pk.family, pk.proto, pk.src, pk.sport, pk.dst, pk.dport, &senderIsLo);
-  r = pk.proto == 6 ? trackTcp(pk, k, senderIsLo, nowMs, unit) : trackOther(pk, k, senderIsLo, nowMs, unit);
+  r = pk.proto == 6 ? trackTcp(pk, k, senderIsLo, nowMs, unit, unitGainedMs) : trackOther(pk, k, senderIsLo, nowMs, unit);
   r.proto = pk.proto;
   r.session = map_.find(k) != map_.end();
   return finish(r);
@@ -204,7 +204,7 @@ TrackResult SessionTable::trackOther(const Parsed& pk, const FlowKey& k, bool se
   r.unit = s.unit;
   return r;
 }
-TrackResult SessionTable::trackTcp(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit) {
+TrackResult SessionTable::trackTcp(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit, int64_t unitGainedMs) {
   TrackResult r;
   r.unit = unit;
   if (!validTcpFlags(pk.tflags)) {
@@ -235,6 +235,12 @@ TrackResult SessionTable::trackTcp(const Parsed& pk, const FlowKey& k, bool send
   }
 
   Session& s = it->second;
+  if (unitGainedMs > 0 && s.lastSeenMs < unitGainedMs) {
+    // The first packet since this member (re)gained the unit: the record is another member's view.
+    s.flags |= kSessStale0 | kSessStale1;
+    s.installedMs = nowMs;
+    ++st_.regained;
+  }
   const Session before0 = s;
   int d = 0;
   const Reason why = stepTcpSession(s, pk, senderIsLo, mode_, nowMs, &d);

@@ -56,6 +56,7 @@ struct TableStats {
   std::array<uint64_t, kReasonCount> reasons{};  // per Reason (accepts counted under None/Untracked)
   uint64_t recordsCollected = 0, removalsCollected = 0, removalsDropped = 0;
   uint64_t installed = 0, installStale = 0, installInvalid = 0;
+  uint64_t regained = 0;  // sessions first seen after this member (re)gained their unit (marked stale)
 };
 
 struct ListQuery {
@@ -73,7 +74,11 @@ class SessionTable {
 
   // The packet at p (an IPv4/IPv6 datagram from its IP header). unit: the work unit the caller
   // computed (the filter), or kNoUnit to compute the symmetric src^dst rule here.
-  TrackResult track(const uint8_t* p, size_t len, int64_t nowMs, uint16_t unit = kNoUnit);
+  // unitGainedMs: when this member last became the owner of the packet's unit (0: unknown). A session
+  // not seen since then carries another member's view of the connection, which may lag what the
+  // endpoints did while that member owned it: its first packet here marks both directions stale and
+  // restarts the install grace (README "Window rule"), as an install from a peer does.
+  TrackResult track(const uint8_t* p, size_t len, int64_t nowMs, uint16_t unit = kNoUnit, int64_t unitGainedMs = 0);
 
   // Replication. maxRecords bounds records and removal keys separately.
   Collected collectChanges(size_t maxRecords, int64_t nowMs, bool lazy);
@@ -103,7 +108,7 @@ class SessionTable {
 
  private:
   using Map = std::unordered_map<FlowKey, Session, FlowKeyHash>;
-  TrackResult trackTcp(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit);
+  TrackResult trackTcp(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit, int64_t unitGainedMs);
   TrackResult trackOther(const Parsed& pk, const FlowKey& k, bool senderIsLo, int64_t nowMs, uint16_t unit);
   TrackResult addSession(const FlowKey& k, const Session& s, TrackResult r);
   void markChanged(const FlowKey& k, Session& s, bool urgent);

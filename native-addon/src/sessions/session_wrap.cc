@@ -103,17 +103,21 @@ class SessionTableWrap : public Napi::ObjectWrap<SessionTableWrap> {
  private:
   using Lock = std::lock_guard<std::mutex>;
 
-  // trackPacket(bytes, nowMs, unit: 0..1023 | 65535) -> { verdict, reason, created, state, unit }
+  // trackPacket(bytes, nowMs, unit: 0..1023 | 65535, unitGainedMs?: when this member gained the unit)
+  //   -> { verdict, reason, created, state, unit }
   Napi::Value TrackPacket(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string call = "SessionTable.trackPacket";
     Napi::Uint8Array p = argBytes(info, 0, call, "ipPacket");
     const int64_t now = argNow(info, 1, call);
     const uint16_t unit = static_cast<uint16_t>(argNumber(info, 2, call, "unit", 0, 65535));
+    const int64_t gained = info.Length() > 3 && !info[3].IsUndefined()
+                               ? static_cast<int64_t>(argNumber(info, 3, call, "unitGainedMs", 0, 9007199254740991.0))
+                               : 0;
     sess::TrackResult r;
     {
       Lock l(table_->mutex());
-      r = table_->track(p.Data(), p.ByteLength(), now, unit);
+      r = table_->track(p.Data(), p.ByteLength(), now, unit, gained);
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("verdict", Napi::Number::New(env, static_cast<uint8_t>(r.verdict)));
@@ -301,6 +305,7 @@ class SessionTableWrap : public Napi::ObjectWrap<SessionTableWrap> {
     num("removalsDropped", t.removalsDropped);
     num("installed", t.installed);
     num("installStale", t.installStale);
+    num("regained", t.regained);
     num("installInvalid", t.installInvalid);
     num("bytesPerSession", SessionTable::bytesPerSession());
     Napi::Object reasons = Napi::Object::New(env);

@@ -229,14 +229,16 @@ export class SessionTable {
 
   /**
    * Tracks one raw IP packet (from its IP header). `unit`: the work unit the filter computed; omitted,
-   * the symmetric forwarded rule (src ^ dst) is used.
+   * the symmetric forwarded rule (src ^ dst) is used. `unitGainedMs`: when this member last became the
+   * unit's owner (the engine passes it); a session not seen since then is marked stale on this packet.
    */
-  trackPacket(ipPacket: Uint8Array, nowMs: number, unit?: number): TrackOutcome {
+  trackPacket(ipPacket: Uint8Array, nowMs: number, unit?: number, unitGainedMs?: number): TrackOutcome {
     const call = 'SessionTable.trackPacket';
     checkBytes(ipPacket, call, 'ipPacket');
     checkNow(nowMs, call);
     if (unit !== undefined) checkInteger(unit, call, 'unit', 0, WORK_UNITS - 1);
-    const r = callNative(call, () => this.native.trackPacket(ipPacket, nowMs, unit ?? 0xffff));
+    if (unitGainedMs !== undefined) checkNow(unitGainedMs, call);
+    const r = callNative(call, () => this.native.trackPacket(ipPacket, nowMs, unit ?? 0xffff, unitGainedMs ?? 0));
     return {
       verdict: r.verdict === TrackVerdict.ACCEPT ? 'ACCEPT' : 'DROP',
       reason: TRACK_REASONS[r.reason] ?? 'none',

@@ -312,6 +312,35 @@ describe('replication and failover', () => {
     expect(b.size).toBe(0);
   });
 
+  it('a session first seen after its unit was regained is re-anchored; without the gain time it is dropped', () => {
+    // A tracked the connection, then the unit moved to another member that carried it on (the server sent
+    // 10 kB A never saw, and the other member's last changes never reached A), then the unit came back.
+    const history = (t: SessionTable, c: Conn) => {
+      handshake(t, c);
+      t.trackPacket(c.data(true, 1000), 1010);
+      t.trackPacket(c.ack(false), 1011);
+    };
+    const withGain = table();
+    const withoutGain = table(); // the same history, tracked without the gain time
+    const c1 = new Conn(4, '10.2.0.9', '192.0.2.1');
+    const c2 = new Conn(4, '10.2.0.9', '192.0.2.1');
+    history(withGain, c1);
+    history(withoutGain, c2);
+    for (const c of [c1, c2]) c.sseq = (c.sseq + 10_000) >>> 0;
+    // The client acknowledges the server data A never saw.
+    expect(withGain.trackPacket(c1.ack(true), 5000, undefined, 4000)).toMatchObject({ verdict: 'ACCEPT' });
+    expect(withGain.stats().regained).toBe(1);
+    // The same table without the gain time: the strict window rule refuses the acknowledgement.
+    expect(withoutGain.trackPacket(c2.ack(true), 5000)).toMatchObject({ verdict: 'DROP', reason: 'out-of-window' });
+    expect(withoutGain.stats().regained).toBe(0);
+    // Re-anchored, the connection goes on; a gain time older than the session's last packet changes nothing.
+    expect(withGain.trackPacket(c1.data(false, 500), 5001, undefined, 4000).verdict).toBe('ACCEPT');
+    expect(withGain.trackPacket(c1.ack(true), 5002, undefined, 4000).verdict).toBe('ACCEPT');
+    expect(withGain.stats().regained).toBe(1);
+    // Garbage far outside any window is still refused after the grace.
+    expect(withGain.trackPacket(c1.data(true, 10, { seq: c1.cseq + 50_000_000 }), 9000, undefined, 4000)).toMatchObject({ verdict: 'DROP', reason: 'out-of-window' });
+  });
+
   it('hands over the sessions of chosen units', () => {
     const a = table();
     for (let i = 0; i < 20; i++) {
