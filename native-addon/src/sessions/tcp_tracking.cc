@@ -11,6 +11,12 @@ namespace {
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 constexpr uint32_t kMaxAckWinConst = 66000;  // nf_conntrack_proto_tcp MAXACKWINCONST
 constexpr uint32_t kMinStaleSlack = 65536;
+// While the other side's values come from another member's copy (a replica, or a session first seen
+// after the unit was regained) they can lag the endpoints by whatever the replication lagged: under load
+// that is more than any window. A quarter of a gigabyte (1/16 of the sequence space) covers a second
+// of lag at 2 Gbit/s; the 4-tuple, the direction and the flags are still checked, and the strict rule
+// returns as soon as that side sends a fresh segment (README "Window rule").
+constexpr uint32_t kStaleSlack = 1u << 28;
 constexpr int64_t kInstallGraceMs = 2000;  // see Session::installedMs
 
 // The window shift in effect for side d's window field: only when both SYNs carried the option.
@@ -162,7 +168,8 @@ Reason stepTcpSession(Session& s, const Parsed& pk, bool senderIsLo, Mode mode, 
         // The window rule (README "Window rule").
         uint32_t slack = 0;
         const bool recentlyInstalled = s.installedMs != 0 && nowMs - s.installedMs < kInstallGraceMs;
-        if ((s.flags & staleBit(1 - d)) || recentlyInstalled) slack = std::max({S.maxwin, R.maxwin, kMinStaleSlack});
+        if (recentlyInstalled) slack = std::max({S.maxwin, R.maxwin, kMinStaleSlack});
+        if (s.flags & staleBit(1 - d)) slack = std::max(slack, kStaleSlack);
         const uint32_t lowerRef = (R.flags & kDirAck) ? R.ackEdge : S.end;
         const bool upperOk = !seqAfter(pk.seq, S.maxend + slack);
         const bool lowerOk = !seqBefore(end, lowerRef - std::max<uint32_t>(R.maxwin, 1) - slack);

@@ -312,6 +312,24 @@ describe('replication and failover', () => {
     expect(b.size).toBe(0);
   });
 
+  it('a replica lagging the endpoints by many windows (replication starved) carries the connection on, then is strict again', () => {
+    const a = table();
+    const c = handshake(a, new Conn(4, '10.2.0.7', '192.0.2.1'));
+    a.trackPacket(c.data(true, 1000), 1010);
+    a.trackPacket(c.ack(false), 1011);
+    const b = table();
+    b.install(a.collectChanges(100, 1020, { lazy: true }).records, 1020);
+    // 3 MB each way went through A after its last record reached B (far more than one window of 128 kB).
+    c.cseq = (c.cseq + 3_000_000) >>> 0;
+    c.sseq = (c.sseq + 3_000_000) >>> 0;
+    for (const p of [c.data(true, 1000), c.ack(false), c.data(false, 1000), c.ack(true)]) {
+      expect(b.trackPacket(p, 9000)).toMatchObject({ verdict: 'ACCEPT', state: 'ESTABLISHED' });
+    }
+    // Both sides sent fresh segments: the window rule is strict again.
+    expect(b.trackPacket(c.data(true, 10, { seq: c.cseq + 3_000_000 }), 9001)).toMatchObject({ verdict: 'DROP', reason: 'out-of-window' });
+    expect(b.trackPacket(c.data(true, 1000), 9002).verdict).toBe('ACCEPT');
+  });
+
   it('a session first seen after its unit was regained is re-anchored; without the gain time it is dropped', () => {
     // A tracked the connection, then the unit moved to another member that carried it on (the server sent
     // 10 kB A never saw, and the other member's last changes never reached A), then the unit came back.
