@@ -112,6 +112,10 @@ Reason stepTcpSession(Session& s, const Parsed& pk, bool senderIsLo, Mode mode, 
   const bool syn = f & kSyn, ack = f & kAck, rst = f & kRst, fin = f & kFin;
   int d = (senderIsLo == static_cast<bool>(s.origIsLo)) ? 0 : 1;
   const bool pickedUp = s.flags & kSessPickedUp;
+  // Values from another member's copy that this member's traffic has not refreshed yet: that member
+  // may have seen the handshake finish (a replica still in SYN_SENT when its owner died), so a side
+  // whose sequence space the copy does not know is learnt from its first segment, as a pickup would.
+  const bool foreign = s.flags & (kSessStale0 | kSessStale1);
 
   const TcpState st = static_cast<TcpState>(s.state);
   if (syn && !ack) {
@@ -153,15 +157,21 @@ Reason stepTcpSession(Session& s, const Parsed& pk, bool senderIsLo, Mode mode, 
       // This side's sequence space is unknown (no SYN-ACK seen yet).
       if (rst && d == 1 && st == TcpState::SynSent && ack && pk.ack == s.dir[0].end) {
         s.state = static_cast<uint8_t>(TcpState::Closed);  // connection refused
-      } else if (!strict || pickedUp) {
+      } else if (!strict || pickedUp || foreign) {
         initMidStream(S, pk);
+        if (strict && !pickedUp) {
+          // Learnt mid-stream (its window scale unknown): tracked like a picked-up session from now on.
+          s.flags |= kSessPickedUp;
+          if ((st == TcpState::SynSent || st == TcpState::SynRecv) && ack && !rst && !fin)
+            s.state = static_cast<uint8_t>(TcpState::Established);
+        }
       } else {
         return st == TcpState::SynSent ? Reason::OutOfWindow : Reason::NoSession;
       }
     } else {
       const uint32_t win = static_cast<uint32_t>(pk.win) << shiftOf(s, d);
       const uint32_t end = pk.seq + pk.payload + (fin ? 1 : 0);
-      if (strict && !pickedUp && !(R.flags & kDirSyn) && !rst) {
+      if (strict && !pickedUp && !foreign && !(R.flags & kDirSyn) && !rst) {
         return Reason::OutOfWindow;  // the originator may send only SYNs (or RST) before the SYN-ACK
       }
       if (strict && !pickedUp && (R.flags & kDirSyn)) {

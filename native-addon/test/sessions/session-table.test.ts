@@ -330,6 +330,25 @@ describe('replication and failover', () => {
     expect(b.trackPacket(c.data(true, 1000), 9002).verdict).toBe('ACCEPT');
   });
 
+  it('a replica still in SYN_SENT (its owner died before replicating the SYN-ACK) learns the server side mid-stream', () => {
+    const a = table();
+    const c = new Conn(4, '10.2.0.8', '192.0.2.1');
+    expect(a.trackPacket(c.syn(), 1000).verdict).toBe('ACCEPT');
+    const b = table();
+    b.install(a.collectChanges(100, 1001, { lazy: false }).records, 1001);
+    // The SYN-ACK, the ACK and some data went through A, which died before replicating them.
+    a.trackPacket(c.synAck(), 1002);
+    a.trackPacket(c.ack(true), 1003);
+    a.trackPacket(c.data(true, 500), 1004);
+    a.trackPacket(c.data(false, 700), 1005);
+    for (const p of [c.data(true, 1000), c.ack(false), c.data(false, 1000), c.ack(true)]) {
+      expect(b.trackPacket(p, 2000)).toMatchObject({ verdict: 'ACCEPT' });
+    }
+    expect(b.trackPacket(c.ack(true), 2001).state).toBe('ESTABLISHED');
+    // A table that never saw the connection still drops it (strict: no session).
+    expect(table().trackPacket(c.data(true, 10), 2002)).toMatchObject({ verdict: 'DROP', reason: 'no-session' });
+  });
+
   it('a session first seen after its unit was regained is re-anchored; without the gain time it is dropped', () => {
     // A tracked the connection, then the unit moved to another member that carried it on (the server sent
     // 10 kB A never saw, and the other member's last changes never reached A), then the unit came back.
