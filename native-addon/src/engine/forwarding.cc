@@ -68,6 +68,15 @@ ReleaseResult PacketEngine::release(uint16_t unit) {
   auto mac = slotMacs_.find(owner);
   for (const std::vector<uint8_t>& p : packets) {
     if (local) {
+      // Into this member's own stack, past its queue: tracked here as a queued packet would be, or the
+      // session table misses what the endpoints then acknowledge (strict mode drops their acks).
+      if (sessions_ != nullptr) {
+        const Classification c = filter_.classify(p.data(), p.size(), false);
+        if (c.status == Status::Forwarded && !TrackOwnedLocked(p.data(), p.size(), c.unit)) {
+          ++r.dropped;
+          continue;
+        }
+      }
       if (Reinject(p.data(), p.size())) ++r.reinjected, ++stats_.reinjected;
       else ++r.dropped, ++stats_.reinjectErrors;
     } else if (owner != 0 && mac != slotMacs_.end() && fwdFd_ >= 0) {

@@ -230,18 +230,7 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
         // Only traffic the cluster routes is tracked: a packet for a cluster IP ends at this member's own
         // stack, which is the stateful endpoint (its replies leave through OUTPUT, unseen here).
         if (self->sessions_ != nullptr && c.status == Status::Forwarded) {
-          const int64_t nowMs = WallMs();
-          const int64_t gained = c.unit < kWorkUnits ? self->gainedMs_[c.unit] : 0;
-          sess::TrackResult tr;
-          {
-            std::lock_guard<std::mutex> sl(self->sessions_->mutex());
-            tr = self->sessions_->track(payload, len, nowMs, c.unit, gained);
-          }
-          ++self->stats_.sessionTracked;
-          if (tr.verdict == sess::Verdict::Drop) {
-            ++self->stats_.sessionDrops;
-            if (tr.reason == sess::Reason::NoSession) ++self->stats_.sessionDropNoSession;
-            if (tr.reason == sess::Reason::OutOfWindow) ++self->stats_.sessionDropWindow;
+          if (!self->TrackOwnedLocked(payload, len, c.unit)) {
             for (auto* vc : counts) ++vc->dropped;
             break;
           }
@@ -305,6 +294,22 @@ void PacketEngine::Emit(EngineEvent&& e, uint16_t unitToUnmark) {
 
 
 // ---- the JS thread ----
+
+bool PacketEngine::TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit) {
+  const int64_t nowMs = WallMs();
+  const int64_t gained = unit < kWorkUnits ? gainedMs_[unit] : 0;
+  sess::TrackResult tr;
+  {
+    std::lock_guard<std::mutex> sl(sessions_->mutex());
+    tr = sessions_->track(p, len, nowMs, unit, gained);
+  }
+  ++stats_.sessionTracked;
+  if (tr.verdict != sess::Verdict::Drop) return true;
+  ++stats_.sessionDrops;
+  if (tr.reason == sess::Reason::NoSession) ++stats_.sessionDropNoSession;
+  if (tr.reason == sess::Reason::OutOfWindow) ++stats_.sessionDropWindow;
+  return false;
+}
 
 void PacketEngine::NoteOwnerLocked(size_t unit, uint16_t slot, int64_t nowMs) {
   if (filter_.owners[unit] == slot) return;

@@ -24,8 +24,8 @@
 //   anything else (not master; methods 2/3)            -> NF_DROP
 //   truncated / malformed                              -> NF_DROP, counted
 // release(unit) delivers the held packets oldest first: to this member's own stack through a raw
-// socket (IPPROTO_RAW, the header as captured; enters via `lo`, so it is not queued again) when the
-// unit is now this member's, else to the owner's MAC on the forward interface (any method: the
+// socket (IPPROTO_RAW, the header as captured; enters via `lo`, so it is not queued again; in stateful
+// mode tracked by the session table first, as a queued packet is) when the unit is now this member's, else to the owner's MAC on the forward interface (any method: the
 // owner dropped the originals while the unit was not its own).
 //
 // Threading: one engine thread runs poll() on the nfqueue netlink socket, the ARP sockets and an
@@ -226,6 +226,9 @@ class PacketEngine {
   // table marks a session first seen after that as stale (SessionTable::track's unitGainedMs).
   std::array<int64_t, kWorkUnits> gainedMs_{};
   void NoteOwnerLocked(size_t unit, uint16_t slot, int64_t nowMs);
+  // Stateful mode: tracks a packet of an owned, forwarded unit (mu_ held); false: the table refused it
+  // (counted). Used for queued packets and for held packets released into this member's own stack.
+  bool TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit);
   VerdictCounts sinceReset_;
   EngineStats stats_;
   bool answering_ = false;

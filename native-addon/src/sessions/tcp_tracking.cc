@@ -186,13 +186,19 @@ Reason stepTcpSession(Session& s, const Parsed& pk, bool senderIsLo, Mode mode, 
         bool ackOk = true;
         if (ack) {
           const uint32_t maxAckWin = std::max(S.maxwin, kMaxAckWinConst);
-          ackOk = !seqAfter(pk.ack, R.end + slack) && !seqBefore(pk.ack, R.end - maxAckWin - slack);
+          // Up to what S's own advertisements let R send (R.maxend), not only what this member saw R
+          // send (R.end): an ack in between proves R's data reached S by another path (another
+          // member forwarded it while the table converged); refusing it would drop every later ack
+          // of the connection, since R only retransmits what S has not acknowledged.
+          const uint32_t ackLimit = seqAfter(R.maxend, R.end) ? R.maxend : R.end;
+          ackOk = !seqAfter(pk.ack, ackLimit + slack) && !seqBefore(pk.ack, R.end - maxAckWin - slack);
         }
         if (!(upperOk && lowerOk && ackOk)) return Reason::OutOfWindow;
       }
       if (!seqBefore(end, S.end)) s.flags &= static_cast<uint8_t>(~staleBit(d));  // fresh (not a retransmission)
       if (seqAfter(end, S.end)) S.end = end;
       if (ack) {
+        if (seqAfter(pk.ack, R.end)) R.end = pk.ack;  // R's data that passed another way
         if (!(S.flags & kDirAck) || !seqBefore(pk.ack, S.ackEdge)) {
           S.ackEdge = pk.ack;
           S.flags |= kDirAck;

@@ -312,6 +312,20 @@ describe('replication and failover', () => {
     expect(b.size).toBe(0);
   });
 
+  it('an ack of data that passed another member (within the window the acking side advertised) is accepted and moves the edge', () => {
+    const t = table();
+    const c = handshake(t, new Conn(4, '10.2.0.6', '192.0.2.1'));
+    t.trackPacket(c.data(false, 1000), 1010);
+    // 4 kB of server data reached the client through another member (the table was converging).
+    c.sseq = (c.sseq + 4096) >>> 0;
+    expect(t.trackPacket(c.ack(true), 1011)).toMatchObject({ verdict: 'ACCEPT', reason: 'none' });
+    // The edge moved: the next server segment and the client's ack of it pass.
+    expect(t.trackPacket(c.data(false, 1000), 1012).verdict).toBe('ACCEPT');
+    expect(t.trackPacket(c.ack(true), 1013).verdict).toBe('ACCEPT');
+    // Beyond anything the client's own window let the server send: refused.
+    expect(t.trackPacket(c.ack(true, { ack: (c.sseq + 2_000_000) >>> 0 }), 1014)).toMatchObject({ verdict: 'DROP', reason: 'out-of-window' });
+  });
+
   it('a replica lagging the endpoints by many windows (replication starved) carries the connection on, then is strict again', () => {
     const a = table();
     const c = handshake(a, new Conn(4, '10.2.0.7', '192.0.2.1'));
@@ -351,7 +365,8 @@ describe('replication and failover', () => {
 
   it('a session first seen after its unit was regained is re-anchored; without the gain time it is dropped', () => {
     // A tracked the connection, then the unit moved to another member that carried it on (the server sent
-    // 10 kB A never saw, and the other member's last changes never reached A), then the unit came back.
+    // 100 kB A never saw, more than the client's window A knows of, and the other member's last changes
+    // never reached A), then the unit came back.
     const history = (t: SessionTable, c: Conn) => {
       handshake(t, c);
       t.trackPacket(c.data(true, 1000), 1010);
@@ -363,7 +378,7 @@ describe('replication and failover', () => {
     const c2 = new Conn(4, '10.2.0.9', '192.0.2.1');
     history(withGain, c1);
     history(withoutGain, c2);
-    for (const c of [c1, c2]) c.sseq = (c.sseq + 10_000) >>> 0;
+    for (const c of [c1, c2]) c.sseq = (c.sseq + 100_000) >>> 0;
     // The client acknowledges the server data A never saw.
     expect(withGain.trackPacket(c1.ack(true), 5000, undefined, 4000)).toMatchObject({ verdict: 'ACCEPT' });
     expect(withGain.stats().regained).toBe(1);
