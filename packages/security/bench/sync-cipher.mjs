@@ -1,7 +1,8 @@
 // Cost of sealing state sync (SyncCipher, docs/state-sync.md "Encryption"), in records per second on one
 // core: a StateSync of 9 records (112-byte Figure 7 state + 40-byte key each, the most one 1200-byte
 // batch holds) sent and received, with the records in the clear and sealed. Measured on the built
-// packages: the sender's side (encode, seal, sign) and the receiver's (verify, open, decode).
+// packages: the sender's side (encode, seal, sign) and the receiver's (verify, open, decode). Times are
+// the process's CPU time per message (one thread: one core).
 // Run: npx tsc -b && taskset -c 1 node packages/security/bench/sync-cipher.mjs [messages]
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { decodeSyncRecords, encodeSyncRecords } from '@gwcluster/wire';
@@ -22,9 +23,12 @@ const ad = Buffer.alloc(9);
 
 function rate(label, n, fn) {
   for (let i = 0; i < 300; i++) fn(i);
-  const t = process.hrtime.bigint();
+  // CPU time of this process (user + system), not wall time: on a shared host other processes' time
+  // slices do not count.
+  const t = process.cpuUsage();
   for (let i = 0; i < n; i++) fn(i);
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  const d = process.cpuUsage(t);
+  const s = (d.user + d.system) / 1e6;
   const us = (s * 1e6) / n;
   console.log(`${label.padEnd(64)} ${us.toFixed(1).padStart(7)} µs/msg ${Math.round((n * RECORDS) / s).toString().padStart(9)} records/s`);
   return us;
