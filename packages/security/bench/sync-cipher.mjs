@@ -1,5 +1,5 @@
 // Cost of sealing state sync (SyncCipher, docs/state-sync.md "Encryption"), in records per second on one
-// core: a StateSync of 9 records (112-byte Figure 7 state + 40-byte key each, the most one 1200-byte
+// core: a StateSync of 7 records (112-byte Figure 7 state + 40-byte key each, the most one 1200-byte
 // batch holds) sent and received, with the records in the clear and sealed. Measured on the built
 // packages: the sender's side (encode, seal, sign) and the receiver's (verify, open, decode). Times are
 // the process's CPU time per message (one thread: one core).
@@ -9,7 +9,7 @@ import { decodeSyncRecords, encodeSyncRecords } from '@gwcluster/wire';
 import { MessageOpener, MessageSealer, SyncCipher, createTestPki, loadPrivateKey } from '../dist/index.js';
 
 const N = Number(process.argv[2] ?? 4000);
-const RECORDS = 9;
+const RECORDS = 7;
 const NOW = Date.UTC(2030, 0, 1);
 const [A, B] = ['192.0.2.1', '192.0.2.2'];
 const pki = await createTestPki([A, B]);
@@ -38,23 +38,23 @@ function rate(label, n, fn) {
 const a = cipherOf(A);
 const b = cipherOf(B);
 let frame;
-rate('seal: encode 9 records + ChaCha20-Poly1305', N, () => { frame = a.seal(B, encodeSyncRecords(records), ad); });
+rate('seal: encode 7 records + ChaCha20-Poly1305', N, () => { frame = a.seal(B, encodeSyncRecords(records), ad); });
 console.log(`  frame ${frame.length} bytes (records ${encodeSyncRecords(records).length})`);
 const frames = Array.from({ length: N + 300 }, () => a.seal(B, encodeSyncRecords(records), ad));
 let j = 0;
-rate('open: ChaCha20-Poly1305 + decode 9 records', N, () => {
+rate('open: ChaCha20-Poly1305 + decode 7 records', N, () => {
   const r = b.open(A, frames[j++], ad);
   if (!r.ok || !decodeSyncRecords(r.plaintext).ok) throw new Error(`open failed: ${r.code}`);
 });
 j = 0;
 const plain = encodeSyncRecords(records);
-rate('  of which ChaCha20-Poly1305 seal alone (1467 bytes)', N, () => a.seal(B, plain, ad));
+rate('  of which ChaCha20-Poly1305 seal alone (7 records)', N, () => a.seal(B, plain, ad));
 const c = cipherOf(B);
 const plainFrames = Array.from({ length: N + 300 }, () => a.seal(B, plain, ad));
 rate('  of which ChaCha20-Poly1305 open alone', N, () => { if (!c.open(A, plainFrames[j++], ad).ok) throw new Error('open'); });
 j = 0;
-rate('  reference: encode 9 records (protobuf)', N, () => encodeSyncRecords(records));
-rate('  reference: decode 9 records (protobuf)', N, () => { if (!decodeSyncRecords(plain).ok) throw new Error('decode'); });
+rate('  reference: encode 7 records (protobuf)', N, () => encodeSyncRecords(records));
+rate('  reference: decode 7 records (protobuf)', N, () => { if (!decodeSyncRecords(plain).ok) throw new Error('decode'); });
 
 // The whole message, signed as every cluster message (the member's path): clear against sealed.
 const m = pki.members[A];
@@ -69,7 +69,7 @@ const sealedMsg = () => {
   const s = ++seq;
   return { type: 'state-sync', seq: s, records: [], snapshotComplete: false, sealed: a.seal(B, encodeSyncRecords(records), ad) };
 };
-const tClearSend = rate('send clear: sign StateSync(9 records)', N, () => clearSealer.seal(clearMsg(), B, NOW));
+const tClearSend = rate('send clear: sign StateSync(7 records)', N, () => clearSealer.seal(clearMsg(), B, NOW));
 const tSealedSend = rate('send sealed: encode + seal + sign', N, () => sealedSealer.seal(sealedMsg(), B, NOW));
 const clearD = Array.from({ length: N + 300 }, () => clearSealer.seal(clearMsg(), B, NOW));
 const sealedD = Array.from({ length: N + 300 }, () => sealedSealer.seal(sealedMsg(), B, NOW));
