@@ -106,7 +106,7 @@ describe('state sync on the wire', () => {
       const s = Buffer.from(r.state);
       needles.set(`key ${Buffer.from(r.key).toString('hex')}`, Buffer.from(r.key));
       needles.set(`originator ${s.subarray(20, 36).toString('hex')}`, s.subarray(20, 36)); // IPv4 + 12 zero bytes
-      needles.set(`ports ${s.subarray(52, 56).toString('hex')}`, Buffer.concat([s.subarray(52, 56), s.subarray(36, 40)])); // ports with the responder address
+      needles.set(`ports ${s.subarray(52, 60).toString('hex')}`, s.subarray(52, 60)); // both ports, both MSS options
       needles.set(`seq ${s.subarray(60, 68).toString('hex')}`, s.subarray(60, 68)); // snd_nxt, snd_wl1
       needles.set(`rcv ${s.subarray(76, 84).toString('hex')}`, s.subarray(76, 84)); // rcv_nxt, rcv_adv
     }
