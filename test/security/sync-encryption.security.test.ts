@@ -69,8 +69,16 @@ describe('state sync on the wire', () => {
     await f.waitForView((v) => healthy(v, M.filter((ip) => ip !== victim)), { since: t0, timeoutMs: 15_000, what: 'survivors own every unit' });
     const result = await running;
     const datagrams = await capture.stop();
-    // The failover carried the victim's connections: the survivors held their sessions.
-    expect({ failed: result.failed, resets: result.resets, errors: result.errors, completed: result.completed }).toEqual({ failed: 0, resets: 0, errors: {}, completed: CONNECTIONS });
+    // The failover carried the victim's connections: the survivors held their sessions. On failure the
+    // survivors' sync and drop counters say whether a sealed record was refused or the state came late.
+    const diagnosis: Record<string, Record<string, number>> = {};
+    for (const ip of M.filter((x) => x !== victim)) {
+      const r = await f.gwctl(['status', '--json'], { endpoint: `http://${ip}:7401` });
+      if (r.code !== 0) continue;
+      const c = JSON.parse(r.stdout).cluster.counters as Record<string, number>;
+      diagnosis[ip] = Object.fromEntries(Object.entries(c).filter(([k, v]) => v > 0 && /auth\.sync\.|node\.sync\.|drop\.sync-|sessionDrop|installStale|handoversIncomplete/.test(k)));
+    }
+    expect({ failed: result.failed, resets: result.resets, errors: result.errors, completed: result.completed }, JSON.stringify(diagnosis)).toEqual({ failed: 0, resets: 0, errors: {}, completed: CONNECTIONS });
 
     // Every StateSync captured: records sealed, none in the clear.
     const syncs = datagrams.flatMap((d) => {
