@@ -15,7 +15,7 @@ import { startCapture } from './attacker.mjs';
 
 const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
 const CONNECTIONS = 40;
-const SOAK_SECONDS = 10;
+const SOAK_SECONDS = 8;
 // As in test/e2e/failover.e2e.test.ts: client addresses whose flows fall in every member's share.
 const LOCALS = Array.from({ length: 20 }, (_, i) => `198.51.100.${30 + i * 11}`);
 const SERVERS = ['192.0.2.100', '203.0.113.100'];
