@@ -6,6 +6,7 @@ export * from './trust.js';
 export * from './replay.js';
 export * from './rate-limit.js';
 export * from './envelope.js';
+export * from './sync-cipher.js';
 export * from './testing.js';
 export { canonicalSerial } from './der.js';
 export * from './bundle.js';

@@ -224,7 +224,8 @@ export async function createIntermediateCa(opts: CreateIntermediateCaOptions): P
 
 /**
  * A member certificate signed by `ca`: subjectAltName IP = memberIp (the only name TrustStore checks),
- * keyUsage digitalSignature (critical), basicConstraints CA:false, a random 128-bit serial.
+ * keyUsage digitalSignature and keyAgreement (critical; the key signs cluster messages and agrees the
+ * state-sync keys, sync-cipher.ts), basicConstraints CA:false, a random 128-bit serial.
  */
 export async function issueMemberCertificate(opts: IssueMemberCertificateOptions): Promise<IssuedCertificate> {
   if (!isMemberId(opts.memberIp)) throw new SecurityConfigError('bad-member-ip', `member IP "${opts.memberIp}" is not a dotted-quad IPv4 address`);
@@ -234,7 +235,7 @@ export async function issueMemberCertificate(opts: IssueMemberCertificateOptions
     validity(opts, DEFAULT_MEMBER_VALIDITY_MS),
     (x509) => [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
       new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: opts.memberIp }]),
     ],
     opts.publicKeySpkiDer,

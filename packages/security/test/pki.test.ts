@@ -70,7 +70,7 @@ describe('issueMemberCertificate', () => {
     expect(member.serial).toBe(cert.serialNumber.toLowerCase());
     const x509 = await loadX509();
     const parsed = new x509.X509Certificate(member.certPem);
-    expect(parsed.getExtension(x509.KeyUsagesExtension)!.usages).toBe(x509.KeyUsageFlags.digitalSignature);
+    expect(parsed.getExtension(x509.KeyUsagesExtension)!.usages).toBe(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement);
     expect(parsed.getExtension(x509.BasicConstraintsExtension)!.ca).toBe(false);
     // Chain building by key identifiers works (AKI of the leaf = SKI of the CA).
     const aki = parsed.getExtension(x509.AuthorityKeyIdentifierExtension)!;

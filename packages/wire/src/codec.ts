@@ -17,6 +17,7 @@ import {
   type MemberId,
   type NakCode,
   type OperatorAction,
+  type SessionRecord,
   type SignedMessage,
   type WorkTableSnapshot,
   type WorkUnit,
@@ -43,6 +44,7 @@ const root = protobuf.loadSync(PROTO_PATH);
 const EnvelopeT = root.lookupType('gwcluster.v1.Envelope');
 const SignedMessageT = root.lookupType('gwcluster.v1.SignedMessage');
 const ClusterMessageT = root.lookupType('gwcluster.v1.ClusterMessage');
+const SyncRecordsT = root.lookupType('gwcluster.v1.SyncRecords');
 const JoinReplyT = root.lookupType('gwcluster.v1.JoinReply');
 const ExitClusterT = root.lookupType('gwcluster.v1.ExitCluster');
 const OperatorRequestT = root.lookupType('gwcluster.v1.OperatorRequest');
@@ -286,13 +288,29 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
     case 'config-status':
       return { configStatus: { version: m.version } };
     case 'state-sync':
-      return { stateSync: { seq: m.seq, records: m.records.map((r) => ({ key: r.key, version: r.version, state: r.state, removed: r.removed })), snapshotComplete: m.snapshotComplete } };
+      return { stateSync: { seq: m.seq, records: m.records.map(recordToWire), snapshotComplete: m.snapshotComplete, ...(m.sealed && m.sealed.length > 0 ? { sealed: m.sealed } : {}) } };
     case 'state-ack':
       return { stateAck: { seqs: [...m.seqs] } };
   }
 }
 
 type Obj = Record<string, any>;
+
+function recordToWire(r: SessionRecord): Obj {
+  return { key: r.key, version: r.version, state: r.state, removed: r.removed };
+}
+
+/** One SessionRecord, checked against the limits. */
+function sessionRecord(v: unknown, f: string): SessionRecord {
+  const r = v as Obj;
+  const key = r.key as Uint8Array;
+  const state = r.state as Uint8Array;
+  if (key.length === 0 || key.length > LIMITS.maxSessionKeyBytes) throw new WireError('limit', `${f}.key is ${key.length} bytes; allowed 1..${LIMITS.maxSessionKeyBytes}`);
+  if (state.length > LIMITS.maxSessionStateBytes) throw new WireError('limit', `${f}.state is ${state.length} bytes, more than ${LIMITS.maxSessionStateBytes}`);
+  if (!r.removed && state.length === 0) throw new WireError('invalid', `${f} carries no state and is not a removal`);
+  // Plain copies: protobufjs hands out Buffers that share the datagram's memory.
+  return { key: new Uint8Array(key), version: uint(r.version, `${f}.version`), state: new Uint8Array(state), removed: r.removed === true };
+}
 
 function messageFromWire(o: Obj): ClusterMessage {
   const body = o.body as string | undefined;
@@ -381,22 +399,19 @@ function messageFromWire(o: Obj): ClusterMessage {
         syncReady: b.syncReady === true,
         ...softwareVersion(b.softwareVersion, 'clientKeepalive.softwareVersion'),
       };
-    case 'stateSync':
+    case 'stateSync': {
+      const sealed = b.sealed as Uint8Array;
+      const records = list(b.records, 'stateSync.records', LIMITS.maxSyncRecords, sessionRecord);
+      if (sealed.length > LIMITS.maxSealedSyncBytes) throw new WireError('limit', `stateSync.sealed is ${sealed.length} bytes, more than ${LIMITS.maxSealedSyncBytes}`);
+      if (sealed.length > 0 && records.length > 0) throw new WireError('invalid', 'stateSync carries sealed and clear records');
       return {
         type: 'state-sync',
         seq: uint(b.seq, 'stateSync.seq'),
-        records: list(b.records, 'stateSync.records', LIMITS.maxSyncRecords, (v, f) => {
-          const r = v as Obj;
-          const key = r.key as Uint8Array;
-          const state = r.state as Uint8Array;
-          if (key.length === 0 || key.length > LIMITS.maxSessionKeyBytes) throw new WireError('limit', `${f}.key is ${key.length} bytes; allowed 1..${LIMITS.maxSessionKeyBytes}`);
-          if (state.length > LIMITS.maxSessionStateBytes) throw new WireError('limit', `${f}.state is ${state.length} bytes, more than ${LIMITS.maxSessionStateBytes}`);
-          if (!r.removed && state.length === 0) throw new WireError('invalid', `${f} carries no state and is not a removal`);
-          // Plain copies: protobufjs hands out Buffers that share the datagram's memory.
-          return { key: new Uint8Array(key), version: uint(r.version, `${f}.version`), state: new Uint8Array(state), removed: r.removed === true };
-        }),
+        records,
         snapshotComplete: b.snapshotComplete === true,
+        ...(sealed.length > 0 ? { sealed: new Uint8Array(sealed) } : {}),
       };
+    }
     case 'stateAck':
       return { type: 'state-ack', seqs: list(b.seqs, 'stateAck.seqs', LIMITS.maxSyncAcks, (v, f) => uint(v, f)) };
     case 'exitCluster': {
@@ -473,6 +488,20 @@ export function decodeClusterMessage(bytes: Uint8Array): Decoded<ClusterMessage>
   return attempt('cluster message does not decode', () =>
     messageFromWire(ClusterMessageT.toObject(ClusterMessageT.decode(bytes), { ...toObjectOptions, oneofs: true }) as Obj),
   );
+}
+
+/** The plaintext of StateSync.sealed (proto SyncRecords). */
+export function encodeSyncRecords(records: readonly SessionRecord[]): Uint8Array {
+  return SyncRecordsT.encode(SyncRecordsT.fromObject({ records: records.map(recordToWire) })).finish();
+}
+
+/** Decodes the plaintext of StateSync.sealed; never throws. */
+export function decodeSyncRecords(bytes: Uint8Array): Decoded<SessionRecord[]> {
+  return attempt('sync records do not decode', () => {
+    if (bytes.length > LIMITS.maxSealedSyncBytes) throw new WireError('limit', `sync records are ${bytes.length} bytes, more than ${LIMITS.maxSealedSyncBytes}`);
+    const o = SyncRecordsT.toObject(SyncRecordsT.decode(bytes), toObjectOptions) as Obj;
+    return list(o.records, 'syncRecords.records', LIMITS.maxSyncRecords, sessionRecord);
+  });
 }
 
 export function encodeSignedMessage(s: SignedMessage): Uint8Array {

@@ -20,6 +20,8 @@ export const LIMITS = {
   maxSessionKeyBytes: 64,
   maxSessionStateBytes: 256,
   maxSyncAcks: 64,
+  /** StateSync.sealed, bytes (64 records of the largest key and state, plus framing). */
+  maxSealedSyncBytes: 32_768,
   /** Largest value a uint64 field may carry: JavaScript's exact integer range. */
   maxUint64: Number.MAX_SAFE_INTEGER,
 } as const;

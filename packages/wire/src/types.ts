@@ -190,6 +190,8 @@ export interface StateSync {
   readonly seq: number;
   readonly records: readonly SessionRecord[];
   readonly snapshotComplete: boolean;
+  /** The records encrypted for the receiver (SyncCipher frame of encodeSyncRecords); records is then empty. */
+  readonly sealed?: Uint8Array;
 }
 
 export interface StateAck {

@@ -10,14 +10,16 @@
 import { SOFTWARE_VERSION } from '../version.js';
 import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreInput, type CoreView, type DataPlaneView } from '@gwcluster/cluster-core';
-import { KeyedRateLimit, MessageOpener, MessageSealer, TrustStore, type KeyedRateLimitOptions } from '@gwcluster/security';
-import type { ClusterMessage, MemberId, UnitLoad, WorkUnit } from '@gwcluster/wire';
+import { KeyedRateLimit, MessageOpener, MessageSealer, SyncCipher, TrustStore, loadPrivateKey, type KeyedRateLimitOptions } from '@gwcluster/security';
+import type { KeyObject } from 'node:crypto';
+import type { ClusterMessage, MemberId, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
 import { configChangedEvent, coreSettings, holdsHandedOverUnits } from '../config/cluster-config.js';
 import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
 import { DROP_LOG_EVERY_MS, LogThrottle, tickPeriodMs } from './timing.js';
+import { openStateSync, sealStateSync } from '../sync/sealed-sync.js';
 
 export interface Credentials {
   /** DER certificates, leaf first, CA excluded. */
@@ -72,6 +74,9 @@ export interface MemberNodeOptions {
 
 const EVENT_RING = 500;
 
+/** At most one certificate probe (an empty StateAck with the certificate) per peer this often, ms. */
+const SYNC_PROBE_EVERY_MS = 200;
+
 /**
  * A refused certificate's JOIN REQUEST is answered (a signature, a log line and a recorded event each)
  * at most twice a second per source and 20 times a second overall: a replayed other-CA join must not
@@ -98,6 +103,11 @@ export class MemberNode {
   readonly self: MemberId;
   private readonly sealer: MessageSealer;
   private readonly opener: MessageOpener;
+  /** Seals the records of outgoing StateSyncs for their receiver and opens received ones (sync/sealed-sync.ts). */
+  readonly syncCipher: SyncCipher;
+  private syncKey: KeyObject;
+  /** Last certificate probe per peer (clock ms): see sendStateSync. */
+  private readonly certificateProbes = new Map<string, number>();
   private readonly log: Logger;
   private readonly clock: () => number;
   private readonly wallClock: () => number;
@@ -140,6 +150,15 @@ export class MemberNode {
       incarnation: opts.incarnation ?? this.wallClock(),
     });
     this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs });
+    this.syncKey = loadPrivateKey(opts.credentials.keyPem);
+    this.syncCipher = new SyncCipher({
+      cluster: c.cluster.name,
+      self: this.self,
+      incarnation: this.sealer.incarnation,
+      privateKey: () => this.syncKey,
+      // The peer's certificate as this member verified it (a join, a keepalive, a state-sync message).
+      peerPublicKey: (peer) => this.opener.certificateOf(peer)?.publicKey,
+    });
     this.untrustedJoins = new KeyedRateLimit(opts.untrustedJoinAnswers ?? UNTRUSTED_JOIN_ANSWERS);
     // Every line carries the member id; epoch and role are added per line (they change over time).
     this.log = opts.logger.child({ member: this.self });
@@ -184,6 +203,7 @@ export class MemberNode {
   replaceCredentials(credentials: Credentials, trust: TrustStore): void {
     const now = this.wallClock();
     this.sealer.replaceCredentials(credentials.certChainDer, credentials.keyPem, now);
+    this.syncKey = loadPrivateKey(credentials.keyPem);
     this.opener.replaceTrust(trust, now);
   }
 
@@ -204,7 +224,38 @@ export class MemberNode {
 
   /** Seals and sends an operator-plane message (best effort; the caller retransmits). */
   sendControl(to: MemberId | 'broadcast', message: ClusterMessage, opts?: { includeCertificate?: boolean }): void {
-    this.send(to, message, opts);
+    if (message.type === 'state-sync' && to !== 'broadcast') this.sendStateSync(to, message, opts);
+    else this.send(to, message, opts);
+  }
+
+  /**
+   * A StateSync leaves with its records sealed for `to`. Without a verified certificate of `to` nothing
+   * can be sealed: the records stay unsent (the replicator re-sends them after its timeout) and `to` gets,
+   * at most every SYNC_PROBE_EVERY_MS, an empty StateAck carrying this member's certificate, so that it
+   * can seal for this member and sends its own certificate with its next StateSync.
+   */
+  private sendStateSync(to: MemberId, message: StateSync, opts?: { includeCertificate?: boolean }): void {
+    const sealed = sealStateSync(this.syncCipher, to, message);
+    if (sealed) {
+      this.send(to, sealed, opts);
+      return;
+    }
+    this.count('sync.no-peer-certificate');
+    const now = this.clock();
+    const last = this.certificateProbes.get(to);
+    if (last !== undefined && now - last < SYNC_PROBE_EVERY_MS) return;
+    this.certificateProbes.set(to, now);
+    this.send(to, { type: 'state-ack', seqs: [] }, { includeCertificate: true });
+  }
+
+  private answerCertificateProbe(to: MemberId): void {
+    const now = this.clock();
+    const key = `answer/${to}`;
+    const last = this.certificateProbes.get(key);
+    if (last !== undefined && now - last < SYNC_PROBE_EVERY_MS) return;
+    this.certificateProbes.set(key, now);
+    this.count('sync.certificate-probe-answered');
+    this.send(to, { type: 'state-ack', seqs: [0] }, { includeCertificate: true });
   }
 
   onEvent(listener: ClusterEventListener): () => void {
@@ -251,7 +302,9 @@ export class MemberNode {
   status(): ClusterStatus & { security: Readonly<Record<string, number>>; transport: Readonly<Record<string, number>>; node: Readonly<Record<string, number>> } {
     const node: Record<string, number> = { ...this.counters };
     for (const [k, v] of Object.entries(this.opts.dataPlane?.stats?.() ?? {})) node[`dataplane.${k}`] = v;
-    return { ...this.core.status(this.clock()), security: { ...this.opener.counters }, transport: this.opts.transport.counters, node };
+    const security: Record<string, number> = { ...this.opener.counters };
+    for (const [k, v] of Object.entries(this.syncCipher.counters)) security[`sync.${k}`] = v;
+    return { ...this.core.status(this.clock()), security, transport: this.opts.transport.counters, node };
   }
 
   recentEvents(limit = 100): readonly ClusterEvent[] {
@@ -293,9 +346,23 @@ export class MemberNode {
       }
       // Every plane below acts only on messages addressed to this member or broadcast: the opener has
       // checked SignedMessage.recipient.
-      for (const h of this.planeHandlers) if (h(opened.signed.sender, opened.signed.message)) return;
-      if (this.controlHandler?.(opened.signed.sender, opened.signed.message)) return;
-      this.step({ type: 'message', now: this.clock(), from: opened.signed.sender, message: opened.signed.message });
+      let message = opened.signed.message;
+      if (message.type === 'state-sync') {
+        const m = openStateSync(this.syncCipher, opened.signed.sender, message);
+        if (!m.ok) {
+          this.count(`drop.sync-${m.code}`);
+          if (this.dropLog.allow(`sync-${m.code}`, this.clock())) this.log.warn({ ...this.context, from: fromIp, code: m.code, dropped: this.counters[`drop.sync-${m.code}`] }, `dropped state sync: ${m.reason}`);
+          return;
+        }
+        message = m.message;
+      } else if (message.type === 'state-ack' && message.seqs.length === 0) {
+        // A certificate probe: the sender could not seal for us, it knows our certificate now (the probe
+        // carried its own); answer with ours (seq 0 is never a StateSync's, and is never answered).
+        this.answerCertificateProbe(opened.signed.sender);
+      }
+      for (const h of this.planeHandlers) if (h(opened.signed.sender, message)) return;
+      if (this.controlHandler?.(opened.signed.sender, message)) return;
+      this.step({ type: 'message', now: this.clock(), from: opened.signed.sender, message });
       return;
     }
     this.count(`drop.${opened.code}`);

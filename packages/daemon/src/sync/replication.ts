@@ -94,7 +94,12 @@ export class SessionReplication {
   /** A received message: true when it was the state-sync plane's (consumed, even with replication off). */
   message(now: number, from: MemberId, message: ClusterMessage): boolean {
     if (!isStateSyncMessage(message)) return false;
-    if (message.type === 'state-ack') this.verifiedBy.add(from);
+    // An acknowledgement proves the peer verified our certificate; an empty one is a certificate probe
+    // (the peer holds no certificate of ours, it could not seal for us): carry ours again.
+    if (message.type === 'state-ack') {
+      if (message.seqs.length > 0) this.verifiedBy.add(from);
+      else this.verifiedBy.delete(from);
+    }
     if (this.config.sync) this.step({ type: 'message', now, from, message });
     return true;
   }
