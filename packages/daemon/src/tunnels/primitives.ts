@@ -88,10 +88,19 @@ export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array
   }
 }
 
+// Parsed private keys, by the byte array that holds them: a static key is parsed once, an ephemeral key
+// once per handshake (its two DH operations share it). Callers never mutate a key array in place.
+const parsedKeys = new WeakMap<Uint8Array, KeyObject>();
+
 /** An X25519 private key as a KeyObject (OpenSSL clamps the scalar). */
 export function privateKeyObject(raw: Uint8Array): KeyObject {
   if (raw.length !== KEY_SIZE) throw new RangeError(`an X25519 private key is 32 bytes, got ${raw.length}`);
-  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519, raw]), format: 'der', type: 'pkcs8' });
+  let k = parsedKeys.get(raw);
+  if (!k) {
+    k = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, raw]), format: 'der', type: 'pkcs8' });
+    parsedKeys.set(raw, k);
+  }
+  return k;
 }
 
 function publicKeyObject(raw: Uint8Array): KeyObject {
