@@ -2,7 +2,7 @@
 // Runs one WireGuard endpoint of gwcluster (packages/daemon/dist/tunnels/wireguard-endpoint.js: the handshake
 // core over the addon's data path) for end-to-end tests. Needs the build (npx tsc -b, the addon).
 //   node wg-endpoint.mjs CONFIG.json
-// CONFIG: { privateKey (base64), listenAddress, listenPort, tunName, peers: [{ publicKey, allowedIps, presharedKey? }] }
+// CONFIG: { privateKey (base64), listenAddress, listenPort, tunName, underLoadPerSecond?, peers: [{ publicKey, allowedIps, presharedKey? }] }
 // Prints one JSON line {"ready":true,"publicKey":...} once listening; each line "status" on stdin prints
 // {"status":[...],"drops":{...},"device":{...}}; exits on SIGTERM or when stdin closes.
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ const ep = new WireGuardEndpoint({
   listenAddress: cfg.listenAddress,
   listenPort: cfg.listenPort,
   tunName: cfg.tunName,
+  ...(cfg.underLoadPerSecond !== undefined ? { underLoadPerSecond: cfg.underLoadPerSecond } : {}),
   peers: cfg.peers.map((p) => ({ publicKey: b64(p.publicKey), allowedIps: p.allowedIps, ...(p.presharedKey ? { presharedKey: b64(p.presharedKey) } : {}) })),
 });
 ep.start();
