@@ -8,7 +8,10 @@
     "have_nfq%": "<!(test -e /usr/include/libnetfilter_queue/libnetfilter_queue.h && echo 1 || echo 0)",
     # The kernel fast path needs clang (the BPF program) and libbpf (Debian libbpf-dev): without them the
     # addon is built without FastPath and reports hasFastPath = false.
-    "have_bpf%": "<!(command -v clang >/dev/null 2>&1 && test -e /usr/include/bpf/libbpf.h && echo 1 || echo 0)"
+    "have_bpf%": "<!(command -v clang >/dev/null 2>&1 && test -e /usr/include/bpf/libbpf.h && echo 1 || echo 0)",
+    # The WireGuard data path (src/tunnel/) needs libsodium (Debian libsodium-dev): without it the addon
+    # is built without TunnelTransport/TunnelDevice and reports hasTunnel = false.
+    "have_sodium%": "<!(test -e /usr/include/sodium.h && echo 1 || echo 0)"
   },
   "targets": [
     {
@@ -37,6 +40,11 @@
                       "src/engine/net_interface.cc", "src/engine/engine_wrap.cc"],
           "defines": ["GWC_HAVE_NFQ"],
           "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
+        }],
+        ["have_sodium==1", {
+          "sources": ["src/tunnel/transport.cc", "src/tunnel/tunnel_device.cc", "src/tunnel/tunnel_wrap.cc"],
+          "defines": ["GWC_HAVE_SODIUM"],
+          "libraries": ["-lsodium", "-lpthread"]
         }],
         ["have_bpf==1", {
           "sources": ["src/fastpath/fastpath_owner.cc", "src/fastpath/fastpath_wrap.cc"],

@@ -72,3 +72,15 @@ export {
   type GenOptions,
   type GeneratedBatch,
 } from './testing/synthetic-traffic.js';
+
+// tunnel/: the WireGuard data path (libsodium ChaCha20-Poly1305, replay window, TUN device I/O).
+export * from './tunnel/tunnel.js';
+export type {
+  NativeTunnelTransport,
+  NativeTunnelDevice,
+  NativeTunnelKeypair,
+  NativeTunnelActivity,
+  NativeTunnelEndpoint,
+  NativeTunnelDeviceEvent,
+  NativeTunnelDeviceStats,
+} from './common/binding.js';

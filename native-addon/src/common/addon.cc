@@ -1,6 +1,6 @@
 // Module init of gwcluster_filter.node: each component registers its own exports. Components built
-// only when their library is present (pcap, libnetfilter_queue, libbpf + clang) report it through
-// hasPcap/hasEngine/hasFastPath.
+// only when their library is present (pcap, libnetfilter_queue, libbpf + clang, libsodium) report it
+// through hasPcap/hasEngine/hasFastPath/hasTunnel.
 #include <napi.h>
 
 #include "filter/filter_wrap.h"
@@ -16,6 +16,10 @@
 
 #ifdef GWC_HAVE_FASTPATH
 #include "fastpath/fastpath_wrap.h"
+#endif
+
+#ifdef GWC_HAVE_SODIUM
+#include "tunnel/tunnel_wrap.h"
 #endif
 
 namespace {
@@ -38,6 +42,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gwc::InitFastPath(env, exports);
 #else
   exports.Set("hasFastPath", Napi::Boolean::New(env, false));
+#endif
+#ifdef GWC_HAVE_SODIUM
+  gwc::InitTunnel(env, exports);
+#else
+  exports.Set("hasTunnel", Napi::Boolean::New(env, false));
 #endif
   gwc::InitSessionTable(env, exports);
   return exports;

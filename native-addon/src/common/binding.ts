@@ -286,6 +286,73 @@ export interface NativeFastPathConstants {
 }
 
 /** What build/Release/gwcluster_filter.node exports (src/common/addon.cc Init). */
+/** A WireGuard endpoint as the tunnel data path reports it. */
+export interface NativeTunnelEndpoint {
+  address: string;
+  port: number;
+}
+
+export interface NativeTunnelKeypair {
+  localIndex: number;
+  remoteIndex: number;
+  sendKey: Uint8Array;
+  receiveKey: Uint8Array;
+  canSend: boolean;
+}
+
+export interface NativeTunnelActivity {
+  localIndex: number;
+  peer: number;
+  received: number;
+  receivedData: number;
+  sent: number;
+  sentData: number;
+  sendCounter: bigint;
+  from?: NativeTunnelEndpoint;
+}
+
+/** The native TunnelTransport (src/tunnel/tunnel_wrap.cc over transport.h). */
+export interface NativeTunnelTransport {
+  setKeypairs(peer: number, keypairs: NativeTunnelKeypair[]): void;
+  /** 18-byte records: family (4|6), prefix bits, 16 address bytes (IPv4 in the first 4). */
+  setAllowedIps(peer: number, prefixes: Uint8Array): void;
+  setEndpoint(peer: number, address: string, port: number): void;
+  removePeer(peer: number): void;
+  decryptBatch(datagrams: Uint8Array, offsets: Uint32Array, address?: string, port?: number): {
+    status: Uint8Array; peers: Uint32Array; plaintext: Buffer; offsets: Uint32Array;
+  };
+  encryptBatch(peer: number, packets: Uint8Array, offsets: Uint32Array): {
+    status: Uint8Array; peers: Uint32Array; datagrams: Buffer; offsets: Uint32Array; endpoints: (NativeTunnelEndpoint | null)[];
+  };
+  activity(): NativeTunnelActivity[];
+  peerStats(peer: number): { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; endpoint?: NativeTunnelEndpoint };
+  /** Counts per DecryptStatus / EncryptStatus index. */
+  stats(): { decrypt: number[]; encrypt: number[] };
+}
+
+export type NativeTunnelDeviceEvent =
+  | { type: 'handshake'; bytes: Buffer; from: NativeTunnelEndpoint }
+  | { type: 'need-keypair'; peer: number }
+  | { type: 'error'; error: Error };
+
+export interface NativeTunnelDeviceStats {
+  udpReceived: number; udpBatches: number; handshakeMessages: number; truncated: number;
+  tunWritten: number; tunWriteErrors: number; tunRead: number; tunBatches: number;
+  udpSent: number; sendErrors: number; needKeypairEvents: number; eventDrops: number;
+}
+
+/** The native TunnelDevice (src/tunnel/tunnel_device.h). */
+export interface NativeTunnelDevice {
+  sendDatagram(bytes: Uint8Array, address: string, port: number): void;
+  /** EncryptStatus index. */
+  sendKeepalive(peer: number): number;
+  stats(): NativeTunnelDeviceStats;
+  boundPort(): number;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
 export interface FilterBinding {
   workUnitOfKey(key: number): number;
   classifyBatch(packets: Uint8Array, offsets: Uint32Array, clusterV4: Uint32Array, clusterV6: Uint8Array, frames: boolean): Uint16Array;
@@ -311,6 +378,14 @@ export interface FilterBinding {
   hasFastPath?: boolean;
   FastPath?: new (objectPath: string) => NativeFastPath;
   fastPathConstants?: NativeFastPathConstants;
+  /** False when the addon was built without libsodium (no WireGuard data path). */
+  hasTunnel?: boolean;
+  TunnelTransport?: new () => NativeTunnelTransport;
+  TunnelDevice?: new (
+    transport: NativeTunnelTransport,
+    config: { tunName: string; mtu: number; listenAddress: string; listenPort: number },
+    onEvent: (e: NativeTunnelDeviceEvent) => void,
+  ) => NativeTunnelDevice;
 }
 
 export const ADDON_PATH = '../../build/Release/gwcluster_filter.node';

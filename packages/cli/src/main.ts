@@ -19,6 +19,7 @@ import { addDiagnosticCommands } from './diagnostics.js';
 import { workUnitOfFlow, workUnitOfPacket } from './workunit.js';
 import { completionScript } from './completion.js';
 import { isIpv4Text, isIpv6Text } from '@gwcluster/native-addon';
+import { generateWireGuardKey } from './wireguard.js';
 
 /** gwctl's software release (packages/cli/package.json). */
 export const GWCTL_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -304,6 +305,18 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .action(async (o: { dir: string; name: string; days: number; force?: boolean; json?: boolean }) => {
       const r = await initCa({ dir: o.dir, name: o.name, days: o.days, force: o.force ?? false });
       out(o.json ? `${JSON.stringify(r)}\n` : `wrote ${r.certPath} and ${r.keyPath}\nCA fingerprint ${r.fingerprint}\n`);
+    });
+
+  const wg = program.command('wg').description("The cluster's WireGuard key (docs/tunnels.md).");
+  wg.command('genkey')
+    .description('Generate a WireGuard private key into a file of mode 0600 and print only its public key.')
+    .requiredOption('--out <file>', 'file for the private key (base64, the format of `wg genkey`); must not exist')
+    .option('--force', 'replace an existing key file')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  gwctl wg genkey --out /etc/gwcluster/wireguard.key')
+    .action((o: { out: string; force?: boolean; json?: boolean }) => {
+      const r = generateWireGuardKey({ out: o.out, force: o.force ?? false });
+      out(o.json ? `${JSON.stringify(r)}\n` : `wrote ${r.path} (mode 0600)\npublic key ${r.publicKey}\n`);
     });
 
   program

@@ -1,0 +1,155 @@
+// The driver of one member's WireGuard endpoint: runs the pure TunnelCore over the addon's data path
+// (TunnelTransport + TunnelDevice). It carries out the core's effects (send a handshake datagram, give
+// keypairs to the data path, send a keepalive), feeds it the device's events and, every tickMs, the data
+// path's per-keypair activity and a tick. The only clock and randomness of the tunnel plane are here.
+//
+// Lifecycle: constructor (nothing opened) -> start() (opens the TUN device and the UDP socket; throws
+// NativeCallError when the OS refuses) -> status()/drops() at any time -> close() (idempotent).
+import { randomBytes } from 'node:crypto';
+import { TunnelDevice, TunnelTransport, type TunnelDeviceEvent, type TransportStats } from '@gwcluster/native-addon';
+import { TunnelCore, type DropReason, type Endpoint, type TunnelEffect } from './tunnel-core.js';
+
+export interface WireGuardPeerOptions {
+  publicKey: Uint8Array;
+  presharedKey?: Uint8Array;
+  /** Inner prefixes routed to this peer and accepted as inner sources from it ('10.77.1.0/24'). */
+  allowedIps: readonly string[];
+  endpoint?: Endpoint;
+}
+
+export interface WireGuardEndpointOptions {
+  privateKey: Uint8Array;
+  peers: readonly WireGuardPeerOptions[];
+  /** IPv4 address the UDP socket binds (the cluster IP). */
+  listenAddress: string;
+  listenPort: number;
+  tunName: string;
+  mtu?: number;
+  /** Period of the core's timers and of the activity drain, ms. Default 100. */
+  tickMs?: number;
+  /** Handshake messages per second above which cookie replies are demanded. Default 1000. */
+  underLoadPerSecond?: number;
+  /** Called for each effect after it is carried out (logging, tests). Must not throw. */
+  onEffect?: (effect: TunnelEffect) => void;
+}
+
+export interface WireGuardPeerStatus {
+  publicKey: string;
+  allowedIps: readonly string[];
+  endpoint: Endpoint | null;
+  /** Wall-clock time of the latest completed handshake (ms since the epoch), null when none. */
+  latestHandshakeMs: number | null;
+  rxBytes: number;
+  rxPackets: number;
+  txBytes: number;
+  txPackets: number;
+}
+
+export class WireGuardEndpoint {
+  readonly core: TunnelCore;
+  private transport?: TunnelTransport;
+  private device?: TunnelDevice;
+  private timer?: NodeJS.Timeout;
+  private readonly latestHandshake = new Map<number, number>();
+  private readonly coreDrops = new Map<DropReason, number>();
+
+  constructor(private readonly opts: WireGuardEndpointOptions) {
+    this.core = new TunnelCore({
+      privateKey: opts.privateKey,
+      peers: opts.peers.map((p) => ({ publicKey: p.publicKey, presharedKey: p.presharedKey, endpoint: p.endpoint })),
+      random: (n) => randomBytes(n),
+      underLoadPerSecond: opts.underLoadPerSecond,
+    });
+  }
+
+  get publicKey(): Uint8Array {
+    return this.core.publicKey;
+  }
+
+  /** The UDP port the socket is bound to (listenPort, or the one the OS picked for 0). */
+  get port(): number {
+    return this.device?.port ?? this.opts.listenPort;
+  }
+
+  start(): void {
+    const transport = new TunnelTransport();
+    this.opts.peers.forEach((p, i) => {
+      transport.setAllowedIps(i, p.allowedIps);
+      if (p.endpoint) transport.setEndpoint(i, p.endpoint);
+    });
+    this.transport = transport;
+    this.device = new TunnelDevice({
+      transport, tunName: this.opts.tunName, mtu: this.opts.mtu, listenAddress: this.opts.listenAddress,
+      listenPort: this.opts.listenPort, onEvent: (e) => this.onDeviceEvent(e),
+    });
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 100);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.device?.close();
+    this.device = undefined;
+  }
+
+  status(): WireGuardPeerStatus[] {
+    return this.core.status().map((s) => {
+      const c = this.transport?.peerStats(s.peer);
+      return {
+        publicKey: Buffer.from(s.publicKey).toString('base64'),
+        allowedIps: this.opts.peers[s.peer]?.allowedIps ?? [],
+        endpoint: c?.endpoint ?? s.endpoint ?? null,
+        latestHandshakeMs: this.latestHandshake.get(s.peer) ?? null,
+        rxBytes: c?.rxBytes ?? 0, rxPackets: c?.rxPackets ?? 0, txBytes: c?.txBytes ?? 0, txPackets: c?.txPackets ?? 0,
+      };
+    });
+  }
+
+  /** Drops by reason: the handshake core's and the data path's. */
+  drops(): { handshake: Partial<Record<DropReason, number>>; transport: TransportStats['decrypt'] | null } {
+    return { handshake: Object.fromEntries(this.coreDrops), transport: this.transport?.stats().decrypt ?? null };
+  }
+
+  private onDeviceEvent(e: TunnelDeviceEvent): void {
+    if (e.type === 'handshake') this.apply(this.core.step({ kind: 'datagram', from: e.from, bytes: e.bytes }, performance.now(), Date.now()));
+    else if (e.type === 'need-keypair') this.apply(this.core.step({ kind: 'need-keypair', peer: e.peer }, performance.now(), Date.now()));
+    // 'error': the device thread stopped; status() shows the peers going stale. The daemon logs it.
+  }
+
+  private tick(): void {
+    if (!this.transport) return;
+    const now = performance.now();
+    for (const a of this.transport.activity()) {
+      this.apply(this.core.step({
+        kind: 'transport-activity', localIndex: a.localIndex, from: a.from, received: a.received, receivedData: a.receivedData,
+        sent: a.sent, sentData: a.sentData, sendCounter: a.sendCounter,
+      }, now, Date.now()));
+    }
+    this.apply(this.core.step({ kind: 'tick' }, now, Date.now()));
+  }
+
+  private apply(effects: TunnelEffect[]): void {
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'send':
+          try { this.device?.sendDatagram(e.bytes, e.to); } catch { /* a lost handshake datagram is retried by the core */ }
+          break;
+        case 'keypairs':
+          this.transport?.setKeypairs(e.peer, e.keypairs);
+          if (e.endpoint) this.transport?.setEndpoint(e.peer, e.endpoint);
+          break;
+        case 'keepalive':
+          this.device?.sendKeepalive(e.peer);
+          break;
+        case 'handshake-complete':
+          this.latestHandshake.set(e.peer, Date.now());
+          break;
+        case 'drop':
+          this.coreDrops.set(e.reason, (this.coreDrops.get(e.reason) ?? 0) + 1);
+          break;
+      }
+      this.opts.onEffect?.(e);
+    }
+  }
+}
