@@ -82,15 +82,9 @@ describe('state sync on the wire', () => {
     const diagnosis = JSON.stringify({ result, counters });
     // The failover carried the victim's connections: no reset, no packet dropped for lack of its session,
     // no sealed record refused.
-    expect(result.resets, diagnosis).toBe(0);
-    expect(result.completed + result.failed, diagnosis).toBe(CONNECTIONS);
+    expect({ resets: result.resets, failed: result.failed, completed: result.completed }, diagnosis).toEqual({ resets: 0, failed: 0, completed: CONNECTIONS });
     expect(sum('node.dataplane.engine.sessionDropNoSession'), diagnosis).toBe(0);
     expect(Object.keys(counters).flatMap((ip) => Object.keys(counters[ip]!).filter((k) => k.includes('drop.sync-'))), diagnosis).toEqual([]);
-    // Known and not this test's subject (docs/measurements.md, "State sync and failover"): on a loaded host
-    // a survivor's replica can trail the connection by more than the window slack, and the survivor then
-    // drops its segments as out of window; the same happens with the records in the clear. A connection
-    // that failed must be such a case, never a missing session.
-    if (result.failed > 0) expect(sum('node.dataplane.engine.sessionDropWindow'), diagnosis).toBeGreaterThan(0);
 
     // Every StateSync captured: records sealed, none in the clear.
     const syncs = datagrams.flatMap((d) => {
