@@ -86,6 +86,18 @@ export interface CoreConfig {
    * member list (and every member's status) carries each member's version. Absent: not announced.
    */
   readonly softwareVersion?: string;
+  /**
+   * The cluster's address pool (docs/protocol.md, "Address pool and address takeover"): the master gives
+   * each address to exactly one member, spread evenly by count; the owner answers ARP for it. The order
+   * is the configuration's; MASTER KEEPALIVE names the owners in this order. `interface` is the driver's.
+   */
+  readonly addressPool: readonly PoolAddress[];
+}
+
+/** One address of the cluster's address pool and the interface its owner answers on. */
+export interface PoolAddress {
+  readonly address: string;
+  readonly interface: string;
 }
 
 export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
@@ -107,6 +119,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   maxMembers: 255,
   waitForSyncReady: false,
   handoverBeforeAck: false,
+  addressPool: [],
 };
 
 export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {
