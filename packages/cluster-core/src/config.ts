@@ -92,6 +92,12 @@ export interface CoreConfig {
    * is the configuration's; MASTER KEEPALIVE names the owners in this order. `interface` is the driver's.
    */
   readonly addressPool: readonly PoolAddress[];
+  /**
+   * When the watchdog declares a member dead, a survivor answers for the dead member's own address until
+   * it returns. Off by default: it is right only when the member's host is gone (power, link); a member
+   * whose daemon died on a running host still answers for its own address from its kernel.
+   */
+  readonly memberAddressTakeover: boolean;
 }
 
 /** One address of the cluster's address pool and the interface its owner answers on. */
@@ -120,6 +126,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   waitForSyncReady: false,
   handoverBeforeAck: false,
   addressPool: [],
+  memberAddressTakeover: false,
 };
 
 export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {

@@ -25,8 +25,19 @@ function exactlyOnce(net: SimNetwork, addresses: readonly string[]): boolean {
 }
 
 describe('address pool', () => {
+  it('takes over no member address unless memberAddressTakeover is on', () => {
+    const net = new SimNetwork({ seed: 9, coreOverrides: { addressPool: pool } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    net.kill(ip(13));
+    expect(net.runUntil(() => spread(net).join() === '3,3' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
+    net.run(500);
+    expect(holders(net).has(ip(13))).toBe(false);
+  });
+
   it('spreads the pool 2/2/2, moves a dead member\'s addresses and its own address to survivors, and gives it back on return', () => {
-    const net = new SimNetwork({ seed: 7, coreOverrides: { addressPool: pool } });
+    const net = new SimNetwork({ seed: 7, coreOverrides: { addressPool: pool, memberAddressTakeover: true } });
     for (const i of [11, 12, 13]) net.add(ip(i));
     for (const i of [11, 12, 13]) net.start(ip(i));
     expect(net.runUntil(() => net.converged(3) && exactlyOnce(net, pool.map((p) => p.address)) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
@@ -50,7 +61,7 @@ describe('address pool', () => {
   });
 
   it("a successor answers for the dead master's address; a drained member holds nothing", () => {
-    const net = new SimNetwork({ seed: 8, coreOverrides: { addressPool: pool } });
+    const net = new SimNetwork({ seed: 8, coreOverrides: { addressPool: pool, memberAddressTakeover: true } });
     for (const i of [11, 12, 13]) net.add(ip(i));
     for (const i of [11, 12, 13]) net.start(ip(i));
     expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();

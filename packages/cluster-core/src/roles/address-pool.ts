@@ -11,6 +11,7 @@
  * - Takeover: when the watchdog declares a member dead (or a successor takes office for a dead master),
  *   its own address is answered by the next member after it in address order (wrapping), until it sends a
  *   JOIN REQUEST again (it is back and answers for itself). A member that left cleanly is not taken over.
+ *   Only with `memberAddressTakeover` (off by default: see CoreConfig).
  */
 import { compareMemberIds, type AddressTakeover, type MemberId } from '@gwcluster/wire';
 import type { HeldAddress } from '../events.js';
@@ -60,7 +61,7 @@ export function placeAddresses(c: MemberCore, s: MasterState): boolean {
   }
   // Takeovers: the dead member's address stays with its holder while the holder may hold it.
   for (const [dead, holder] of [...s.takeovers]) {
-    if (s.members.has(dead)) s.takeovers.delete(dead);
+    if (s.members.has(dead) || !c.config.memberAddressTakeover) s.takeovers.delete(dead);
     else if (!mayHold.has(holder)) {
       const next = nextAfter(may, dead);
       if (next) s.takeovers.set(dead, next);
@@ -81,7 +82,7 @@ function nextAfter(may: readonly MemberId[], dead: MemberId): MemberId | undefin
 
 /** Master: the watchdog declared `dead` dead (or a successor took office for it): answer for its address. */
 export function takeOver(c: MemberCore, s: MasterState, dead: MemberId): void {
-  if (dead === c.self || s.takeovers.has(dead)) return;
+  if (!c.config.memberAddressTakeover || dead === c.self || s.takeovers.has(dead)) return;
   const holder = nextAfter(eligible(s), dead);
   if (!holder) return;
   s.takeovers.set(dead, holder);
