@@ -43,7 +43,9 @@ describe('address pool over three members', () => {
     }
     f.startMonitor(50);
     f.startAll();
-    await f.waitForView((v) => healthy(v, M), { what: 'a healthy three-member cluster' });
+    await f.waitForView((v) => healthy(v, M), { timeoutMs: 30_000, what: 'a healthy three-member cluster' }).catch((e: Error) => {
+      throw new Error(`${e.message}; views: ${JSON.stringify(f.latest()?.views)}`);
+    });
   }, 60_000);
 
   afterAll(async () => {

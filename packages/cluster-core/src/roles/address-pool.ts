@@ -127,27 +127,5 @@ export function holdAddresses(c: MemberCore, poolOwners: readonly (MemberId | nu
     for (const [a, h] of c.held) if (h.kind === 'pool') wanted.set(a, h);
   }
   for (const t of takeovers ?? []) if (t.holder === c.self && t.member !== c.self) wanted.set(t.member, { address: t.member, kind: 'takeover' });
-  setHeld(c, wanted, reason);
-}
-
-/** Stops answering for every address (leaving the cluster). */
-export function releaseAddresses(c: MemberCore, reason: string): void {
-  setHeld(c, new Map(), reason);
-}
-
-function setHeld(c: MemberCore, wanted: ReadonlyMap<string, HeldAddress>, reason: string): void {
-  const lost: HeldAddress[] = [];
-  const gained: HeldAddress[] = [];
-  for (const [a, h] of c.held) {
-    const w = wanted.get(a);
-    if (!w || w.kind !== h.kind || w.interface !== h.interface) lost.push(h);
-  }
-  for (const [a, w] of wanted) {
-    const h = c.held.get(a);
-    if (!h || w.kind !== h.kind || w.interface !== h.interface) gained.push(w);
-  }
-  if (lost.length === 0 && gained.length === 0) return;
-  for (const h of lost) c.held.delete(h.address);
-  for (const w of gained) c.held.set(w.address, w);
-  c.emit({ type: 'addresses', gained, lost, reason });
+  c.setHeld(wanted, reason);
 }

@@ -12,7 +12,6 @@ import type { CoreConfig } from '../config.js';
 import type { CoreEffect, CoreEvent, HeldAddress, LogLevel, Role } from '../events.js';
 import type { AddressTakeover } from '@gwcluster/wire';
 import { compareMemberIds } from '@gwcluster/wire';
-import { releaseAddresses } from './address-pool.js';
 
 /** What the master knows of each member (itself included). */
 export interface MemberRecord {
@@ -281,6 +280,24 @@ export class MemberCore {
     if (g.length > 0 || l.length > 0) this.emit({ type: 'ownership', gained: g, lost: l, reason });
   }
 
+  /** Makes this member answer for exactly `wanted` (address -> what), emitting the difference. */
+  setHeld(wanted: ReadonlyMap<string, HeldAddress>, reason: string): void {
+    const lost: HeldAddress[] = [];
+    const gained: HeldAddress[] = [];
+    for (const [a, h] of this.held) {
+      const w = wanted.get(a);
+      if (!w || w.kind !== h.kind || w.interface !== h.interface) lost.push(h);
+    }
+    for (const [a, w] of wanted) {
+      const h = this.held.get(a);
+      if (!h || w.kind !== h.kind || w.interface !== h.interface) gained.push(w);
+    }
+    if (lost.length === 0 && gained.length === 0) return;
+    for (const h of lost) this.held.delete(h.address);
+    for (const w of gained) this.held.set(w.address, w);
+    this.emit({ type: 'addresses', gained, lost, reason });
+  }
+
   ownedList(): WorkUnit[] {
     return [...this.owned].sort((a, b) => a - b);
   }
@@ -307,7 +324,7 @@ export class MemberCore {
 export function enterIdle(c: MemberCore, now: number, state: IdleState, why: string): void {
   if (c.role.kind === 'master') c.emit({ type: 'release-cluster-ip' });
   c.changeOwned([], c.ownedList(), `out of the cluster: ${why}`);
-  releaseAddresses(c, `out of the cluster: ${why}`);
+  c.setHeld(new Map(), `out of the cluster: ${why}`);
   c.setRole(state, now);
   c.log('warn', `out of the cluster: ${why}`);
 }

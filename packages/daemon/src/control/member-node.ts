@@ -112,7 +112,8 @@ export class MemberNode {
   private readonly untrustedJoins: KeyedRateLimit;
   readonly counters: Record<string, number> = {};
   private stepping = false;
-  private ownAddressAnnounced = false;
+  /** 0: not yet; 1: announced when joining; 2: announced once in the cluster. */
+  private ownAddressAnnounced = 0;
   private readonly addressHolder: AddressHolder;
   private readonly queued: CoreEvent[] = [];
   private controlHandler: ControlHandler | null = null;
@@ -356,9 +357,12 @@ export class MemberNode {
         break;
       case 'role': {
         const e = this.record('role', `role ${effect.role}`, { master: effect.master });
-        if ((effect.role === 'member' || effect.role === 'master') && !this.ownAddressAnnounced && this.config.cluster.memberAddressTakeover) {
-          // Back in a cluster: neighbours that a survivor's takeover pointed at the survivor come back now.
-          this.ownAddressAnnounced = true;
+        // Neighbours that a survivor's takeover pointed at the survivor come back: once when this member
+        // starts joining (before the master's replies, which its neighbour entry would send to the
+        // survivor) and once when it is back in the cluster (the survivor has let go by then).
+        const stage = effect.role === 'joining' ? 1 : effect.role === 'member' || effect.role === 'master' ? 2 : 0;
+        if (stage > this.ownAddressAnnounced && this.config.cluster.memberAddressTakeover) {
+          this.ownAddressAnnounced = stage;
           void announceOwnAddress(this.self, this.config.member.interface).catch((err: Error) => this.log.warn({ ...this.context, err: err.message }, 'gratuitous ARP for the own address failed'));
         }
         this.log.info({ ...this.context, master: effect.master, correlationId: e.id }, `role is now ${effect.role}`);
