@@ -38,11 +38,15 @@ export class NoAddressHolder implements AddressHolder {
   }
 }
 
-// $1 address, $2 interface, $3 gratuitous ARP rounds, $4 interval (s), $5 deadline (s).
+// Gratuitous ARP for $1 on $2: $3 rounds $4 s apart, one arping per round (arping's own -i takes whole
+// seconds only), in the background.
+const ANNOUNCE = '( k=0; while [ $k -lt "$3" ]; do arping -q -U -c 1 -w 1 -I "$2" "$1" </dev/null >/dev/null 2>&1 & k=$((k+1)); sleep "$4"; done ) &';
+
+// $1 address, $2 interface, $3 gratuitous ARP rounds, $4 interval (s).
 const LEASE_SCRIPT = [
   "trap '' TERM INT HUP",
   'ip addr replace "$1/32" dev "$2" || exit 1',
-  'arping -q -U -c "$3" -i "$4" -w "$5" -I "$2" "$1" </dev/null >/dev/null 2>&1 &',
+  ANNOUNCE,
   'cat >/dev/null',
   'ip addr del "$1/32" dev "$2" 2>/dev/null',
   'exit 0',
@@ -91,8 +95,7 @@ export class InterfaceAddressHolder implements AddressHolder {
   private take(address: string, iface: string): void {
     if (this.leases.has(address)) return;
     const { rounds, intervalMs } = CLUSTER_IP_ANNOUNCEMENT;
-    const spanS = Math.ceil((rounds * intervalMs) / 1000) + 1;
-    const child = spawn('sh', ['-c', LEASE_SCRIPT, 'gwcluster-address-lease', address, iface, String(rounds), String(intervalMs / 1000), String(spanS)], {
+    const child = spawn('sh', ['-c', LEASE_SCRIPT, 'gwcluster-address-lease', address, iface, String(rounds), String(intervalMs / 1000)], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -138,6 +141,5 @@ export async function removeStaleAddresses(pool: readonly { address: string; int
 /** Gratuitous ARP for this member's own address: neighbours that a survivor's takeover moved come back. */
 export async function announceOwnAddress(address: string, iface: string): Promise<void> {
   const { rounds, intervalMs } = CLUSTER_IP_ANNOUNCEMENT;
-  const spanS = Math.ceil((rounds * intervalMs) / 1000) + 1;
-  await run('arping', ['-q', '-U', '-c', String(rounds), '-i', String(intervalMs / 1000), '-w', String(spanS), '-I', iface, address], { timeout: spanS * 1000 + 2000 });
+  await run('sh', ['-c', `${ANNOUNCE}\nwait`, 'gwcluster-announce', address, iface, String(rounds), String(intervalMs / 1000)], { timeout: (rounds * intervalMs) + 5000 });
 }
