@@ -127,7 +127,11 @@ describe('address pool over three members', () => {
     await f.member(victim).host.ip('link', 'set', 'eth0', 'up');
     const t1 = Date.now();
     f.start(victim);
-    await f.waitForView((v) => healthy(v, M), { since: t1, timeoutMs: 20_000, what: 'the member back' });
+    await f.waitForView((v) => healthy(v, M), { since: t1, timeoutMs: 20_000, what: 'the member back' }).catch(async (e: Error) => {
+      const lines = (ip: string) => f.logs.get(ip)!.filter((l) => l.time >= t1).slice(-25).map((l) => `${ip} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined })}`);
+      const neigh = await Promise.all(M.map(async (ip) => `${ip}: ${(await f.member(ip).host.exec(['ip', 'neigh'])).stdout.replace(/\n/g, ' | ')}`));
+      throw new Error(`${e.message}\nviews ${JSON.stringify(f.latest()?.views)}\n${[...lines(victim), ...lines(master)].join('\n')}\n${neigh.join('\n')}\nholdings ${JSON.stringify(Object.fromEntries(await holdings()))}`);
+    });
     await waitFor(
       async () => {
         const now = await holdings();
