@@ -55,7 +55,8 @@ describe('address pool over three members', () => {
   it('a pool set with gwctl: each address answered by exactly one member, 2/2/2', async () => {
     const pool = JSON.stringify(POOL.map((address) => ({ address, interface: 'eth0' })));
     const set = await f.gwctl(['config', 'set', `addressPool=${pool}`]);
-    expect(set.code, set.stderr).toBe(0);
+    const events = () => M.flatMap((ip) => f.logs.get(ip)!.filter((l) => /survivor answers|member removed|role |took office|is back|is alive/.test(String(l.msg))).map((l) => `${ip} ${new Date(l.time).toISOString()} ${l.msg} ${JSON.stringify({ member: l.member, holder: l.holder, why: l.why })}`));
+    expect(set.code, `${set.stderr}\n${events().join('\n')}`).toBe(0);
     await waitFor(
       async () => {
         const h = await holdings();

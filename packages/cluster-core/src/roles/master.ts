@@ -271,6 +271,11 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
 function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: MemberId, ka: ClientKeepalive): void {
   const rec = s.members.get(from);
   if (!rec || ka.epoch !== s.epoch) {
+    // A member declared dead that was not: it answers for its own address again.
+    if (!rec && giveBack(c, s, from)) {
+      holdAddresses(c, s.pool.owners, poolFields(s).takeovers, `${from} is alive`);
+      s.nextKeepaliveAt = now;
+    }
     if (!s.approvals.has(from)) {
       c.send(from, { type: 'exit-cluster', reason: 'not-a-member', detail: `${from} is not a member of the cluster of master ${c.self} (epoch ${s.epoch})`, epoch: s.epoch, configVersion: c.configVersion });
     }

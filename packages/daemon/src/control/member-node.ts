@@ -112,8 +112,8 @@ export class MemberNode {
   private readonly untrustedJoins: KeyedRateLimit;
   readonly counters: Record<string, number> = {};
   private stepping = false;
-  /** 0: not yet; 1: announced when joining; 2: announced once in the cluster. */
-  private ownAddressAnnounced = 0;
+  /** The role of the last `role` effect (when to announce the own address). */
+  private lastRole: string = 'stopped';
   private readonly addressHolder: AddressHolder;
   private readonly queued: CoreEvent[] = [];
   private controlHandler: ControlHandler | null = null;
@@ -357,14 +357,15 @@ export class MemberNode {
         break;
       case 'role': {
         const e = this.record('role', `role ${effect.role}`, { master: effect.master });
-        // Neighbours that a survivor's takeover pointed at the survivor come back: once when this member
-        // starts joining (before the master's replies, which its neighbour entry would send to the
-        // survivor) and once when it is back in the cluster (the survivor has let go by then).
-        const stage = effect.role === 'joining' ? 1 : effect.role === 'member' || effect.role === 'master' ? 2 : 0;
-        if (stage > this.ownAddressAnnounced && this.config.cluster.memberAddressTakeover) {
-          this.ownAddressAnnounced = stage;
+        // Neighbours that a survivor's takeover pointed at the survivor come back: when this member
+        // starts joining (before the master's replies, which a neighbour entry would send to the survivor)
+        // and when it is in the cluster again (the survivor has let go by then); every time, since a member
+        // declared dead by mistake was taken over while it lived.
+        const inCluster = effect.role === 'member' || effect.role === 'master';
+        if (this.config.cluster.memberAddressTakeover && ((effect.role === 'joining' && this.lastRole !== 'joining') || (inCluster && this.lastRole !== 'member' && this.lastRole !== 'master'))) {
           void announceOwnAddress(this.self, this.config.member.interface).catch((err: Error) => this.log.warn({ ...this.context, err: err.message }, 'gratuitous ARP for the own address failed'));
         }
+        this.lastRole = effect.role;
         this.log.info({ ...this.context, master: effect.master, correlationId: e.id }, `role is now ${effect.role}`);
         break;
       }
