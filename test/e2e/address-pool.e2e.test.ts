@@ -44,7 +44,8 @@ describe('address pool over three members', () => {
     f.startMonitor(50);
     f.startAll();
     await f.waitForView((v) => healthy(v, M), { timeoutMs: 30_000, what: 'a healthy three-member cluster' }).catch((e: Error) => {
-      throw new Error(`${e.message}; views: ${JSON.stringify(f.latest()?.views)}`);
+      const events = M.flatMap((ip) => f.logs.get(ip)!.filter((l) => /survivor answers|member removed|role |took office|is back|is alive|watchdog|exited/.test(String(l.msg))).map((l) => `${ip} ${new Date(l.time).toISOString()} ${l.msg} ${JSON.stringify({ member: l.member, holder: l.holder, why: l.why, stderr: l.stderr })}`));
+      throw new Error(`${e.message}; views: ${JSON.stringify(f.latest()?.views)}\n${events.join('\n')}`);
     });
   }, 60_000);
 

@@ -42,9 +42,12 @@ export class NoAddressHolder implements AddressHolder {
 // seconds only), in the background.
 const ANNOUNCE = '( k=0; while [ $k -lt "$3" ]; do arping -q -U -c 1 -w 1 -I "$2" "$1" </dev/null >/dev/null 2>&1 & k=$((k+1)); sleep "$4"; done ) &';
 
-// $1 address, $2 interface, $3 gratuitous ARP rounds, $4 interval (s).
+// $1 address, $2 interface, $3 gratuitous ARP rounds, $4 interval (s), $5 'takeover' or 'pool'.
+// A taken-over address is another member's own: accept_local on the interface, so that packets from that
+// member (its JOIN REQUEST when it comes back) are not dropped as martians (a local source address).
 const LEASE_SCRIPT = [
   "trap '' TERM INT HUP",
+  '[ "$5" = takeover ] && sysctl -q -w "net.ipv4.conf.$2.accept_local=1"',
   'ip addr replace "$1/32" dev "$2" || exit 1',
   ANNOUNCE,
   'cat >/dev/null',
@@ -85,17 +88,17 @@ export class InterfaceAddressHolder implements AddressHolder {
       }
       void this.release(h.address);
     }
-    for (const h of gained) this.take(h.address, h.interface ?? this.memberInterface);
+    for (const h of gained) this.take(h.address, h.interface ?? this.memberInterface, h.kind);
   }
 
   async releaseAll(): Promise<void> {
     await Promise.all([...this.leases.keys()].map((a) => this.release(a)));
   }
 
-  private take(address: string, iface: string): void {
+  private take(address: string, iface: string, kind: HeldAddress['kind']): void {
     if (this.leases.has(address)) return;
     const { rounds, intervalMs } = CLUSTER_IP_ANNOUNCEMENT;
-    const child = spawn('sh', ['-c', LEASE_SCRIPT, 'gwcluster-address-lease', address, iface, String(rounds), String(intervalMs / 1000)], {
+    const child = spawn('sh', ['-c', LEASE_SCRIPT, 'gwcluster-address-lease', address, iface, String(rounds), String(intervalMs / 1000), kind], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     let stderr = '';
