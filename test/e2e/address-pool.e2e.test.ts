@@ -36,7 +36,7 @@ describe('address pool over three members', () => {
   }
 
   beforeAll(async () => {
-    f = await ClusterFixture.create({ members: 3, extraConfig: { cluster: { memberAddressTakeover: true } } });
+    f = await ClusterFixture.create({ members: 3 });
     for (const ip of M) {
       const r = await f.member(ip).host.exec(['cat', '/sys/class/net/eth0/address']);
       macs.set(ip, r.stdout.trim().toLowerCase());
@@ -83,6 +83,10 @@ describe('address pool over three members', () => {
   }, 30_000);
 
   it("a member dies: its pool addresses and its own address answer from survivors; on return it answers for its own again", async () => {
+    // Own-address takeover is switched on at run time (a live field).
+    const on = await f.gwctl(['config', 'set', 'memberAddressTakeover=true']);
+    expect(on.code, on.stderr).toBe(0);
+    await f.waitForView((v) => healthy(v, M), { timeoutMs: 20_000, what: 'the cluster healthy on the new configuration' });
     const views = f.latest()!.views;
     const master = views[M[0]!]!.master!;
     const victim = M.filter((ip) => ip !== master)[1]!;
@@ -144,5 +148,5 @@ describe('address pool over three members', () => {
     console.log(`address pool: ${victim} restarted; own address answered by itself again, pool 2/2/2, after ${Date.now() - t1} ms`);
     expect(await arpAnswers(victim)).toEqual([macs.get(victim)]);
     expect(await f.ops.ping(victim)).toBe(true);
-  }, 60_000);
+  }, 90_000);
 });
