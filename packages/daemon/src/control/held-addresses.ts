@@ -79,65 +79,6 @@ export class InterfaceAddressHolder implements AddressHolder {
     for (const h of gained) this.take(h.address, h.interface ?? this.memberInterface, h.kind);
   }
 
-  async releaseAll(): Promise<void> {}
-  held(): ReadonlyMap<string, string> {
-    return new Map();
-  }
-}
-
-// Gratuitous ARP for $1 on $2: $3 rounds $4 s apart, one arping per round (arping's own -i takes whole
-// seconds only), in the background.
-const ANNOUNCE = '( k=0; while [ $k -lt "$3" ]; do arping -q -U -c 1 -w 1 -I "$2" "$1" </dev/null >/dev/null 2>&1 & k=$((k+1)); sleep "$4"; done ) &';
-
-// $1 address, $2 interface, $3 gratuitous ARP rounds, $4 interval (s), $5 'takeover' or 'pool'.
-// A taken-over address is another member's own: accept_local on the interface, so that packets from that
-// member (its JOIN REQUEST when it comes back) are not dropped as martians (a local source address).
-const LEASE_SCRIPT = [
-  "trap '' TERM INT HUP",
-  '[ "$5" = takeover ] && sysctl -q -w "net.ipv4.conf.$2.accept_local=1"',
-  'ip addr replace "$1/32" dev "$2" || exit 1',
-  ANNOUNCE,
-  'cat >/dev/null',
-  'ip addr del "$1/32" dev "$2" 2>/dev/null',
-  'exit 0',
-].join('\n');
-
-interface Lease {
-  readonly iface: string;
-  readonly child: ChildProcess;
-  readonly exited: Promise<void>;
-}
-
-/** Holds each address by a lease child (see the file comment). */
-export class InterfaceAddressHolder implements AddressHolder {
-  private readonly leases = new Map<string, Lease>();
-
-  constructor(
-    /** The interface of a takeover address (the member interface). */
-    private readonly memberInterface: string,
-    private readonly onError: (what: string, detail: string) => void,
-  ) {}
-
-  held(): ReadonlyMap<string, string> {
-    return new Map([...this.leases].map(([a, l]) => [a, l.iface]));
-  }
-
-  change(gained: readonly HeldAddress[], lost: readonly HeldAddress[]): void {
-    for (const h of lost) {
-      const lease = this.leases.get(h.address);
-      if (!lease) continue;
-      // At once (a few ms, rare): the lease's own removal after end-of-file comes too late for a
-      // message the core sends next.
-      try {
-        execFileSync('ip', ['addr', 'del', `${h.address}/32`, 'dev', lease.iface], { stdio: 'ignore', timeout: 2000 });
-      } catch {
-        /* already gone; the lease removes it otherwise */
-      }
-      void this.release(h.address);
-    }
-    for (const h of gained) this.take(h.address, h.interface ?? this.memberInterface, h.kind);
-  }
-
   async releaseAll(): Promise<void> {
     await Promise.all([...this.leases.keys()].map((a) => this.release(a)));
   }
