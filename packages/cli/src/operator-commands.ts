@@ -341,18 +341,23 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
   config
     .command('set')
     .description('Change live cluster settings: the master makes the next version and every member adopts it.')
-    .argument('<field=value...>', 'e.g. keepalivePeriodMs=200 rebalanceIntervalMs=5000')
+    .argument('<field=value...>', 'e.g. keepalivePeriodMs=200 rebalanceIntervalMs=5000; a list or switch as JSON: addressPool=\'[{"address":"192.0.2.101","interface":"eth0"}]\' memberAddressTakeover=true')
     .addOption(new Option('--base-version <n>', 'refuse unless the cluster runs this version (safe concurrent edits)').argParser(ctx.integer('--base-version', 1, Number.MAX_SAFE_INTEGER)))
     .option('--no-wait', 'return once the master accepted the change')
     .addOption(waitOption())
     .option('--json', 'print JSON')
-    .addHelpText('after', examples('gwctl config set keepalivePeriodMs=200', 'gwctl config set rebalanceIntervalMs=5000 maxMovesPerRebalance=64 --base-version 3'))
+    .addHelpText('after', examples('gwctl config set keepalivePeriodMs=200', 'gwctl config set rebalanceIntervalMs=5000 maxMovesPerRebalance=64 --base-version 3', 'gwctl config set addressPool=\'[{"address":"192.0.2.101","interface":"eth0"},{"address":"192.0.2.102","interface":"eth0"}]\''))
     .action(async (pairs: string[], o: { baseVersion?: number; wait: boolean; waitTimeout: number; json?: boolean }, cmd: Command) => {
-      const changes: Record<string, number> = {};
+      const changes: Record<string, unknown> = {};
       for (const p of pairs) {
-        const m = /^([A-Za-z][A-Za-z0-9]*)=(-?\d+(\.\d+)?)$/.exec(p);
-        if (!m) throw new GwctlError(EXIT.badArguments, `field=value "${p}" must be NAME=NUMBER, e.g. keepalivePeriodMs=200`);
-        changes[m[1]!] = Number(m[2]);
+        const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/s.exec(p);
+        if (!m) throw new GwctlError(EXIT.badArguments, `field=value "${p}" must be NAME=VALUE, e.g. keepalivePeriodMs=200`);
+        // A number, true/false, or a JSON list/object (addressPool); the cluster validates the value.
+        try {
+          changes[m[1]!] = JSON.parse(m[2]!);
+        } catch {
+          throw new GwctlError(EXIT.badArguments, `field=value "${p}": the value must be a number, true/false or JSON, e.g. keepalivePeriodMs=200`);
+        }
       }
       const opts = ctx.client(cmd);
       const before = await call<ClusterView>(opts, 'GET', '/v1/cluster', ClusterSchema);

@@ -37,5 +37,15 @@ export function renderStatus({ cluster, units }: { cluster: ClusterView; units: 
   );
   lines.push('');
   lines.push(table(['OWNER', 'UNITS'], [...byOwner].map(([o, us]) => [o, `${us.length}: ${unitRanges(us)}`])));
+  const a = cluster.addresses;
+  if (a && (a.pool.length > 0 || a.takeovers.length > 0)) {
+    lines.push('');
+    lines.push(
+      table(
+        ['ADDRESS', 'ANSWERED BY'],
+        [...a.pool.map((p) => [p.address, p.owner ?? '(not placed)']), ...a.takeovers.map((t) => [t.member, `${t.holder} (member ${t.member} is down)`])],
+      ),
+    );
+  }
   return lines.join('\n');
 }

@@ -154,7 +154,7 @@ describe('gwctl against a running gwclusterd', () => {
     const cases: [string[], RegExp][] = [
       [['drain', '192.0.2.300'], /member "192\.0\.2\.300" is not a dotted-quad IPv4 address/],
       [['units', '--unit', '5000'], /--unit "5000" must be a whole number from 0 to 1023/],
-      [['config', 'set', 'keepalivePeriodMs:200'], /field=value "keepalivePeriodMs:200" must be NAME=NUMBER/],
+      [['config', 'set', 'keepalivePeriodMs:200'], /field=value "keepalivePeriodMs:200" must be NAME=VALUE/],
       [['sessions', '--port', 'http'], /--port "http" must be a whole number from 0 to 65535/],
       [['log-level', 'loud'], /level "loud" must be one of/],
       [['--timeout', '5', 'status'], /--timeout "5" must be milliseconds/],

@@ -86,6 +86,24 @@ export interface CoreConfig {
    * member list (and every member's status) carries each member's version. Absent: not announced.
    */
   readonly softwareVersion?: string;
+  /**
+   * The cluster's address pool (docs/protocol.md, "Address pool and address takeover"): the master gives
+   * each address to exactly one member, spread evenly by count; the owner answers ARP for it. The order
+   * is the configuration's; MASTER KEEPALIVE names the owners in this order. `interface` is the driver's.
+   */
+  readonly addressPool: readonly PoolAddress[];
+  /**
+   * When the watchdog declares a member dead, a survivor answers for the dead member's own address until
+   * it returns. Off by default: it is right only when the member's host is gone (power, link); a member
+   * whose daemon died on a running host still answers for its own address from its kernel.
+   */
+  readonly memberAddressTakeover: boolean;
+}
+
+/** One address of the cluster's address pool and the interface its owner answers on. */
+export interface PoolAddress {
+  readonly address: string;
+  readonly interface: string;
 }
 
 export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
@@ -107,6 +125,8 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   maxMembers: 255,
   waitForSyncReady: false,
   handoverBeforeAck: false,
+  addressPool: [],
+  memberAddressTakeover: false,
 };
 
 export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {

@@ -4,7 +4,7 @@ import type { CoreConfig } from './config.js';
 /** The fields of CoreConfig a propagated cluster configuration may change while the member runs. */
 export type CoreTimings = Pick<
   CoreConfig,
-  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'minWatchdogPeriods' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'rebalanceThreshold' | 'reclaimGraceMs'
+  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'minWatchdogPeriods' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'rebalanceThreshold' | 'reclaimGraceMs' | 'addressPool' | 'memberAddressTakeover'
 >;
 
 /**
@@ -59,6 +59,17 @@ export type Role = 'joining' | 'offering' | 'member' | 'master' | 'waiting-confi
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * An address this member answers for besides its own: a pool address (with the interface the
+ * configuration names) or a dead member's own address (`takeover`: on the member interface).
+ */
+export interface HeldAddress {
+  readonly address: string;
+  readonly kind: 'pool' | 'takeover';
+  /** The pool entry's interface; absent for a takeover (the cluster interface). */
+  readonly interface?: string;
+}
+
 /** What the core asks its driver to do, in order. */
 export type CoreEffect =
   | { readonly type: 'send'; readonly to: MemberId | 'broadcast'; readonly message: ClusterMessage }
@@ -70,6 +81,12 @@ export type CoreEffect =
   | { readonly type: 'release-cluster-ip' }
   /** Before acknowledging WORK DE-ASSIGN: give `to` the sessions of `units`; answer `handover-done`. */
   | { readonly type: 'handover'; readonly requestId: number; readonly units: readonly WorkUnit[]; readonly to: MemberId | '' }
+  /**
+   * The addresses this member answers for changed (address pool, a dead member's own address): take
+   * `gained` (answer ARP for them, announce them by gratuitous ARP), stop answering for `lost` (before any
+   * later effect, e.g. a message to the member whose address it gives back).
+   */
+  | { readonly type: 'addresses'; readonly gained: readonly HeldAddress[]; readonly lost: readonly HeldAddress[]; readonly reason: string }
   /** This member's own units changed: serve `gained`, stop serving `lost`. */
   | { readonly type: 'ownership'; readonly gained: readonly WorkUnit[]; readonly lost: readonly WorkUnit[]; readonly reason: string }
   /** Master: these units' assignment to `owner` is acknowledged; release packets held for them (Figure 9). */

@@ -3,7 +3,7 @@ export * from './events.js';
 export * from './adaptive.js';
 export * from './balance.js';
 export * from './member.js';
-export type { ClusterStatus, CoreView, DataPlaneView, MemberView } from './view.js';
+export type { AddressesView, ClusterStatus, CoreView, DataPlaneView, MemberView } from './view.js';
 export * from './sim.js';
 export type { Transport } from './transport/transport.js';
 export { MemoryNetwork, MemoryTransport, type Datagram, type MemoryNetworkOptions, type UnitRandom } from './transport/memory-network.js';

@@ -36,6 +36,17 @@ export interface ClusterStatus {
   /** Units with an assign or de-assign in flight (master only). */
   readonly movingUnits: number;
   readonly counters: Readonly<Record<string, number>>;
+  /** The address pool and takeovers as known here, and what this member answers for. */
+  readonly addresses: AddressesView;
+}
+
+export interface AddressesView {
+  /** Each pool address and its owner (null: not placed yet), in the configuration's order. */
+  readonly pool: readonly { readonly address: string; readonly owner: MemberId | null }[];
+  /** Dead members' own addresses and who answers for each. */
+  readonly takeovers: readonly { readonly member: MemberId; readonly holder: MemberId }[];
+  /** The addresses this member answers for besides its own. */
+  readonly held: readonly string[];
 }
 
 /** What the data plane needs after each step. */
@@ -151,5 +162,17 @@ export function statusView(c: MemberCore, now: number): ClusterStatus {
     ownedUnits: c.ownedList(),
     movingUnits: s?.moving.size ?? 0,
     counters: { ...c.counters },
+    addresses: addressesView(c),
+  };
+}
+
+function addressesView(c: MemberCore): AddressesView {
+  const s = c.role.kind === 'master' ? c.role : null;
+  const owners = s ? s.pool.owners : (c.table.poolOwners ?? []);
+  const takeovers = s ? [...s.takeovers].map(([member, holder]) => ({ member, holder })) : (c.table.takeovers ?? []);
+  return {
+    pool: c.config.addressPool.map((p, i) => ({ address: p.address, owner: owners.length === c.config.addressPool.length ? (owners[i] ?? null) : null })),
+    takeovers: takeovers.map((t) => ({ member: t.member, holder: t.holder })),
+    held: [...c.held.keys()].sort(),
   };
 }

@@ -69,6 +69,16 @@ export const ClusterSchema = Type.Object(
     members: Type.Array(MemberSchema),
     units: Type.Object({ assigned: Type.Integer(), unassigned: Type.Integer(), moving: Type.Integer(), ownedHere: Type.Integer() }),
     counters: CountersSchema,
+    addresses: Type.Optional(
+      Type.Object(
+        {
+          pool: Type.Array(Type.Object({ address: Type.String(), owner: Type.Union([Type.String(), Type.Null()], { description: 'the member answering for it (null: not placed yet)' }) })),
+          takeovers: Type.Array(Type.Object({ member: Type.String({ description: 'a dead member' }), holder: Type.String({ description: 'the member answering for its own address' }) })),
+          held: Type.Array(Type.String(), { description: 'addresses the answering member answers for besides its own' }),
+        },
+        { description: 'the address pool and own-address takeovers (docs/operator-guide.md, "Address pool")' },
+      ),
+    ),
     versions: Type.Optional(
       Type.Object(
         {
@@ -185,9 +195,12 @@ export const ActionSchema = Type.Object({
 });
 export type ActionView = Static<typeof ActionSchema>;
 
-export const SettingsSchema = Type.Object(Object.fromEntries(CLUSTER_LIVE_FIELDS.map((f) => [f, Type.Number()])) as { [K in ClusterLiveField]: TNumber }) as TObject<{
-  [K in ClusterLiveField]: TNumber;
-}>;
+type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddressTakeover'>;
+export const SettingsSchema = Type.Object({
+  ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
+  addressPool: Type.Array(Type.Object({ address: Type.String(), interface: Type.String() })),
+  memberAddressTakeover: Type.Boolean(),
+});
 export type ClusterSettingsView = Static<typeof SettingsSchema>;
 
 export const ConfigSchema = Type.Object({

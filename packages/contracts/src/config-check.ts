@@ -46,6 +46,7 @@ export function memberConfigProblems(raw: unknown): string[] {
   const c = raw as Record<string, any>;
   const problems: string[] = [];
   if (c.cluster.clusterIp === c.member.address) problems.push('cluster.clusterIp: must differ from member.address');
+  problems.push(...addressPoolProblems(c.cluster.addressPool as { address: string; interface: string }[], c.cluster.clusterIp as string, c.member as { address: string; prefixLength: number; interface: string }));
   const admin = c.admin as Record<string, any> | undefined;
   if (admin?.metricsToken !== undefined && admin.metricsToken === admin.token) problems.push('admin.metricsToken: must differ from admin.token (the metrics token is the read-only one)');
   const d = c.dataplane as Record<string, any> | undefined;
@@ -60,5 +61,33 @@ export function memberConfigProblems(raw: unknown): string[] {
     const names = (d.interfaces as { name: string }[]).map((i) => i.name);
     if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
   }
+  return problems;
+}
+
+function ipv4Number(a: string): number {
+  return a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+/**
+ * The rules across fields of cluster.addressPool: no address twice, never the cluster IP or this member's
+ * own address, and an address on the member interface inside the member's subnet (other interfaces'
+ * subnets are not in the configuration; the member checks them when it takes the address).
+ */
+export function addressPoolProblems(pool: readonly { address: string; interface: string }[], clusterIp: string, member: { address: string; prefixLength: number; interface: string }): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  const mask = member.prefixLength === 0 ? 0 : (0xffffffff << (32 - member.prefixLength)) >>> 0;
+  const subnet = (ipv4Number(member.address) & mask) >>> 0;
+  pool.forEach((p, i) => {
+    const at = `cluster.addressPool[${i}].address`;
+    const first = seen.get(p.address);
+    if (first !== undefined) problems.push(`${at}: ${p.address} is listed twice (also cluster.addressPool[${first}])`);
+    else seen.set(p.address, i);
+    if (p.address === clusterIp) problems.push(`${at}: ${p.address} is the cluster IP (cluster.clusterIp); a pool address must be another address`);
+    if (p.address === member.address) problems.push(`${at}: ${p.address} is this member's own address (member.address); a pool address must be another address`);
+    if (p.interface === member.interface && ((ipv4Number(p.address) & mask) >>> 0) !== subnet) {
+      problems.push(`${at}: ${p.address} is outside the subnet of ${p.interface} (${member.address}/${member.prefixLength})`);
+    }
+  });
   return problems;
 }

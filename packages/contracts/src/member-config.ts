@@ -55,6 +55,8 @@ export const CLUSTER_LIVE_FIELDS = [
   'maxMovesPerRebalance',
   'rebalanceThreshold',
   'reclaimGraceMs',
+  'addressPool',
+  'memberAddressTakeover',
 ] as const;
 export type ClusterLiveField = (typeof CLUSTER_LIVE_FIELDS)[number];
 
@@ -83,6 +85,30 @@ export const ClusterSectionSchema = Type.Object(
         default: 'at-once',
         description:
           "How unowned work units get an owner. at-once: the master hands every unowned unit out on its next tick, in contiguous shares (the table is complete without traffic). first-packet: a unit goes to the least loaded member when its first packet arrives, its packets held until that member acknowledges, so work follows traffic (docs/decisions.md).",
+      }),
+    ),
+    addressPool: Filled(
+      Type.Array(
+        Type.Object(
+          {
+            address: IPv4('A pool address: answered by exactly one member (the master spreads the pool evenly by count).'),
+            interface: InterfaceName({ description: 'The interface its owner answers ARP on and adds the address to.' }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: 64,
+          default: [],
+          description:
+            'The address pool (docs/operator-guide.md, "Address pool"): each address is owned by exactly one live member, spread evenly by count, answered with that member\'s MAC and announced by gratuitous ARP when it moves. At most 64; no duplicates; never the cluster IP or a member\'s own address.',
+        },
+      ),
+    ),
+    memberAddressTakeover: Filled(
+      Type.Boolean({
+        default: false,
+        description:
+          "When a member dies, a survivor (the next member in address order) answers for the dead member's own address from its own MAC until the member re-joins. Only right when a dead member's host is gone (power, link): a member whose daemon alone died still answers from its kernel.",
       }),
     ),
     maxClockSkewMs: Filled(Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'A message whose timestamp is further from this member\'s clock is still accepted (freshness is the per-sender sequence), but counted (auth.clock-skew) and logged: check NTP.' })),

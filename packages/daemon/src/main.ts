@@ -18,6 +18,7 @@ import { BootError, loadCredentialsAndTrust } from './config/credentials.js';
 import { MemberReloader, type ReloadOutcome } from './reload.js';
 import { UdpTransport } from './control/udp-transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
+import { InterfaceAddressHolder, NoAddressHolder, removeStaleAddresses, type AddressHolder } from './control/held-addresses.js';
 import { MemberNode } from './control/member-node.js';
 import { applicationsFromConfig } from './control/applications.js';
 import { DataPlane } from './dataplane/data-plane.js';
@@ -115,6 +116,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     dataPlane = new DataPlane({
       config: config.dataplane,
       self: config.member.address,
+      localAddresses: config.cluster.addressPool.map((p) => p.address),
       logger: logger.child({ component: 'dataplane', member: config.member.address }),
       ...path,
       onUnitNeedsOwner: (unit) => node?.submit({ type: 'unit-needs-owner', unit }),
@@ -137,11 +139,18 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
       : new NoClusterAddress());
   // A previous run may have died as master: never start out answering for the cluster IP.
   await clusterAddress.release();
+  // Nor for pool addresses (a previous run killed together with its address leases).
+  const addressHolder: AddressHolder =
+    config.clusterAddress.mode === 'interface'
+      ? new InterfaceAddressHolder(config.member.interface, (what, detail) => logger.error({ err: detail }, `address pool: ${what} failed`))
+      : new NoAddressHolder();
+  if (config.clusterAddress.mode === 'interface') await removeStaleAddresses(config.cluster.addressPool);
   node = new MemberNode({
     config,
     credentials,
     transport,
     clusterAddress,
+    addressHolder,
     applications: applicationsFromConfig(config.applications),
     logger,
     wallClock,

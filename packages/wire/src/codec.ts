@@ -13,6 +13,7 @@ import {
   type ClusterMessage,
   type Envelope,
   type ExitReason,
+  type AddressTakeover,
   type MemberEntry,
   type MemberId,
   type NakCode,
@@ -187,6 +188,25 @@ function successorOf(value: unknown, members: readonly MemberEntry[]): { success
   return { successor: id };
 }
 
+/** MasterKeepalive.pool_owners and takeovers: slots and holders among the listed members. */
+function poolOf(owners: unknown, takeovers: unknown, members: readonly MemberEntry[]): { poolOwners?: (MemberId | null)[]; takeovers?: AddressTakeover[] } {
+  const ids = members.map((e) => e.member);
+  const slots = list(owners, 'masterKeepalive.poolOwners', LIMITS.maxPoolAddresses, (v, f) => uint(v, f, ids.length));
+  const taken = list(takeovers, 'masterKeepalive.takeovers', LIMITS.maxTakeovers, (v, f) => {
+    const t = v as Obj;
+    const member = memberId(t.member, `${f}.member`);
+    const holder = memberId(t.holder, `${f}.holder`);
+    if (!ids.includes(holder)) throw new WireError('invalid', `${f}.holder ${holder} is not among the members`);
+    if (ids.includes(member)) throw new WireError('invalid', `${f}.member ${member} is a member; only a missing member's address is taken over`);
+    return { member, holder };
+  });
+  if (new Set(taken.map((t) => t.member)).size !== taken.length) throw new WireError('invalid', 'masterKeepalive.takeovers names a member twice');
+  return {
+    ...(slots.length > 0 ? { poolOwners: slots.map((k) => (k === 0 ? null : ids[k - 1]!)) } : {}),
+    ...(taken.length > 0 ? { takeovers: taken } : {}),
+  };
+}
+
 function units(value: unknown, field: string): WorkUnit[] {
   if (!Array.isArray(value)) throw new WireError('invalid', `${field} must be a list of units`);
   if (value.length > UNIT_COUNT) throw new WireError('limit', `${field} lists ${value.length} units, more than ${UNIT_COUNT}`);
@@ -256,6 +276,8 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
           members: m.members.map((e) => ({ ...e, lastHeardMsAgo: Math.min(0xffffffff, Math.max(0, Math.round(e.lastHeardMsAgo ?? 0))) })),
           table: { version: m.table.version, runs: tableToRuns(m.table.owners, ids) },
           successor: m.successor ?? '',
+          poolOwners: (m.poolOwners ?? []).map((o) => (o === null ? 0 : ids.indexOf(o) + 1)),
+          takeovers: (m.takeovers ?? []).map((t) => ({ member: t.member, holder: t.holder })),
         },
       };
     }
@@ -383,6 +405,7 @@ function messageFromWire(o: Obj): ClusterMessage {
         members,
         table,
         ...successorOf(b.successor, members),
+        ...poolOf(b.poolOwners, b.takeovers, members),
       };
     }
     case 'clientKeepalive':

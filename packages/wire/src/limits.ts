@@ -13,6 +13,10 @@ export const LIMITS = {
   maxMembers: 255,
   maxBusiestUnits: 32,
   maxTableRunNumbers: 2048,
+  /** MasterKeepalive.pool_owners: addresses in the cluster's address pool. */
+  maxPoolAddresses: 64,
+  /** MasterKeepalive.takeovers. */
+  maxTakeovers: 255,
   /** OperatorRequest / OperatorReply payload and ConfigUpdate cluster_config, bytes. */
   maxOperatorPayloadBytes: 8192,
   maxErrorCodeChars: 64,

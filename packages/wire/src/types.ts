@@ -92,6 +92,19 @@ export interface MasterKeepalive {
    * one of `members`, never the sender. Absent when the master is alone.
    */
   readonly successor?: MemberId;
+  /**
+   * The owner of each address of the cluster's address pool, in the configuration's order (null: none).
+   * Absent when the pool is empty.
+   */
+  readonly poolOwners?: readonly (MemberId | null)[];
+  /** Dead members' own addresses and who answers for each (absent when none). */
+  readonly takeovers?: readonly AddressTakeover[];
+}
+
+/** A dead member's own address, answered by `holder` until the member returns. */
+export interface AddressTakeover {
+  readonly member: MemberId;
+  readonly holder: MemberId;
 }
 
 export interface UnitLoad {

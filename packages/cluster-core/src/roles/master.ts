@@ -9,6 +9,7 @@ import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
 import { assignUnits, assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
+import { giveBack, holdAddresses, placeAddresses, poolFields, takeOver } from './address-pool.js';
 
 /**
  * Takes office with the next epoch; the units this member serves stay its own. After an election the
@@ -52,11 +53,18 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     approvals: new Map(),
     carriedDrains,
     wanted: new Set(),
+    // The pool as the previous master placed it (members that do not come back lose theirs at the first
+    // placement, after the grace period); its takeovers go on.
+    pool: learnedPool(c),
+    takeovers: new Map((c.table.takeovers ?? []).filter((t) => t.member !== c.self).map((t) => [t.member, t.holder])),
   };
   c.previousMembers = [];
   s.members.set(c.self, newRecord(c, c.self, now));
   if (carriedDrains.has(c.self)) s.members.get(c.self)!.draining = true;
-  if (succession) adoptTable(c, s, now, succession.deadMaster);
+  if (succession) {
+    adoptTable(c, s, now, succession.deadMaster);
+    takeOver(c, s, succession.deadMaster);
+  }
   c.setRole(s, now);
   c.emit({ type: 'announce-cluster-ip' });
   c.log('info', succession ? 'took office as the named successor' : 'took office as master', {
@@ -74,6 +82,13 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     continueDrains(c, s, now);
   }
   tick(c, s, now);
+}
+
+/** The pool owners of the last keepalive, by the addresses of this member's configured pool. */
+function learnedPool(c: MemberCore): MasterState['pool'] {
+  const addresses = c.config.addressPool.map((p) => p.address);
+  const owners = c.table.poolOwners;
+  return { addresses, owners: addresses.map((_, i) => (owners && owners.length === addresses.length ? (owners[i] ?? null) : null)) };
 }
 
 /**
@@ -202,6 +217,12 @@ function joinRequest(c: MemberCore, s: MasterState, now: number, from: MemberId,
     c.send(from, { type: 'join-reply', result: 'nak', code: 'cluster-full', reason: `the cluster has its maximum of ${c.config.maxMembers} members`, nonce: req.nonce, epoch: s.epoch });
     return;
   }
+  // The member is back: it answers for its own address again; whoever held it lets go first (before
+  // this master's reply, which must reach the member and not the holder).
+  if (giveBack(c, s, from)) {
+    holdAddresses(c, s.pool.owners, poolFields(s).takeovers, `${from} is back`);
+    s.nextKeepaliveAt = now;
+  }
   const asking = s.approvals.get(from);
   s.approvals.set(from, { nonce: req.nonce, claims: req.claimedUnits, askedAt: asking?.askedAt ?? now, ...(req.softwareVersion !== undefined ? { softwareVersion: req.softwareVersion } : {}) });
   c.send(from, { type: 'join-reply', result: 'nak', code: 'in-progress', reason: 'applications are being asked to approve the joiner', nonce: req.nonce, epoch: s.epoch });
@@ -250,6 +271,11 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
 function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: MemberId, ka: ClientKeepalive): void {
   const rec = s.members.get(from);
   if (!rec || ka.epoch !== s.epoch) {
+    // A member declared dead that was not: it answers for its own address again.
+    if (!rec && giveBack(c, s, from)) {
+      holdAddresses(c, s.pool.owners, poolFields(s).takeovers, `${from} is alive`);
+      s.nextKeepaliveAt = now;
+    }
     if (!s.approvals.has(from)) {
       c.send(from, { type: 'exit-cluster', reason: 'not-a-member', detail: `${from} is not a member of the cluster of master ${c.self} (epoch ${s.epoch})`, epoch: s.epoch, configVersion: c.configVersion });
     }
@@ -294,6 +320,7 @@ function tick(c: MemberCore, s: MasterState, now: number): void {
     if (now - rec.lastHeardAt > watchdogMs(rec.watchdogPeriods, c.config.keepalivePeriodMs)) {
       c.count('watchdog.member-dead');
       removeMember(c, s, now, rec.id, `no keepalive for ${now - rec.lastHeardAt} ms (watchdog ${rec.watchdogPeriods} periods)`);
+      takeOver(c, s, rec.id);
     }
   }
   for (const [joiner, a] of [...s.approvals]) {
@@ -325,6 +352,8 @@ function tick(c: MemberCore, s: MasterState, now: number): void {
     }
     assignUnowned(c, s, now);
     if (now >= s.nextRebalanceAt) rebalance(c, s, now);
+    // A moved address is announced by a keepalive now, not at the next period.
+    if (placeAddresses(c, s)) s.nextKeepaliveAt = now;
   }
   if (now >= s.nextKeepaliveAt) {
     s.nextKeepaliveAt = Math.max(s.nextKeepaliveAt + c.config.keepalivePeriodMs, now + 1);
@@ -349,6 +378,7 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
     ...(r.softwareVersion !== undefined ? { softwareVersion: r.softwareVersion } : {}),
   }));
   const successor = successorOf(c, s);
+  const pool = poolFields(s);
   const ka: MasterKeepalive = {
     type: 'master-keepalive',
     epoch: s.epoch,
@@ -358,8 +388,11 @@ function sendMasterKeepalive(c: MemberCore, s: MasterState, now: number): void {
     members,
     table: { version: s.tableVersion, owners: s.owners },
     ...(successor ? { successor } : {}),
+    ...pool,
   };
-  c.table = { members, owners: [...s.owners], version: s.tableVersion, at: now };
+  c.table = { members, owners: [...s.owners], version: s.tableVersion, at: now, ...pool };
+  // Placed after the grace period; until then this master keeps what it held, as the members do.
+  if (pool.poolOwners || s.takeovers.size > 0 || c.held.size > 0) holdAddresses(c, pool.poolOwners, pool.takeovers, 'master placement');
   c.send('broadcast', ka);
 }
 

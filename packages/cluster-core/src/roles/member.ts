@@ -6,6 +6,7 @@
 import type { ClusterMessage, MasterKeepalive, MemberId } from '@gwcluster/wire';
 import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
 import type { CoreEvent } from '../events.js';
+import { holdAddresses } from './address-pool.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type JoinAccepted, type MemberCore, type MemberRoleState } from './shared.js';
 
 /** Admitted by `from`: keep the granted units, drop the rest, and send the first keepalive now. */
@@ -113,8 +114,16 @@ function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: 
     c.become.idle(c, now, { kind: 'waiting-config' }, `master ${from} runs configuration version ${ka.configVersion}, this member ${c.configVersion}`);
     return;
   }
-  c.table = { members: ka.members, owners: ka.table.owners, version: ka.table.version, at: now };
+  c.table = {
+    members: ka.members,
+    owners: ka.table.owners,
+    version: ka.table.version,
+    at: now,
+    ...(ka.poolOwners ? { poolOwners: ka.poolOwners } : {}),
+    ...(ka.takeovers ? { takeovers: ka.takeovers } : {}),
+  };
   c.announceMembers(ka.members.map((e) => e.member));
+  holdAddresses(c, ka.poolOwners, ka.takeovers, `master ${from}'s keepalive`);
   // Units the master's table gives to someone else are not ours (a de-assign we missed, or a
   // conflicting claim after a partition healed).
   const notOurs = [...c.owned].filter((u) => ka.table.owners[u] !== c.self);

@@ -9,7 +9,8 @@
  */
 import { UNIT_COUNT, type ClusterMessage, type ExitCluster, type ExitReason, type JoinReply, type MemberEntry, type MemberId, type UnitLoad, type WorkUnit } from '@gwcluster/wire';
 import type { CoreConfig } from '../config.js';
-import type { CoreEffect, CoreEvent, LogLevel, Role } from '../events.js';
+import type { CoreEffect, CoreEvent, HeldAddress, LogLevel, Role } from '../events.js';
+import type { AddressTakeover } from '@gwcluster/wire';
 import { compareMemberIds } from '@gwcluster/wire';
 
 /** What the master knows of each member (itself included). */
@@ -127,6 +128,10 @@ export interface MasterState {
   readonly carriedDrains: ReadonlySet<MemberId>;
   /** unitAssignment 'first-packet': units whose packets asked for an owner while none could be given (grace period, no ready member). */
   readonly wanted: Set<WorkUnit>;
+  /** The address pool as placed (address-pool.ts): the pool's addresses and each one's owner. */
+  pool: { addresses: readonly string[]; owners: (MemberId | null)[] };
+  /** Own addresses of dead members: member -> the member answering for it. */
+  readonly takeovers: Map<MemberId, MemberId>;
 }
 
 /** Out of the cluster: not started, waiting for another configuration, refused, or left. */
@@ -161,6 +166,9 @@ export interface LearnedTable {
   readonly owners: readonly (MemberId | null)[];
   readonly version: number;
   readonly at: number;
+  /** Owners of the address pool's addresses, in the configuration's order (absent: not placed). */
+  readonly poolOwners?: readonly (MemberId | null)[];
+  readonly takeovers?: readonly AddressTakeover[];
 }
 
 export class MemberCore {
@@ -177,6 +185,8 @@ export class MemberCore {
   syncReady: boolean;
   busiestUnits: readonly UnitLoad[] = [];
   table: LearnedTable = { members: [], owners: new Array<MemberId | null>(UNIT_COUNT).fill(null), version: 0, at: 0 };
+  /** Addresses this member answers for besides its own (address-pool.ts), by address. */
+  readonly held = new Map<string, HeldAddress>();
   /** De-assigns whose WORK ACK waits for the session hand-over (request id -> what to acknowledge). */
   readonly handovers = new Map<number, { epoch: number; master: MemberId; units: readonly WorkUnit[] }>();
   /** Members known from the last master's keepalives, for the grace period of a new master. */
@@ -270,6 +280,24 @@ export class MemberCore {
     if (g.length > 0 || l.length > 0) this.emit({ type: 'ownership', gained: g, lost: l, reason });
   }
 
+  /** Makes this member answer for exactly `wanted` (address -> what), emitting the difference. */
+  setHeld(wanted: ReadonlyMap<string, HeldAddress>, reason: string): void {
+    const lost: HeldAddress[] = [];
+    const gained: HeldAddress[] = [];
+    for (const [a, h] of this.held) {
+      const w = wanted.get(a);
+      if (!w || w.kind !== h.kind || w.interface !== h.interface) lost.push(h);
+    }
+    for (const [a, w] of wanted) {
+      const h = this.held.get(a);
+      if (!h || w.kind !== h.kind || w.interface !== h.interface) gained.push(w);
+    }
+    if (lost.length === 0 && gained.length === 0) return;
+    for (const h of lost) this.held.delete(h.address);
+    for (const w of gained) this.held.set(w.address, w);
+    this.emit({ type: 'addresses', gained, lost, reason });
+  }
+
   ownedList(): WorkUnit[] {
     return [...this.owned].sort((a, b) => a - b);
   }
@@ -296,6 +324,7 @@ export class MemberCore {
 export function enterIdle(c: MemberCore, now: number, state: IdleState, why: string): void {
   if (c.role.kind === 'master') c.emit({ type: 'release-cluster-ip' });
   c.changeOwned([], c.ownedList(), `out of the cluster: ${why}`);
+  c.setHeld(new Map(), `out of the cluster: ${why}`);
   c.setRole(state, now);
   c.log('warn', `out of the cluster: ${why}`);
 }

@@ -21,7 +21,7 @@ export { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS, type ClusterLiveField } from
 // Every live field is a core timing: the core adopts them without a restart.
 CLUSTER_LIVE_FIELDS satisfies readonly (keyof CoreTimings)[];
 
-export type ClusterSettings = { [K in ClusterLiveField]: number };
+export type ClusterSettings = { -readonly [K in ClusterLiveField]: MemberConfig['cluster'][K] };
 
 /** The cluster configuration of version `version`, as propagated and as GET /v1/config shows it. */
 export interface ClusterConfiguration {
@@ -41,7 +41,7 @@ export class ClusterConfigError extends Error {
 
 export function clusterConfiguration(config: MemberConfig): ClusterConfiguration {
   const settings = {} as ClusterSettings;
-  for (const f of CLUSTER_LIVE_FIELDS) settings[f] = config.cluster[f];
+  for (const f of CLUSTER_LIVE_FIELDS) (settings as Record<string, unknown>)[f] = structuredClone(config.cluster[f]);
   return { version: config.cluster.configVersion, settings };
 }
 

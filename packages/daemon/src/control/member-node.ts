@@ -17,6 +17,7 @@ import type { MemberConfig } from '../config/config.js';
 import { configChangedEvent, coreSettings, holdsHandedOverUnits } from '../config/cluster-config.js';
 import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
+import { announceOwnAddress, NoAddressHolder, type AddressHolder } from './held-addresses.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
 import { DROP_LOG_EVERY_MS, LogThrottle, tickPeriodMs } from './timing.js';
 import { openStateSync, sealStateSync } from '../sync/sealed-sync.js';
@@ -55,6 +56,8 @@ export interface MemberNodeOptions {
   readonly credentials: Credentials;
   readonly transport: Transport;
   readonly clusterAddress: ClusterAddress;
+  /** Carries out the core's `addresses` effect (address pool, own-address takeover); none: ignored. */
+  readonly addressHolder?: AddressHolder;
   readonly applications?: readonly ClusterApplication[];
   readonly logger: Logger;
   readonly dataPlane?: DataPlaneHooks;
@@ -119,6 +122,9 @@ export class MemberNode {
   private readonly untrustedJoins: KeyedRateLimit;
   readonly counters: Record<string, number> = {};
   private stepping = false;
+  /** The role of the last `role` effect (when to announce the own address). */
+  private lastRole: string = 'stopped';
+  private readonly addressHolder: AddressHolder;
   private readonly queued: CoreEvent[] = [];
   private controlHandler: ControlHandler | null = null;
   /** Handlers of other planes (state sync), asked before the operator plane and the core. */
@@ -149,6 +155,7 @@ export class MemberNode {
       privateKeyPem: opts.credentials.keyPem,
       incarnation: opts.incarnation ?? this.wallClock(),
     });
+    this.addressHolder = opts.addressHolder ?? new NoAddressHolder();
     this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs });
     this.syncKey = loadPrivateKey(opts.credentials.keyPem);
     this.syncCipher = new SyncCipher({
@@ -288,6 +295,7 @@ export class MemberNode {
     this.timer = null;
     if (this.core.role !== 'left' && this.core.role !== 'stopped') this.step({ type: 'leave', now: this.clock() });
     await this.opts.clusterAddress.release();
+    await this.addressHolder.releaseAll();
   }
 
   /** Feeds an operator or data-plane event to the core. */
@@ -416,6 +424,15 @@ export class MemberNode {
         break;
       case 'role': {
         const e = this.record('role', `role ${effect.role}`, { master: effect.master });
+        // Neighbours that a survivor's takeover pointed at the survivor come back: when this member
+        // starts joining (before the master's replies, which a neighbour entry would send to the survivor)
+        // and when it is in the cluster again (the survivor has let go by then); every time, since a member
+        // declared dead by mistake was taken over while it lived.
+        const inCluster = effect.role === 'member' || effect.role === 'master';
+        if (this.config.cluster.memberAddressTakeover && ((effect.role === 'joining' && this.lastRole !== 'joining') || (inCluster && this.lastRole !== 'member' && this.lastRole !== 'master'))) {
+          void announceOwnAddress(this.self, this.config.member.interface).catch((err: Error) => this.log.warn({ ...this.context, err: err.message }, 'gratuitous ARP for the own address failed'));
+        }
+        this.lastRole = effect.role;
         this.log.info({ ...this.context, master: effect.master, correlationId: e.id }, `role is now ${effect.role}`);
         break;
       }
@@ -427,6 +444,16 @@ export class MemberNode {
         this.record('cluster-ip', `releasing cluster IP ${this.config.cluster.clusterIp}`);
         void this.opts.clusterAddress.release();
         break;
+      case 'addresses': {
+        const e = this.record('addresses', `answering for [${effect.gained.map((h) => h.address).join(', ')}], no longer for [${effect.lost.map((h) => h.address).join(', ')}]`, {
+          gained: effect.gained.map((h) => h.address),
+          lost: effect.lost.map((h) => h.address),
+          reason: effect.reason,
+        });
+        this.log.info({ ...this.context, gained: effect.gained, lost: effect.lost, reason: effect.reason, correlationId: e.id }, 'addresses answered here changed');
+        this.addressHolder.change(effect.gained, effect.lost);
+        break;
+      }
       case 'ownership':
         this.log.debug({ ...this.context, gained: effect.gained.length, lost: effect.lost.length, reason: effect.reason }, 'own units changed');
         break;

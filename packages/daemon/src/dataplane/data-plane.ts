@@ -38,6 +38,11 @@ export type { DataPlaneView } from './ownership.js';
 export interface DataPlaneOptions {
   readonly config: DataPlaneConfig;
   readonly self: MemberId;
+  /**
+   * Addresses this member may come to answer for itself (the address pool, as configured at start): they
+   * are never decided, like the host's own, so the member holding one receives its traffic directly.
+   */
+  readonly localAddresses?: readonly string[];
   readonly logger: Logger;
   /** Opens the packet path (nfqueue-path.ts, or kernel-path.ts with `dataplane.path: kernel`). */
   readonly packetPath: PacketPathFactory;
@@ -99,7 +104,7 @@ export class DataPlane implements ClusterAddress {
 
   async start(): Promise<void> {
     const c = this.opts.config;
-    const own = await this.kernel.ownAddresses();
+    const own = [...new Set([...(await this.kernel.ownAddresses()), ...(this.opts.localAddresses ?? [])])];
     this.plan = {
       interfaces: c.interfaces,
       method: c.method,

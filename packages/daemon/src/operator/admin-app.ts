@@ -114,6 +114,7 @@ export function clusterView(node: MemberNode): ClusterView {
     ...clusterHeader(st),
     units: { assigned, unassigned: 1024 - assigned, moving: st.movingUnits, ownedHere: st.ownedUnits.length },
     counters: countersOf(node, st),
+    addresses: { pool: st.addresses.pool.map((p) => ({ ...p })), takeovers: st.addresses.takeovers.map((t) => ({ ...t })), held: [...st.addresses.held] },
     versions: { ...VERSIONS },
   };
 }
@@ -509,7 +510,7 @@ function configView(node: MemberNode, channel: OperatorChannel): ConfigView {
   const c = channel.configuration;
   const cl = node.config.cluster;
   const fixed = Object.fromEntries(CLUSTER_FIXED_FIELDS.map((f) => [f, cl[f]])) as { name: string; clusterIp: string; port: number; maxClockSkewMs: number };
-  return { version: c.version, settings: c.settings, fixed, liveFields: [...CLUSTER_LIVE_FIELDS], history: channel.history.map((h) => ({ ...h })) };
+  return { version: c.version, settings: c.settings as ClusterSettingsView, fixed, liveFields: [...CLUSTER_LIVE_FIELDS], history: channel.history.map((h) => ({ ...h })) };
 }
 
 async function streamEvents(node: MemberNode, req: FastifyRequest, reply: FastifyReply, once: boolean, periodMs: number): Promise<void> {

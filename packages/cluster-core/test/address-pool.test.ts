@@ -1,0 +1,75 @@
+// The address pool and the takeover of a dead member's own address (docs/protocol.md, "Address pool and
+// address takeover"), on the simulator: who answers for what, after boot, a death, a return and a drain.
+import { describe, expect, it } from 'vitest';
+import { SimNetwork, type PoolAddress } from '../src/index.js';
+
+const ip = (i: number) => `192.0.2.${i}`;
+const pool: PoolAddress[] = [101, 102, 103, 104, 105, 106].map((i) => ({ address: ip(i), interface: 'eth0' }));
+
+/** address -> the live members that answer for it. */
+function holders(net: SimNetwork): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const n of net.alive()) {
+    for (const a of n.member.status(net.now).addresses.held) out.set(a, [...(out.get(a) ?? []), n.id]);
+  }
+  return out;
+}
+
+function spread(net: SimNetwork): number[] {
+  return net.alive().map((n) => n.member.status(net.now).addresses.held.filter((a) => pool.some((p) => p.address === a)).length).sort();
+}
+
+function exactlyOnce(net: SimNetwork, addresses: readonly string[]): boolean {
+  const h = holders(net);
+  return addresses.every((a) => (h.get(a) ?? []).length === 1);
+}
+
+describe('address pool', () => {
+  it('takes over no member address unless memberAddressTakeover is on', () => {
+    const net = new SimNetwork({ seed: 9, coreOverrides: { addressPool: pool } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    net.kill(ip(13));
+    expect(net.runUntil(() => spread(net).join() === '3,3' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
+    net.run(500);
+    expect(holders(net).has(ip(13))).toBe(false);
+  });
+
+  it('spreads the pool 2/2/2, moves a dead member\'s addresses and its own address to survivors, and gives it back on return', () => {
+    const net = new SimNetwork({ seed: 7, coreOverrides: { addressPool: pool, memberAddressTakeover: true } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    expect(net.runUntil(() => net.converged(3) && exactlyOnce(net, pool.map((p) => p.address)) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    // Every member knows every owner.
+    const views = net.alive().map((n) => JSON.stringify(n.member.status(net.now).addresses.pool));
+    expect(new Set(views).size).toBe(1);
+
+    const before = holders(net);
+    net.kill(ip(12));
+    const killedAt = net.now;
+    const movedAt = net.runUntil(() => exactlyOnce(net, [...pool.map((p) => p.address), ip(12)]) && spread(net).join() === '3,3', 5000);
+    expect(movedAt).not.toBeNull();
+    // The dead member's own address: the member after it in address order.
+    expect(holders(net).get(ip(12))).toEqual([ip(13)]);
+    // Addresses of the survivors did not move.
+    for (const [a, h] of before) if (h[0] !== ip(12)) expect(holders(net).get(a)).toEqual(h);
+    expect(movedAt! - killedAt).toBeLessThan(1000);
+
+    net.restart(ip(12));
+    expect(net.runUntil(() => net.converged(3) && !holders(net).has(ip(12)) && spread(net).join() === '2,2,2' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
+  });
+
+  it("a successor answers for the dead master's address; a drained member holds nothing", () => {
+    const net = new SimNetwork({ seed: 8, coreOverrides: { addressPool: pool, memberAddressTakeover: true } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    net.kill(ip(11));
+    expect(net.runUntil(() => net.masters().length === 1 && exactlyOnce(net, [...pool.map((p) => p.address), ip(11)]) && spread(net).join() === '3,3', 5000)).not.toBeNull();
+    expect(holders(net).get(ip(11))).toEqual([ip(12)]);
+    const master = net.masters()[0]!.id;
+    net.event(master, { type: 'drain', member: ip(13) });
+    expect(net.runUntil(() => holders(net).get(ip(11))?.[0] === ip(12) && spread(net).join() === '0,6', 5000)).not.toBeNull();
+  });
+});
