@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CLUSTER_IP_ANNOUNCEMENT } from './timing.js';
+import { announceAddress } from './held-addresses.js';
 
 const run = promisify(execFile);
 
@@ -47,14 +47,9 @@ export class InterfaceClusterAddress implements ClusterAddress {
         this.onError(`ip addr replace ${this.clusterIp}/32 dev ${this.iface}`, e as Error);
         return;
       }
-      try {
-        // -U: unsolicited ARP (gratuitous), so neighbours rebind the cluster IP to this member at once.
-        const { rounds, intervalMs } = CLUSTER_IP_ANNOUNCEMENT;
-        const spanS = Math.ceil((rounds * intervalMs) / 1000) + 1;
-        await run('arping', ['-U', '-c', String(rounds), '-i', String(intervalMs / 1000), '-w', String(spanS), '-I', this.iface, this.clusterIp], { timeout: spanS * 1000 + 2000 });
-      } catch (e) {
-        this.onError(`arping -U -I ${this.iface} ${this.clusterIp}`, e as Error);
-      }
+      // Unsolicited ARP rounds (CLUSTER_IP_ANNOUNCEMENT), so neighbours rebind the cluster IP to this
+      // member at once; not awaited, so that a release right after is not held up by the rounds.
+      void announceAddress(this.clusterIp, this.iface).catch((e: Error) => this.onError(`gratuitous ARP for ${this.clusterIp} on ${this.iface}`, e));
     });
   }
 

@@ -129,8 +129,11 @@ export async function removeStaleAddresses(pool: readonly { address: string; int
   await Promise.all(pool.map((p) => run('ip', ['addr', 'del', `${p.address}/32`, 'dev', p.interface]).catch(() => {})));
 }
 
-/** Gratuitous ARP for this member's own address: neighbours that a survivor's takeover moved come back. */
-export async function announceOwnAddress(address: string, iface: string): Promise<void> {
+/**
+ * Gratuitous ARP for an address this member now answers for (its own address after a takeover, the
+ * cluster IP when it takes office): neighbours rebind it to this member's MAC at once.
+ */
+export async function announceAddress(address: string, iface: string): Promise<void> {
   const { rounds, intervalMs } = CLUSTER_IP_ANNOUNCEMENT;
   await run('sh', ['-c', `${ANNOUNCE}\nwait`, 'gwcluster-announce', address, iface, String(rounds), String(intervalMs / 1000)], { timeout: (rounds * intervalMs) + 5000 });
 }

@@ -17,7 +17,7 @@ import type { MemberConfig } from '../config/config.js';
 import { configChangedEvent, coreSettings, holdsHandedOverUnits } from '../config/cluster-config.js';
 import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
-import { announceOwnAddress, NoAddressHolder, type AddressHolder } from './held-addresses.js';
+import { announceAddress, NoAddressHolder, type AddressHolder } from './held-addresses.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
 import { DROP_LOG_EVERY_MS, LogThrottle, tickPeriodMs } from './timing.js';
 import { openStateSync, sealStateSync } from '../sync/sealed-sync.js';
@@ -430,7 +430,7 @@ export class MemberNode {
         // declared dead by mistake was taken over while it lived.
         const inCluster = effect.role === 'member' || effect.role === 'master';
         if (this.config.cluster.memberAddressTakeover && ((effect.role === 'joining' && this.lastRole !== 'joining') || (inCluster && this.lastRole !== 'member' && this.lastRole !== 'master'))) {
-          void announceOwnAddress(this.self, this.config.member.interface).catch((err: Error) => this.log.warn({ ...this.context, err: err.message }, 'gratuitous ARP for the own address failed'));
+          void announceAddress(this.self, this.config.member.interface).catch((err: Error) => this.log.warn({ ...this.context, err: err.message }, 'gratuitous ARP for the own address failed'));
         }
         this.lastRole = effect.role;
         this.log.info({ ...this.context, master: effect.master, correlationId: e.id }, `role is now ${effect.role}`);
