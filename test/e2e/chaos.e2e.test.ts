@@ -271,7 +271,7 @@ describe.each([
         // kill it while they are moving to it.
         for (const action of ['drain', 'undrain']) {
           const r = await f.gwctl([action, victim]);
-          expect(r.code, `gwctl ${action} ${victim}: ${r.stderr}${r.stdout}`).toBe(0);
+          expect(r.code, `gwctl ${action} ${victim}: ${r.stderr}${r.stdout}\n${f.recentLogs()}`).toBe(0);
         }
         const rebalance = f.gwctl(['rebalance']);
         await f.waitForView((v) => (v[master]?.moving ?? 0) > 0 || (v[victim]?.owned ?? 0) > 0, { timeoutMs: 5000, what: 'units moving to the victim' });

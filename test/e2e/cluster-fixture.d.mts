@@ -91,6 +91,8 @@ export declare class ClusterFixture {
   waitForView(pred: (views: Views) => boolean, opts?: { since?: number; timeoutMs?: number; what?: string }): Promise<Sample>;
   gwctl(args: string[], opts?: { via?: Host; endpoint?: string }): Promise<ExecResult>;
   logLine(ip: string, re: RegExp, since?: number): LogLine | undefined;
+  /** The last `n` log lines of every member (time and message), for an assertion's message. */
+  recentLogs(n?: number): string;
   destroy(): Promise<void>;
 }
 

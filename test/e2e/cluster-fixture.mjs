@@ -238,6 +238,13 @@ export class ClusterFixture {
     return this.logs.get(this.member(ip).ip).find((l) => l.time >= since && re.test(l.msg ?? ''));
   }
 
+  /** The last `n` log lines of every member (time and message), for an assertion's message. */
+  recentLogs(n = 12) {
+    return this.members
+      .map((m) => `${m.ip}:\n${this.logs.get(m.ip).slice(-n).map((l) => `  ${new Date(l.time).toISOString().slice(11, 23)} ${l.msg ?? ''}`).join('\n')}`)
+      .join('\n');
+  }
+
   async destroy() {
     try {
       this.monitor?.stdin?.end();
