@@ -141,7 +141,9 @@ async function runGwcluster(method, out) {
       if (failure === 'power') await links(f.net, host, 'up');
       const tr = Date.now();
       f.start(victim);
-      await f.waitForView((v) => shared(v, M), { since: tr, timeoutMs: 60_000, what: 'rejoin' });
+      await f.waitForView((v) => shared(v, M), { since: tr, timeoutMs: 60_000, what: 'rejoin' }).catch((e) => {
+        throw new Error(`${e.message}\n${f.recentLogs(25)}`);
+      });
     }
   } finally {
     await f.destroy();
