@@ -54,3 +54,19 @@ export async function createTestPki(memberIps: readonly string[], opts: TestPkiO
     trustStore: (more = {}) => new TrustStore({ ...more, caCertPem: ca.certPem }),
   };
 }
+
+/**
+ * For fuzz tests: `base` with `edits` applied in order, each [position (mod length), value, op]: 'flip'
+ * one bit of the byte, 'set' the byte, 'cut' the rest off, anything else inserts [value, 0xff] there.
+ */
+export function mutateBytes(base: Uint8Array, edits: readonly (readonly [number, number, string])[]): Uint8Array {
+  let b = Buffer.from(base);
+  for (const [at, v, op] of edits) {
+    const i = b.length === 0 ? 0 : at % b.length;
+    if (op === 'flip' && b.length > 0) b[i] = b[i]! ^ (1 << (v % 8));
+    else if (op === 'set' && b.length > 0) b[i] = v;
+    else if (op === 'cut') b = b.subarray(0, i);
+    else b = Buffer.concat([b.subarray(0, i), Buffer.from([v, 0xff]), b.subarray(i)]);
+  }
+  return new Uint8Array(b);
+}

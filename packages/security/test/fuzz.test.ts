@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MessageOpener, MessageSealer, OPEN_OUTCOMES, SyncCipher, createTestPki, loadPrivateKey, type TestPki } from '../src/index.js';
+import { MessageOpener, MessageSealer, OPEN_OUTCOMES, SyncCipher, createTestPki, loadPrivateKey, mutateBytes as mutate, type TestPki } from '../src/index.js';
 import { CLUSTER, NOW, SAMPLE_MESSAGES } from './fixtures.js';
 
 const A = '192.0.2.1';
@@ -18,17 +18,6 @@ beforeAll(async () => {
   datagrams = Object.values(SAMPLE_MESSAGES).map((msg) => sealer.seal(msg, B, NOW, { includeCertificate: true }));
 });
 
-function mutate(base: Uint8Array, edits: readonly [number, number, string][]): Uint8Array {
-  let b = Buffer.from(base);
-  for (const [at, v, op] of edits) {
-    const i = b.length === 0 ? 0 : at % b.length;
-    if (op === 'flip' && b.length > 0) b[i] = b[i]! ^ (1 << (v % 8));
-    else if (op === 'set' && b.length > 0) b[i] = v;
-    else if (op === 'cut') b = b.subarray(0, i);
-    else b = Buffer.concat([b.subarray(0, i), Buffer.from([v, 0xff]), b.subarray(i)]);
-  }
-  return new Uint8Array(b);
-}
 const edits = fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'set', 'cut', 'insert')), { minLength: 1, maxLength: 5 });
 
 describe('openers under fuzzing', () => {

@@ -5,24 +5,13 @@ import { X509Certificate } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_RECORD_SIZE, SessionTable, decodeSessionRecord } from '@gwcluster/native-addon';
-import { SyncCipher, createTestPki, loadPrivateKey, type TestPki } from '@gwcluster/security';
+import { SyncCipher, createTestPki, loadPrivateKey, mutateBytes as mutate, type TestPki } from '@gwcluster/security';
 import type { StateSync } from '@gwcluster/wire';
 import { SESSION_FILE_HEADER, decodeSessionFile, encodeSessionFile } from '../../src/sync/session-file.js';
 import { openStateSync, sealStateSync } from '../../src/sync/sealed-sync.js';
 
 const NOW = 1_700_000_000_000;
 const edits = fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.constantFrom('flip', 'set', 'cut', 'insert')), { minLength: 1, maxLength: 5 });
-function mutate(base: Uint8Array, e: readonly [number, number, string][]): Uint8Array {
-  let b = Buffer.from(base);
-  for (const [at, v, op] of e) {
-    const i = b.length === 0 ? 0 : at % b.length;
-    if (op === 'flip' && b.length > 0) b[i] = b[i]! ^ (1 << (v % 8));
-    else if (op === 'set' && b.length > 0) b[i] = v;
-    else if (op === 'cut') b = b.subarray(0, i);
-    else b = Buffer.concat([b.subarray(0, i), Buffer.from([v, 0xff]), b.subarray(i)]);
-  }
-  return new Uint8Array(b);
-}
 
 /** A plausible record: format 1, IPv4 TCP, the rest random. */
 const record = fc.uint8Array({ minLength: SESSION_RECORD_SIZE, maxLength: SESSION_RECORD_SIZE }).map((r) => {
