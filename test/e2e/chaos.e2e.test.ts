@@ -143,7 +143,8 @@ async function restore(f: ClusterFixture | undefined, members: readonly string[]
     const p = f.procs.get(ip);
     if (!p || p.exitCode !== null || p.signalCode !== null) f.start(ip);
   }
-  await f.waitForView((v) => healthy(v, members), { since: t, timeoutMs: 30_000, what: 'the cluster restored after the scenario' });
+  // Settled, not passing: a member restarted by the scenario must stay in for 3 s.
+  await f.waitForView((v) => healthy(v, members), { since: t, timeoutMs: 45_000, holdMs: 3000, what: 'the cluster restored and settled after the scenario' });
 }
 
 /** The master as every member sees it, or undefined while they disagree. */
@@ -164,7 +165,7 @@ describe.each([
   }, 120_000);
   afterEach(async () => {
     await restore(f, M);
-  }, 40_000);
+  }, 60_000);
   afterAll(async () => {
     await f?.destroy();
   });
@@ -269,8 +270,16 @@ describe.each([
       } else {
         // Unbalance first (the victim drained, then undrained), then a rebalance gives it units back;
         // kill it while they are moving to it.
+        // These two are set-up, not the scenario: when membership churns under them (seen in CI right
+        // after the previous scenario's restart; open in the issue tracker), the step is shown and
+        // tried once more on a settled cluster.
         for (const action of ['drain', 'undrain']) {
-          const r = await f.gwctl([action, victim]);
+          let r = await f.gwctl([action, victim]);
+          if (r.code !== 0) {
+            console.log(`chaos set-up | gwctl ${action} ${victim} failed (${r.code}): ${r.stderr.trim()}\n${f.recentLogs()}`);
+            await f.waitForView((v) => healthy(v, M), { timeoutMs: 40_000, holdMs: 3000, what: `a settled cluster before retrying ${action}` });
+            r = await f.gwctl([action, victim]);
+          }
           expect(r.code, `gwctl ${action} ${victim}: ${r.stderr}${r.stdout}\n${f.recentLogs()}`).toBe(0);
         }
         const rebalance = f.gwctl(['rebalance']);
@@ -325,7 +334,7 @@ describe('chaos, five members', () => {
   }, 150_000);
   afterEach(async () => {
     await restore(f, M);
-  }, 40_000);
+  }, 60_000);
   afterAll(async () => {
     await f?.destroy();
   });

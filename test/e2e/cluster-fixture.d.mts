@@ -88,7 +88,8 @@ export declare class ClusterFixture {
   procs: Map<string, ChildProcess>;
   startMonitor(intervalMs?: number): void;
   latest(): Sample | undefined;
-  waitForView(pred: (views: Views) => boolean, opts?: { since?: number; timeoutMs?: number; what?: string }): Promise<Sample>;
+  /** holdMs: the predicate must hold on every sample for that long (a settled state, not a passing one). */
+  waitForView(pred: (views: Views) => boolean, opts?: { since?: number; timeoutMs?: number; what?: string; holdMs?: number }): Promise<Sample>;
   gwctl(args: string[], opts?: { via?: Host; endpoint?: string }): Promise<ExecResult>;
   logLine(ip: string, re: RegExp, since?: number): LogLine | undefined;
   /** The last `n` log lines of every member (time and message), for an assertion's message. */

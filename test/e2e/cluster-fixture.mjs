@@ -185,13 +185,19 @@ export class ClusterFixture {
    * Waits until `pred(views)` holds for a monitor sample taken at or after `since` (wall ms);
    * returns that sample. Bounded by timeoutMs.
    */
-  async waitForView(pred, { since = 0, timeoutMs = 15000, what = 'cluster state' } = {}) {
+  async waitForView(pred, { since = 0, timeoutMs = 15000, what = 'cluster state', holdMs = 0 } = {}) {
     let seen = this.samples.length;
+    let from = null; // time of the first sample of the current run of samples that satisfy pred
     return waitFor(
       () => {
         for (; seen < this.samples.length; seen++) {
           const s = this.samples[seen];
-          if (s.t >= since && pred(s.views)) return s;
+          if (s.t < since || !pred(s.views)) {
+            from = null;
+            continue;
+          }
+          from ??= s.t;
+          if (s.t - from >= holdMs) return s;
         }
         return undefined;
       },

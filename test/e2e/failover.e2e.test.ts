@@ -115,7 +115,7 @@ describe('failover with state sync', () => {
 
   it('a drain and a rebalance under load break nothing and drop no packet for lack of state', async () => {
     // One cluster first, as an operator checks before a drain (the previous scenario restarted a member).
-    await f.waitForView((v) => healthy(v, M), { timeoutMs: 30_000, what: 'one cluster of three before the drain' });
+    await f.waitForView((v) => healthy(v, M), { timeoutMs: 40_000, holdMs: 3000, what: 'one settled cluster of three before the drain' });
     const before = await sessionDrops(f, M);
     const running = soak(f, 14);
     await new Promise((r) => setTimeout(r, 3000));
