@@ -1,3 +1,4 @@
+#include "common/system_call_error.h"
 #include "capture/capture.h"
 
 #include <cerrno>
@@ -13,13 +14,8 @@ namespace {
 // libpcap status name as code (PCAP_ERROR_NO_SUCH_DEVICE, ...).
 Napi::Error osError(Napi::Env env, const std::string& call, const char* syscall, const std::string& device,
                     const std::string& text, int errnum, const char* pcapCode = nullptr) {
-  Napi::Error e = Napi::Error::New(env, call + ": " + syscall + "(" + device + "): " + text);
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (errnum != 0) {
-    e.Set("errno", Napi::Number::New(env, errnum));
-    const char* name = strerrorname_np(errnum);
-    if (name) e.Set("code", Napi::String::New(env, name));
-  } else if (pcapCode) {
+  Napi::Error e = gwc::SystemCallError(env, call + ": " + syscall + "(" + device + "): " + text, syscall, errnum);
+  if (errnum == 0 && pcapCode) {
     e.Set("code", Napi::String::New(env, pcapCode));
   }
   return e;

@@ -1,6 +1,7 @@
 // N-API glue of the PacketEngine (packet_engine.h): argument checks, conversions, and the events of
 // the engine thread to JS through a ThreadSafeFunction (non-blocking calls; a full queue drops the
 // event and counts it in eventDrops).
+#include "common/system_call_error.h"
 #include "engine/engine_wrap.h"
 #include "sessions/session_wrap.h"
 
@@ -62,14 +63,7 @@ uint8_t methodOf(Napi::Env env, const Napi::Value& v, const std::string& what) {
 
 Napi::Error engineError(Napi::Env env, const std::string& call, const std::string& syscall, int errnum,
                         const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, call + ": " + message);
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (errnum != 0) {
-    e.Set("errno", Napi::Number::New(env, errnum));
-    const char* name = strerrorname_np(errnum);
-    if (name) e.Set("code", Napi::String::New(env, name));
-  }
-  return e;
+  return gwc::SystemCallError(env, call + ": " + message, syscall, errnum);
 }
 
 // /proc/net/netfilter/nfnetlink_queue (this network namespace): queue_number peer_portid queue_total

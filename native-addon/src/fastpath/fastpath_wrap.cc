@@ -1,6 +1,7 @@
 // N-API face of FastPathOwner. Arguments are checked here (TypeError/RangeError naming the call); OS
 // and libbpf failures become Errors with syscall, errno and code (the errno name), message
 // "<call>: <syscall>(<what>): <strerror>".
+#include "common/system_call_error.h"
 #include "fastpath/fastpath_wrap.h"
 
 #include <cstring>
@@ -17,14 +18,7 @@ namespace {
 constexpr uint8_t kTestCarrier[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x88, 0xB5};
 
 Napi::Error fastPathError(Napi::Env env, const std::string& call, const FastPathError& e) {
-  Napi::Error err = Napi::Error::New(env, call + ": " + e.what());
-  err.Set("syscall", Napi::String::New(env, e.syscall));
-  if (e.errnum != 0) {
-    err.Set("errno", Napi::Number::New(env, e.errnum));
-    const char* name = strerrorname_np(e.errnum);
-    if (name) err.Set("code", Napi::String::New(env, name));
-  }
-  return err;
+  return gwc::SystemCallError(env, call + ": " + e.what(), e.syscall, e.errnum);
 }
 
 [[noreturn]] void throwType(Napi::Env env, const std::string& message) {

@@ -1,5 +1,6 @@
 // Argument errors are TypeError/RangeError naming the call and the argument; OS failures carry `syscall`,
 // `errno` and `code`. The typed wrapper (tunnel.ts) checks first with friendlier text.
+#include "common/system_call_error.h"
 #include "tunnel/tunnel_wrap.h"
 
 #include <arpa/inet.h>
@@ -87,14 +88,7 @@ Napi::Object endpointObject(Napi::Env env, const Endpoint& ep) {
 }
 
 Napi::Error osError(Napi::Env env, const std::string& call, const std::string& syscall, int errnum, const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, call + ": " + message);
-  e.Set("syscall", Napi::String::New(env, syscall));
-  if (errnum != 0) {
-    e.Set("errno", Napi::Number::New(env, errnum));
-    const char* name = strerrorname_np(errnum);
-    if (name) e.Set("code", Napi::String::New(env, name));
-  }
-  return e;
+  return gwc::SystemCallError(env, call + ": " + message, syscall, errnum);
 }
 
 class TransportWrap : public Napi::ObjectWrap<TransportWrap> {
