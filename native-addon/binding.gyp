@@ -42,7 +42,8 @@
           "libraries": ["-lnetfilter_queue", "-lnfnetlink", "-lpthread"]
         }],
         ["have_sodium==1", {
-          "sources": ["src/tunnel/transport.cc", "src/tunnel/tunnel_device.cc", "src/tunnel/tunnel_wrap.cc"],
+          "sources": ["src/tunnel/transport.cc", "src/tunnel/tunnel_device.cc", "src/tunnel/tunnel_wrap.cc",
+                      "src/liveness/liveness.cc", "src/liveness/liveness_wrap.cc"],
           "defines": ["GWC_HAVE_SODIUM"],
           "libraries": ["-lsodium", "-lpthread"]
         }],

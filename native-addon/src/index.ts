@@ -84,3 +84,7 @@ export type {
   NativeTunnelDeviceEvent,
   NativeTunnelDeviceStats,
 } from './common/binding.js';
+
+// liveness/: fast liveness, the data-plane heartbeat on a native thread (libsodium HMAC).
+export * from './liveness/liveness.js';
+export type { NativeLiveness, NativeLivenessEvent, NativeLivenessPeer, NativeLivenessStats } from './common/binding.js';

@@ -1,14 +1,15 @@
-// Loss tolerance at the default timings (T = 40 ms, n >= 6, K = 9000): nftables in every member's
-// namespace drops N % of the cluster protocol's datagrams (UDP port 7400) as they arrive, for 20 s. No
-// member may be declared dead: the master stays, the epoch stays, every member stays listed, and neither
-// watchdog counter moves. 5 % and 20 %: the adaptive multiple n rises with the loss estimate; a sudden
-// loss before it has risen is covered by the floor of 6 missed keepalives.
+// Loss tolerance at the default timings (keepalives T = 40 ms, n >= 6; heartbeats 10 ms, n >= 4; K = 9000):
+// nftables in every member's namespace drops N % of the cluster protocol's datagrams (UDP port 7400) and
+// of the fast-liveness heartbeats (UDP 7401) as they arrive, for 15 s. No member may be declared dead:
+// the master stays, the epoch stays, every member stays listed, and no death counter moves. 5 % and 20 %:
+// the adaptive multiples rise with the loss estimates; a sudden loss before they have risen is covered by
+// the floors and by needing both signals (a heartbeat report and two keepalives missing) for a death.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFixture, healthy } from './cluster-fixture.mjs';
 
 const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
 const TABLE = 'gwtctlloss';
-const SECONDS = 20;
+const SECONDS = 15;
 
 async function counters(f: ClusterFixture, ip: string): Promise<Record<string, number>> {
   const r = await f.gwctl(['status', '--json'], { endpoint: `http://${ip}:7401` });
@@ -16,12 +17,12 @@ async function counters(f: ClusterFixture, ip: string): Promise<Record<string, n
   return JSON.parse(r.stdout).cluster.counters as Record<string, number>;
 }
 
-/** N % of the cluster protocol's datagrams arriving at `ip` are dropped (0: the rule is removed). */
+/** N % of the cluster protocol's datagrams and heartbeats arriving at `ip` are dropped (0: the rule is removed). */
 async function dropControl(f: ClusterFixture, ip: string, percent: number): Promise<void> {
   const h = f.member(ip).host;
   await h.exec(['nft', 'delete', 'table', 'inet', TABLE]); // absent the first time: ignored
   if (percent === 0) return;
-  const script = `table inet ${TABLE} {\n  chain in {\n    type filter hook input priority -10; policy accept;\n    udp dport 7400 numgen random mod 100 < ${percent} counter drop\n  }\n}\n`;
+  const script = `table inet ${TABLE} {\n  chain in {\n    type filter hook input priority -10; policy accept;\n    udp dport { 7400, 7401 } numgen random mod 100 < ${percent} counter drop\n  }\n}\n`;
   const r = await h.exec(['sh', '-c', `printf '%s' '${script}' | nft -f -`]);
   expect(r.code, r.stderr).toBe(0);
 }
@@ -45,7 +46,7 @@ describe('control-traffic loss at the default timings', () => {
     await f?.destroy();
   });
 
-  it.each([5, 20])('%i percent of the protocol datagrams dropped for 20 s: no member declared dead, no epoch change', async (percent) => {
+  it.each([5, 20])('%i percent of the protocol datagrams and heartbeats dropped for 15 s: no member declared dead, no epoch change', async (percent) => {
     const before = f.latest()!.views;
     const master = before[M[0]!]!.master!;
     const epoch = before[master]!.epoch;
@@ -72,7 +73,10 @@ describe('control-traffic loss at the default timings', () => {
     }
     const dead1 = await Promise.all(M.map(async (ip) => counters(f, ip)));
     M.forEach((ip, i) => {
-      for (const k of ['core.watchdog.member-dead', 'core.watchdog.master-dead', 'core.succession.took-office']) {
+      // Fast liveness ran through the loss: heartbeats accepted, both peers watched.
+      expect({ ip, heard: (dead1[i]!['node.liveness.accepted'] ?? 0) > (dead0[i]!['node.liveness.accepted'] ?? 0) }).toEqual({ ip, heard: true });
+      expect({ ip, peers: dead1[i]!['node.liveness.peers'] }).toEqual({ ip, peers: 2 });
+      for (const k of ['core.watchdog.member-dead', 'core.watchdog.master-dead', 'core.watchdog.member-dead-vouched', 'core.watchdog.master-dead-vouched', 'core.liveness.member-dead', 'core.liveness.master-dead', 'core.succession.took-office']) {
         expect({ ip, [k]: dead1[i]![k] ?? 0 }).toEqual({ ip, [k]: dead0[i]![k] ?? 0 });
       }
     });

@@ -20,6 +20,7 @@
 
 #ifdef GWC_HAVE_SODIUM
 #include "tunnel/tunnel_wrap.h"
+#include "liveness/liveness_wrap.h"
 #endif
 
 namespace {
@@ -45,8 +46,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
 #ifdef GWC_HAVE_SODIUM
   gwc::InitTunnel(env, exports);
+  gwc::InitLiveness(env, exports);
 #else
   exports.Set("hasTunnel", Napi::Boolean::New(env, false));
+  exports.Set("hasLiveness", Napi::Boolean::New(env, false));
 #endif
   gwc::InitSessionTable(env, exports);
   return exports;

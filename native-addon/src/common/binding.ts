@@ -386,6 +386,66 @@ export interface FilterBinding {
     config: { tunName: string; mtu: number; listenAddress: string; listenPort: number },
     onEvent: (e: NativeTunnelDeviceEvent) => void,
   ) => NativeTunnelDevice;
+  /** False when the addon was built without libsodium (no fast liveness). */
+  hasLiveness?: boolean;
+  Liveness?: new (config: NativeLivenessConfig, onEvent: (e: NativeLivenessEvent) => void) => NativeLiveness;
+  sealLivenessDatagram?: (state: number, intervalMs: number, from: string, to: string, incarnation: number, seq: number, key: Uint8Array) => Buffer;
+}
+
+/** new Liveness(config): src/liveness/liveness_wrap.cc. */
+export interface NativeLivenessConfig {
+  address: string;
+  port: number;
+  intervalMs: number;
+  minPeriods: number;
+  maxPeriods: number;
+  lossToleranceK: number;
+  incarnation: number;
+  realtimePriority: number;
+}
+
+export type NativeLivenessEvent =
+  | { type: 'down'; peer: string; silentMs: number; periods: number }
+  | { type: 'up'; peer: string }
+  | { type: 'error'; error: Error & { syscall?: string; errno?: number; code?: string } };
+
+export interface NativeLivenessPeer {
+  address: string;
+  armed: boolean;
+  down: boolean;
+  /** ms since its last accepted heartbeat; null: never heard. */
+  silentMs: number | null;
+  loss: number;
+  periods: number;
+  intervalMs: number;
+  incarnation: number;
+  seq: number;
+}
+
+export interface NativeLivenessStats {
+  sent: number;
+  sendErrors: number;
+  received: number;
+  accepted: number;
+  malformed: number;
+  wrongAddress: number;
+  unknownPeer: number;
+  badMac: number;
+  replay: number;
+  leaving: number;
+  downEvents: number;
+  upEvents: number;
+  eventDrops: number;
+  realtime: boolean;
+}
+
+export interface NativeLiveness {
+  setPeers(peers: { address: string; txKey: Uint8Array; rxKey: Uint8Array }[]): void;
+  peers(): NativeLivenessPeer[];
+  stats(): NativeLivenessStats;
+  boundPort(): number;
+  unref(): void;
+  close(opts?: { announceLeaving?: boolean }): void;
 }
 
 export const ADDON_PATH = '../../build/Release/gwcluster_filter.node';

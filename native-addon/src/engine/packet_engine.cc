@@ -188,8 +188,14 @@ void PacketEngine::FlushVerdicts() {
   for (size_t i = 0; i < pending_.size();) {
     size_t j = i;
     while (j + 1 < pending_.size() && pending_[j + 1].verdict == pending_[i].verdict) ++j;
-    const int rc = j == i ? nfq_set_verdict(qh_, pending_[i].id, pending_[i].verdict, 0, nullptr)
-                          : nfq_set_verdict_batch(qh_, pending_[j].id, pending_[i].verdict);
+    // Accepted packets carry kAcceptMark: the netfilter guard tells them from packets the queue let
+    // through with no engine reading it (a dead daemon; daemon dataplane/netfilter.ts).
+    const uint32_t v = pending_[i].verdict;
+    const int rc = v == NF_ACCEPT
+                       ? (j == i ? nfq_set_verdict2(qh_, pending_[i].id, v, kAcceptMark, 0, nullptr)
+                                 : nfq_set_verdict_batch2(qh_, pending_[j].id, v, kAcceptMark))
+                       : (j == i ? nfq_set_verdict(qh_, pending_[i].id, v, 0, nullptr)
+                                 : nfq_set_verdict_batch(qh_, pending_[j].id, v));
     if (rc < 0) ++errors;
     i = j + 1;
   }

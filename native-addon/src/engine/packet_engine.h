@@ -65,6 +65,9 @@ struct ArpInterfaceConfig {
   Mac mac{};
 };
 
+// The mark every packet the engine accepts carries (the whole mark is set: queued packets carry none).
+constexpr uint32_t kAcceptMark = 0x20000000;
+
 struct EngineConfig {
   uint16_t queueNum = 0;
   ClusterAddrs cluster;          // the to-cluster rule of the filter contract

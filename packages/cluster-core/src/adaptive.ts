@@ -31,3 +31,23 @@ export function watchdogPeriods(p: number, k: number, maxN: number, minN = 2): n
 export function watchdogMs(n: number, periodMs: number): number {
   return (n + 0.5) * periodMs;
 }
+
+/**
+ * A peer whose fast-liveness heartbeats are heard is declared dead by its keepalives alone only after this
+ * many watchdogs: its heartbeats prove the process and its packet path alive, and a keepalive that is
+ * late while they arrive is a busy event loop on one side, not a death (docs/decisions.md, "Fast
+ * liveness"). A process whose event loop hangs for good is still declared dead, later.
+ */
+export const VOUCHED_WATCHDOG_FACTOR = 4;
+
+/** The keepalive watchdog for a peer, ms: watchdogMs(n, T), times VOUCHED_WATCHDOG_FACTOR while fast liveness vouches for it. */
+export function peerWatchdogMs(n: number, periodMs: number, vouched: boolean): number {
+  return watchdogMs(n, periodMs) * (vouched ? VOUCHED_WATCHDOG_FACTOR : 1);
+}
+
+/**
+ * A fast-liveness report of a peer's silence is a death once that peer's keepalives are late by this many
+ * periods as well (two consecutive keepalives missing: at 20 % loss 4 % of the time, where one missing
+ * keepalive would be 20 %), so a heartbeat lost by chance is never a death on its own.
+ */
+export const LIVENESS_KEEPALIVES_LATE = 2;

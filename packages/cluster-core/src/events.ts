@@ -49,6 +49,15 @@ export type CoreEvent =
   | { readonly type: 'shutdown'; readonly now: number }
   /** State sync: this member now holds every other member's sessions (it may be given units). */
   | { readonly type: 'sync-ready'; readonly now: number }
+  /**
+   * Fast liveness (the native heartbeat thread) reports `peer` silent for `silentMs`: the master treats a
+   * member, a member treats its master (or the successor it waits for) as dead, once the protocol's own
+   * keepalives from that peer are also late by LIVENESS_KEEPALIVES_LATE periods (two independent signals; until then
+   * the report is kept and checked on every tick, and a keepalive from the peer clears it).
+   */
+  | { readonly type: 'peer-silent'; readonly now: number; readonly peer: MemberId; readonly silentMs: number }
+  /** Fast liveness hears `peer` again after a peer-silent report: the report is withdrawn. */
+  | { readonly type: 'peer-alive'; readonly now: number; readonly peer: MemberId }
   /** The hand-over started by a `handover` effect is done (the new owner acknowledged the sessions). */
   | { readonly type: 'handover-done'; readonly now: number; readonly requestId: number };
 

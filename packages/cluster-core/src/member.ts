@@ -67,6 +67,13 @@ export class ClusterMember implements CoreView {
       c.noteEpoch(event.message);
       c.count(`rx.${event.message.type}`);
     }
+    if (event.type === 'tick') {
+      c.tickLate = c.lastTickAt !== undefined && event.now - c.lastTickAt > c.config.keepalivePeriodMs;
+      if (c.tickLate) c.count('watchdog.deferred-late-tick');
+      c.lastTickAt = event.now;
+    }
+    if (event.type === 'peer-alive') c.vouched.add(event.peer);
+    else if (event.type === 'peer-silent') c.vouched.delete(event.peer);
     stepRole(c, event);
     return c.takeEffects();
   }

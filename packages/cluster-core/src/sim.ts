@@ -109,6 +109,9 @@ export interface SimNode {
   /** Core events waiting while the node's core is being stepped (step() is never re-entered). */
   readonly queued: CoreEvent[];
   stepping: boolean;
+  /** stall(): until then the node neither ticks nor reads; what arrives waits in `backlog`. */
+  stalledUntil: number;
+  readonly backlog: { from: MemberId; message: ClusterMessage }[];
 }
 
 export class SimNetwork {
@@ -174,13 +177,16 @@ export class SimNetwork {
       planes: this.planeFactory(id),
       queued: [],
       stepping: false,
+      stalledUntil: 0,
+      backlog: [],
     };
     node.transport.onReceive((bytes, from) => {
       if (!node.alive) return;
       const decoded = decodeClusterMessage(bytes);
       if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
       this.delivered++;
-      this.receive(node, from, decoded.value);
+      if (node.stalledUntil > this.now) node.backlog.push({ from, message: decoded.value });
+      else this.receive(node, from, decoded.value);
     });
     this.nodes.set(id, node);
     return node;
@@ -195,6 +201,16 @@ export class SimNetwork {
   /** kill -9: the member stops at once, sends nothing more, receives nothing. */
   kill(id: MemberId): void {
     this.node(id).alive = false;
+  }
+
+  /**
+   * The member's event loop stalls for `ms` (garbage collection, a busy host): no tick, nothing read; what
+   * arrives meanwhile waits, and afterwards it is read after the first tick, as a Node.js event loop runs
+   * its timers before its I/O.
+   */
+  stall(id: MemberId, ms: number): void {
+    const node = this.node(id);
+    node.stalledUntil = this.now + ms;
   }
 
   /** A fresh process on the same member: no memory of units or state. */
@@ -237,9 +253,10 @@ export class SimNetwork {
       } else {
         this.network.advance(nextTick - this.now);
         for (const node of this.nodes.values()) {
-          if (!node.alive) continue;
+          if (!node.alive || node.stalledUntil > this.now) continue;
           this.stepNode(node, { type: 'tick', now: this.now });
           for (const plane of node.planes) plane.tick?.(this.context(node, plane));
+          for (const m of node.backlog.splice(0)) this.receive(node, m.from, m.message);
         }
         nextTick += this.tickMs;
       }

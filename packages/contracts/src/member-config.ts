@@ -198,6 +198,26 @@ export const ClusterAddressSectionSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const LivenessSectionSchema = Type.Object(
+  {
+    intervalMs: Filled(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000,
+        default: 10,
+        description:
+          "Fast liveness (docs/protocol.md): every intervalMs a native thread sends each member an authenticated heartbeat on UDP port cluster.port + 1, and a member silent for (n + 0.5) x its interval, with its keepalives late by a period too, is dead at once instead of at the keepalive watchdog. 0: off (deaths are found by the watchdog alone).",
+      }),
+    ),
+    minPeriods: Filled(Type.Integer({ minimum: 2, maximum: 20, default: 4, description: 'Smallest number n of heartbeats missed in a row that is a death; raised per peer with its measured heartbeat loss by the adaptive rule n * P^n < 1/K (cluster.lossToleranceK), up to maxPeriods.' })),
+    maxPeriods: Filled(Type.Integer({ minimum: 2, maximum: 100, default: 40 })),
+    realtimePriority: Filled(
+      Type.Integer({ minimum: 0, maximum: 99, default: 10, description: 'SCHED_FIFO priority of the heartbeat thread, so a busy host neither delays heartbeats nor fakes a death (as VRRP daemons run); 0: normal scheduling. Refused (no CAP_SYS_NICE): logged, the thread runs with normal scheduling.' }),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ApplicationSchema = Type.Object(
   {
     name: StringEnum(['deny-list']),
@@ -270,6 +290,13 @@ export const DataPlaneSectionSchema = Type.Object(
       }),
     ),
     queueNum: Filled(Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'NFQUEUE number the packet engine reads.' })),
+    whenDaemonDies: Filled(
+      StringEnum(['route-established', 'drop'], {
+        default: 'route-established',
+        description:
+          "What this member's kernel does with the cluster's routed traffic while its daemon is dead (docs/dataplane.md, \"When the daemon dies\"). Method 1 only (in methods 2 and 3 every member receives every frame, so a dead member always drops). route-established: packets of connections its kernel has seen are routed on (as a plain router would) until the survivors take over, and nothing else: no new connection, nothing for a cluster IP itself. drop: every packet is dropped until the survivors take over.",
+      }),
+    ),
     forwarding: Filled(Type.Boolean({ default: true, description: 'Route packets between the data-plane interfaces (the cluster as gateway).' })),
     forwardInterface: Filled(
       Type.String({ maxLength: 15, description: "Interface the master forwards other members' packets on (method 1) and releases held packets on. Default: member.interface." }),
@@ -293,6 +320,7 @@ export const MemberConfigSchema = Type.Object(
     pki: PkiSectionSchema,
     admin: Filled(AdminSectionSchema),
     clusterAddress: Filled(ClusterAddressSectionSchema),
+    liveness: Filled(LivenessSectionSchema),
     applications: Filled(Type.Array(ApplicationSchema, { maxItems: 32, default: [] })),
     logLevel: Filled(StringEnum(LOG_LEVELS, { default: 'info' })),
     dataplane: Type.Optional(DataPlaneSectionSchema),

@@ -33,6 +33,7 @@ import { versionLine } from './version.js';
 import { LogRing } from './operator/log-ring.js';
 import { redactSecrets } from './config/redact.js';
 import { unitCaptureSource } from './dataplane/unit-capture.js';
+import { livenessPort, openFastLiveness, type FastLiveness } from './control/fast-liveness.js';
 
 /** Exit code when an address is still missing after the bind retry window: temporary, so systemd restarts. */
 export const EXIT_ADDRESS_NOT_AVAILABLE = 75;
@@ -145,9 +146,20 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
       ? new InterfaceAddressHolder(config.member.interface, (what, detail) => logger.error({ err: detail }, `address pool: ${what} failed`))
       : new NoAddressHolder();
   if (config.clusterAddress.mode === 'interface') await removeStaleAddresses(config.cluster.addressPool);
+  const incarnation = wallClock();
+  let liveness: FastLiveness | null;
+  try {
+    liveness = openFastLiveness(config, incarnation, logger.child({ component: 'liveness', member: config.member.address }));
+  } catch (e) {
+    await transport.close();
+    await dataPlane?.stop();
+    throw new BootError(config.source, `liveness: cannot start (UDP ${livenessPort(config)} on ${config.member.address}): ${(e as Error).message}`);
+  }
   node = new MemberNode({
     config,
     credentials,
+    incarnation,
+    ...(liveness ? { liveness } : {}),
     transport,
     clusterAddress,
     addressHolder,
@@ -156,6 +168,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     wallClock,
     ...(dataPlane ? { dataPlane } : {}),
   });
+  liveness?.attach(node);
   // State-sync plane messages go to the session replication (a stateless member drops them).
   const sessions = dataPlane?.sessions ?? null;
   node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
@@ -206,6 +219,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     eventLoop.close();
     channel.close();
     metrics.close();
+    liveness?.close();
     await transport.close();
     await dataPlane?.stop();
     if (e instanceof AdminListenError) throw new BootError(config.source, e.message);
@@ -219,6 +233,8 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     ...(dataPlane ? { dataPlane } : {}),
     async stop() {
       await node!.stop();
+      // After the EXIT CLUSTER: the peers are told this member leaves (they disarm, no death is reported).
+      liveness?.close({ announceLeaving: true });
       channel.close();
       metrics.close();
       eventLoop.close();

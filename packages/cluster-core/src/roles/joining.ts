@@ -88,7 +88,7 @@ function tick(c: MemberCore, j: JoiningState, now: number): void {
     sendJoinRequest(c, j, now);
     return;
   }
-  if (now >= j.offerAt) {
+  if (now >= j.offerAt && c.judgesSilence()) {
     c.become.offering(c, now);
     return;
   }

@@ -4,7 +4,7 @@
  * (master-work.ts), and settles a meeting with another master by the tie-break (Figure 8A).
  */
 import { UNIT_COUNT, type ClientKeepalive, type JoinRequest, type MasterKeepalive, type MemberEntry, type MemberId, type WorkUnit } from '@gwcluster/wire';
-import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
+import { LIVENESS_KEEPALIVES_LATE, lostBetween, peerWatchdogMs, updateLoss, watchdogPeriods } from '../adaptive.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
 import { assignUnits, assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
@@ -153,6 +153,21 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
           return;
       }
     }
+    case 'peer-silent': {
+      const rec = s.members.get(e.peer);
+      if (!rec || e.peer === c.self) {
+        c.count('liveness.ignored');
+        return;
+      }
+      rec.silentReportedAt = now;
+      tick(c, s, now);
+      return;
+    }
+    case 'peer-alive': {
+      const rec = s.members.get(e.peer);
+      if (rec) delete rec.silentReportedAt;
+      return;
+    }
     case 'untrusted-join':
       c.send(e.from, { type: 'join-reply', result: 'nak', code: 'certificate-rejected', reason: e.reason, nonce: e.nonce, epoch: s.epoch });
       c.log('warn', 'join refused: certificate rejected', { joiner: e.from, reason: e.reason });
@@ -291,6 +306,7 @@ function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: Membe
   }
   rec.lastSeq = ka.seq;
   rec.lastHeardAt = now;
+  delete rec.silentReportedAt;
   rec.load = ka.load;
   rec.busiestUnits = ka.busiestUnits;
   if (ka.softwareVersion !== undefined) rec.softwareVersion = ka.softwareVersion;
@@ -314,12 +330,17 @@ function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: Membe
 }
 
 function tick(c: MemberCore, s: MasterState, now: number): void {
-  // Watchdogs (Figure 8C): a member silent for (n + 0.5) * T is dead.
+  // Watchdogs (Figure 8C): a member silent for (n + 0.5) * T is dead (judged on a tick that came on time).
   for (const rec of [...s.members.values()]) {
-    if (rec.id === c.self) continue;
-    if (now - rec.lastHeardAt > watchdogMs(rec.watchdogPeriods, c.config.keepalivePeriodMs)) {
-      c.count('watchdog.member-dead');
+    if (rec.id === c.self || !c.judgesSilence()) continue;
+    if (now - rec.lastHeardAt > peerWatchdogMs(rec.watchdogPeriods, c.config.keepalivePeriodMs, c.vouched.has(rec.id))) {
+      c.count(c.vouched.has(rec.id) ? 'watchdog.member-dead-vouched' : 'watchdog.member-dead');
       removeMember(c, s, now, rec.id, `no keepalive for ${now - rec.lastHeardAt} ms (watchdog ${rec.watchdogPeriods} periods)`);
+      takeOver(c, s, rec.id);
+    } else if (rec.silentReportedAt !== undefined && now - rec.lastHeardAt > LIVENESS_KEEPALIVES_LATE * c.config.keepalivePeriodMs) {
+      // Fast liveness reported it silent and its keepalives are late too: dead now, not at the watchdog.
+      c.count('liveness.member-dead');
+      removeMember(c, s, now, rec.id, `no heartbeat (fast liveness) and no keepalive for ${now - rec.lastHeardAt} ms`);
       takeOver(c, s, rec.id);
     }
   }

@@ -4,7 +4,7 @@
  * DE-ASSIGN (with a session hand-over first when handoverBeforeAck).
  */
 import type { ClusterMessage, MasterKeepalive, MemberId } from '@gwcluster/wire';
-import { lostBetween, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
+import { LIVENESS_KEEPALIVES_LATE, lostBetween, peerWatchdogMs, updateLoss, watchdogMs, watchdogPeriods } from '../adaptive.js';
 import type { CoreEvent } from '../events.js';
 import { holdAddresses } from './address-pool.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type JoinAccepted, type MemberCore, type MemberRoleState } from './shared.js';
@@ -53,6 +53,12 @@ export function stepMember(c: MemberCore, st: MemberRoleState, e: CoreEvent): vo
           return;
       }
     }
+    case 'peer-silent':
+      peerSilent(c, st, e.now, e.peer, e.silentMs);
+      return;
+    case 'peer-alive':
+      if (e.peer === st.master) delete st.masterSilentReportedAt;
+      return;
     case 'leave':
       c.send(st.master, { type: 'exit-cluster', reason: 'leaving', detail: e.detail ?? `${c.self} leaves the cluster`, epoch: st.epoch, configVersion: c.configVersion });
       leaveCluster(c, e.now);
@@ -106,6 +112,7 @@ function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: 
   }
   st.masterSeq = ka.seq;
   st.lastMasterHeardAt = now;
+  delete st.masterSilentReportedAt;
   st.epoch = ka.epoch;
   st.periodMs = ka.keepalivePeriodMs;
   if (ka.successor !== undefined) st.successor = ka.successor;
@@ -136,29 +143,18 @@ function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: 
 function tick(c: MemberCore, st: MemberRoleState, now: number): void {
   if (st.awaitingSuccessorSince !== undefined) {
     // The successor has not spoken within the shortest watchdog: it is dead too, or cut off from us.
-    if (now - st.awaitingSuccessorSince > watchdogMs(c.config.minWatchdogPeriods, st.periodMs)) {
-      c.count('succession.successor-silent');
-      c.previousMembers = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
-      c.become.joining(c, now, `master ${st.master} silent and its successor ${st.successor ?? '-'} did not take office`);
-    }
+    if (now - st.awaitingSuccessorSince > watchdogMs(c.config.minWatchdogPeriods, st.periodMs) && c.judgesSilence()) successorSilent(c, st, now);
     return;
   }
-  const limit = watchdogMs(st.masterWatchdogPeriods, st.periodMs);
-  if (now - st.lastMasterHeardAt > limit) {
-    c.count('watchdog.master-dead');
-    c.log('warn', 'master watchdog expired', { master: st.master, silentMs: now - st.lastMasterHeardAt, watchdogPeriods: st.masterWatchdogPeriods, successor: st.successor ?? '-' });
-    if (st.successor === c.self) {
-      // Named successor: take office now, with the master's table and members (no election).
-      c.count('succession.took-office');
-      c.become.master(c, now, [], { deadMaster: st.master, epoch: st.epoch });
-      return;
-    }
-    if (st.successor !== undefined) {
-      st.awaitingSuccessorSince = now;
-      return;
-    }
-    c.previousMembers = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
-    c.become.joining(c, now, `master ${st.master} silent for ${now - st.lastMasterHeardAt} ms`);
+  const limit = peerWatchdogMs(st.masterWatchdogPeriods, st.periodMs, c.vouched.has(st.master));
+  if (now - st.lastMasterHeardAt > limit && c.judgesSilence()) {
+    c.count(c.vouched.has(st.master) ? 'watchdog.master-dead-vouched' : 'watchdog.master-dead');
+    masterDead(c, st, now, 'watchdog');
+    return;
+  }
+  if (st.masterSilentReportedAt !== undefined && now - st.lastMasterHeardAt > LIVENESS_KEEPALIVES_LATE * st.periodMs && c.judgesSilence()) {
+    c.count('liveness.master-dead');
+    masterDead(c, st, now, 'fast liveness');
     return;
   }
   if (now >= st.nextKeepaliveAt) {
@@ -175,6 +171,47 @@ function tick(c: MemberCore, st: MemberRoleState, now: number): void {
       ...(c.config.softwareVersion ? { softwareVersion: c.config.softwareVersion } : {}),
     });
   }
+}
+
+/** The master is dead (its watchdog expired, or fast liveness and a late keepalive say so). */
+function masterDead(c: MemberCore, st: MemberRoleState, now: number, by: 'watchdog' | 'fast liveness'): void {
+  const silentMs = now - st.lastMasterHeardAt;
+  delete st.masterSilentReportedAt;
+  c.log('warn', by === 'watchdog' ? 'master watchdog expired' : 'master silent (fast liveness)', { master: st.master, silentMs, watchdogPeriods: st.masterWatchdogPeriods, successor: st.successor ?? '-' });
+  if (st.successor === c.self) {
+    // Named successor: take office now, with the master's table and members (no election).
+    c.count('succession.took-office');
+    c.become.master(c, now, [], { deadMaster: st.master, epoch: st.epoch });
+    return;
+  }
+  if (st.successor !== undefined) {
+    st.awaitingSuccessorSince = now;
+    return;
+  }
+  c.previousMembers = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
+  c.become.joining(c, now, `master ${st.master} silent for ${silentMs} ms`);
+}
+
+function successorSilent(c: MemberCore, st: MemberRoleState, now: number): void {
+  c.count('succession.successor-silent');
+  c.previousMembers = c.table.members.map((e) => e.member).filter((m) => m !== st.master);
+  c.become.joining(c, now, `master ${st.master} silent and its successor ${st.successor ?? '-'} did not take office`);
+}
+
+/** Fast liveness reports `peer` silent: acted on at once when the protocol's keepalives are late too, else on a later tick. */
+function peerSilent(c: MemberCore, st: MemberRoleState, now: number, peer: MemberId, silentMs: number): void {
+  if (st.awaitingSuccessorSince !== undefined && peer === st.successor) {
+    c.log('warn', 'successor silent (fast liveness)', { successor: peer, silentMs });
+    successorSilent(c, st, now);
+    return;
+  }
+  if (peer !== st.master) {
+    c.count('liveness.ignored');
+    return;
+  }
+  if (st.awaitingSuccessorSince !== undefined) return;
+  st.masterSilentReportedAt = now;
+  tick(c, st, now);
 }
 
 function work(c: MemberCore, st: MemberRoleState, now: number, from: MemberId, msg: ClusterMessage & { type: 'work-assign' | 'work-deassign' }): void {

@@ -15,7 +15,8 @@ export function enterOffering(c: MemberCore, now: number): void {
 export function stepOffering(c: MemberCore, o: OfferingState, e: CoreEvent): void {
   switch (e.type) {
     case 'tick':
-      if (e.now >= o.becomeMasterAt) c.become.master(c, e.now, c.previousMembers);
+      // On a tick that came on time only: a late one may have an OTHER MASTER EXISTS waiting unread.
+      if (e.now >= o.becomeMasterAt && c.judgesSilence()) c.become.master(c, e.now, c.previousMembers);
       return;
     case 'message': {
       const { now, from, message: msg } = e;

@@ -39,6 +39,8 @@ export interface MemberRecord {
    * include yet; each counts 1 in its projected load for FRESH_ASSIGNMENT_MS (master-work.ts).
    */
   readonly fresh: Map<WorkUnit, number>;
+  /** When fast liveness reported it silent (a peer-silent event not yet acted on), or undefined. */
+  silentReportedAt?: number;
 }
 
 /** An outstanding WORK ASSIGN or WORK DE-ASSIGN. */
@@ -86,6 +88,8 @@ export interface MemberRoleState {
    * comes within the shortest watchdog, it falls back to the election (JOINING).
    */
   awaitingSuccessorSince?: number;
+  /** When fast liveness reported the master silent (not yet acted on), or undefined. */
+  masterSilentReportedAt?: number;
   periodMs: number;
   lastMasterHeardAt: number;
   masterSeq: number;
@@ -192,6 +196,24 @@ export class MemberCore {
   /** Members known from the last master's keepalives, for the grace period of a new master. */
   previousMembers: MemberId[] = [];
   readonly counters: Record<string, number> = {};
+  /**
+   * Peers whose fast-liveness heartbeats are heard (peer-alive, until a peer-silent): their process and
+   * data plane live, so a late keepalive alone (a busy event loop) is not a death until
+   * VOUCHED_WATCHDOG_FACTOR x the watchdog (adaptive.ts).
+   */
+  readonly vouched = new Set<MemberId>();
+  /** The previous tick's time, and whether this tick came on time (see judgesSilence). */
+  lastTickAt: number | undefined = undefined;
+  tickLate = false;
+
+  /**
+   * Whether silence may be judged on this tick: not when the tick itself is late by more than a keepalive
+   * period (this member's own event loop stalled; the peers' keepalives may wait unread in its socket).
+   * The watchdogs then judge on the next tick, after the waiting messages are read.
+   */
+  judgesSilence(): boolean {
+    return !this.tickLate;
+  }
   private effects: CoreEffect[] = [];
   private nonceCounter = 0;
   private requestCounter = 0;

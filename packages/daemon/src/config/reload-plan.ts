@@ -59,6 +59,7 @@ export function planReload(current: MemberConfig, next: MemberConfig): ReloadPla
 
   restart(differing('member', current.member, next.member));
   restart(differing('clusterAddress', current.clusterAddress, next.clusterAddress));
+  restart(differing('liveness', current.liveness, next.liveness));
   if (!isDeepStrictEqual(current.dataplane, next.dataplane)) restart(['dataplane']);
   restart(differing('cluster', current.cluster, next.cluster, [...CLUSTER_FIXED_FIELDS, 'broadcastAddress']));
   notApplied.push(...differing('cluster', current.cluster, next.cluster, ['configVersion', ...CLUSTER_LIVE_FIELDS]).map((field) => ({ field, reason: CLUSTER_SETTING })));

@@ -10,7 +10,7 @@
 import { SOFTWARE_VERSION } from '../version.js';
 import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreInput, type CoreView, type DataPlaneView } from '@gwcluster/cluster-core';
-import { KeyedRateLimit, MessageOpener, MessageSealer, SyncCipher, TrustStore, loadPrivateKey, type KeyedRateLimitOptions } from '@gwcluster/security';
+import { KeyedRateLimit, MessageOpener, MessageSealer, SyncCipher, TrustStore, livenessKeys, loadPrivateKey, type KeyedRateLimitOptions, type LivenessKeys } from '@gwcluster/security';
 import type { KeyObject } from 'node:crypto';
 import type { ClusterMessage, MemberId, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
@@ -42,6 +42,17 @@ export interface DataPlaneHooks {
   stats?(): Record<string, number>;
 }
 
+/**
+ * Fast liveness (the native heartbeat thread, dataplane/liveness-link.ts): the node tells it which peers
+ * to watch, with their keys, whenever the members or their certificates change; its reports come back
+ * through MemberNode.livenessReport().
+ */
+export interface LivenessLink {
+  setPeers(peers: readonly { readonly address: MemberId; readonly txKey: Uint8Array; readonly rxKey: Uint8Array }[]): void;
+  /** Counters for status and metrics (node counters `liveness.<name>`). */
+  stats?(): Record<string, number>;
+}
+
 export interface ClusterEvent {
   readonly id: number;
   readonly at: string;
@@ -61,6 +72,8 @@ export interface MemberNodeOptions {
   readonly applications?: readonly ClusterApplication[];
   readonly logger: Logger;
   readonly dataPlane?: DataPlaneHooks;
+  /** Fast liveness; none: deaths are found by the keepalive watchdog alone. */
+  readonly liveness?: LivenessLink;
   /** Monotonic clock, ms. Default: performance.now(). */
   readonly clock?: () => number;
   /** Wall clock, ms since the epoch (message timestamps). Default: Date.now(). */
@@ -76,6 +89,9 @@ export interface MemberNodeOptions {
 }
 
 const EVENT_RING = 500;
+
+/** Fast liveness: the peer list is re-derived at least this often, ms (certificates arrive with messages). */
+const LIVENESS_REFRESH_MS = 250;
 
 /** At most one certificate probe (an empty StateAck with the certificate) per peer this often, ms. */
 const SYNC_PROBE_EVERY_MS = 200;
@@ -133,6 +149,11 @@ export class MemberNode {
   private tickEveryMs = 0;
   /** The configuration in force: the file's, then each adopted cluster configuration (adoptConfig). */
   config: MemberConfig;
+  /** Fast liveness: keys per peer (derived once per certificate and own key) and what was last given. */
+  private readonly livenessKeyCache = new Map<MemberId, { fingerprint: string; privateKey: KeyObject; keys: LivenessKeys }>();
+  private livenessPeersGiven = '';
+  private lastLivenessRefresh = -Infinity;
+  private lastLivenessMembers = -1;
 
   constructor(private readonly opts: MemberNodeOptions) {
     const c = opts.config;
@@ -290,6 +311,59 @@ export class MemberNode {
     this.step({ type: 'tick', now: this.clock() });
   }
 
+  /**
+   * A fast-liveness report: `down` (the peer's heartbeats stopped) or `up` (heard, first or again). The core
+   * acts on `down` once the peer's keepalives are late as well, and while `up` gives a late keepalive
+   * longer before it is a death (docs/protocol.md, "Fast liveness").
+   */
+  livenessReport(report: { readonly type: 'down'; readonly peer: MemberId; readonly silentMs: number; readonly periods: number } | { readonly type: 'up'; readonly peer: MemberId }): void {
+    this.count(`liveness.${report.type}`);
+    if (report.type === 'down') {
+      this.log.warn({ ...this.context, peer: report.peer, silentMs: Math.round(report.silentMs), periods: report.periods }, `no heartbeat from ${report.peer} for ${Math.round(report.silentMs)} ms (fast liveness)`);
+      this.step({ type: 'peer-silent', now: this.clock(), peer: report.peer, silentMs: report.silentMs });
+    } else {
+      this.log.info({ ...this.context, peer: report.peer }, `hears heartbeats from ${report.peer} (fast liveness vouches for it)`);
+      this.step({ type: 'peer-alive', now: this.clock(), peer: report.peer });
+    }
+  }
+
+  /**
+   * Gives fast liveness the members to watch (every member but this one whose certificate this member
+   * has verified: the keys come from it), when that set or a key changed. Certificates arrive with
+   * messages, so it is also re-checked every LIVENESS_REFRESH_MS.
+   */
+  private refreshLiveness(members: readonly MemberId[], now: number): void {
+    const link = this.opts.liveness;
+    if (!link) return;
+    this.lastLivenessRefresh = now;
+    const peers: { address: MemberId; txKey: Uint8Array; rxKey: Uint8Array }[] = [];
+    const given: string[] = [];
+    for (const m of members) {
+      if (m === this.self) continue;
+      const cert = this.opener.certificateOf(m);
+      if (!cert) continue;
+      let entry = this.livenessKeyCache.get(m);
+      if (!entry || entry.fingerprint !== cert.fingerprint || entry.privateKey !== this.syncKey) {
+        const keys = livenessKeys({ cluster: this.config.cluster.name, self: this.self, peer: m, privateKey: this.syncKey, peerPublicKey: cert.publicKey });
+        if (!keys) continue;
+        entry = { fingerprint: cert.fingerprint, privateKey: this.syncKey, keys };
+        this.livenessKeyCache.set(m, entry);
+      }
+      peers.push({ address: m, txKey: entry.keys.tx, rxKey: entry.keys.rx });
+      given.push(`${m}/${entry.fingerprint}`);
+    }
+    const key = given.sort().join(',');
+    if (key === this.livenessPeersGiven) return;
+    this.livenessPeersGiven = key;
+    for (const m of [...this.livenessKeyCache.keys()]) if (!members.includes(m)) this.livenessKeyCache.delete(m);
+    try {
+      link.setPeers(peers);
+    } catch (err) {
+      this.count('liveness.set-peers-failed');
+      this.log.error({ ...this.context, err: (err as Error).message }, 'fast liveness refused the peer list');
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
@@ -310,6 +384,7 @@ export class MemberNode {
   status(): ClusterStatus & { security: Readonly<Record<string, number>>; transport: Readonly<Record<string, number>>; node: Readonly<Record<string, number>> } {
     const node: Record<string, number> = { ...this.counters };
     for (const [k, v] of Object.entries(this.opts.dataPlane?.stats?.() ?? {})) node[`dataplane.${k}`] = v;
+    for (const [k, v] of Object.entries(this.opts.liveness?.stats?.() ?? {})) node[`liveness.${k}`] = v;
     const security: Record<string, number> = { ...this.opener.counters };
     for (const [k, v] of Object.entries(this.syncCipher.counters)) security[`sync.${k}`] = v;
     return { ...this.core.status(this.clock()), security, transport: this.opts.transport.counters, node };
@@ -405,7 +480,13 @@ export class MemberNode {
         }
         for (const effect of effects) this.carryOut(effect);
       }
-      this.opts.dataPlane?.sync(this.core.dataPlaneView(holdsHandedOverUnits(this.opts.config)));
+      const view = this.core.dataPlaneView(holdsHandedOverUnits(this.opts.config));
+      this.opts.dataPlane?.sync(view);
+      const now = this.clock();
+      if (this.opts.liveness && (view.members.length !== this.lastLivenessMembers || now - this.lastLivenessRefresh >= LIVENESS_REFRESH_MS)) {
+        this.lastLivenessMembers = view.members.length;
+        this.refreshLiveness(view.members, now);
+      }
     } finally {
       this.stepping = false;
     }

@@ -112,6 +112,7 @@ export class DataPlane implements ClusterAddress {
       ownAddresses: own,
       queueNum: c.queueNum,
       forwarding: c.forwarding,
+      routeEstablishedWhenDead: c.method === 'master-forward' && c.forwarding && c.whenDaemonDies === 'route-established',
     };
     await this.kernel.setup(this.plan);
     this.path = this.opts.packetPath({

@@ -12,6 +12,10 @@
  *   - an iptables raw PREROUTING chain sends every IPv4 packet arriving on a data-plane interface that is
  *     not for one of the member's own addresses (nor broadcast/multicast) to NFQUEUE, without bypass: the
  *     packet engine decides, and with no engine (process dead) the packets are dropped, never answered;
+ *     in method 1 with routeEstablishedWhenDead, routed packets (not for a cluster IP) are queued with
+ *     bypass instead: with no engine they go on without the engine's accept mark, and the filter FORWARD
+ *     chain GWCLUSTER-DEAD lets only those of connections the kernel tracked through (a dead master keeps routing established
+ *     flows until the survivors take over, as a router whose VRRP daemon died does);
  *   - with the kernel path (plan.passMark), packets the BPF program passed carry that mark and return
  *     before the NFQUEUE rule; everything else still goes to the queue, so with no program attached (the
  *     process died and the kernel dropped its tcx link) the fail-safe above holds unchanged.
@@ -44,7 +48,16 @@ export interface NetfilterPlan {
   readonly forwarding: boolean;
   /** Kernel path: packets with all these mark bits were passed by the BPF program and skip the queue. */
   readonly passMark?: number;
+  /**
+   * Method 1 only: while no packet engine reads the queue (the daemon is dead), routed packets of
+   * connections the kernel has seen go on (the queue's bypass, then the filter FORWARD guard), not dropped.
+   */
+  readonly routeEstablishedWhenDead?: boolean;
 }
+
+/** The mark the packet engine sets on every packet it accepts (native-addon engine kAcceptMark). */
+export const ENGINE_ACCEPT_MARK = 0x20000000;
+export const FORWARD_CHAIN = 'GWCLUSTER-DEAD';
 
 export const CHAIN = 'GWCLUSTER';
 export const NFT_TABLE = 'gwcluster';
@@ -92,7 +105,32 @@ export function iptablesRules(plan: NetfilterPlan): string[][] {
     const mark = `0x${plan.passMark.toString(16)}`;
     rules.push(['-A', CHAIN, '-m', 'mark', '--mark', `${mark}/${mark}`, '-j', 'RETURN']);
   }
-  rules.push(['-A', CHAIN, '-j', 'NFQUEUE', '--queue-num', String(plan.queueNum)]);
+  if (!plan.routeEstablishedWhenDead) {
+    rules.push(['-A', CHAIN, '-j', 'NFQUEUE', '--queue-num', String(plan.queueNum)]);
+    return rules;
+  }
+  // A cluster IP's own traffic is never let through (a stack with no socket would answer it).
+  for (const i of plan.interfaces) for (const ip of i.clusterIps) rules.push(['-A', CHAIN, '-d', `${ip}/32`, '-j', 'NFQUEUE', '--queue-num', String(plan.queueNum)]);
+  // Routed traffic: queued while the engine reads the queue; with no reader it goes on unmarked, and the
+  // FORWARD guard (forwardRules) decides.
+  rules.push(['-A', CHAIN, '-j', 'NFQUEUE', '--queue-num', String(plan.queueNum), '--queue-bypass']);
+  return rules;
+}
+
+/**
+ * The filter table's FORWARD guard (method 1, routeEstablishedWhenDead), jumped to for packets that
+ * arrived on a data-plane interface: a packet the engine accepted (its mark) or the kernel path passed
+ * goes on; any other was let through by the queue with no engine reading it (the daemon is dead), and
+ * goes on only when the kernel's connection tracking has seen its connection; a new or invalid one is
+ * dropped. The conntrack match makes the kernel track connections in this namespace from the start, while
+ * the daemon lives.
+ */
+export function forwardRules(plan: NetfilterPlan): string[][] {
+  const hex = (m: number) => `0x${m.toString(16)}`;
+  const rules: string[][] = [['-A', FORWARD_CHAIN, '-m', 'mark', '--mark', `${hex(ENGINE_ACCEPT_MARK)}/${hex(ENGINE_ACCEPT_MARK)}`, '-j', 'RETURN']];
+  if (plan.passMark) rules.push(['-A', FORWARD_CHAIN, '-m', 'mark', '--mark', `${hex(plan.passMark)}/${hex(plan.passMark)}`, '-j', 'RETURN']);
+  rules.push(['-A', FORWARD_CHAIN, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN']);
+  rules.push(['-A', FORWARD_CHAIN, '-j', 'DROP']);
   return rules;
 }
 
@@ -112,7 +150,10 @@ export function nftScript(plan: NetfilterPlan): string {
  * so a chain left by a crashed run never passes a packet unqueued while it is replaced).
  */
 export function iptablesRestoreInput(plan: NetfilterPlan): string {
-  return ['*raw', `:${CHAIN} - [0:0]`, ...iptablesRules(plan).map((r) => r.join(' ')), 'COMMIT', ''].join('\n');
+  const raw = ['*raw', `:${CHAIN} - [0:0]`, ...iptablesRules(plan).map((r) => r.join(' ')), 'COMMIT'];
+  // The FORWARD guard goes in with (and before any use of) the bypass: same commit.
+  const filter = plan.routeEstablishedWhenDead ? ['*filter', `:${FORWARD_CHAIN} - [0:0]`, ...forwardRules(plan).map((r) => r.join(' ')), 'COMMIT'] : [];
+  return [...filter, ...raw, ''].join('\n');
 }
 
 async function withInput(argv: readonly string[], input: string, what: string): Promise<void> {
@@ -134,6 +175,11 @@ async function withInput(argv: readonly string[], input: string, what: string): 
  */
 export async function setupNetfilter(plan: NetfilterPlan): Promise<void> {
   await withInput(['iptables-restore', '-w', '--noflush'], iptablesRestoreInput(plan), `iptables-restore (raw ${CHAIN} chain)`);
+  if (plan.routeEstablishedWhenDead) {
+    for (const i of plan.interfaces) {
+      if (!(await attempt(['iptables', '-w', '-C', 'FORWARD', '-i', i.name, '-j', FORWARD_CHAIN]))) await cmd(['iptables', '-w', '-I', 'FORWARD', '1', '-i', i.name, '-j', FORWARD_CHAIN]);
+    }
+  }
   for (const i of plan.interfaces) {
     if (!(await attempt(['iptables', '-w', '-t', 'raw', '-C', 'PREROUTING', '-i', i.name, '-j', CHAIN]))) await cmd(['iptables', '-w', '-t', 'raw', '-A', 'PREROUTING', '-i', i.name, '-j', CHAIN]);
   }
@@ -172,6 +218,9 @@ export async function teardownNetfilter(plan: NetfilterPlan): Promise<void> {
   }
   await cmd(['iptables', '-w', '-t', 'raw', '-F', CHAIN], true);
   await cmd(['iptables', '-w', '-t', 'raw', '-X', CHAIN], true);
+  for (const i of plan.interfaces) for (let k = 0; k < 16 && (await attempt(['iptables', '-w', '-D', 'FORWARD', '-i', i.name, '-j', FORWARD_CHAIN])); k++);
+  await cmd(['iptables', '-w', '-F', FORWARD_CHAIN], true);
+  await cmd(['iptables', '-w', '-X', FORWARD_CHAIN], true);
 }
 
 /** MAC address of an interface (from sysfs of this namespace). */
