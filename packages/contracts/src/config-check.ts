@@ -62,7 +62,11 @@ export function memberConfigProblems(raw: unknown): string[] {
     if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
   }
   const wg = (c.tunnels as Record<string, any> | undefined)?.wireguard as WireGuardShape | undefined;
-  if (wg) problems.push(...wireGuardProblems(wg, 'tunnels.wireguard'));
+  if (wg) {
+    problems.push(...wireGuardProblems(wg, 'tunnels.wireguard'));
+    // The endpoint binds the cluster IP on every member: only the data plane puts it on every member's lo.
+    if ((wg as { enabled?: boolean }).enabled !== false && !d) problems.push('tunnels.wireguard: needs the dataplane section (the endpoint binds the cluster IP on every member, and only the data plane puts it there and delivers each peer to one member)');
+  }
   return problems;
 }
 

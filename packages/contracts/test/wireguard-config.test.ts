@@ -11,6 +11,7 @@ function config(wireguard: Record<string, unknown>): Record<string, any> {
     cluster: { name: 'edge', clusterIp: '198.51.100.10' },
     member: { address: '192.0.2.11', interface: 'eth0' },
     pki: { certificate: 'member.crt', key: 'member.key', ca: 'ca.crt' },
+    dataplane: { interfaces: [{ name: 'eth0', clusterIps: ['198.51.100.10'] }] },
     tunnels: { wireguard: { privateKeyFile: 'wg.key', ...wireguard } },
   };
 }
@@ -46,6 +47,15 @@ describe('tunnels.wireguard', () => {
       'tunnels.wireguard.peers[2].publicKey: must be base64 of 32 bytes (44 characters ending in "=", as wg genkey / wg pubkey print)',
       'tunnels.wireguard.peers[3].publicKey: the same peer as tunnels.wireguard.peers[0]',
     ]);
+  });
+
+  it('needs the data plane when enabled (the cluster IP must be on every member)', () => {
+    const c = config({});
+    delete c.dataplane;
+    expect(memberConfigProblems(c)).toEqual([expect.stringMatching(/^tunnels\.wireguard: needs the dataplane section/)]);
+    const off = config({ enabled: false });
+    delete off.dataplane;
+    expect(memberConfigProblems(off)).toEqual([]);
   });
 
   it('refuses a short key, a missing private key file, no allowed IPs and unknown fields through the schema', () => {
