@@ -7,7 +7,7 @@
  * from memory, at once, and never throw (a failure is an empty answer).
  */
 import type { MemberId, WorkUnit } from '@gwcluster/wire';
-import type { TunnelsProvider } from '../tunnels/wireguard-service.js';
+import type { TunnelsProvider } from '../tunnels/tunnels-view.js';
 
 /** One session (a flow the cluster carries), as GET /v1/sessions shows it. */
 export interface SessionRecord {

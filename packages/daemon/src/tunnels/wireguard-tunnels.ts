@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import type { MemberConfig, WireGuardConfig } from '@gwcluster/contracts';
 import type { MemberId } from '@gwcluster/wire';
 import { loadWireGuardKeys } from './wireguard-keys.js';
-import { NO_TUNNELS, WireGuardService, type TunnelsProvider, type TunnelsView } from './wireguard-service.js';
+import { WireGuardService } from './wireguard-service.js';
+import { NO_TUNNELS, type TunnelsProvider, type TunnelsView } from './tunnels-view.js';
 
 export interface WireGuardTunnelsOptions {
   readonly clusterIp: string;
