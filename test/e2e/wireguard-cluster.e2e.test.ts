@@ -7,7 +7,7 @@
 // /metrics carries the per-peer series, and forged datagrams to the port are counted per reason while the
 // member keeps serving.
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFixture, healthy, CLUSTER_IP, GWCTL_CMD, TOKEN } from './cluster-fixture.mjs';
@@ -144,6 +144,7 @@ describe.skipIf(!haveTools)('WireGuard in gwclusterd: wireguard-go peers through
       expect(p.txPackets).toBeGreaterThan(0);
     }
     const table = await f.gwctl(['peers', 'list']);
+    console.log(table.stdout);
     expect(table.stdout).toContain('branch-1');
     expect(table.stdout).toContain(`public key ${clusterPublic}`);
     const metrics = await f.ops.exec(['node', '-e', `fetch('http://${M[0]}:7401/metrics', { headers: { authorization: 'Bearer ${TOKEN}' } }).then((r) => r.text()).then((t) => process.stdout.write(t))`]);
@@ -164,5 +165,30 @@ describe.skipIf(!haveTools)('WireGuard in gwclusterd: wireguard-go peers through
     expect(f.procs.get(M[0]!)?.exitCode).toBeNull();
     const again = await Promise.all(f.clients!.map((c) => tcpThrough(c, 32 * 1024)));
     for (const r of again) expect(r).toMatchObject({ received: 32 * 1024, equal: true });
+  }, 45_000);
+
+  it('a reload that changes the section restarts the endpoint (a peer that re-handshakes carries on); SIGTERM closes it and its TUN device', async () => {
+    const m = f.members[0]!;
+    const raw = JSON.parse(readFileSync(m.config, 'utf8'));
+    raw.tunnels.wireguard.peers[1].name = 'branch-2-renamed';
+    writeFileSync(m.config, JSON.stringify(raw, null, 2));
+    const since = f.signal(M[0]!, 'SIGHUP');
+    await waitFor(() => f.logLine(M[0]!, /^wireguard: endpoint listening/, since), { timeoutMs: 15_000, what: 'the endpoint to restart after the reload' });
+    expect(f.logLine(M[0]!, /^wireguard: endpoint stopped/, since)).toBeDefined();
+    const t = await peersList();
+    expect(t.running).toBe(true);
+    expect(t.peers.map((p) => (p as { name?: string }).name)).toEqual(['branch-1', 'branch-2-renamed']);
+    // The restarted endpoint holds no keypairs: a peer that forgets its session (wg set ... remove, then
+    // the peer again) handshakes at once and its TCP goes through.
+    const c = f.clients![0]!;
+    await c.execOk(['wg', 'set', ifnames[0]!, 'peer', clusterPublic, 'remove']);
+    await c.execOk(['wg', 'set', ifnames[0]!, 'peer', clusterPublic, 'endpoint', `${CLUSTER_IP}:${PORT}`, 'allowed-ips', '192.0.2.0/24']);
+    expect(await tcpThrough(c, 32 * 1024)).toMatchObject({ received: 32 * 1024, equal: true, localAddress: PEERS[0]!.inner });
+
+    const child = f.procs.get(M[0]!)!;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    f.signal(M[0]!, 'SIGTERM');
+    expect(await exited).toBe(0);
+    expect((await m.host.exec(['ip', 'link', 'show', 'gwwg0'])).code).not.toBe(0);
   }, 45_000);
 });
