@@ -132,6 +132,9 @@ describe.skipIf(!haveTools)('WireGuard in gwclusterd: wireguard-go peers through
     const t = await peersList();
     expect(t).toMatchObject({ member: M[0], running: true, publicKey: clusterPublic });
     expect(t.peers).toHaveLength(PEERS.length);
+    // Nothing forged yet: no transport message may have missed its keypair (the responder installs it
+    // in the data path before its response leaves).
+    expect(t.drops.transport['unknown-index'] ?? 0).toBe(0);
     for (const [i, p] of t.peers.entries()) {
       expect(p.publicKey).toBe(pubkey(clientKeys[i]!));
       expect(p.endpoint).toMatch(new RegExp(`^198\\.51\\.100\\.${21 + i}:\\d+$`));
