@@ -164,7 +164,7 @@ describe('OpenAPI document', () => {
     const doc = (await c.get(IPS[1]!).api.inject('/openapi.json')).json();
     expect(doc.openapi).toMatch(/^3\./);
     const paths = Object.keys(doc.paths);
-    for (const p of ['/v1/cluster', '/v1/members', '/v1/members/{member}', '/v1/units', '/v1/units/{unit}', '/v1/sessions', '/v1/counters', '/v1/events', '/v1/stream', '/v1/config', '/v1/members/{member}/drain', '/v1/rebalance', '/v1/log-level', '/metrics', '/healthz', '/livez', '/readyz']) {
+    for (const p of ['/v1/cluster', '/v1/members', '/v1/members/{member}', '/v1/units', '/v1/units/{unit}', '/v1/sessions', '/v1/counters', '/v1/tunnels', '/v1/events', '/v1/stream', '/v1/config', '/v1/members/{member}/drain', '/v1/rebalance', '/v1/log-level', '/metrics', '/healthz', '/livez', '/readyz']) {
       expect(paths).toContain(p);
     }
     const drain = doc.paths['/v1/members/{member}/drain'].post;
