@@ -17,6 +17,7 @@ import {
   MemberCountersSchema,
   MemberSchema,
   SessionsPageSchema,
+  TunnelsSchema,
   UnitOwnerSchema,
   UnitsSchema,
   type ActionView,
@@ -28,6 +29,7 @@ import {
   type MemberCountersView,
   type MemberView,
   type SessionsPageView,
+  type TunnelsApiView,
   type UnitOwnerView,
   type UnitsView,
 } from '@gwcluster/contracts';
@@ -204,6 +206,26 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
           ['PROTO', 'SOURCE', 'DESTINATION', 'UNIT', 'MEMBER', 'PACKETS', 'BYTES'],
           page.sessions.map((s) => [String(s.protocol), `${s.srcAddress}:${s.srcPort}`, `${s.dstAddress}:${s.dstPort}`, String(s.unit), String(s.member), String(s.packets), String(s.bytes)]),
         )}\n${page.sessions.length} of ${page.total} session(s)${page.next !== null ? `; next page: --offset ${page.next}` : ''}\n`,
+      );
+    });
+
+  const peers = program.command('peers').description('WireGuard peers of the cluster (tunnels.wireguard; docs/tunnels.md).');
+  peers
+    .command('list')
+    .description("List the WireGuard peers with their endpoint, owner member, latest handshake, and the answering member's bytes and packets each way (ask the owner for its counters).")
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples('gwctl peers list', 'gwctl -e http://192.0.2.12:7401 peers list --json'))
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const r = await call<TunnelsApiView>(ctx.client(cmd), 'GET', '/v1/tunnels', TunnelsSchema);
+      if (o.json) return out(`${JSON.stringify(r)}\n`);
+      if (!r.enabled && r.publicKey === null) return out(`no WireGuard endpoint on ${r.member} (tunnels.wireguard is not configured)\n`);
+      const ago = (iso: string | null) => (iso === null ? '-' : `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))} s ago`);
+      const drops = [...Object.entries(r.drops.handshake), ...Object.entries(r.drops.transport)].map(([k, v]) => `${k} ${v}`).join(', ');
+      out(
+        `${table(
+          ['PEER', 'NAME', 'ALLOWED IPS', 'ENDPOINT', 'OWNER', 'HANDSHAKE', 'RX BYTES', 'RX PKTS', 'TX BYTES', 'TX PKTS'],
+          r.peers.map((p) => [p.publicKey, p.name ?? '-', p.allowedIps.join(','), p.endpoint ?? '-', p.owner ?? '-', ago(p.latestHandshake), String(p.rxBytes), String(p.rxPackets), String(p.txBytes), String(p.txPackets)]),
+        )}\n${r.peers.length} peer(s); public key ${r.publicKey ?? '-'}; ${r.running ? `listening on ${r.listenAddress}:${r.listenPort} (${r.interface})` : 'not running'}; counters of ${r.member}${drops ? `; drops: ${drops}` : ''}\n`,
       );
     });
 

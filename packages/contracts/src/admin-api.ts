@@ -259,3 +259,37 @@ export const CaptureQuerySchema = Type.Object({
   interface: Type.Optional(Type.String({ minLength: 1, maxLength: 15, pattern: '^[A-Za-z0-9._-]+$', description: "interface to capture on (default: the member's cluster interface); one of the member's configured interfaces" })),
 });
 export type CaptureQuery = Static<typeof CaptureQuerySchema>;
+
+export const TunnelPeerSchema = Type.Object(
+  {
+    publicKey: Type.String({ description: "the peer's public key, base64" }),
+    name: Type.Optional(Type.String()),
+    allowedIps: Type.Array(Type.String()),
+    endpoint: Type.Union([Type.String(), Type.Null()], { description: 'latest authenticated outer address "a.b.c.d:port" this member saw (null: never heard here)' }),
+    unit: Type.Union([Type.Integer(), Type.Null()], { description: "work unit of the peer's outer packets (null: endpoint unknown here)" }),
+    owner: Type.Union([Type.String(), Type.Null()], { description: 'the member that owns that unit and terminates the tunnel' }),
+    latestHandshake: Type.Union([Type.String(), Type.Null()], { description: 'ISO time of the latest handshake this member completed with the peer' }),
+    rxBytes: Type.Integer({ description: 'transport bytes received from the peer by this member' }),
+    rxPackets: Type.Integer(),
+    txBytes: Type.Integer({ description: 'transport bytes sent to the peer by this member' }),
+    txPackets: Type.Integer(),
+  },
+  { $id: 'TunnelPeer', title: 'TunnelPeer' },
+);
+export type TunnelPeerApiView = Static<typeof TunnelPeerSchema>;
+
+export const TunnelsSchema = Type.Object({
+  member: Type.String({ description: 'the member that answered (the counters are its own)' }),
+  enabled: Type.Boolean(),
+  running: Type.Boolean(),
+  publicKey: Type.Union([Type.String(), Type.Null()], { description: "the cluster's WireGuard public key (the private key is never shown)" }),
+  listenAddress: Type.Union([Type.String(), Type.Null()]),
+  listenPort: Type.Union([Type.Integer(), Type.Null()]),
+  interface: Type.Union([Type.String(), Type.Null()]),
+  peers: Type.Array(TunnelPeerSchema),
+  drops: Type.Object({
+    handshake: CountersSchema,
+    transport: CountersSchema,
+  }, { description: 'packets this member dropped, by reason (docs/tunnels.md)' }),
+});
+export type TunnelsApiView = Static<typeof TunnelsSchema>;

@@ -61,6 +61,12 @@ export function memberConfigProblems(raw: unknown): string[] {
     const names = (d.interfaces as { name: string }[]).map((i) => i.name);
     if (new Set(names).size !== names.length) problems.push('dataplane.interfaces: an interface is listed twice');
   }
+  const wg = (c.tunnels as Record<string, any> | undefined)?.wireguard as WireGuardShape | undefined;
+  if (wg) {
+    problems.push(...wireGuardProblems(wg, 'tunnels.wireguard'));
+    // The endpoint binds the cluster IP on every member: only the data plane puts it on every member's lo.
+    if ((wg as { enabled?: boolean }).enabled !== false && !d) problems.push('tunnels.wireguard: needs the dataplane section (the endpoint binds the cluster IP on every member, and only the data plane puts it there and delivers each peer to one member)');
+  }
   return problems;
 }
 
@@ -88,6 +94,72 @@ export function addressPoolProblems(pool: readonly { address: string; interface:
     if (p.interface === member.interface && ((ipv4Number(p.address) & mask) >>> 0) !== subnet) {
       problems.push(`${at}: ${p.address} is outside the subnet of ${p.interface} (${member.address}/${member.prefixLength})`);
     }
+  });
+  return problems;
+}
+
+interface WireGuardShape {
+  readonly peers?: readonly { readonly publicKey: string; readonly allowedIps: readonly string[] }[];
+}
+
+/** The 32 bytes of a base64 WireGuard key (`wg genkey`, `wg pubkey`), or a reason it is not one. */
+export function wireGuardKeyBytes(text: string): Uint8Array | string {
+  const t = text.trim();
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(t)) return 'must be base64 of 32 bytes (44 characters ending in "=", as wg genkey / wg pubkey print)';
+  const bytes = Uint8Array.from(atob(t), (ch) => ch.charCodeAt(0));
+  return bytes.length === 32 ? bytes : 'must be base64 of 32 bytes';
+}
+
+/** An IPv4 prefix "a.b.c.d/n" as [network, length], or a reason it is not one (host bits must be zero). */
+export function ipv4Prefix(text: string): [number, number] | string {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255 || (o.length > 1 && o.startsWith('0'))) || Number(m[5]) > 32) return 'must be an IPv4 prefix a.b.c.d/n (n 0..32)';
+  const len = Number(m[5]);
+  const addr = ipv4Number(`${m[1]}.${m[2]}.${m[3]}.${m[4]}`);
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const net = (addr & mask) >>> 0;
+  if (net !== addr) {
+    const n = [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.');
+    return `has host bits set (the prefix is ${n}/${len})`;
+  }
+  return [net, len];
+}
+
+/**
+ * The rules of a WireGuard section the schema cannot say: keys are base64 of 32 bytes, each allowed IP a
+ * prefix, no public key twice, and no two peers' allowed IPs overlapping (a destination must name one
+ * peer: cryptokey routing). Key files are read by the daemon (it checks their mode).
+ */
+export function wireGuardProblems(wg: WireGuardShape, at: string): string[] {
+  const problems: string[] = [];
+  const keys = new Map<string, number>();
+  const prefixes: { net: number; len: number; peer: number; text: string }[] = [];
+  (wg.peers ?? []).forEach((p, i) => {
+    const k = wireGuardKeyBytes(p.publicKey);
+    if (typeof k === 'string') problems.push(`${at}.peers[${i}].publicKey: ${k}`);
+    const first = keys.get(p.publicKey.trim());
+    if (first !== undefined) problems.push(`${at}.peers[${i}].publicKey: the same peer as ${at}.peers[${first}]`);
+    else keys.set(p.publicKey.trim(), i);
+    p.allowedIps.forEach((a, j) => {
+      const r = ipv4Prefix(a);
+      if (typeof r === 'string') {
+        problems.push(`${at}.peers[${i}].allowedIps[${j}]: ${a} ${r}`);
+        return;
+      }
+      const [net, len] = r;
+      for (const q of prefixes) {
+        const shorter = Math.min(len, q.len);
+        const mask = shorter === 0 ? 0 : (0xffffffff << (32 - shorter)) >>> 0;
+        if (((net & mask) >>> 0) === ((q.net & mask) >>> 0)) {
+          problems.push(
+            q.peer === i
+              ? `${at}.peers[${i}].allowedIps[${j}]: ${a} overlaps ${q.text} of the same peer`
+              : `${at}.peers[${i}].allowedIps[${j}]: ${a} overlaps ${q.text} of ${at}.peers[${q.peer}] (a destination must belong to one peer)`,
+          );
+        }
+      }
+      prefixes.push({ net, len, peer: i, text: a });
+    });
   });
   return problems;
 }

@@ -313,6 +313,38 @@ export const DataPlaneSectionSchema = Type.Object(
   },
 );
 
+export const WireGuardPeerSchema = Type.Object(
+  {
+    publicKey: Type.String({ minLength: 44, maxLength: 44, description: "The peer's public key: base64 of 32 bytes (`wg pubkey`)." }),
+    allowedIps: Type.Array(Type.String({ minLength: 9, maxLength: 18, description: 'An IPv4 prefix, a.b.c.d/n with the host bits zero.' }), {
+      minItems: 1,
+      maxItems: 64,
+      description: "The inner prefixes routed to this peer and accepted as inner sources from it (cryptokey routing). No two peers' prefixes may overlap.",
+    }),
+    presharedKeyFile: Type.Optional(Type.String({ minLength: 1, description: 'Optional preshared key (base64 of 32 bytes, `wg genpsk`) in a file of mode 0600 or stricter.' })),
+    name: Type.Optional(Type.String({ maxLength: 64, description: 'A label for people (API, gwctl peers list, metrics).' })),
+  },
+  { additionalProperties: false },
+);
+
+export const WireGuardSectionSchema = Type.Object(
+  {
+    enabled: Filled(Type.Boolean({ default: true, description: 'Run the WireGuard endpoint (false keeps the section but runs nothing).' })),
+    listenPort: Filled(Type.Integer({ minimum: 1, maximum: 65535, default: 51820, description: 'UDP port on the cluster IP (cluster.clusterIp); only the owner of a peer\'s work unit receives its packets.' })),
+    privateKeyFile: Type.String({ minLength: 1, description: "The cluster's WireGuard private key: base64 of 32 bytes (gwctl wg genkey), mode 0600 or stricter. Only its public key is ever shown." }),
+    interface: Filled(InterfaceName({ default: 'gwwg0', description: 'Name of the TUN device the decrypted packets leave by (routes to every peer\'s allowed IPs go through it).' })),
+    mtu: Filled(Type.Integer({ minimum: 576, maximum: 9000, default: 1420, description: 'MTU of the TUN device.' })),
+    underLoadPerSecond: Filled(Type.Integer({ minimum: 0, maximum: 1000000, default: 1000, description: 'Handshake messages per second above which the endpoint answers with cookie replies (0: always).' })),
+    peers: Filled(Type.Array(WireGuardPeerSchema, { maxItems: 1024, default: [], description: 'The peers allowed to connect.' })),
+  },
+  { additionalProperties: false, description: 'WireGuard tunnels terminated by the cluster (docs/tunnels.md).' },
+);
+
+export const TunnelsSectionSchema = Type.Object(
+  { wireguard: Type.Optional(WireGuardSectionSchema) },
+  { additionalProperties: false, description: 'Tunnels the cluster terminates.' },
+);
+
 export const MemberConfigSchema = Type.Object(
   {
     cluster: ClusterSectionSchema,
@@ -324,6 +356,7 @@ export const MemberConfigSchema = Type.Object(
     applications: Filled(Type.Array(ApplicationSchema, { maxItems: 32, default: [] })),
     logLevel: Filled(StringEnum(LOG_LEVELS, { default: 'info' })),
     dataplane: Type.Optional(DataPlaneSectionSchema),
+    tunnels: Type.Optional(TunnelsSectionSchema),
   },
   { additionalProperties: false },
 );
@@ -339,6 +372,8 @@ export type MemberConfig = Resolved<typeof MemberConfigSchema> & {
 export type DataPlaneConfig = Resolved<typeof DataPlaneSectionSchema>;
 export type AdminTlsConfig = Resolved<typeof AdminTlsSchema>;
 export type ApplicationConfig = Resolved<typeof ApplicationSchema>;
+export type WireGuardConfig = Resolved<typeof WireGuardSectionSchema>;
+export type WireGuardPeerConfig = Resolved<typeof WireGuardPeerSchema>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The JSON-schema document of the configuration file (what scripts/gen-schema.mjs writes). */

@@ -34,6 +34,8 @@ import { LogRing } from './operator/log-ring.js';
 import { redactSecrets } from './config/redact.js';
 import { unitCaptureSource } from './dataplane/unit-capture.js';
 import { livenessPort, openFastLiveness, type FastLiveness } from './control/fast-liveness.js';
+import { WireGuardTunnels } from './tunnels/wireguard-tunnels.js';
+import { loadWireGuardKeys } from './tunnels/wireguard-keys.js';
 
 /** Exit code when an address is still missing after the bind retry window: temporary, so systemd restarts. */
 export const EXIT_ADDRESS_NOT_AVAILABLE = 75;
@@ -133,6 +135,15 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
       throw new BootError(config.source, `dataplane: cannot start: ${(e as Error).message}`);
     }
   }
+  // WireGuard (tunnels.wireguard): on the cluster IP, which the data plane has just put on lo.
+  const tunnels = new WireGuardTunnels({ clusterIp: config.cluster.clusterIp, logger: logger.child({ component: 'tunnels', member: config.member.address }), owners: () => node?.status().owners ?? [] });
+  try {
+    await tunnels.apply(config);
+  } catch (e) {
+    await transport.close();
+    await dataPlane?.stop();
+    throw e;
+  }
   const clusterAddress: ClusterAddress =
     dataPlane ??
     (config.clusterAddress.mode === 'interface'
@@ -151,6 +162,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
   try {
     liveness = openFastLiveness(config, incarnation, logger.child({ component: 'liveness', member: config.member.address }));
   } catch (e) {
+    tunnels.stop();
     await transport.close();
     await dataPlane?.stop();
     throw new BootError(config.source, `liveness: cannot start (UDP ${livenessPort(config)} on ${config.member.address}): ${(e as Error).message}`);
@@ -178,7 +190,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
         clusterIps: [config.cluster.clusterIp, ...config.dataplane.interfaces.flatMap((i) => i.clusterIps)],
       })
     : null;
-  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions, capture } : EMPTY_PROVIDERS;
+  const providers: OperatorProviders = dataPlane ? { sessions: sessions ?? NO_SESSIONS, traffic: dataPlane.traffic, sync: sessions, capture, tunnels } : { ...EMPTY_PROVIDERS, tunnels };
   // The operator plane (forwarded actions, configuration propagation) and the Prometheus metrics.
   // With a state directory adopted versions go there, and the configuration file is never written.
   const state = opts.state ?? null;
@@ -220,13 +232,14 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     channel.close();
     metrics.close();
     liveness?.close();
+    tunnels.stop();
     await transport.close();
     await dataPlane?.stop();
     if (e instanceof AdminListenError) throw new BootError(config.source, e.message);
     throw e;
   }
   node.start();
-  reloader = new MemberReloader({ node, admin, credentials, trust, ...(opts.state ? { load: (file: string) => loadMemberConfigWithState(file, opts.state ?? null) } : {}) });
+  reloader = new MemberReloader({ node, admin, credentials, trust, tunnels, ...(opts.state ? { load: (file: string) => loadMemberConfigWithState(file, opts.state ?? null) } : {}) });
   return {
     node,
     reload: () => reloader.reload(),
@@ -239,6 +252,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
       metrics.close();
       eventLoop.close();
       await admin.close();
+      tunnels.stop();
       await dataPlane?.stop();
       await transport.close();
     },
@@ -279,6 +293,7 @@ export async function main(argv: string[]): Promise<void> {
     try {
       const config = loadMemberConfigWithState(values.config, state);
       loadCredentialsAndTrust(config);
+      if (config.tunnels?.wireguard) loadWireGuardKeys(config.tunnels.wireguard);
       process.stdout.write(`gwclusterd: personality ${config.source} is valid${config.pki.bundleSignature ? '; bundle signature verified' : ' (no bundle signature configured)'}\n`);
       process.exit(0);
     } catch (e) {

@@ -15,6 +15,7 @@ import { BootError, loadCredentialsAndTrust } from './config/credentials.js';
 import { planReload, type NotApplied } from './config/reload-plan.js';
 import { applicationsFromConfig } from './control/applications.js';
 import type { Credentials, MemberNode } from './control/member-node.js';
+import type { WireGuardTunnels } from './tunnels/wireguard-tunnels.js';
 import { readAdminTls, updateAdminCredentials, type AdminTlsMaterial } from './operator/server.js';
 
 export type ReloadOutcome =
@@ -31,6 +32,8 @@ export interface MemberReloaderOptions {
   readonly wallClock?: () => number;
   /** Reads the configuration file (with the adopted versions of the state directory laid over it). Default loadMemberConfig. */
   readonly load?: (file: string) => MemberConfig;
+  /** The tunnel plane: restarted when the WireGuard section or its key files change. */
+  readonly tunnels?: WireGuardTunnels;
 }
 
 function leafSerial(credentials: Credentials): string {
@@ -100,8 +103,12 @@ export class MemberReloader {
     const { credentials, trust } = loadCredentialsAndTrust(plan.config, this.wallClock());
     const tls = plan.config.admin.tls && node.config.admin.tls ? readAdminTls(plan.config.admin.tls) : undefined;
     const applications = applicationsFromConfig(plan.config.applications);
+    const tunnels = this.opts.tunnels;
+    const restartTunnels = tunnels?.differs(plan.config) ?? false;
+    if (restartTunnels) tunnels!.check(plan.config);
 
     const changed = new Set(plan.changed);
+    if (restartTunnels && !changed.has('tunnels.wireguard')) changed.add('tunnels.wireguard key files');
     const before = this.credentials;
     if (leafSerial(before) !== leafSerial(credentials)) changed.add(`pki.certificate (serial ${leafSerial(before)} -> ${leafSerial(credentials)})`);
     if (digest(before.keyPem) !== digest(credentials.keyPem)) changed.add('pki.key');
@@ -124,6 +131,10 @@ export class MemberReloader {
     this.credentials = credentials;
     this.trust = trust;
     if (tls) this.tls = tls;
+    if (restartTunnels) {
+      // The endpoint is replaced after the reply: opening the TUN device and routes is asynchronous.
+      tunnels!.apply(plan.config).catch((e: unknown) => node.note('error', 'reload', `tunnels.wireguard: the new endpoint did not start, no tunnel runs: ${(e as Error).message}`, { error: (e as Error).message }));
+    }
     return { ok: true, changed: [...changed], notApplied: plan.notApplied };
   }
 }

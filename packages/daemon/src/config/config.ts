@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ipv4Broadcast, ipv4Octets } from '@gwcluster/wire';
-import { memberConfigProblems, type AdminTlsConfig, type ApplicationConfig, type DataPlaneConfig, type MemberConfig } from '@gwcluster/contracts';
+import { memberConfigProblems, type AdminTlsConfig, type ApplicationConfig, type DataPlaneConfig, type MemberConfig, type WireGuardConfig } from '@gwcluster/contracts';
 
-export type { AdminTlsConfig, ApplicationConfig, DataPlaneConfig, MemberConfig };
+export type { AdminTlsConfig, ApplicationConfig, DataPlaneConfig, MemberConfig, WireGuardConfig };
 
 /** The default cluster MAC: locally administered unicast 02:00:5e:<ip> or IPv4-multicast 01:00:5e:<ip & 0x7fffff>. */
 export function defaultClusterMac(method: DataPlaneConfig['method'], clusterIp: string): string {
@@ -47,6 +47,24 @@ function dataplaneConfig(d: Record<string, any>, clusterIp: string, memberInterf
     hold: { ...(d.hold as DataPlaneConfig['hold']) },
     // Replication needs tracking: without it there is nothing to replicate.
     sessions: { ...sessions, sync: sessions.tracking && sessions.sync, stateFile: stateDir((sessions.stateFile as string | undefined) ?? 'sessions.state') },
+  };
+}
+
+/** The WireGuard section (validated and defaulted) with its key files' paths made absolute. */
+function wireGuardConfig(w: Record<string, any>, abs: (p: string) => string): WireGuardConfig {
+  return {
+    enabled: w.enabled,
+    listenPort: w.listenPort,
+    privateKeyFile: abs(w.privateKeyFile),
+    interface: w.interface,
+    mtu: w.mtu,
+    underLoadPerSecond: w.underLoadPerSecond,
+    peers: (w.peers as Record<string, any>[]).map((p) => ({
+      publicKey: (p.publicKey as string).trim(),
+      allowedIps: p.allowedIps,
+      ...(p.presharedKeyFile ? { presharedKeyFile: abs(p.presharedKeyFile) } : {}),
+      ...(p.name !== undefined ? { name: p.name } : {}),
+    })),
   };
 }
 
@@ -98,6 +116,7 @@ export function parseMemberConfig(raw: unknown, file = '', baseDir = process.cwd
     liveness: { ...(c.liveness as MemberConfig['liveness']) },
     applications: c.applications as ApplicationConfig[],
     ...(c.dataplane ? { dataplane: dataplaneConfig(c.dataplane as Record<string, any>, cluster.clusterIp as string, member.interface as string, (p) => (isAbsolute(p) ? p : resolve(stateDir ?? baseDir, p))) } : {}),
+    ...(c.tunnels?.wireguard ? { tunnels: { wireguard: wireGuardConfig(c.tunnels.wireguard as Record<string, any>, abs) } } : {}),
     logLevel: c.logLevel,
     source: file,
   };

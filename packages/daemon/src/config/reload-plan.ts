@@ -4,7 +4,8 @@
  * a restart. The effects (reading files, installing credentials) are in ../reload.ts.
  *
  * Live: pki.* (certificate, key, CA, revocation list, allow-list, bundle signature: re-read even when
- * the paths are unchanged), admin.token, admin.tls certificate/key/CA, applications, logLevel.
+ * the paths are unchanged), admin.token, admin.tls certificate/key/CA, applications, logLevel,
+ * tunnels.wireguard (the endpoint is restarted with the new section; its key files are re-read).
  * Restart: member.*, admin.listen, admin.port, turning admin.tls on or off, its requireClientCertificate,
  * clusterAddress, dataplane, and the cluster's fixed fields. The cluster's live fields and configVersion
  * belong to the cluster (gwctl config set, propagated by the master): a file edit of them is not applied.
@@ -56,6 +57,7 @@ export function planReload(current: MemberConfig, next: MemberConfig): ReloadPla
   }
   if (!isDeepStrictEqual(current.applications, next.applications)) changed.push('applications');
   if (current.logLevel !== next.logLevel) changed.push('logLevel');
+  if (!isDeepStrictEqual(current.tunnels, next.tunnels)) changed.push('tunnels.wireguard');
 
   restart(differing('member', current.member, next.member));
   restart(differing('clusterAddress', current.clusterAddress, next.clusterAddress));
@@ -70,6 +72,7 @@ export function planReload(current: MemberConfig, next: MemberConfig): ReloadPla
     ...(next.admin.token !== undefined ? { token: next.admin.token } : {}),
     ...(tlsNow && tlsNext ? { tls: { ...tlsNext, requireClientCertificate: tlsNow.requireClientCertificate } } : {}),
   };
-  const config: MemberConfig = { ...current, pki: next.pki, admin, applications: next.applications, logLevel: next.logLevel };
+  const { tunnels: _tunnels, ...rest } = current;
+  const config: MemberConfig = { ...rest, pki: next.pki, admin, applications: next.applications, logLevel: next.logLevel, ...(next.tunnels ? { tunnels: next.tunnels } : {}) };
   return { changed, notApplied, config };
 }

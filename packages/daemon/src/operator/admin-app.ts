@@ -39,6 +39,7 @@ import {
   SessionsPageSchema,
   SessionsQuerySchema,
   StreamQuerySchema,
+  TunnelsSchema,
   UnitOwnerSchema,
   UnitParamsSchema,
   UnitsSchema,
@@ -53,6 +54,7 @@ import { ApiError } from './api-errors.js';
 import type { OperatorChannel } from './operator-channel.js';
 import { CLUSTER_FIXED_FIELDS, CLUSTER_LIVE_FIELDS } from '../config/cluster-config.js';
 import { EMPTY_PROVIDERS, type OperatorProviders } from './providers.js';
+import { NO_TUNNELS } from '../tunnels/tunnels-view.js';
 import type { MemberMetrics } from './metrics.js';
 import { registerDashboard } from './dashboard.js';
 import { VERSIONS } from '../version.js';
@@ -290,6 +292,21 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       }
       const next = q.offset + page.sessions.length < page.total ? q.offset + page.sessions.length : null;
       return { total: page.total, offset: q.offset, limit: q.limit, next, sessions: page.sessions.map((s) => ({ ...s })) };
+    },
+  );
+
+  app.get(
+    '/v1/tunnels',
+    {
+      schema: {
+        summary: "WireGuard tunnels as this member sees them: per peer its endpoint, owner, latest handshake, bytes and packets each way (this member's counters), and drops by reason",
+        tags: ['read'],
+        response: { 200: TunnelsSchema, ...errors() },
+      },
+    },
+    async () => {
+      const v = providers.tunnels?.view() ?? NO_TUNNELS;
+      return { member: node.self, ...v, peers: v.peers.map((p) => ({ ...p, allowedIps: [...p.allowedIps] })), drops: { handshake: { ...v.drops.handshake }, transport: { ...v.drops.transport } } };
     },
   );
 

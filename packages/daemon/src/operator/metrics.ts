@@ -314,6 +314,46 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
       for (const [reason, v] of Object.entries(providers.traffic.drops())) this.inc({ member: self, reason }, v);
     },
   });
+  // WireGuard tunnels (tunnels.wireguard): per peer, this member's counters (the owner's are the tunnel's).
+  const tunnelPeers = () => providers.tunnels?.view().peers ?? [];
+  const peerCounter = (name: string, help: string, pick: (p: ReturnType<typeof tunnelPeers>[number]) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['member', 'peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of tunnelPeers()) if (pick(p) > 0) this.inc({ member: self, peer: p.publicKey }, pick(p));
+      },
+    });
+  peerCounter('gwcluster_tunnel_received_bytes_total', 'WireGuard transport bytes this member received from each peer (peer = its public key).', (p) => p.rxBytes);
+  peerCounter('gwcluster_tunnel_received_packets_total', 'WireGuard transport messages this member received from each peer.', (p) => p.rxPackets);
+  peerCounter('gwcluster_tunnel_sent_bytes_total', 'WireGuard transport bytes this member sent to each peer.', (p) => p.txBytes);
+  peerCounter('gwcluster_tunnel_sent_packets_total', 'WireGuard transport messages this member sent to each peer.', (p) => p.txPackets);
+  new Gauge({
+    name: 'gwcluster_tunnel_latest_handshake_seconds',
+    help: 'Unix time of the latest handshake this member completed with each peer (peers with one only).',
+    labelNames: ['member', 'peer'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of tunnelPeers()) if (p.latestHandshake) this.set({ member: self, peer: p.publicKey }, Date.parse(p.latestHandshake) / 1000);
+    },
+  });
+  new Counter({
+    name: 'gwcluster_tunnel_dropped_packets_total',
+    help: 'WireGuard packets this member dropped, by stage (handshake, transport) and reason (docs/tunnels.md).',
+    labelNames: ['member', 'stage', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      const d = providers.tunnels?.view().drops;
+      if (!d) return;
+      for (const [reason, v] of Object.entries(d.handshake)) if (v > 0) this.inc({ member: self, stage: 'handshake', reason }, v);
+      for (const [reason, v] of Object.entries(d.transport)) if (v > 0) this.inc({ member: self, stage: 'transport', reason }, v);
+    },
+  });
   new Gauge({
     name: 'gwcluster_hold_queue_packets',
     help: 'Packets held for units being assigned (Figure 9).',

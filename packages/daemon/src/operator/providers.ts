@@ -7,6 +7,7 @@
  * from memory, at once, and never throw (a failure is an empty answer).
  */
 import type { MemberId, WorkUnit } from '@gwcluster/wire';
+import type { TunnelsProvider } from '../tunnels/tunnels-view.js';
 
 /** One session (a flow the cluster carries), as GET /v1/sessions shows it. */
 export interface SessionRecord {
@@ -94,6 +95,8 @@ export interface OperatorProviders {
   readonly sync: SyncCounters | null;
   /** Packet capture per work unit (GET /v1/capture); absent: the route answers GW_REFUSED. */
   readonly capture?: UnitCaptureSource | null;
+  /** The WireGuard endpoint (tunnels.wireguard); absent or null when not configured. */
+  readonly tunnels?: TunnelsProvider | null;
 }
 
 export const NO_SESSIONS: SessionProvider = {

@@ -237,9 +237,11 @@ export class TunnelCore {
     // A responder's keypair waits as `next` until the initiator's first transport message confirms it.
     this.retire(p.next);
     p.next = { localIndex, remoteIndex: consumed.peerIndex, sendKey: response.keys.sendKey, receiveKey: response.keys.receiveKey, canSend: false, createdAt: now, initiator: false };
+    // The data path gets the keypair before the response leaves: the initiator's first transport message
+    // may arrive (on the device thread) as soon as the response is sent.
+    out.push(this.keypairsEffect(peer));
     out.push({ kind: 'send', to: from, bytes: response.message });
     this.markSent(p, now, false);
-    out.push(this.keypairsEffect(peer));
     out.push({ kind: 'handshake-complete', peer, role: 'responder' });
   }
 

@@ -31,6 +31,11 @@ export interface WireGuardEndpointOptions {
   underLoadPerSecond?: number;
   /** Called for each effect after it is carried out (logging, tests). Must not throw. */
   onEffect?: (effect: TunnelEffect) => void;
+  /**
+   * Called when the device thread stopped on an OS failure, or when handling one event threw (counted as
+   * the drop reason 'internal-error'; the endpoint carries on). Must not throw.
+   */
+  onError?: (what: string, err: Error) => void;
 }
 
 export interface WireGuardPeerStatus {
@@ -51,7 +56,7 @@ export class WireGuardEndpoint {
   private device?: TunnelDevice;
   private timer?: NodeJS.Timeout;
   private readonly latestHandshake = new Map<number, number>();
-  private readonly coreDrops = new Map<DropReason, number>();
+  private readonly coreDrops = new Map<DropReason | 'internal-error', number>();
 
   constructor(private readonly opts: WireGuardEndpointOptions) {
     this.core = new TunnelCore({
@@ -107,17 +112,41 @@ export class WireGuardEndpoint {
   }
 
   /** Drops by reason: the handshake core's and the data path's. */
-  drops(): { handshake: Partial<Record<DropReason, number>>; transport: TransportStats['decrypt'] | null } {
+  drops(): { handshake: Partial<Record<DropReason | 'internal-error', number>>; transport: TransportStats['decrypt'] | null } {
     return { handshake: Object.fromEntries(this.coreDrops), transport: this.transport?.stats().decrypt ?? null };
   }
 
+  /** The device thread's counters (datagrams, TUN packets, event drops), null before start(). */
+  deviceStats(): ReturnType<TunnelDevice['stats']> | null {
+    return this.device?.stats() ?? null;
+  }
+
+  /** A failure while handling one event: counted and reported, never thrown into the addon's callback or the timer. */
+  private failed(what: string, err: unknown): void {
+    this.coreDrops.set('internal-error', (this.coreDrops.get('internal-error') ?? 0) + 1);
+    this.opts.onError?.(what, err instanceof Error ? err : new Error(String(err)));
+  }
+
   private onDeviceEvent(e: TunnelDeviceEvent): void {
-    if (e.type === 'handshake') this.apply(this.core.step({ kind: 'datagram', from: e.from, bytes: e.bytes }, performance.now(), Date.now()));
-    else if (e.type === 'need-keypair') this.apply(this.core.step({ kind: 'need-keypair', peer: e.peer }, performance.now(), Date.now()));
-    // 'error': the device thread stopped; status() shows the peers going stale. The daemon logs it.
+    try {
+      if (e.type === 'handshake') this.apply(this.core.step({ kind: 'datagram', from: e.from, bytes: e.bytes }, performance.now(), Date.now()));
+      else if (e.type === 'need-keypair') this.apply(this.core.step({ kind: 'need-keypair', peer: e.peer }, performance.now(), Date.now()));
+      // 'error': the device thread stopped; status() shows the peers going stale.
+      else if (e.type === 'error') this.opts.onError?.('the tunnel device thread stopped', e.error);
+    } catch (err) {
+      this.failed(`handling a ${e.type} event`, err);
+    }
   }
 
   private tick(): void {
+    try {
+      this.tickUnchecked();
+    } catch (err) {
+      this.failed('the timer tick', err);
+    }
+  }
+
+  private tickUnchecked(): void {
     if (!this.transport) return;
     const now = performance.now();
     for (const a of this.transport.activity()) {
@@ -140,7 +169,7 @@ export class WireGuardEndpoint {
           if (e.endpoint) this.transport?.setEndpoint(e.peer, e.endpoint);
           break;
         case 'keepalive':
-          this.device?.sendKeepalive(e.peer);
+          try { this.device?.sendKeepalive(e.peer); } catch { /* the core sends another when it is due */ }
           break;
         case 'handshake-complete':
           this.latestHandshake.set(e.peer, Date.now());

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { createTestPki, type TestPki } from '@gwcluster/security';
 import { arraySessions, type SessionRecord } from '../../src/operator/providers.js';
 import { buildAdminServer } from '../../src/operator/server.js';
+import type { TunnelsView } from '../../src/tunnels/tunnels-view.js';
 import { OperatorCluster, TOKEN, auth } from './operator-harness.js';
 
 const IPS = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
@@ -20,6 +21,7 @@ const ROUTES: [string, string, unknown?][] = [
   ['GET', '/v1/units/7'],
   ['GET', '/v1/sessions'],
   ['GET', '/v1/counters'],
+  ['GET', '/v1/tunnels'],
   ['GET', '/v1/events'],
   ['GET', '/v1/stream?once=true'],
   ['GET', '/v1/config'],
@@ -48,6 +50,17 @@ const sessions: SessionRecord[] = Array.from({ length: 25 }, (_, i) => ({
   bytes: i * 100,
 }));
 
+const PEER_KEY = Buffer.alloc(32, 1).toString('base64');
+/** What a running WireGuard endpoint reports (the real one runs in test/e2e/wireguard-cluster.e2e.test.ts). */
+const TUNNELS: TunnelsView = {
+  enabled: true, running: true, publicKey: Buffer.alloc(32, 2).toString('base64'), listenAddress: '198.51.100.10', listenPort: 51820, interface: 'gwwg0',
+  peers: [
+    { publicKey: PEER_KEY, name: 'branch-1', allowedIps: ['203.0.113.64/28'], endpoint: '198.51.100.21:40000', unit: 77, owner: IPS[1]!, latestHandshake: '2026-06-01T00:00:00.000Z', rxBytes: 5000, rxPackets: 40, txBytes: 6000, txPackets: 41 },
+    { publicKey: Buffer.alloc(32, 3).toString('base64'), allowedIps: ['203.0.113.80/28'], endpoint: null, unit: null, owner: null, latestHandshake: null, rxBytes: 0, rxPackets: 0, txBytes: 0, txPackets: 0 },
+  ],
+  drops: { handshake: { 'bad-mac1': 2 }, transport: { 'unknown-index': 1 } },
+};
+
 let pki: TestPki;
 let c: OperatorCluster;
 
@@ -67,6 +80,7 @@ beforeAll(async () => {
         drops: () => ({ truncated: 1 }),
       },
       sync: null,
+      tunnels: { view: () => TUNNELS },
     },
   });
   for (const ip of IPS) c.add(ip).node.start();
@@ -150,7 +164,7 @@ describe('OpenAPI document', () => {
     const doc = (await c.get(IPS[1]!).api.inject('/openapi.json')).json();
     expect(doc.openapi).toMatch(/^3\./);
     const paths = Object.keys(doc.paths);
-    for (const p of ['/v1/cluster', '/v1/members', '/v1/members/{member}', '/v1/units', '/v1/units/{unit}', '/v1/sessions', '/v1/counters', '/v1/events', '/v1/stream', '/v1/config', '/v1/members/{member}/drain', '/v1/rebalance', '/v1/log-level', '/metrics', '/healthz', '/livez', '/readyz']) {
+    for (const p of ['/v1/cluster', '/v1/members', '/v1/members/{member}', '/v1/units', '/v1/units/{unit}', '/v1/sessions', '/v1/counters', '/v1/tunnels', '/v1/events', '/v1/stream', '/v1/config', '/v1/members/{member}/drain', '/v1/rebalance', '/v1/log-level', '/metrics', '/healthz', '/livez', '/readyz']) {
       expect(paths).toContain(p);
     }
     const drain = doc.paths['/v1/members/{member}/drain'].post;
@@ -213,6 +227,18 @@ describe('reads', () => {
     }
     expect((await api.inject({ url: '/v1/units/1023', headers: auth })).json().unit).toBe(1023);
     expect((await api.inject({ url: '/v1/units/0', headers: auth })).json().unit).toBe(0);
+  });
+
+  it('tunnels: the endpoint, each peer with its owner and counters, drops by reason; and their metrics', async () => {
+    const api = c.get(IPS[0]!).api;
+    const r = (await api.inject({ url: '/v1/tunnels', headers: auth })).json();
+    expect(r).toEqual({ member: IPS[0], ...TUNNELS });
+    const m = (await api.inject({ url: '/metrics', headers: auth })).body;
+    expect(m).toContain(`gwcluster_tunnel_received_bytes_total{member="${IPS[0]}",peer="${PEER_KEY}"} 5000`);
+    expect(m).toContain(`gwcluster_tunnel_sent_packets_total{member="${IPS[0]}",peer="${PEER_KEY}"} 41`);
+    expect(m).toContain(`gwcluster_tunnel_latest_handshake_seconds{member="${IPS[0]}",peer="${PEER_KEY}"} ${Date.parse('2026-06-01T00:00:00.000Z') / 1000}`);
+    expect(m).toContain(`gwcluster_tunnel_dropped_packets_total{member="${IPS[0]}",stage="handshake",reason="bad-mac1"} 2`);
+    expect(m).toContain(`gwcluster_tunnel_dropped_packets_total{member="${IPS[0]}",stage="transport",reason="unknown-index"} 1`);
   });
 
   it('sessions: paged and filtered by address, port, unit and member; bad filters are 400', async () => {

@@ -245,5 +245,15 @@ describe('planReload (pure)', () => {
     expect(planReload(now, parse(base))).toMatchObject({ changed: [], notApplied: [] });
     expect(planReload(now, parse({ ...base, admin: { token: OLD } })).notApplied).toEqual([{ field: 'admin.tls', reason: NEEDS_RESTART }]);
   });
-});
 
+  it('applies tunnels.wireguard (the endpoint is restarted with the new section, its key path made absolute)', () => {
+    const dataplane = { interfaces: [{ name: 'eth0', clusterIps: ['198.51.100.10'] }] };
+    const now = parse({ ...base, dataplane });
+    const wireguard = { privateKeyFile: 'wg.key', peers: [{ publicKey: Buffer.alloc(32, 1).toString('base64'), allowedIps: ['203.0.113.64/28'] }] };
+    const plan = planReload(now, parse({ ...base, dataplane, tunnels: { wireguard } }));
+    expect(plan.changed).toEqual(['tunnels.wireguard']);
+    expect(plan.notApplied).toEqual([]);
+    expect(plan.config.tunnels?.wireguard).toMatchObject({ enabled: true, listenPort: 51820, privateKeyFile: '/p/wg.key', interface: 'gwwg0' });
+    expect(planReload(plan.config, parse({ ...base, dataplane })).config.tunnels).toBeUndefined();
+  });
+});

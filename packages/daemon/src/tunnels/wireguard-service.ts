@@ -1,0 +1,137 @@
+/**
+ * The WireGuard endpoint inside gwclusterd (tunnels.wireguard, docs/tunnels.md "Ownership in the cluster").
+ *
+ * Every member runs the endpoint on the cluster IP (cluster.clusterIp, on every member's `lo` once the data
+ * plane is up) and the configured port: the socket exists everywhere and the packet engine delivers a
+ * peer's outer packets (unit = source address ^ source port) to exactly one member, the unit's owner,
+ * which answers the handshake and decrypts. Decrypted packets leave by the TUN device and are routed by
+ * the kernel; the service routes every peer's allowed IPs to the TUN device.
+ *
+ * Lifecycle: start() (keys read and checked, device and socket opened, routes added; throws BootError)
+ * -> view() at any time -> stop() (idempotent; the TUN device and its routes go with it). A reload that
+ * changes the section stops the endpoint and starts the new one (peers re-handshake: the keypairs are
+ * not carried over). Bad packets never reach here as exceptions: the core and the data path count them
+ * per reason; a failure while handling one event is logged and counted ('internal-error').
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import type { WireGuardConfig } from '@gwcluster/contracts';
+import { classifyFlow } from '@gwcluster/native-addon';
+import type { MemberId } from '@gwcluster/wire';
+import type { TunnelPeerView, TunnelsProvider, TunnelsView } from './tunnels-view.js';
+import { BootError } from '../config/credentials.js';
+import { loadWireGuardKeys } from './wireguard-keys.js';
+import { WireGuardEndpoint } from './wireguard-endpoint.js';
+
+const run = promisify(execFile);
+
+export type { TunnelPeerView, TunnelsProvider, TunnelsView } from './tunnels-view.js';
+
+export interface WireGuardServiceOptions {
+  readonly config: WireGuardConfig;
+  /** The cluster IP the socket binds. */
+  readonly listenAddress: string;
+  readonly logger: Logger;
+  /** The work table as this member knows it (owner per unit). */
+  readonly owners: () => readonly (MemberId | null)[];
+  /** Where the configuration came from (BootError names it). */
+  readonly source: string;
+}
+
+export class WireGuardService implements TunnelsProvider {
+  private endpoint?: WireGuardEndpoint;
+  private publicKey: string | null = null;
+
+  constructor(private readonly opts: WireGuardServiceOptions) {}
+
+  get config(): WireGuardConfig {
+    return this.opts.config;
+  }
+
+  /** Opens the endpoint (when enabled). Throws BootError naming the file or field on any failure, and then holds nothing open. */
+  async start(): Promise<void> {
+    const c = this.opts.config;
+    const keys = loadWireGuardKeys(c);
+    this.publicKey = keys.publicKey;
+    if (!c.enabled) return;
+    const log = this.opts.logger;
+    const endpoint = new WireGuardEndpoint({
+      privateKey: keys.privateKey,
+      listenAddress: this.opts.listenAddress,
+      listenPort: c.listenPort,
+      tunName: c.interface,
+      mtu: c.mtu,
+      underLoadPerSecond: c.underLoadPerSecond,
+      peers: c.peers.map((p, i) => ({ publicKey: Buffer.from(p.publicKey, 'base64'), allowedIps: p.allowedIps, ...(keys.presharedKeys[i] ? { presharedKey: keys.presharedKeys[i] } : {}) })),
+      onError: (what, err) => log.error({ err: err.message }, `wireguard: ${what}: ${err.message}`),
+      onEffect: (e) => {
+        if (e.kind === 'handshake-complete') log.info({ peer: c.peers[e.peer]?.publicKey }, 'wireguard: handshake completed');
+      },
+    });
+    try {
+      endpoint.start();
+    } catch (e) {
+      endpoint.close();
+      throw new BootError(this.opts.source, `tunnels.wireguard: cannot open ${c.interface} and UDP ${this.opts.listenAddress}:${c.listenPort}: ${(e as Error).message}`);
+    }
+    try {
+      for (const p of c.peers) for (const prefix of p.allowedIps) await run('ip', ['route', 'replace', prefix, 'dev', c.interface], { timeout: 10_000 });
+    } catch (e) {
+      endpoint.close();
+      throw new BootError(this.opts.source, `tunnels.wireguard: cannot route the peers' allowed IPs to ${c.interface}: ${String((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
+    }
+    this.endpoint = endpoint;
+    log.info({ publicKey: keys.publicKey, listen: `${this.opts.listenAddress}:${endpoint.port}`, interface: c.interface, peers: c.peers.length }, 'wireguard: endpoint listening');
+  }
+
+  /** Closes the endpoint; the TUN device (and the routes through it) disappear with its descriptor. Idempotent. */
+  stop(): void {
+    this.endpoint?.close();
+    this.endpoint = undefined;
+  }
+
+  view(): TunnelsView {
+    const c = this.opts.config;
+    const ep = this.endpoint;
+    const owners = this.opts.owners();
+    const status = ep?.status() ?? [];
+    const peers = c.peers.map((p, i): TunnelPeerView => {
+      const s = status.find((x) => x.publicKey === p.publicKey) ?? status[i];
+      const e = s?.endpoint ?? null;
+      let unit: number | null = null;
+      if (e) {
+        try {
+          unit = classifyFlow({ proto: 'udp', src: e.address, sport: e.port, dst: this.opts.listenAddress, dport: c.listenPort }).unit;
+        } catch {
+          unit = null;
+        }
+      }
+      return {
+        publicKey: p.publicKey,
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        allowedIps: [...p.allowedIps],
+        endpoint: e ? `${e.address}:${e.port}` : null,
+        unit,
+        owner: unit === null ? null : (owners[unit] ?? null),
+        latestHandshake: s?.latestHandshakeMs ? new Date(s.latestHandshakeMs).toISOString() : null,
+        rxBytes: s?.rxBytes ?? 0,
+        rxPackets: s?.rxPackets ?? 0,
+        txBytes: s?.txBytes ?? 0,
+        txPackets: s?.txPackets ?? 0,
+      };
+    });
+    const d = ep?.drops();
+    const nonZero = (r: Readonly<Record<string, number | undefined>> | null | undefined) => Object.fromEntries(Object.entries(r ?? {}).filter(([k, v]) => (v ?? 0) > 0 && k !== 'data' && k !== 'keepalive')) as Record<string, number>;
+    return {
+      enabled: c.enabled,
+      running: ep !== undefined,
+      publicKey: this.publicKey,
+      listenAddress: this.opts.listenAddress,
+      listenPort: c.listenPort,
+      interface: c.interface,
+      peers,
+      drops: { handshake: nonZero(d?.handshake), transport: nonZero(d?.transport) },
+    };
+  }
+}
