@@ -109,6 +109,10 @@ export interface SimNode {
   /** Core events waiting while the node's core is being stepped (step() is never re-entered). */
   readonly queued: CoreEvent[];
   stepping: boolean;
+  /** The process is stalled (its event loop busy) until this time: it neither ticks nor reads (stall()). */
+  stalledUntil: number;
+  /** Datagrams that reached it while stalled, in arrival order (the socket buffer). */
+  readonly held: { from: MemberId; bytes: Uint8Array }[];
 }
 
 export class SimNetwork {
@@ -174,9 +178,15 @@ export class SimNetwork {
       planes: this.planeFactory(id),
       queued: [],
       stepping: false,
+      stalledUntil: -Infinity,
+      held: [],
     };
     node.transport.onReceive((bytes, from) => {
       if (!node.alive) return;
+      if (this.now < node.stalledUntil) {
+        node.held.push({ from, bytes });
+        return;
+      }
       const decoded = decodeClusterMessage(bytes);
       if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
       this.delivered++;
@@ -197,9 +207,22 @@ export class SimNetwork {
     this.node(id).alive = false;
   }
 
+  /**
+   * The member's process stalls for `ms` (a busy event loop: JIT, a large synchronous job): it sends
+   * nothing, does not tick, and the datagrams that reach it wait in its socket buffer. It resumes at its
+   * first tick at or after now + ms: first it reads every datagram that arrived meanwhile, in arrival
+   * order, then it ticks, as the daemon's driver does (control/member-node.ts runs the tick after the
+   * pending I/O, so a timeout never fires on messages that arrived in time).
+   */
+  stall(id: MemberId, ms: number): void {
+    this.node(id).stalledUntil = this.now + ms;
+  }
+
   /** A fresh process on the same member: no memory of units or state. */
   restart(id: MemberId, overrides: Partial<CoreConfig> = {}): void {
     const node = this.node(id);
+    node.stalledUntil = -Infinity;
+    node.held.length = 0;
     node.member = new ClusterMember(coreConfig(id, node.member.config.configVersion, { ...this.coreOverrides, ...overrides }));
     node.planes = this.planeFactory(id);
     this.start(id);
@@ -237,6 +260,14 @@ export class SimNetwork {
       } else {
         this.network.advance(nextTick - this.now);
         for (const node of this.nodes.values()) {
+          if (!node.alive || this.now < node.stalledUntil) continue;
+          while (node.held.length > 0 && node.alive) {
+            const { from, bytes } = node.held.shift()!;
+            const decoded = decodeClusterMessage(bytes);
+            if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
+            this.delivered++;
+            this.receive(node, from, decoded.value);
+          }
           if (!node.alive) continue;
           this.stepNode(node, { type: 'tick', now: this.now });
           for (const plane of node.planes) plane.tick?.(this.context(node, plane));
