@@ -340,7 +340,10 @@ function tick(c: MemberCore, s: MasterState, now: number): void {
     if (rec.id === c.self) continue;
     if (now - rec.lastHeardAt > watchdogMs(rec.watchdogPeriods, c.config.keepalivePeriodMs)) {
       if (newMemberGrace(c, s, rec, now)) {
-        if (!rec.silent) c.count('watchdog.new-member-grace');
+        if (!rec.silent) {
+          c.count('watchdog.new-member-grace');
+          c.log('info', 'new member silent past its watchdog: set aside, not removed (new-member grace)', { member: rec.id, silentMs: Math.round(now - rec.lastHeardAt), graceLeftMs: Math.round(rec.joinedAt + c.config.newMemberGraceMs - now) });
+        }
         rec.silent = true;
         continue;
       }
