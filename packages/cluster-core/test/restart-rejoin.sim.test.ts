@@ -3,6 +3,7 @@
 // table, the state-sync snapshot); the stalls below are those measured on the restarted member in the
 // namespace runs (scripts/measure-rejoin.mjs: 260-340 ms right after its JOIN REPLY), and longer.
 import { describe, expect, it } from 'vitest';
+import { encodeClusterMessage } from '@gwcluster/wire';
 import { SimNetwork, type SimNode } from '../src/index.js';
 
 const ip = (i: number) => `192.0.2.${i}`;
@@ -64,5 +65,30 @@ describe('a restarted member re-joins without churn', () => {
     expect(took).not.toBeNull();
     // Within the grace (2 s) plus one tick.
     expect(net.now - admittedAt).toBeLessThanOrEqual(master.member.config.newMemberGraceMs + 20);
+  });
+});
+
+describe('a JOIN REQUEST that crossed the JOIN REPLY', () => {
+  it('is answered again, not admitted a second time', () => {
+    const net = settledCluster(11);
+    const master = net.masters()[0]!;
+    const victim = M.find((m) => m !== master.id)!;
+    net.kill(victim);
+    expect(net.runUntil(() => master.member.status(net.now).members.length === 2, 2000)).not.toBeNull();
+    net.run(700);
+    const t0 = net.now;
+    net.restart(victim);
+    // The master admits it; its JOIN REPLY is on the wire, and so is the joiner's re-sent JOIN REQUEST.
+    for (let i = 0; i < 4000 && master.member.status(net.now).members.length < 3; i++) net.run(0.5);
+    expect(master.member.status(net.now).members.length).toBe(3);
+    expect(net.node(victim).member.role).toBe('joining');
+    net.node(victim).transport.broadcast(encodeClusterMessage({ type: 'join-request', configVersion: 1, claimedUnits: [], nonce: 99 }));
+    net.run(3000);
+    expect(net.converged(3)).toBe(true);
+    const masterLogs = master.trace.filter((t) => t.at >= t0 && t.effect.type === 'log').map((t) => (t.effect as { msg: string }).msg);
+    expect(masterLogs.filter((m) => m === 'member joined')).toHaveLength(1);
+    expect(masterLogs.filter((m) => m === 'member removed')).toHaveLength(0);
+    expect(master.member.status(net.now).counters['join.duplicate']).toBe(1);
+    expect(roles(net.node(victim), t0)).toEqual(['joining', 'member']);
   });
 });

@@ -217,6 +217,16 @@ function joinRequest(c: MemberCore, s: MasterState, now: number, from: MemberId,
     c.send(from, { type: 'join-reply', result: 'nak', code: 'cluster-full', reason: `the cluster has its maximum of ${c.config.maxMembers} members`, nonce: req.nonce, epoch: s.epoch });
     return;
   }
+  const rec = s.members.get(from);
+  if (rec && rec.admittedByJoin && rec.lastSeq === 0 && !s.approvals.has(from)) {
+    // Admitted by this master and not one CLIENT KEEPALIVE since: a JOIN REQUEST that crossed our JOIN
+    // REPLY (the joiner re-sends every joinTimeoutMs). Answer it again instead of admitting it a second
+    // time (which freed and re-granted its units and restarted its grace).
+    const granted = req.claimedUnits.filter((u) => s.owners[u] === from);
+    c.count('join.duplicate');
+    c.send(from, { type: 'join-reply', result: 'ok', nonce: req.nonce, epoch: s.epoch, grantedUnits: granted, keepalivePeriodMs: c.config.keepalivePeriodMs });
+    return;
+  }
   // The member is back: it answers for its own address again; whoever held it lets go first (before
   // this master's reply, which must reach the member and not the holder).
   if (giveBack(c, s, from)) {
