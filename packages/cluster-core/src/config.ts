@@ -60,6 +60,16 @@ export interface CoreConfig {
    * work needlessly. It stops waiting as soon as every member it knew has re-joined.
    */
   readonly reclaimGraceMs: number;
+  /**
+   * A member admitted less than this many ms ago that holds nothing (no unit, being assigned or owned,
+   * no pool address, no taken-over address) is not declared dead by the master's watchdog: a process
+   * that has just started stalls for a few hundred ms (JIT, the data plane's first table, the state-sync
+   * snapshot) right after its JOIN REPLY, and removing it then only makes it re-join (EXIT CLUSTER
+   * not-a-member, membership churn). Once the grace is over, or as soon as it holds something, the
+   * ordinary watchdog applies (from its last keepalive). A member that dies right after joining is
+   * removed at most this long after its admission; it held nothing, so nothing waited on it.
+   */
+  readonly newMemberGraceMs: number;
   /** How long a joiner waits for the verdict after a NAK "operation in progress", ms. */
   readonly approvalTimeoutMs: number;
   /** How long the master waits for its applications to approve a joiner before it refuses, ms. */
@@ -118,6 +128,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   maxMovesPerRebalance: 1024,
   rebalanceThreshold: 0.05,
   reclaimGraceMs: 1000,
+  newMemberGraceMs: 2000,
   approvalTimeoutMs: 5000,
   applicationTimeoutMs: 3000,
   rejoinBackoffMs: 5000,

@@ -273,6 +273,11 @@ export const CORE_COMMANDS: CommandTable<CoreScenario> = {
     for (const id of ctx.members(args)) ctx.sim.kill(id);
     return [];
   },
+  /** stall m3 400ms: the member's process stalls (no ticks, no reads; datagrams wait), then resumes. */
+  stall: (ctx, [m, d]) => {
+    ctx.sim.stall(ctx.members([m!])[0]!, parseDuration(d));
+    return [];
+  },
   /** restart m2: a fresh process on the same member. */
   restart: (ctx, args) => {
     for (const id of ctx.members(args)) ctx.restart(id);

@@ -109,9 +109,10 @@ export interface SimNode {
   /** Core events waiting while the node's core is being stepped (step() is never re-entered). */
   readonly queued: CoreEvent[];
   stepping: boolean;
-  /** stall(): until then the node neither ticks nor reads; what arrives waits in `backlog`. */
+  /** The process is stalled (its event loop busy) until this time: it neither ticks nor reads (stall()). */
   stalledUntil: number;
-  readonly backlog: { from: MemberId; message: ClusterMessage }[];
+  /** Datagrams that reached it while stalled, in arrival order (the socket buffer). */
+  readonly held: { from: MemberId; bytes: Uint8Array }[];
 }
 
 export class SimNetwork {
@@ -177,16 +178,19 @@ export class SimNetwork {
       planes: this.planeFactory(id),
       queued: [],
       stepping: false,
-      stalledUntil: 0,
-      backlog: [],
+      stalledUntil: -Infinity,
+      held: [],
     };
     node.transport.onReceive((bytes, from) => {
       if (!node.alive) return;
+      if (this.now < node.stalledUntil) {
+        node.held.push({ from, bytes });
+        return;
+      }
       const decoded = decodeClusterMessage(bytes);
       if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
       this.delivered++;
-      if (node.stalledUntil > this.now) node.backlog.push({ from, message: decoded.value });
-      else this.receive(node, from, decoded.value);
+      this.receive(node, from, decoded.value);
     });
     this.nodes.set(id, node);
     return node;
@@ -204,18 +208,21 @@ export class SimNetwork {
   }
 
   /**
-   * The member's event loop stalls for `ms` (garbage collection, a busy host): no tick, nothing read; what
-   * arrives meanwhile waits, and afterwards it is read after the first tick, as a Node.js event loop runs
-   * its timers before its I/O.
+   * The member's process stalls for `ms` (a busy event loop: JIT, a large synchronous job): it sends
+   * nothing, does not tick, and the datagrams that reach it wait in its socket buffer. It resumes at its
+   * first tick at or after now + ms: first it reads every datagram that arrived meanwhile, in arrival
+   * order, then it ticks, as the daemon's driver does (control/member-node.ts runs the tick after the
+   * pending I/O, so a timeout never fires on messages that arrived in time).
    */
   stall(id: MemberId, ms: number): void {
-    const node = this.node(id);
-    node.stalledUntil = this.now + ms;
+    this.node(id).stalledUntil = this.now + ms;
   }
 
   /** A fresh process on the same member: no memory of units or state. */
   restart(id: MemberId, overrides: Partial<CoreConfig> = {}): void {
     const node = this.node(id);
+    node.stalledUntil = -Infinity;
+    node.held.length = 0;
     node.member = new ClusterMember(coreConfig(id, node.member.config.configVersion, { ...this.coreOverrides, ...overrides }));
     node.planes = this.planeFactory(id);
     this.start(id);
@@ -253,10 +260,17 @@ export class SimNetwork {
       } else {
         this.network.advance(nextTick - this.now);
         for (const node of this.nodes.values()) {
-          if (!node.alive || node.stalledUntil > this.now) continue;
+          if (!node.alive || this.now < node.stalledUntil) continue;
+          while (node.held.length > 0 && node.alive) {
+            const { from, bytes } = node.held.shift()!;
+            const decoded = decodeClusterMessage(bytes);
+            if (!decoded.ok) throw new Error(`codec round trip failed: ${decoded.error.message}`);
+            this.delivered++;
+            this.receive(node, from, decoded.value);
+          }
+          if (!node.alive) continue;
           this.stepNode(node, { type: 'tick', now: this.now });
           for (const plane of node.planes) plane.tick?.(this.context(node, plane));
-          for (const m of node.backlog.splice(0)) this.receive(node, m.from, m.message);
         }
         nextTick += this.tickMs;
       }

@@ -262,7 +262,10 @@ export interface MessageOpenerOptions {
    * unauthenticated sender can impose. Default 10/s, burst 20, per source; 100/s, burst 200, overall.
    */
   readonly chainVerifications?: KeyedRateLimitOptions;
-  /** Anti-replay window per sender, in messages (RFC 4303 3.4.3). Default 64. */
+  /**
+   * Anti-replay window per sender and scope (its broadcasts; its unicasts to this member), in seqs
+   * (RFC 4303 3.4.3). Default 64.
+   */
   readonly replayWindow?: number;
   /** Senders whose certificate and replay state are kept; least recently used evicted. Default 4096. */
   readonly maxSenders?: number;
@@ -280,7 +283,17 @@ export interface OpenOptions {
 interface SenderState {
   chain: readonly Uint8Array[];
   trusted: TrustedChain;
-  readonly replay: ReplayWindow;
+  /**
+   * One anti-replay window per delivery scope: the sender's broadcasts, and its unicasts to this member.
+   * The two arrive on different sockets (udp-transport.ts binds the member address and the broadcast
+   * address), which the event loop reads in either order, and a stalled loop reads up to a few dozen
+   * datagrams from one before the other. The sender's seq counts every message it sends to anyone, so
+   * one window over both scopes dropped a burst of one scope read after the other as "older than the
+   * window" (a JOIN REPLY, MASTER KEEPALIVEs after a restart). Within one scope datagrams arrive in order.
+   */
+  readonly replay: { readonly broadcast: ReplayWindow; readonly unicast: ReplayWindow };
+  /** The newest incarnation seen in either scope: an older one is a replay in both. */
+  incarnation: number;
 }
 
 export const DEFAULT_CHAIN_VERIFICATIONS: KeyedRateLimitOptions = { perSecond: 10, burst: 20, overall: { perSecond: 100, burst: 200 } };
@@ -383,9 +396,13 @@ export class MessageOpener {
       return { ok: false, code: 'sender-mismatch', sender, reason: `datagram from ${opts.sourceIp} is signed by member ${sender}: relayed or spoofed` };
     }
     const state = this.senders.get(sender);
+    const scope = h.recipient === 'broadcast' ? 'broadcast' : 'unicast';
     if (state) {
-      const fresh = state.replay.check(h.incarnation, h.seq);
-      if (!fresh.ok) return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: ${fresh.reason}` };
+      if (h.incarnation < state.incarnation) {
+        return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: incarnation ${h.incarnation} is older than ${state.incarnation}, the newest seen from this sender (a message from a process that has since restarted)` };
+      }
+      const fresh = state.replay[scope].check(h.incarnation, h.seq);
+      if (!fresh.ok) return { ok: false, code: 'replay', sender, reason: `message from ${sender} replayed: ${fresh.reason} (${scope === 'broadcast' ? 'broadcasts' : 'unicasts to this member'})` };
     }
     const decoded = decodeSignedMessage(envelope.value.signed);
     if (!decoded.ok) return { ok: false, code: decoded.error.code, sender, reason: decoded.error.message };
@@ -430,9 +447,10 @@ export class MessageOpener {
     }
 
     // Every check passed: record.
-    const replay = state?.replay ?? new ReplayWindow(this.replayWindow);
-    replay.commit(signed.incarnation, signed.seq);
+    const replay = state?.replay ?? { broadcast: new ReplayWindow(this.replayWindow), unicast: new ReplayWindow(this.replayWindow) };
+    replay[scope].commit(signed.incarnation, signed.seq);
     if (state) {
+      state.incarnation = Math.max(state.incarnation, signed.incarnation);
       this.senders.delete(sender);
       if (signed.certChain.length > 0) {
         state.chain = signed.certChain;
@@ -440,7 +458,7 @@ export class MessageOpener {
       }
       this.senders.set(sender, state);
     } else {
-      this.senders.set(sender, { chain: signed.certChain, trusted, replay });
+      this.senders.set(sender, { chain: signed.certChain, trusted, replay, incarnation: signed.incarnation });
       if (this.senders.size > this.maxSenders) this.senders.delete(this.senders.keys().next().value!);
     }
     const clockSkewMs = nowMs - signed.sentAtMs;

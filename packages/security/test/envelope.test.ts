@@ -197,6 +197,45 @@ describe('anti-replay', () => {
     expect(o.open(genuine, NOW).ok).toBe(true);
   });
 
+  it('keeps one window for broadcasts and one for unicasts to this member: either scope read first loses nothing', () => {
+    // A master's seq counts every message it sends; the receiver reads its unicast socket and its
+    // broadcast socket in either order. 100 unicasts (JOIN REPLY, STATE SYNC) interleaved with keepalive
+    // broadcasts, the unicasts read first: before the windows were split the broadcasts fell below the
+    // 64-seq window and were dropped as replays.
+    const s = sealer(pki.members[M1]!);
+    const o = opener();
+    const unicasts: Uint8Array[] = [];
+    const broadcasts: Uint8Array[] = [];
+    for (let i = 0; i < 100; i++) {
+      unicasts.push(s.seal(clientKeepalive, RECEIVER, NOW, { includeCertificate: true }));
+      if (i % 10 === 0) broadcasts.push(s.seal(offer, 'broadcast', NOW));
+    }
+    for (const d of unicasts) expect(o.open(d, NOW).ok).toBe(true);
+    for (const d of broadcasts) {
+      const r = o.open(d, NOW);
+      expect(r.ok, r.ok ? '' : r.reason).toBe(true);
+    }
+    // The other order, on a fresh receiver.
+    const o2 = opener();
+    for (const d of broadcasts) expect(o2.open(d, NOW).ok).toBe(true);
+    for (const d of unicasts) expect(o2.open(d, NOW).ok).toBe(true);
+    // Each is still accepted once, in its own scope.
+    for (const d of [...unicasts, ...broadcasts]) expect(failure(o.open(d, NOW)).code).toBe('replay');
+    expect(o.counters.replay).toBe(110);
+  });
+
+  it('an older incarnation is refused in both scopes once a newer one was seen in either', () => {
+    const o = opener();
+    const old = sealer(pki.members[M1]!, 1000);
+    const oldBroadcast = old.seal(offer, 'broadcast', NOW);
+    expect(o.open(old.seal(clientKeepalive, RECEIVER, NOW, { includeCertificate: true }), NOW).ok).toBe(true);
+    // The sender restarts; its first message reaching this member is a unicast.
+    expect(o.open(sealer(pki.members[M1]!, 2000).seal(clientKeepalive, RECEIVER, NOW, { includeCertificate: true }), NOW).ok).toBe(true);
+    const r = failure(o.open(oldBroadcast, NOW));
+    expect(r.code).toBe('replay');
+    expect(r.reason).toContain('incarnation 1000 is older than 2000');
+  });
+
   it('keeps replay state per sender', () => {
     const o = opener();
     expect(o.open(sealer(pki.members[M1]!).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);

@@ -11,6 +11,8 @@ export function newRecord(c: MemberCore, id: MemberId, now: number): MemberRecor
   return {
     id,
     joinedAt: now,
+    admittedByJoin: false,
+    silent: false,
     lastHeardAt: now,
     lastSeq: 0,
     loss: 0,
@@ -206,7 +208,7 @@ export function loads(s: MasterState, includeDraining: boolean, now?: number): M
   for (const o of s.owners) if (o !== null && counts.has(o)) counts.set(o, counts.get(o)! + 1);
   const result = new Map<MemberId, number>();
   for (const [id, rec] of s.members) {
-    if ((rec.draining || !rec.ready) && !includeDraining) continue;
+    if ((rec.draining || !rec.ready || rec.silent) && !includeDraining) continue;
     const c = counts.get(id)!;
     let fresh = 0;
     if (now !== undefined) {
@@ -254,6 +256,17 @@ export function rebalance(c: MemberCore, s: MasterState, now: number): void {
     let list = movable.get(o);
     if (!list) movable.set(o, (list = []));
     list.push(u);
+  }
+  // While a member admitted less than newMemberGraceMs ago may take work, the rebalance waits until its
+  // grace ends: a just-started process stalls, and work moved to it then would wait for it (master.ts,
+  // newMemberGrace); a rebalance planned without it would move units that must move again.
+  let warmUntil = -Infinity;
+  for (const r of s.members.values()) {
+    if (r.admittedByJoin && !r.draining && now - r.joinedAt < c.config.newMemberGraceMs) warmUntil = Math.max(warmUntil, r.joinedAt + c.config.newMemberGraceMs);
+  }
+  if (warmUntil > now) {
+    s.nextRebalanceAt = Math.min(s.nextRebalanceAt, warmUntil);
+    return;
   }
   const receivers = new Set([...s.members.values()].filter((r) => !r.draining && r.ready).map((r) => r.id));
   const receiving = [...current].filter(([id]) => receivers.has(id)).map(([, l]) => l);

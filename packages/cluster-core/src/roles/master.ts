@@ -8,7 +8,7 @@ import { LIVENESS_KEEPALIVES_LATE, lostBetween, peerWatchdogMs, updateLoss, watc
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
 import { assignUnits, assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
-import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore } from './shared.js';
+import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore, type MemberRecord } from './shared.js';
 import { giveBack, holdAddresses, placeAddresses, poolFields, takeOver } from './address-pool.js';
 
 /**
@@ -131,7 +131,7 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
           joinRequest(c, s, now, from, msg);
           return;
         case 'master-offer':
-          c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: s.members.size });
+          c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: liveCount(s) });
           return;
         case 'client-keepalive':
           clientKeepalive(c, s, now, from, msg);
@@ -232,6 +232,16 @@ function joinRequest(c: MemberCore, s: MasterState, now: number, from: MemberId,
     c.send(from, { type: 'join-reply', result: 'nak', code: 'cluster-full', reason: `the cluster has its maximum of ${c.config.maxMembers} members`, nonce: req.nonce, epoch: s.epoch });
     return;
   }
+  const rec = s.members.get(from);
+  if (rec && rec.admittedByJoin && rec.lastSeq === 0 && !s.approvals.has(from)) {
+    // Admitted by this master and not one CLIENT KEEPALIVE since: a JOIN REQUEST that crossed our JOIN
+    // REPLY (the joiner re-sends every joinTimeoutMs). Answer it again instead of admitting it a second
+    // time (which freed and re-granted its units and restarted its grace).
+    const granted = req.claimedUnits.filter((u) => s.owners[u] === from);
+    c.count('join.duplicate');
+    c.send(from, { type: 'join-reply', result: 'ok', nonce: req.nonce, epoch: s.epoch, grantedUnits: granted, keepalivePeriodMs: c.config.keepalivePeriodMs });
+    return;
+  }
   // The member is back: it answers for its own address again; whoever held it lets go first (before
   // this master's reply, which must reach the member and not the holder).
   if (giveBack(c, s, from)) {
@@ -255,6 +265,7 @@ function verdict(c: MemberCore, s: MasterState, now: number, joiner: MemberId, a
   }
   if (s.members.has(joiner)) removeMember(c, s, now, joiner, 're-joined', false);
   const rec = newRecord(c, joiner, now);
+  rec.admittedByJoin = true;
   rec.softwareVersion = asked.softwareVersion;
   s.members.set(joiner, rec);
   // A member from outside this term (a master that lost a tie-break after a partition healed, or one
@@ -307,6 +318,7 @@ function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: Membe
   rec.lastSeq = ka.seq;
   rec.lastHeardAt = now;
   delete rec.silentReportedAt;
+  rec.silent = false;
   rec.load = ka.load;
   rec.busiestUnits = ka.busiestUnits;
   if (ka.softwareVersion !== undefined) rec.softwareVersion = ka.softwareVersion;
@@ -329,11 +341,38 @@ function clientKeepalive(c: MemberCore, s: MasterState, now: number, from: Membe
   }
 }
 
+/**
+ * A member admitted less than newMemberGraceMs ago that holds nothing: its silence is a just-started
+ * process stalling, not a death that anything waits on (CoreConfig.newMemberGraceMs).
+ */
+function newMemberGrace(c: MemberCore, s: MasterState, rec: MemberRecord, now: number): boolean {
+  if (!rec.admittedByJoin || now - rec.joinedAt >= c.config.newMemberGraceMs) return false;
+  const id = rec.id;
+  if (s.owners.includes(id) || s.pool.owners.includes(id)) return false;
+  for (const holder of s.takeovers.values()) if (holder === id) return false;
+  return true;
+}
+
+/** Members that count in a tie-break: every member but those silent in their new-member grace. */
+function liveCount(s: MasterState): number {
+  let n = 0;
+  for (const rec of s.members.values()) if (!rec.silent) n++;
+  return n;
+}
+
 function tick(c: MemberCore, s: MasterState, now: number): void {
   // Watchdogs (Figure 8C): a member silent for (n + 0.5) * T is dead (judged on a tick that came on time).
   for (const rec of [...s.members.values()]) {
     if (rec.id === c.self || !c.judgesSilence()) continue;
     if (now - rec.lastHeardAt > peerWatchdogMs(rec.watchdogPeriods, c.config.keepalivePeriodMs, c.vouched.has(rec.id))) {
+      if (newMemberGrace(c, s, rec, now)) {
+        if (!rec.silent) {
+          c.count('watchdog.new-member-grace');
+          c.log('info', 'new member silent past its watchdog: set aside, not removed (new-member grace)', { member: rec.id, silentMs: Math.round(now - rec.lastHeardAt), graceLeftMs: Math.round(rec.joinedAt + c.config.newMemberGraceMs - now) });
+        }
+        rec.silent = true;
+        continue;
+      }
       c.count(c.vouched.has(rec.id) ? 'watchdog.member-dead-vouched' : 'watchdog.member-dead');
       removeMember(c, s, now, rec.id, `no keepalive for ${now - rec.lastHeardAt} ms (watchdog ${rec.watchdogPeriods} periods)`);
       takeOver(c, s, rec.id);
@@ -435,7 +474,7 @@ export function successorOf(c: MemberCore, s: MasterState): MemberId | undefined
  * heard any of the loser's keepalives.
  */
 function tieBreak(c: MemberCore, s: MasterState, now: number, from: MemberId, theirCount: number, viaKeepalive: boolean): void {
-  const ours = s.members.size;
+  const ours = liveCount(s);
   const weWin = ours > theirCount || (ours === theirCount && compareMemberIds(c.self, from) < 0);
   c.count('tie-break');
   if (weWin) {
@@ -446,8 +485,9 @@ function tieBreak(c: MemberCore, s: MasterState, now: number, from: MemberId, th
   }
   c.log('warn', 'lost tie-break; leaving office and re-joining', { other: from, ours, theirs: theirCount });
   if (viaKeepalive) c.send(from, { type: 'other-master-exists', epoch: s.epoch, memberCount: ours });
-  for (const id of s.members.keys()) {
-    if (id === c.self) continue;
+  for (const [id, rec] of s.members) {
+    // A member silent in its new-member grace has gone elsewhere or stalled; it re-joins on its own.
+    if (id === c.self || rec.silent) continue;
     c.send(id, { type: 'exit-cluster', reason: 'lost-tie-break', detail: `master ${c.self} lost the tie-break to ${from}`, epoch: s.epoch, configVersion: c.configVersion });
   }
   c.become.joining(c, now, `lost tie-break to ${from}`);

@@ -17,6 +17,10 @@ import { compareMemberIds } from '@gwcluster/wire';
 export interface MemberRecord {
   readonly id: MemberId;
   joinedAt: number;
+  /** Admitted by this master on a JOIN REQUEST (not adopted by a successor): CoreConfig.newMemberGraceMs applies. */
+  admittedByJoin: boolean;
+  /** Silent past its watchdog but spared by the new-member grace: it keeps its membership, gets no work. */
+  silent: boolean;
   lastHeardAt: number;
   lastSeq: number;
   /** Loss estimate P of this member's client keepalives. */

@@ -19,7 +19,7 @@ import type { Transport } from '@gwcluster/cluster-core';
 import type { ClusterAddress } from './cluster-address.js';
 import { announceAddress, NoAddressHolder, type AddressHolder } from './held-addresses.js';
 import { approveJoin, type ClusterApplication } from './applications.js';
-import { DROP_LOG_EVERY_MS, LogThrottle, tickPeriodMs } from './timing.js';
+import { DROP_LOG_EVERY_MS, IoFirstTicker, LogThrottle, tickPeriodMs } from './timing.js';
 import { openStateSync, sealStateSync } from '../sync/sealed-sync.js';
 
 export interface Credentials {
@@ -147,6 +147,14 @@ export class MemberNode {
   private readonly planeHandlers: ControlHandler[] = [];
   private readonly listeners = new Set<ClusterEventListener>();
   private tickEveryMs = 0;
+  /** Datagrams handed to receive(): the tick runs after those already waiting (IoFirstTicker). */
+  private datagramsIn = 0;
+  private readonly ticker = new IoFirstTicker(
+    () => {
+      if (this.timer) this.tick();
+    },
+    () => this.datagramsIn,
+  );
   /** The configuration in force: the file's, then each adopted cluster configuration (adoptConfig). */
   config: MemberConfig;
   /** Fast liveness: keys per peer (derived once per certificate and own key) and what was last given. */
@@ -208,7 +216,8 @@ export class MemberNode {
   private startTimer(): void {
     if (this.timer) clearInterval(this.timer);
     this.tickEveryMs = tickPeriodMs(this.config.cluster.keepalivePeriodMs);
-    this.timer = setInterval(() => this.tick(), this.tickEveryMs);
+    // The tick runs after the I/O already waiting (a stalled loop reads its keepalives before judging timeouts).
+    this.timer = setInterval(() => this.ticker.request(), this.tickEveryMs);
   }
 
   /**
@@ -417,6 +426,7 @@ export class MemberNode {
   // ----------------------------------------------------------------------------------------------
 
   private receive(bytes: Uint8Array, fromIp: string): void {
+    this.datagramsIn++;
     if (fromIp === this.self) {
       this.count('rx.own-broadcast'); // our own broadcast looped back
       return;

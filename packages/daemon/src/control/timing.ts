@@ -33,3 +33,48 @@ export class LogThrottle {
  * vrrp_garp_master_repeat / vrrp_garp_interval). Each round covers every cluster IP on every interface.
  */
 export const CLUSTER_IP_ANNOUNCEMENT = { rounds: 3, intervalMs: 500 } as const;
+
+/**
+ * Runs the protocol core's tick after the datagrams that are already waiting in the sockets.
+ *
+ * Node runs due timers before it polls for I/O. After the event loop was busy (a just-started process:
+ * JIT, loading the addon, installing a state-sync snapshot; a GC pause), the tick timer fires first and
+ * the core would judge its timeouts (master watchdog, join and offer timeouts) on a view that misses
+ * every keepalive and reply that arrived in time and waits unread in the socket buffer: a member that
+ * stalled 300 ms took its live master for dead and started over. request() (the timer's callback)
+ * instead defers the tick with setImmediate, which runs after the loop's next poll for I/O; while that
+ * poll read datagrams (ioCount() moved) it defers once more, so a backlog larger than one read batch is
+ * drained too, at most `maxRounds` times (4: a keepalive read in any round counts as heard now), so that
+ * a flood of datagrams cannot hold the tick back.
+ */
+export class IoFirstTicker {
+  private pending = false;
+
+  constructor(
+    private readonly tick: () => void,
+    /** Datagrams handled so far (any counter that moves when one was read). */
+    private readonly ioCount: () => number,
+    private readonly defer: (run: () => void) => void = (run) => void setImmediate(run),
+    private readonly maxRounds = 4,
+  ) {}
+
+  /** Asks for a tick; several requests before it runs make one tick. */
+  request(): void {
+    if (this.pending) return;
+    this.pending = true;
+    let seen = this.ioCount();
+    let rounds = 0;
+    const run = (): void => {
+      const now = this.ioCount();
+      if (now !== seen && rounds < this.maxRounds) {
+        seen = now;
+        rounds++;
+        this.defer(run);
+        return;
+      }
+      this.pending = false;
+      this.tick();
+    };
+    this.defer(run);
+  }
+}
