@@ -267,10 +267,9 @@ TrackResult SessionTable::trackTcp(const Parsed& pk, const FlowKey& k, bool send
       if ((s.dir[i].flags & ~kDirTsSeen & ~kDirAck) != (before0.dir[i].flags & ~kDirTsSeen & ~kDirAck) ||
           s.dir[i].wscale != before0.dir[i].wscale || s.dir[i].mss != before0.dir[i].mss)
         urgent = true;
-      const uint32_t rcvWin = std::max<uint32_t>(s.dir[1 - i].window, 1);  // governs side i's data
-      const uint32_t ownWin = std::max<uint32_t>(s.dir[i].window, 1);      // governs side i's acks
-      if (seqDistance(s.dir[i].end, s.replEnd[i]) > rcvWin / 4) urgent = true;
-      if ((s.dir[i].flags & kDirAck) && seqDistance(s.dir[i].ackEdge, s.replAck[i]) > ownWin / 4) urgent = true;
+      // Sequence, ack and window movement alone is lazy: a replica's sequence values are trusted only
+      // loosely until each side sends afresh (the window rule's stale slack), so their lag costs nothing
+      // at a takeover, and urgent sends for them cost every member CPU (README "Coalescing rule").
     }
     s.flags &= static_cast<uint8_t>(~kSessReplica);  // touched by local traffic: this member replicates it now
     markChanged(k, s, urgent);

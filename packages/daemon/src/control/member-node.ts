@@ -162,6 +162,8 @@ export class MemberNode {
   private livenessPeersGiven = '';
   private lastLivenessRefresh = -Infinity;
   private lastLivenessMembers = -1;
+  /** The members as of the last step (who may be asked for a certificate). */
+  private knownMembers: ReadonlySet<MemberId> = new Set();
 
   constructor(private readonly opts: MemberNodeOptions) {
     const c = opts.config;
@@ -278,10 +280,16 @@ export class MemberNode {
       return;
     }
     this.count('sync.no-peer-certificate');
+    this.probeCertificate(to);
+  }
+
+  /** An empty StateAck carrying this member's certificate: `to` answers with its own (answerCertificateProbe). */
+  private probeCertificate(to: MemberId): void {
     const now = this.clock();
     const last = this.certificateProbes.get(to);
     if (last !== undefined && now - last < SYNC_PROBE_EVERY_MS) return;
     this.certificateProbes.set(to, now);
+    this.count('sync.certificate-probe-sent');
     this.send(to, { type: 'state-ack', seqs: [] }, { includeCertificate: true });
   }
 
@@ -459,6 +467,11 @@ export class MemberNode {
       return;
     }
     this.count(`drop.${opened.code}`);
+    if (opened.code === 'unknown-signer' && opened.sender === fromIp && this.knownMembers.has(fromIp)) {
+      // A member whose certificate this member never saw (it restarted since that member last sent one):
+      // ask for it, as a StateSync that cannot be sealed does (at most every SYNC_PROBE_EVERY_MS).
+      this.probeCertificate(fromIp);
+    }
     if (opened.code === 'certificate-rejected' && opened.signed?.message.type === 'join-request' && opened.sender === fromIp) {
       if (this.untrustedJoins.take(fromIp, this.clock())) {
         this.step({ type: 'untrusted-join', now: this.clock(), from: opened.sender, nonce: opened.signed.message.nonce, reason: opened.reason });
@@ -492,6 +505,7 @@ export class MemberNode {
       }
       const view = this.core.dataPlaneView(holdsHandedOverUnits(this.opts.config));
       this.opts.dataPlane?.sync(view);
+      if (view.members.length !== this.knownMembers.size || view.members.some((m) => !this.knownMembers.has(m))) this.knownMembers = new Set(view.members);
       const now = this.clock();
       if (this.opts.liveness && (view.members.length !== this.lastLivenessMembers || now - this.lastLivenessRefresh >= LIVENESS_REFRESH_MS)) {
         this.lastLivenessMembers = view.members.length;

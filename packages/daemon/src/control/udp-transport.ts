@@ -40,6 +40,9 @@ export function inSubnet(ip: string, network: number, mask: number): boolean {
  * UDP on the cluster interface. Binds the member address and the subnet broadcast address (see
  * bindLocalAddress) and sends from the member address, so receivers can check the source.
  */
+/** Receive buffer asked for each control socket (the kernel caps it at net.core.rmem_max). */
+export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export class UdpTransport implements Transport {
   private readonly socket: Socket;
   private readonly sockets: readonly Socket[];
@@ -89,6 +92,14 @@ export class UdpTransport implements Transport {
           /* already closed */
         }
         throw e;
+      }
+      // A receive buffer that holds a burst of state-sync messages while the event loop is busy: the
+      // kernel's default (about 200 KiB, some 90 such datagrams) overflowed under load and dropped the
+      // keepalives behind them (docs/operator-guide.md: the kernel caps it at net.core.rmem_max).
+      try {
+        socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+      } catch {
+        /* capped or refused: the kernel's default stays */
       }
       return socket;
     };

@@ -1,13 +1,13 @@
 /**
  * When the session sync's periodic passes run (docs/state-sync.md). Pure: the time comes in.
  *
- *   - every URGENT_EVERY_MS (the driver's tick): urgent changes are collected (creation, state change, a
- *     sequence number that moved a quarter window) and the replicator sends what its rate limit allows;
+ *   - every URGENT_EVERY_MS (the driver's tick): urgent changes are collected (creation, state change)
+ *     and the replicator sends what its rate limit allows;
  *   - every LAZY_EVERY_MS: lazy changes too (other sequence, ack and window movement);
  *   - every EXPIRE_EVERY_MS: expired sessions are removed and the table's statistics are taken.
  */
 export const URGENT_EVERY_MS = 10;
-export const LAZY_EVERY_MS = 200;
+export const LAZY_EVERY_MS = 1000;
 export const EXPIRE_EVERY_MS = 1000;
 
 export class SyncCadence {
