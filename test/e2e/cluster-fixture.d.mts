@@ -68,7 +68,8 @@ export declare class ClusterFixture {
   outside?: Segment;
   clients?: Host[];
   server?: Host;
-  startEcho(host: Host, name?: string): { child: ChildProcess; stop(): Promise<EchoStats | null> };
+  /** `ready` resolves once the echo server listens on TCP 7000 and UDP 7001. */
+  startEcho(host: Host, name?: string): { child: ChildProcess; ready: Promise<void>; stop(): Promise<EchoStats | null> };
   traffic(host: Host, args: string[], timeoutMs?: number): Promise<TrafficSummary>;
   net: Topology;
   lan: Segment;

@@ -207,7 +207,16 @@ export class ClusterFixture {
 
   /** Starts an echo service (TCP 7000, UDP 7001 on every address) on a host; returns a stopper that resolves its counts. */
   startEcho(host, name = host.name) {
-    const child = host.spawn(process.execPath, [ECHO, '--tcp', '7000', '--udp', '7001', '--name', name], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = host.spawn(process.execPath, [ECHO, '--tcp', '7000', '--udp', '7001', '--name', name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Resolves once the echo server listens (its stderr line); rejects if it exits first.
+    const ready = new Promise((resolve, reject) => {
+      createInterface({ input: child.stderr }).on('line', (l) => {
+        if (l.includes('"listening":true')) resolve();
+        else process.stderr.write(`${l}\n`);
+      });
+      child.once('exit', (code, signal) => reject(new Error(`echo server on ${host.name} exited (${code ?? signal}) before listening`)));
+    });
+    ready.catch(() => {}); // a caller that does not wait for it
     let last = null;
     createInterface({ input: child.stdout }).on('line', (l) => {
       try {
@@ -218,6 +227,7 @@ export class ClusterFixture {
     });
     return {
       child,
+      ready,
       stop: () =>
         new Promise((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve(last);

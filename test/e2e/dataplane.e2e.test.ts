@@ -75,7 +75,7 @@ describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
     const echos = f.members.map((m) => f.startEcho(m.host, m.name));
     const server = f.startEcho(f.server!, 's1');
     cleanups.push(() => Promise.all([...echos, server].map((e) => e.stop())));
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([...echos, server].map((e) => e.ready));
     const tableBefore = JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners as string[];
     // Every TCP reset a member's own stack sends, captured on its outside interface.
     const captures = f.members.map((m) => {
@@ -149,7 +149,7 @@ describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
   it.runIf(method === 'master-forward')('a unit that moves during traffic loses no packet', async () => {
     const server = f.startEcho(f.server!, 's1');
     cleanups.push(() => server.stop());
-    await new Promise((r) => setTimeout(r, 300));
+    await server.ready;
     const { unit } = classifyFlow({ proto: 'udp', src: f.clients![0]!.address(), dst: '192.0.2.100', forwarding: true });
     const owners = JSON.parse((await f.gwctl(['status', '--json'])).stdout).units.owners as string[];
     const owner = owners[unit]!;
@@ -177,7 +177,7 @@ describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
     await f.waitForView((v) => healthy(v, survivors), { since: t0, timeoutMs: 15_000, what: 'survivors own every unit' });
     const echos = survivors.map((ip) => f.startEcho(f.member(ip).host, ip));
     cleanups.push(() => Promise.all(echos.map((e) => e.stop())));
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all(echos.map((e) => e.ready)); // every survivor listens before the first SYN
     const svc = await f.traffic(f.clients![0]!, ['--target', CLUSTER_IP, '--tcp-port', '7000', '--udp-port', '7001', '--flows', '40', '--bytes', '5000', '--timeout-ms', '8000']);
     expect(svc.tcp).toMatchObject({ ok: 40, failed: 0 });
     expect(svc.udp).toMatchObject({ ok: 40, failed: 0 });

@@ -97,8 +97,8 @@ describe('failover with state sync', () => {
     const victim = kind === 'master' ? master : M.find((ip) => ip !== master)!;
     const affected = PAIRS.filter((p) => table[unitOf(p)] === victim);
     expect(affected.length, 'some connections must run through the victim').toBeGreaterThan(0);
-    const running = soak(f, 14);
-    await new Promise((r) => setTimeout(r, 5000));
+    const running = soak(f, 10);
+    await new Promise((r) => setTimeout(r, 4000));
     const t0 = f.kill9(victim);
     const survivors = M.filter((ip) => ip !== victim);
     await f.waitForView((v) => healthy(v, survivors), { since: t0, timeoutMs: 15_000, what: 'survivors own every unit' });

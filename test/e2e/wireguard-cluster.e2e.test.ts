@@ -7,11 +7,12 @@
 // /metrics carries the per-peer series, and forged datagrams to the port are counted per reason while the
 // member keeps serving.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFixture, healthy, CLUSTER_IP, GWCTL_CMD, TOKEN } from './cluster-fixture.mjs';
 import { waitFor, type Host } from '../harness/netns.mjs';
+import { TCP_CLIENT, UDP_SEND, genkey, haveTools, pubkey } from './wireguard-tools.js';
 
 const M = ['192.0.2.11'];
 const SERVER = '192.0.2.100';
@@ -21,34 +22,6 @@ const PEERS = [
   { inner: '203.0.113.81', allowed: '203.0.113.80/28' },
 ];
 
-const haveTools = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v wireguard-go && command -v wg'], { stdio: 'ignore' });
-    return process.getuid?.() === 0 && existsSync('/dev/net/tun');
-  } catch {
-    return false;
-  }
-})();
-
-const genkey = () => execFileSync('wg', ['genkey']).toString().trim();
-const pubkey = (k: string) => execFileSync('wg', ['pubkey'], { input: k }).toString().trim();
-
-/** One TCP connection from a client namespace: `n` random bytes out, the echo back, compared. */
-const TCP_CLIENT = `
-const net = require('node:net'); const { randomBytes } = require('node:crypto');
-const [host, port, n] = process.argv.slice(1); const data = randomBytes(Number(n)); const got = [];
-let local; const s = net.connect({ host, port: Number(port) }, () => { local = s.localAddress; s.write(data); s.end(); });
-s.on('data', (d) => got.push(d));
-s.on('error', (e) => { console.log(JSON.stringify({ error: e.code || e.message })); process.exit(1); });
-s.on('close', () => { const b = Buffer.concat(got); console.log(JSON.stringify({ sent: data.length, received: b.length, equal: b.equals(data), localAddress: local })); });
-`;
-
-/** Datagrams (hex, comma-separated) to host:port from a fresh socket. */
-const UDP_SEND = `
-const d = require('node:dgram').createSocket('udp4'); const [host, port, list] = process.argv.slice(1);
-const msgs = list.split(',').map((h) => Buffer.from(h, 'hex')); let left = msgs.length;
-for (const m of msgs) d.send(m, Number(port), host, () => { if (--left === 0) d.close(); });
-`;
 
 interface PeerRow { publicKey: string; endpoint: string | null; owner: string | null; unit: number | null; latestHandshake: string | null; rxBytes: number; rxPackets: number; txBytes: number; txPackets: number }
 interface TunnelsAnswer { member: string; running: boolean; publicKey: string; peers: PeerRow[]; drops: { handshake: Record<string, number>; transport: Record<string, number> } }

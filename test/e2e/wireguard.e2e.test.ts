@@ -11,11 +11,12 @@
 // what the cluster integration adds (ownership by work unit, the inside-to-owner path).
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Topology, waitFor, type Host } from '../harness/netns.mjs';
+import { TCP_CLIENT, UDP_SEND, genkey, haveTools, pubkey } from './wireguard-tools.js';
 
 const ENDPOINT_TOOL = new URL('./tools/wg-endpoint.mjs', import.meta.url).pathname;
 const ECHO = new URL('./tools/echo-server.mjs', import.meta.url).pathname;
@@ -31,34 +32,6 @@ const PEERS = [
 const LOADED = { client: '198.51.100.23', inner: '203.0.113.97', allowed: '203.0.113.96/28' };
 const LOADED_PORT = 51821;
 
-const haveTools = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v wireguard-go && command -v wg'], { stdio: 'ignore' });
-    return process.getuid?.() === 0 && existsSync('/dev/net/tun');
-  } catch {
-    return false;
-  }
-})();
-
-const genkey = () => execFileSync('wg', ['genkey']).toString().trim();
-const pubkey = (k: string) => execFileSync('wg', ['pubkey'], { input: k }).toString().trim();
-
-/** A node script run in a client namespace: one TCP connection, `bytes` random bytes out, the echo back. */
-const TCP_CLIENT = `
-const net = require('node:net'); const { randomBytes, createHash } = require('node:crypto');
-const [host, port, n] = process.argv.slice(1); const data = randomBytes(Number(n)); const got = [];
-let local; const s = net.connect({ host, port: Number(port) }, () => { local = s.localAddress; s.write(data); s.end(); });
-s.on('data', (d) => got.push(d));
-s.on('error', (e) => { console.log(JSON.stringify({ error: e.code || e.message })); process.exit(1); });
-s.on('close', () => { const b = Buffer.concat(got); console.log(JSON.stringify({ sent: data.length, received: b.length, equal: b.equals(data), localAddress: local })); });
-`;
-
-/** A node script that sends datagrams (hex, comma-separated) to host:port from a fresh socket. */
-const UDP_SEND = `
-const d = require('node:dgram').createSocket('udp4'); const [host, port, list] = process.argv.slice(1);
-const msgs = list.split(',').map((h) => Buffer.from(h, 'hex')); let left = msgs.length;
-for (const m of msgs) d.send(m, Number(port), host, () => { if (--left === 0) d.close(); });
-`;
 
 interface EndpointStatus {
   status: { publicKey: string; endpoint: { address: string } | null; latestHandshakeMs: number | null; rxPackets: number; txPackets: number; rxBytes: number; txBytes: number }[];

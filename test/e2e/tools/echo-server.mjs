@@ -12,6 +12,11 @@ const { values } = parseArgs({
 const stats = { name: values.name, tcpConnections: 0, tcpBytes: 0, tcpErrors: 0, udpDatagrams: 0, udpBytes: 0, peers: {}, udpPeers: {} };
 const report = () => process.stdout.write(`${JSON.stringify(stats)}\n`);
 
+// One {"listening":true} line on stderr once every socket is bound (stdout carries only the counts).
+let waiting = (values.tcp ? 1 : 0) + (values.udp ? 1 : 0);
+const bound = () => {
+  if (--waiting === 0) process.stderr.write('{"listening":true}\n');
+};
 if (values.tcp) {
   net
     .createServer((sock) => {
@@ -25,7 +30,7 @@ if (values.tcp) {
       sock.on('end', () => sock.end());
       sock.on('error', () => stats.tcpErrors++);
     })
-    .listen(Number(values.tcp), values.host);
+    .listen(Number(values.tcp), values.host, bound);
 }
 if (values.udp) {
   const s = dgram.createSocket('udp4');
@@ -36,7 +41,7 @@ if (values.udp) {
     stats.udpPeers[peer] = (stats.udpPeers[peer] ?? 0) + 1;
     s.send(msg, rinfo.port, rinfo.address);
   });
-  s.bind(Number(values.udp), values.host);
+  s.bind(Number(values.udp), values.host, bound);
 }
 const every = Number(values['report-ms']);
 if (every > 0) setInterval(report, every).unref();
