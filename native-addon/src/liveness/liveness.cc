@@ -39,6 +39,15 @@ constexpr size_t kAuthed = 32;  // bytes covered by the MAC
 static_assert(crypto_auth_BYTES == kDatagramBytes - kAuthed, "MAC fills the rest of the datagram");
 static_assert(crypto_auth_KEYBYTES == kKeyBytes, "key size");
 
+Event errorEvent(const char* syscall, int errnum, const std::string& what) {
+  Event e;
+  e.type = Event::Type::Error;
+  e.syscall = syscall;
+  e.errnum = errnum;
+  e.message = what + ": " + std::strerror(errnum);
+  return e;
+}
+
 }  // namespace
 
 uint32_t watchdogPeriods(double p, double k, uint32_t minN, uint32_t maxN) {
@@ -292,14 +301,7 @@ void Liveness::run() {
       std::lock_guard<std::mutex> g(mu_);
       stats_.realtime = err == 0;
     }
-    if (err != 0) {
-      Event e;
-      e.type = Event::Type::Error;
-      e.syscall = "pthread_setschedparam";
-      e.errnum = err;
-      e.message = std::string("real-time priority refused (the thread runs with normal scheduling): ") + std::strerror(err);
-      post(std::move(e));
-    }
+    if (err != 0) post(errorEvent("pthread_setschedparam", err, "real-time priority refused (the thread runs with normal scheduling)"));
   }
   const double interval = static_cast<double>(std::max<uint32_t>(1, config_.intervalMs));
   double nextSend = monotonicMs();
@@ -316,12 +318,7 @@ void Liveness::run() {
     const int timeout = static_cast<int>(std::ceil(std::max(0.0, nextSend - monotonicMs())));
     const int r = poll(fds, 2, timeout);
     if (r < 0 && errno != EINTR) {
-      Event e;
-      e.type = Event::Type::Error;
-      e.syscall = "poll";
-      e.errnum = errno;
-      e.message = std::string("poll: ") + std::strerror(errno);
-      post(std::move(e));
+      post(errorEvent("poll", errno, "poll"));
       break;
     }
     if (r > 0 && (fds[0].revents & POLLIN)) receiveAll();
