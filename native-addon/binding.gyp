@@ -48,7 +48,7 @@
           "libraries": ["-lsodium", "-lpthread"]
         }],
         ["have_bpf==1", {
-          "sources": ["src/fastpath/fastpath_owner.cc", "src/fastpath/fastpath_wrap.cc"],
+          "sources": ["src/fastpath/fastpath_owner.cc", "src/fastpath/flow_map.cc", "src/fastpath/fastpath_wrap.cc"],
           "defines": ["GWC_HAVE_FASTPATH"],
           "libraries": ["-lbpf"],
           "dependencies": ["gwcluster_fastpath_bpf"]

@@ -61,6 +61,7 @@ export {
   type FastPathAttachMode,
   type FastPathStats,
   type FastPathStatName,
+  type FlowSyncResult,
   type KernelDetailedBatch,
 } from './fastpath/fastpath.js';
 

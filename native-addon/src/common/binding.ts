@@ -188,6 +188,7 @@ export interface NativePacketEngine {
   unref(): void;
   /** Stateful mode: track owned packets in this native SessionTable (null: stateless). */
   attachSessions(table: object | null): void;
+  attachFlowOffloads(fastPaths: object[]): void;
   close(): void;
 }
 
@@ -228,6 +229,8 @@ export interface NativeSessionStats {
   installed: number;
   installStale: number;
   regained: number;
+  /** FastPath.syncFlows refreshes that carried a kernel-passed packet. */
+  offloadRefreshed: number;
   installInvalid: number;
   bytesPerSession: number;
   /** Packets per TRACK_REASONS name. */
@@ -270,6 +273,10 @@ export interface NativeFastPath {
   stats(): BigUint64Array;
   classifyInKernel(packets: Uint8Array, offsets: Uint32Array, frames: boolean): NativeDetailedBatch & { verdicts: Uint8Array };
   testRunDuration(packet: Uint8Array, frames: boolean, repeat: number): number;
+  syncFlows(table: object): { entries: number; refreshed: number; removed: number; errors: number };
+  flowStats(): { offloaded: number; offloadErrors: number };
+  offloadPacket(ipPacket: Uint8Array, unit: number): void;
+  runOnce(packet: Uint8Array, frames: boolean): { verdict: number; mark: number };
   close(): void;
 }
 
@@ -278,6 +285,7 @@ export interface NativeFastPathConstants {
   actionToUser: number;
   actionPass: number;
   actionDrop: number;
+  actionPassTracked: number;
   configFrames: number;
   configDecideIpv6: number;
   configTestResult: number;

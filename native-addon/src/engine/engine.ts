@@ -2,6 +2,7 @@
 // `-j NFQUEUE --queue-num N` on the data-plane interfaces, no bypass) get their verdict on the
 // engine's own thread by the Figure 9 filter; ARP for the cluster IPs is answered and announced.
 // engine/packet_engine.h states the verdicts, the threading and the memory ordering.
+import type { FastPath } from '../fastpath/fastpath.js';
 import type { SessionTable } from '../sessions/sessions.js';
 import {
   loadBinding,
@@ -337,6 +338,15 @@ export class PacketEngine {
    */
   attachSessions(table: SessionTable | null): void {
     this.#call('PacketEngine.attachSessions', (n) => n.attachSessions(table === null ? null : table.native));
+  }
+
+  /**
+   * The kernel fast paths (one per interface) whose flow maps get every flow this engine sees
+   * established under session tracking: their further packets then pass in the kernel (UnitAction
+   * PASS_TRACKED). [] stops offloading.
+   */
+  attachFlowOffloads(fastPaths: readonly FastPath[]): void {
+    this.#call('PacketEngine.attachFlowOffloads', (n) => n.attachFlowOffloads(fastPaths.map((f) => f.native)));
   }
 
   /** Stops and joins the engine thread and unbinds the queue (queued packets are dropped). Idempotent. */

@@ -108,6 +108,7 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Unref>("unref"),
                          InstanceMethod<&EngineWrap::Close>("close"),
                          InstanceMethod<&EngineWrap::AttachSessions>("attachSessions"),
+                         InstanceMethod<&EngineWrap::AttachFlowOffloads>("attachFlowOffloads"),
                      });
 }
 
@@ -428,6 +429,24 @@ Napi::Value EngineWrap::AttachSessions(const Napi::CallbackInfo& info) {
   if (table == nullptr) throw Napi::TypeError::New(env, "PacketEngine.attachSessions: table must be a SessionTable (native) or null");
   sessionsRef_ = Napi::Persistent(info[0].As<Napi::Object>());
   engine_->setSessions(table);
+  return env.Undefined();
+}
+
+// attachFlowOffloads(fastPaths: FastPath[]): the kernel fast paths whose flow maps get the flows this
+// engine sees established ([] detaches). Each FastPath's flow map stays alive while attached here.
+Napi::Value EngineWrap::AttachFlowOffloads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env, "PacketEngine.attachFlowOffloads");
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "PacketEngine.attachFlowOffloads: fastPaths must be an array of FastPath (native)");
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::shared_ptr<FlowOffload>> flows;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value v = a.Get(i);
+    std::shared_ptr<FlowOffload> f = v.IsObject() ? ResolveFlowOffload(v.As<Napi::Object>()) : nullptr;
+    if (!f) throw Napi::TypeError::New(env, "PacketEngine.attachFlowOffloads: fastPaths[" + std::to_string(i) + "] is not an open FastPath (native)");
+    flows.push_back(std::move(f));
+  }
+  engine_->setFlowOffloads(std::move(flows));
   return env.Undefined();
 }
 

@@ -41,6 +41,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value AttachSessions(const Napi::CallbackInfo& info);
+  Napi::Value AttachFlowOffloads(const Napi::CallbackInfo& info);
 
   void CheckOpen(Napi::Env env, const char* call) const;
   void Shutdown(bool releaseTsfn);

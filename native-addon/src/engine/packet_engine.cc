@@ -218,6 +218,8 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
   uint32_t nfVerdict = NF_DROP;
   bool forward = false;
   bool notify = false;
+  bool offload = false;
+  std::vector<std::shared_ptr<FlowOffload>> offloads;
   Mac mac{};
   Classification c;
   {
@@ -236,9 +238,13 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
         // Only traffic the cluster routes is tracked: a packet for a cluster IP ends at this member's own
         // stack, which is the stateful endpoint (its replies leave through OUTPUT, unseen here).
         if (self->sessions_ != nullptr && c.status == Status::Forwarded) {
-          if (!self->TrackOwnedLocked(payload, len, c.unit)) {
+          if (!self->TrackOwnedLocked(payload, len, c.unit, &offload)) {
             for (auto* vc : counts) ++vc->dropped;
             break;
+          }
+          if (offload) {
+            offloads = self->flowOffloads_;
+            offload = !offloads.empty();
           }
         }
         nfVerdict = NF_ACCEPT;
@@ -272,6 +278,9 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
         break;
     }
   }
+  // Outside the lock (system calls): the flow's further packets pass in the kernel.
+  if (offload)
+    for (const auto& f : offloads) f->offload(payload, len, c.unit);
   if (forward && !self->SendToMac(payload, len, mac)) {
     std::lock_guard<std::mutex> lock(self->mu_);
     ++self->stats_.forwardErrors;
@@ -301,7 +310,7 @@ void PacketEngine::Emit(EngineEvent&& e, uint16_t unitToUnmark) {
 
 // ---- the JS thread ----
 
-bool PacketEngine::TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit) {
+bool PacketEngine::TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit, bool* offload) {
   const int64_t nowMs = WallMs();
   const int64_t gained = unit < kWorkUnits ? gainedMs_[unit] : 0;
   sess::TrackResult tr;
@@ -310,7 +319,14 @@ bool PacketEngine::TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit)
     tr = sessions_->track(p, len, nowMs, unit, gained);
   }
   ++stats_.sessionTracked;
-  if (tr.verdict != sess::Verdict::Drop) return true;
+  if (tr.verdict != sess::Verdict::Drop) {
+    // Established TCP (the flow map refuses SYN/FIN/RST segments) or a UDP session: the kernel may
+    // pass the flow's next packets (kernel path).
+    if (offload && tr.session && unit < kWorkUnits &&
+        ((tr.proto == 6 && tr.state == static_cast<uint8_t>(sess::TcpState::Established)) || tr.proto == 17))
+      *offload = true;
+    return true;
+  }
   ++stats_.sessionDrops;
   if (tr.reason == sess::Reason::NoSession) ++stats_.sessionDropNoSession;
   if (tr.reason == sess::Reason::OutOfWindow) ++stats_.sessionDropWindow;
@@ -362,6 +378,11 @@ void PacketEngine::setRole(uint16_t localSlot, bool master, uint8_t method) {
 void PacketEngine::setSessions(sess::SessionTable* table) {
   std::lock_guard<std::mutex> lock(mu_);
   sessions_ = table;
+}
+
+void PacketEngine::setFlowOffloads(std::vector<std::shared_ptr<FlowOffload>> flows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  flowOffloads_ = std::move(flows);
 }
 
 void PacketEngine::setSlotMac(uint16_t slot, const Mac* mac) {

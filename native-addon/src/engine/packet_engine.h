@@ -52,6 +52,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/flow_offload.h"
 #include "engine/net_interface.h"
 #include "filter/work_unit_filter.h"
 #include "sessions/session_table.h"
@@ -158,6 +159,8 @@ class PacketEngine {
   // engine's) and is dropped when the table refuses it. nullptr: stateless. The caller keeps the table
   // alive while it is attached.
   void setSessions(sess::SessionTable* table);
+  // The kernel fast paths to offload established flows into (dataplane.path kernel); empty: none.
+  void setFlowOffloads(std::vector<std::shared_ptr<FlowOffload>> flows);
   void setSlotMac(uint16_t slot, const Mac* mac);  // nullptr forgets it
   void setClusterMac(const Mac* mac);
   void setAnswering(bool on);
@@ -222,6 +225,7 @@ class PacketEngine {
 
   std::mutex mu_;  // guards everything below
   sess::SessionTable* sessions_ = nullptr;
+  std::vector<std::shared_ptr<FlowOffload>> flowOffloads_;
   WorkUnitFilter filter_;
   std::unordered_map<uint16_t, Mac> slotMacs_;
   std::array<bool, kWorkUnits> notified_{};
@@ -231,7 +235,8 @@ class PacketEngine {
   void NoteOwnerLocked(size_t unit, uint16_t slot, int64_t nowMs);
   // Stateful mode: tracks a packet of an owned, forwarded unit (mu_ held); false: the table refused it
   // (counted). Used for queued packets and for held packets released into this member's own stack.
-  bool TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit);
+  // *offload (when given) is set when the flow may be offloaded to the kernel (setFlowOffloads).
+  bool TrackOwnedLocked(const uint8_t* p, size_t len, uint16_t unit, bool* offload = nullptr);
   VerdictCounts sinceReset_;
   EngineStats stats_;
   bool answering_ = false;

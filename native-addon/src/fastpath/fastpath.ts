@@ -8,6 +8,15 @@ import { loadBinding, FASTPATH_OBJECT_URL, type FilterBinding, type NativeDetail
 import { parseClusterIps, type ClusterIpsInput } from '../common/addresses.js';
 import { callNative, checkBoolean, checkInteger, checkOffsets, NativeCallError } from '../common/errors.js';
 import { WORK_UNITS } from '../filter/reference.js';
+import { SessionTable } from '../sessions/sessions.js';
+
+/** FastPath.syncFlows: entries read, entries with kernel-passed packets, entries deleted, refused calls. */
+export interface FlowSyncResult {
+  entries: number;
+  refreshed: number;
+  removed: number;
+  errors: number;
+}
 
 /** What the kernel does with the packets of a unit (fastpath_consts.h GWC_ACTION_*). */
 export const UnitAction = {
@@ -17,6 +26,12 @@ export const UnitAction = {
   PASS: 1,
   /** Another member's unit: drop silently in the kernel. */
   DROP: 2,
+  /**
+   * This member's unit under session tracking: routed IPv4 TCP (without SYN, FIN, RST) and UDP of the
+   * flows the packet engine offloaded (PacketEngine.attachFlowOffloads) pass like PASS; everything else
+   * goes up like TO_USER. Packets for a cluster IP itself pass like PASS.
+   */
+  PASS_TRACKED: 3,
 } as const;
 export type UnitAction = (typeof UnitAction)[keyof typeof UnitAction];
 
@@ -34,6 +49,8 @@ export const FASTPATH_STAT_NAMES = [
   'fragments',
   'l2tp',
   'l2tpFallback',
+  'flowHit', // PASS_TRACKED: a packet of an offloaded flow, passed (also counted in 'passed')
+  'flowMiss', // PASS_TRACKED: not offloaded (or SYN/FIN/RST), up to the engine (also counted in 'toUser')
 ] as const;
 export type FastPathStatName = (typeof FASTPATH_STAT_NAMES)[number];
 export type FastPathStats = Record<FastPathStatName, bigint>;
@@ -149,7 +166,7 @@ export class FastPath {
   /** The kernel's action for every unit in `units` from its next packet on. ownerSlot: the owner in the ownership table. */
   setUnitActions(units: Iterable<number>, action: UnitAction, ownerSlot = 0): void {
     const call = 'FastPath.setUnitActions';
-    checkInteger(action, call, 'action', 0, 2);
+    checkInteger(action, call, 'action', 0, 3);
     checkInteger(ownerSlot, call, 'ownerSlot', 0, 0xffff);
     const list = units instanceof Uint16Array ? units : Uint16Array.from(units, (u, i) => (checkInteger(u, call, `units[${i}]`, 0, WORK_UNITS - 1), u));
     const n = this.#open(call);
@@ -211,6 +228,55 @@ export class FastPath {
     checkInteger(opts.repeat, call, 'opts.repeat', 1, 100_000_000);
     const n = this.#open(call);
     return callNative(call, () => n.testRunDuration(packet, opts.frames, opts.repeat));
+  }
+
+  /**
+   * Folds what the kernel passed of the offloaded flows into their sessions in `table` (last seen,
+   * sequence, ack, window: lazily replicated), and deletes the flow entries whose session is gone or no
+   * longer established, so that their packets go up to the engine again. Call every few hundred ms.
+   */
+  syncFlows(table: SessionTable): FlowSyncResult {
+    const call = 'FastPath.syncFlows';
+    if (!(table instanceof SessionTable)) throw new TypeError(`${call}: table must be a SessionTable`);
+    const n = this.#open(call);
+    return callNative(call, () => n.syncFlows(table.native));
+  }
+
+  /** Flows the packet engine offloaded into this path's flow map, and the insertions the kernel refused. */
+  flowStats(): { offloaded: number; offloadErrors: number } {
+    const call = 'FastPath.flowStats';
+    const n = this.#open(call);
+    return callNative(call, () => n.flowStats());
+  }
+
+  /**
+   * Offloads the flow of `ipPacket` (an IPv4 TCP segment without SYN/FIN/RST, or UDP; from its IP
+   * header) in `unit`'s current generation: what the packet engine does once it saw the session
+   * established. For tests and tools; the engine does it by itself.
+   */
+  offloadPacket(ipPacket: Uint8Array, unit: number): void {
+    const call = 'FastPath.offloadPacket';
+    if (!(ipPacket instanceof Uint8Array)) throw new TypeError(`${call}: ipPacket must be a Uint8Array`);
+    checkInteger(unit, call, 'unit', 0, WORK_UNITS - 1);
+    const n = this.#open(call);
+    callNative(call, () => n.offloadPacket(ipPacket, unit));
+  }
+
+  /**
+   * Runs the program once on `packet` as configured (policies, offloaded flows, marks) through
+   * BPF_PROG_TEST_RUN: its tc verdict (0 pass, 2 drop) and the skb mark it left. Only while detached.
+   */
+  runOnce(packet: Uint8Array, opts: { frames: boolean }): { verdict: number; mark: number } {
+    const call = 'FastPath.runOnce';
+    if (!(packet instanceof Uint8Array)) throw new TypeError(`${call}: packet must be a Uint8Array`);
+    checkBoolean(opts?.frames, call, 'opts.frames');
+    const n = this.#open(call);
+    return callNative(call, () => n.runOnce(packet, opts.frames));
+  }
+
+  /** The native object, for PacketEngine.attachFlowOffloads. Throws when closed. */
+  get native(): NativeFastPath {
+    return this.#open('FastPath.native');
   }
 
   /** Detaches and unloads the program and its maps. Idempotent. */

@@ -55,7 +55,13 @@
 #define GWC_ACTION_TO_USER 0  /* pass to the stack with config.user_mark set: the NFQUEUE rule takes it */
 #define GWC_ACTION_PASS 1     /* this member's unit: pass to the stack with config.pass_mark set, counted per unit */
 #define GWC_ACTION_DROP 2     /* another member's unit (it received the packet too): drop silently */
-#define GWC_ACTION_COUNT 3
+/* This member's unit under session tracking: a routed IPv4 TCP segment without SYN, FIN or RST, or a
+ * routed IPv4 UDP datagram, of a flow the packet engine offloaded (gwc_flows, entry of the unit's
+ * current generation) passes like PASS and refreshes the flow's entry; everything else of the unit goes
+ * up like TO_USER (the engine tracks it, and offloads the flow once its session is established).
+ * Packets for a cluster IP itself pass like PASS (the engine does not track them either). */
+#define GWC_ACTION_PASS_TRACKED 3
+#define GWC_ACTION_COUNT 4
 
 /* gwc_config.flags */
 #define GWC_CONFIG_FRAMES 0x1       /* packets start with an Ethernet header (else: with the IP header) */
@@ -75,9 +81,14 @@
 #define GWC_STAT_FRAGMENTS 9
 #define GWC_STAT_L2TP 10
 #define GWC_STAT_L2TP_FALLBACK 11
-#define GWC_STAT_COUNT 12
+#define GWC_STAT_FLOW_HIT 12       /* PASS_TRACKED: an offloaded flow's packet, passed (also counted as passed) */
+#define GWC_STAT_FLOW_MISS 13      /* PASS_TRACKED: no current entry, or a SYN/FIN/RST: up to the engine (also toUser) */
+#define GWC_STAT_COUNT 14
 
 #define GWC_MAX_CLUSTER_IPS 64
 #define GWC_MAX_BYPASS_IPS 256
+/* Offloaded flow directions per interface (gwc_flows, LRU: the least recently used entry makes room,
+ * and its flow's next packet goes up to the engine, which offloads it again). */
+#define GWC_MAX_FLOWS 65536
 
 #endif /* GWC_FASTPATH_CONSTS_H */

@@ -40,6 +40,44 @@ static __always_inline int gwc_is_bypass(const struct gwc_classification *c) {
   return bpf_map_lookup_elem(&gwc_bypass_v6, &c->dst6) != NULL;
 }
 
+/* GWC_ACTION_PASS_TRACKED for a routed IPv4 packet (c->status FORWARDED, not a fragment): 1 when the
+ * packet belongs to a flow the engine offloaded in the unit's current generation (its entry then
+ * refreshed), 0 when it must go up (no entry, an entry of an earlier generation, a TCP SYN, FIN or RST,
+ * another protocol, or headers the load cannot read). */
+static __always_inline int gwc_offloaded(struct __sk_buff *skb, const struct gwc_classification *c, __u8 generation) {
+  if (c->proto != 6 && c->proto != 17) return 0;
+  __u8 ip[20];
+  if (bpf_skb_load_bytes(skb, c->l3, ip, 20) < 0) return 0;
+  const __u32 l4 = c->l3 + c->l4off;
+  struct gwc_flow_key k = {};
+  __builtin_memcpy(&k.saddr, ip + 12, 4);
+  __builtin_memcpy(&k.daddr, ip + 16, 4);
+  k.proto = c->proto;
+  __u8 th[16];
+  if (c->proto == 6) {
+    if (c->ip_length < c->l4off + 20) return 0;
+    if (bpf_skb_load_bytes(skb, l4, th, 16) < 0) return 0;
+    if (th[13] & 0x07) return 0; /* FIN, SYN, RST: the engine's state machine */
+  } else {
+    if (bpf_skb_load_bytes(skb, l4, th, 4) < 0) return 0;
+  }
+  __builtin_memcpy(&k.sport, th, 2);
+  __builtin_memcpy(&k.dport, th + 2, 2);
+  struct gwc_flow_value *v = bpf_map_lookup_elem(&gwc_flows, &k);
+  if (!v || v->generation != generation) return 0;
+  v->seen_ns = bpf_ktime_get_ns();
+  v->packets += 1;
+  if (c->proto == 6) {
+    const __u32 doff = (__u32)(th[12] >> 4) * 4;
+    const __u32 payload = c->ip_length > c->l4off + doff ? c->ip_length - c->l4off - doff : 0;
+    v->end = gwc_be32(th + 4) + payload;
+    v->ack = gwc_be32(th + 8);
+    v->window = gwc_be16(th + 14);
+    v->tcp_flags = th[13];
+  }
+  return 1;
+}
+
 SEC("tc")
 int gwc_fastpath_ingress(struct __sk_buff *skb) {
   const __u32 zero = 0;
@@ -83,7 +121,18 @@ int gwc_fastpath_ingress(struct __sk_buff *skb) {
 
   const __u32 unit = c.unit & (GWC_WORK_UNITS - 1);
   const struct gwc_unit_policy *policy = bpf_map_lookup_elem(&gwc_unit_policy, &unit);
-  const __u8 action = policy ? policy->action : GWC_ACTION_TO_USER;
+  __u8 action = policy ? policy->action : GWC_ACTION_TO_USER;
+  if (action == GWC_ACTION_PASS_TRACKED) {
+    if (c.status == GWC_STATUS_CLUSTER) {
+      action = GWC_ACTION_PASS;
+    } else if (c.ip_version == 4 && !(c.flags & GWC_FLAG_FRAGMENT) && gwc_offloaded(skb, &c, policy->generation)) {
+      gwc_count(GWC_STAT_FLOW_HIT);
+      action = GWC_ACTION_PASS;
+    } else {
+      gwc_count(GWC_STAT_FLOW_MISS);
+      action = GWC_ACTION_TO_USER;
+    }
+  }
   if (action == GWC_ACTION_PASS) {
     struct gwc_unit_counter *n = bpf_map_lookup_elem(&gwc_unit_counters, &unit);
     if (n) {

@@ -1,6 +1,6 @@
 /* Every map of the fast path: the contract with user space. User space (fastpath_owner.cc) is the only
  * writer of policy (gwc_unit_policy, gwc_cluster_*, gwc_bypass_*, gwc_config); the program only reads
- * them and writes the counters (gwc_unit_counters, gwc_stats). BPF side only. */
+ * them and writes the counters (gwc_unit_counters, gwc_stats) and the per-packet fields of gwc_flows. BPF side only. */
 #ifndef GWC_FASTPATH_MAPS_H
 #define GWC_FASTPATH_MAPS_H
 
@@ -63,6 +63,15 @@ struct {
   __type(key, __u32);
   __type(value, struct gwc_config);
 } gwc_config SEC(".maps");
+
+/* Flows the packet engine offloaded (GWC_ACTION_PASS_TRACKED): written by user space (insert, delete)
+ * and by the program (the per-packet fields of gwc_flow_value). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, GWC_MAX_FLOWS);
+  __type(key, struct gwc_flow_key);
+  __type(value, struct gwc_flow_value);
+} gwc_flows SEC(".maps");
 
 /* GWC_STAT_* -> packets, per CPU. */
 struct {

@@ -115,6 +115,7 @@ FastPathOwner::FastPathOwner(const std::string& objectPath) {
     bypassV6Fd_ = mapFd("gwc_bypass_v6");
     configFd_ = mapFd("gwc_config");
     statsFd_ = mapFd("gwc_stats");
+    flows_ = std::make_shared<FlowMap>(mapFd("gwc_flows"));
     cpus_ = libbpf_num_possible_cpus();
     if (cpus_ <= 0) fail("libbpf_num_possible_cpus", -cpus_, "");
     baselinePackets_.assign(GWC_WORK_UNITS, 0);
@@ -223,7 +224,9 @@ void FastPathOwner::setConfig(const gwc_config& config) {
 void FastPathOwner::setUnitPolicy(uint32_t unit, const gwc_unit_policy& policy) {
   if (unit >= GWC_WORK_UNITS) fail("setUnitPolicy", ERANGE, "unit " + std::to_string(unit));
   if (policy.action >= GWC_ACTION_COUNT) fail("setUnitPolicy", EINVAL, "action " + std::to_string(policy.action));
-  if (int err = bpf_map_update_elem(policyFd_, &unit, &policy, BPF_ANY); err != 0)
+  gwc_unit_policy p = policy;
+  p.generation = p.action == GWC_ACTION_PASS_TRACKED ? flows_->renew(static_cast<uint16_t>(unit)) : 0;
+  if (int err = bpf_map_update_elem(policyFd_, &unit, &p, BPF_ANY); err != 0)
     fail("bpf_map_update_elem", errOf(err), "gwc_unit_policy[" + std::to_string(unit) + "]");
 }
 
@@ -306,6 +309,7 @@ FastPathOwner::TestRun FastPathOwner::testRun(const uint8_t* data, size_t len) {
   TestRun r{};
   for (int i = 0; i < GWC_TEST_CB_WORDS; ++i) r.cb[static_cast<size_t>(i)] = ctx.cb[i];
   r.retval = opts.retval;
+  r.mark = ctx.mark;
   return r;
 }
 

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,8 @@ extern "C" {
 #include "fastpath/fastpath_consts.h"
 #include "fastpath/fastpath_structs.h"
 }
+
+#include "fastpath/flow_map.h"
 
 struct bpf_object;
 struct bpf_program;
@@ -60,7 +63,10 @@ class FastPathOwner {
 
   void setConfig(const gwc_config& config);
   gwc_config config() const { return config_; }
+  // policy.generation is ignored: a PASS_TRACKED policy gets the unit's next flow generation.
   void setUnitPolicy(uint32_t unit, const gwc_unit_policy& policy);
+  // The program's flow map (offloaded flows), shared with the packet engine.
+  const std::shared_ptr<FlowMap>& flows() const { return flows_; }
   // Replaces the address set: new addresses are added before stale ones are removed, so an address in
   // both the old and the new set is never absent.
   void setClusterIps(const std::vector<uint32_t>& v4, const std::vector<Ipv6Bytes>& v6);
@@ -78,6 +84,7 @@ class FastPathOwner {
   struct TestRun {
     std::array<uint32_t, GWC_TEST_CB_WORDS> cb;
     uint32_t retval;
+    uint32_t mark;  // skb->mark after the program
   };
   TestRun testRun(const uint8_t* data, size_t len);
   // The average run time in nanoseconds of `repeat` runs of one packet (kernel's own measurement).
@@ -96,6 +103,7 @@ class FastPathOwner {
   int bypassV4Fd_ = -1, bypassV6Fd_ = -1, configFd_ = -1, statsFd_ = -1;
   int cpus_ = 0;
   gwc_config config_{};
+  std::shared_ptr<FlowMap> flows_;
   std::vector<uint64_t> baselinePackets_, baselineBytes_;
 
   std::string ifname_;

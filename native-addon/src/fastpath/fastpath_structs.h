@@ -6,11 +6,39 @@
 #include <linux/types.h>
 
 /* gwc_unit_policy[unit]. owner_slot is the unit's owner in the ownership table (0: unassigned), kept for
- * counters and for a later redirect to the owner; the kernel acts on `action` alone. */
+ * counters and for a later redirect to the owner. generation: under GWC_ACTION_PASS_TRACKED, only flow
+ * entries of this generation count (user space moves it on every change of the unit to
+ * PASS_TRACKED, so the entries of an earlier term of ownership never pass a packet). */
 struct gwc_unit_policy {
   __u8 action; /* GWC_ACTION_* */
-  __u8 reserved;
+  __u8 generation;
   __u16 owner_slot;
+};
+
+/* Key of gwc_flows: one direction of a routed IPv4 flow, addresses and ports in network order. */
+struct gwc_flow_key {
+  __u32 saddr;
+  __u32 daddr;
+  __u16 sport;
+  __u16 dport;
+  __u8 proto;
+  __u8 pad[3];
+};
+
+/* Value of gwc_flows. The engine writes unit and generation (and zeroes the rest) when it offloads the
+ * flow; the program writes the rest on every packet it passes: what the session table needs to keep
+ * the session's record current (its last packet's sequence end, acknowledgment and raw window, its TCP
+ * flags, when it was seen on CLOCK_MONOTONIC, how many packets). */
+struct gwc_flow_value {
+  __u64 seen_ns;
+  __u64 packets;
+  __u32 end;     /* TCP: seq + payload length of the last packet */
+  __u32 ack;     /* TCP: its acknowledgment number */
+  __u16 window;  /* TCP: its window field, unscaled */
+  __u8 tcp_flags;
+  __u8 generation;
+  __u16 unit;
+  __u16 pad;
 };
 
 /* gwc_unit_counters[unit], per CPU: packets and IP bytes (IPv4 total length, IPv6 40 + payload length)

@@ -4,17 +4,26 @@
 #include "common/system_call_error.h"
 #include "fastpath/fastpath_wrap.h"
 
+#include <time.h>
+
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "common/flow_offload.h"
 #include "fastpath/fastpath_owner.h"
+#include "sessions/session_table.h"
+#include "sessions/session_wrap.h"
 
 namespace gwc {
 namespace {
 
 // The test carrier put before each packet under BPF_PROG_TEST_RUN, which needs an Ethernet header:
 // zero MACs and the IEEE local experimental EtherType 0x88B5, so the kernel sets nothing up from it.
+// FastPath objects carry this tag, so the packet engine can check what it is given (ResolveFlowOffload).
+const napi_type_tag kFastPathTag = {0x6777636c75737465ull, 0x7266617374706174ull};
+
 constexpr uint8_t kTestCarrier[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x88, 0xB5};
 
 Napi::Error fastPathError(Napi::Env env, const std::string& call, const FastPathError& e) {
@@ -73,8 +82,21 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
                            InstanceMethod<&FastPathWrap::Stats>("stats"),
                            InstanceMethod<&FastPathWrap::ClassifyInKernel>("classifyInKernel"),
                            InstanceMethod<&FastPathWrap::TestRunDuration>("testRunDuration"),
+                           InstanceMethod<&FastPathWrap::SyncFlows>("syncFlows"),
+                           InstanceMethod<&FastPathWrap::OffloadPacket>("offloadPacket"),
+                           InstanceMethod<&FastPathWrap::RunOnce>("runOnce"),
+                           InstanceMethod<&FastPathWrap::FlowStats>("flowStats"),
                            InstanceMethod<&FastPathWrap::Close>("close"),
                        });
+  }
+
+  // The FlowOffload of a FastPath object (open), or null.
+  static std::shared_ptr<FlowOffload> FlowsOf(Napi::Object o) {
+    bool tagged = false;
+    if (napi_check_object_type_tag(o.Env(), o, &kFastPathTag, &tagged) != napi_ok || !tagged) return nullptr;
+    FastPathWrap* w = Unwrap(o);
+    if (!w || !w->owner_) return nullptr;
+    return w->owner_->flows();
   }
 
   // new FastPath(objectPath)
@@ -85,6 +107,7 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     } catch (const FastPathError& e) {
       throw fastPathError(info.Env(), "FastPath", e);
     }
+    napi_type_tag_object(info.Env(), info.This(), &kFastPathTag);
   }
 
  private:
@@ -262,6 +285,79 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     return Napi::Number::New(info.Env(), ns);
   }
 
+  // syncFlows(table) -> { entries, refreshed, removed, errors }: folds the offloaded flows' kernel-passed
+  // packets into their sessions of `table` (a SessionTable), and deletes the entries that must go up.
+  Napi::Value SyncFlows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* call = "syncFlows";
+    sess::SessionTable* table = info[0].IsObject() ? UnwrapSessionTable(info[0].As<Napi::Object>()) : nullptr;
+    if (!table) throwType(env, "syncFlows: table must be a SessionTable (native)");
+    FlowSyncResult r;
+    guarded(info, call, [&](FastPathOwner& o) {
+      timespec mono{};
+      clock_gettime(CLOCK_MONOTONIC, &mono);
+      timespec wall{};
+      clock_gettime(CLOCK_REALTIME, &wall);
+      const uint64_t monoNs = static_cast<uint64_t>(mono.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(mono.tv_nsec);
+      const int64_t wallMs = static_cast<int64_t>(wall.tv_sec) * 1000 + wall.tv_nsec / 1'000'000;
+      r = o.flows()->sync(*table, wallMs, monoNs);
+    });
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("entries", static_cast<double>(r.entries));
+    out.Set("refreshed", static_cast<double>(r.refreshed));
+    out.Set("removed", static_cast<double>(r.removed));
+    out.Set("errors", static_cast<double>(r.errors));
+    return out;
+  }
+
+  // offloadPacket(ipPacket, unit): what the packet engine does for a packet of an established session.
+  void OffloadPacket(const Napi::CallbackInfo& info) {
+    const char* call = "offloadPacket";
+    auto packet = argArray<uint8_t, napi_uint8_array>(info, 0, call, "ipPacket (Uint8Array)");
+    const uint32_t unit = argUint(info, 1, call, "unit", GWC_WORK_UNITS - 1);
+    guarded(info, call, [&](FastPathOwner& o) { o.flows()->offload(packet.Data(), packet.ElementLength(), static_cast<uint16_t>(unit)); });
+  }
+
+  // runOnce(packet, frames) -> { verdict, mark }: one BPF_PROG_TEST_RUN of the program as configured
+  // (policies, flows, marks), behind the test carrier. Only while detached.
+  Napi::Value RunOnce(const Napi::CallbackInfo& info) {
+    const char* call = "runOnce";
+    auto packet = argArray<uint8_t, napi_uint8_array>(info, 0, call, "packet (Uint8Array)");
+    const bool frames = argBool(info, 1, call, "frames");
+    FastPathOwner::TestRun r{};
+    guarded(info, call, [&](FastPathOwner& o) {
+      const gwc_config saved = o.config();
+      gwc_config test = saved;
+      test.flags = (saved.flags & ~(GWC_CONFIG_FRAMES | GWC_CONFIG_TEST_RESULT)) | (frames ? GWC_CONFIG_FRAMES : 0);
+      test.l2_offset = sizeof kTestCarrier;
+      o.setConfig(test);
+      std::vector<uint8_t> buf(kTestCarrier, kTestCarrier + sizeof kTestCarrier);
+      buf.insert(buf.end(), packet.Data(), packet.Data() + packet.ElementLength());
+      try {
+        r = o.testRun(buf.data(), buf.size());
+      } catch (...) {
+        o.setConfig(saved);
+        throw;
+      }
+      o.setConfig(saved);
+    });
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("verdict", r.retval);
+    out.Set("mark", r.mark);
+    return out;
+  }
+
+  // flowStats() -> { offloaded, offloadErrors }: flows the engine offloaded into this path's map.
+  Napi::Value FlowStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    guarded(info, "flowStats", [&](FastPathOwner& o) {
+      out.Set("offloaded", static_cast<double>(o.flows()->offloaded()));
+      out.Set("offloadErrors", static_cast<double>(o.flows()->offloadErrors()));
+    });
+    return out;
+  }
+
   // Detaches and frees the program and its maps. Idempotent.
   void Close(const Napi::CallbackInfo&) { owner_.reset(); }
 
@@ -272,11 +368,13 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
 
 void InitFastPath(Napi::Env env, Napi::Object exports) {
   exports.Set("FastPath", FastPathWrap::Init(env));
+  flowOffloadResolver = &FastPathWrap::FlowsOf;
   exports.Set("hasFastPath", Napi::Boolean::New(env, true));
   Napi::Object k = Napi::Object::New(env);
   k.Set("actionToUser", GWC_ACTION_TO_USER);
   k.Set("actionPass", GWC_ACTION_PASS);
   k.Set("actionDrop", GWC_ACTION_DROP);
+  k.Set("actionPassTracked", GWC_ACTION_PASS_TRACKED);
   k.Set("configFrames", GWC_CONFIG_FRAMES);
   k.Set("configDecideIpv6", GWC_CONFIG_DECIDE_IPV6);
   k.Set("configTestResult", GWC_CONFIG_TEST_RESULT);

@@ -32,6 +32,8 @@ struct gwc_classification {
   __u32 ip_length;
   __u32 dst4;
   struct gwc_ipv6_addr dst6;
+  __u32 l3;    /* IPv4: skb offset of the IP header, and its length (for the flow lookup) */
+  __u32 l4off;
 };
 
 static __always_inline __u16 gwc_be16(const __u8 *p) { return (__u16)((p[0] << 8) | p[1]); }
@@ -166,6 +168,8 @@ static __always_inline int gwc_classify_ipv4(struct __sk_buff *skb, struct gwc_c
   if (gwc_be16(ip + 6) & 0x3FFF) c->flags |= GWC_FLAG_FRAGMENT; /* MF bit or fragment offset */
   const __u32 src = gwc_be32(ip + 12), dst = c->dst4;
   const int to_cluster = bpf_map_lookup_elem(&gwc_cluster_v4, &dst) != NULL;
+  c->l3 = l3;
+  c->l4off = hl;
   return gwc_finish(skb, c, l3, hl, tot, src, dst, to_cluster);
 }
 

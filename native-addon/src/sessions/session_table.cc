@@ -399,6 +399,47 @@ size_t SessionTable::expire(int64_t nowMs) {
   return n;
 }
 
+bool SessionTable::refreshOffloaded(const FlowKey& k, bool senderIsLo, const OffloadedDirection& p) {
+  auto it = map_.find(k);
+  if (it == map_.end()) return false;
+  Session& s = it->second;
+  if (k.proto == 6 && s.state != static_cast<uint8_t>(TcpState::Established)) return false;
+  if (!p.seen) return true;
+  if (p.seenMs > s.lastSeenMs) s.lastSeenMs = p.seenMs;
+  ++st_.offloadRefreshed;
+  if (k.proto != 6) {
+    maybeKeepalive(k, s, k.proto, s.lastSeenMs);
+    return true;
+  }
+  const int d = (senderIsLo == static_cast<bool>(s.origIsLo)) ? 0 : 1;
+  TcpDir before[2] = {s.dir[0], s.dir[1]};
+  TcpDir& S = s.dir[d];
+  TcpDir& R = s.dir[1 - d];
+  // The packet passed the kernel's checks; these are stepTcpSession's updates for an accepted segment
+  // without SYN, FIN or RST (tcp_tracking.cc).
+  if (!seqBefore(p.end, S.end)) s.flags &= static_cast<uint8_t>(~(d == 0 ? kSessStale0 : kSessStale1));
+  if (seqAfter(p.end, S.end)) S.end = p.end;
+  if (p.tcpFlags & 0x10) {  // ACK
+    const uint32_t win = static_cast<uint32_t>(p.window) << S.wscale;
+    if (seqAfter(p.ack, R.end)) R.end = p.ack;
+    if (!(S.flags & kDirAck) || !seqBefore(p.ack, S.ackEdge)) {
+      S.ackEdge = p.ack;
+      S.flags |= kDirAck;
+      S.window = win;
+    }
+    if (win > S.maxwin) S.maxwin = win;
+    const uint32_t edge = p.ack + (win ? win : 1);
+    if (seqAfter(edge, R.maxend)) R.maxend = edge;
+  }
+  if (std::memcmp(before, s.dir, sizeof(s.dir)) != 0) {
+    s.flags &= static_cast<uint8_t>(~kSessReplica);
+    markChanged(k, s, false);  // sequence movement alone is lazy (the coalescing rule)
+  } else {
+    maybeKeepalive(k, s, 6, s.lastSeenMs);
+  }
+  return true;
+}
+
 std::vector<uint8_t> SessionTable::sessionsForUnits(const uint8_t* bitmap) const {
   std::vector<uint8_t> out;
   for (const auto& [k, s] : map_) {

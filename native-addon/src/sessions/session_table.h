@@ -57,6 +57,18 @@ struct TableStats {
   uint64_t recordsCollected = 0, removalsCollected = 0, removalsDropped = 0;
   uint64_t installed = 0, installStale = 0, installInvalid = 0;
   uint64_t regained = 0;  // sessions first seen after this member (re)gained their unit (marked stale)
+  uint64_t offloadRefreshed = 0;  // refreshOffloaded() calls that carried a kernel-passed packet
+};
+
+// What the kernel fast path saw of one direction of an offloaded flow since the flow was offloaded
+// (fastpath/flow_map.h): its last packet's values, when it was seen (wall ms), or nothing yet.
+struct OffloadedDirection {
+  bool seen = false;
+  int64_t seenMs = 0;
+  uint32_t end = 0;     // TCP: seq + payload of the last packet
+  uint32_t ack = 0;
+  uint16_t window = 0;  // raw window field (the session's window scale applies)
+  uint8_t tcpFlags = 0;
 };
 
 struct ListQuery {
@@ -85,6 +97,11 @@ class SessionTable {
   InstallResult install(const uint8_t* records, size_t count, int64_t nowMs);
   size_t remove(const uint8_t* keys, size_t count);  // count keys of kKeySize bytes; no removal reported
   size_t expire(int64_t nowMs);                       // removes timed-out sessions, reports local ones
+  // Folds what the kernel passed of one direction of an offloaded flow into its session, as if the
+  // engine had tracked the last packet (last seen, sequence end, ack, window; lazy replication by the
+  // coalescing rule). senderIsLo: the direction's sender is k's lower endpoint. False when the flow's
+  // packets must go up to the engine again: no session, or a TCP session no longer ESTABLISHED.
+  bool refreshOffloaded(const FlowKey& k, bool senderIsLo, const OffloadedDirection& p);
   // Encoded records of the sessions whose unit is set in bitmap (128 bytes, bit u%8 of byte u/8).
   std::vector<uint8_t> sessionsForUnits(const uint8_t* bitmap) const;
   // Encoded records matching q (iteration order of the hash table: stable while no session is

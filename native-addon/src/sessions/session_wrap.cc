@@ -306,6 +306,7 @@ class SessionTableWrap : public Napi::ObjectWrap<SessionTableWrap> {
     num("installed", t.installed);
     num("installStale", t.installStale);
     num("regained", t.regained);
+    num("offloadRefreshed", t.offloadRefreshed);
     num("installInvalid", t.installInvalid);
     num("bytesPerSession", SessionTable::bytesPerSession());
     Napi::Object reasons = Napi::Object::New(env);

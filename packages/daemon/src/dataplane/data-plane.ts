@@ -159,6 +159,7 @@ export class DataPlane implements ClusterAddress {
   }
 
   async stop(): Promise<void> {
+    this.path?.syncSessions?.(); // the saved table holds what the kernel passed too
     this.sessions?.stop();
     if (this.loadTimer) clearInterval(this.loadTimer);
     if (this.macTimer) clearInterval(this.macTimer);
@@ -234,6 +235,9 @@ export class DataPlane implements ClusterAddress {
         this.neighbours.add(effect.member, effect.slot);
         break;
       case 'hand-over-sessions':
+        // The units are no longer this member's in its packet path: what the kernel passed of their
+        // offloaded flows goes into the table before their sessions are sent.
+        path?.syncSessions?.();
         if (this.sessions) this.sessions.handover(effect.requestId, effect.units, effect.to);
         else this.step({ type: 'sessions-handed-over', now: this.clock(), requestId: effect.requestId, complete: true });
         break;

@@ -4,9 +4,10 @@
  * role, holds), plus whether session tracking needs to see the unit's packets in user space.
  *
  * The kernel may decide only what the engine would decide the same way without side effects:
- *   - PASS: this member's unit, not held, and no user-space session table must see its packets (the
- *     engine would accept it; strict tracking must see every TCP segment to keep its window and drop
- *     mid-stream segments of unknown sessions, so it keeps the unit in user space);
+ *   - PASS: this member's unit, not held, and no session table tracks it (the engine would accept it);
+ *   - PASS_TRACKED: this member's unit, not held, with a session table and the flow offload: the kernel
+ *     passes the packets of the flows the engine offloaded (sessions it saw established) and hands up
+ *     the rest (new and unknown flows, SYN/FIN/RST segments), which the table tracks as before;
  *   - DROP: a unit the engine would drop without looking further: another member's or nobody's unit at a
  *     non-master, and another member's unit at the master of methods 2 and 3 (the owner received the
  *     packet too);
@@ -26,13 +27,19 @@ export interface UnitActionInput {
   readonly method: 1 | 2 | 3;
   /** The master holds the unit's packets (PacketPath.hold until release). */
   readonly held: boolean;
-  /** A session table in user space must see this member's packets (strict tracking). */
-  readonly sessionsInUserSpace: boolean;
+  /**
+   * Session tracking of this member's units: 'none' (no table, or a loose table without the flow offload:
+   * a loose survivor picks sessions up mid-stream), 'offload' (a table, and the engine offloads
+   * established flows to the kernel), 'user' (a strict table without the offload: every packet goes up).
+   */
+  readonly tracking: 'none' | 'offload' | 'user';
 }
 
 export function kernelUnitAction(s: UnitActionInput): UnitAction {
   if (s.held) return UnitAction.TO_USER;
-  if (s.owner !== NO_SLOT && s.owner === s.localSlot) return s.sessionsInUserSpace ? UnitAction.TO_USER : UnitAction.PASS;
+  if (s.owner !== NO_SLOT && s.owner === s.localSlot) {
+    return s.tracking === 'offload' ? UnitAction.PASS_TRACKED : s.tracking === 'user' ? UnitAction.TO_USER : UnitAction.PASS;
+  }
   if (!s.master) return UnitAction.DROP;
   if (s.owner === NO_SLOT) return UnitAction.TO_USER;
   return s.method === 1 ? UnitAction.TO_USER : UnitAction.DROP;

@@ -17,10 +17,13 @@
  * release() lets the engine deliver the held packets before the kernel decides the unit's new packets,
  * so new packets never overtake held ones. setOwner() of a held unit changes no kernel action.
  *
- * Session tracking: the engine's session table sees only TO_USER packets. With a strict table attached
- * this member's units stay TO_USER (no speed-up; strict tracking must see every segment); a loose table or
- * none lets them pass in the kernel (a loose survivor picks sessions up mid-stream, so nothing is lost
- * at failover; the table just stays empty). The mode is read when the table is attached.
+ * Session tracking (docs/dataplane.md, "Flow offload"): with a session table attached, this member's
+ * units are PASS_TRACKED. The engine tracks every new flow, SYN, FIN and RST as before and, once a
+ * session is established, offloads the flow into each interface's flow map; the kernel then passes the
+ * flow's packets itself, and every FLOW_SYNC_MS this path folds what the kernel saw (last seen, sequence
+ * end, ack, window) into the table, which replicates it lazily like any sequence movement. Flow entries
+ * carry the unit's generation: a unit that leaves and comes back (or is held and released) starts with
+ * no offloaded flow, so the engine sees each flow's first packet of a new term of ownership.
  */
 import { FastPath, fastPathAvailable, FASTPATH_STAT_NAMES, UnitAction, type FastPathOptions, type SessionTable } from '@gwcluster/native-addon';
 import { UNIT_COUNT } from '@gwcluster/wire';
@@ -36,7 +39,10 @@ import { type PacketPath, type PacketPathFactory, type PacketPathOptions } from 
  */
 export const KERNEL_PASS_MARK = 0x10000000;
 
-/** The part of FastPath the kernel path uses (tests inject a fake). */
+/** How often the kernel's view of offloaded flows is folded into the session table, ms. */
+export const FLOW_SYNC_MS = 250;
+
+/** The part of FastPath the kernel path uses (tests inject a fake; a fake cannot offload flows). */
 export type UnitDecider = Pick<FastPath, 'attach' | 'setUnitActions' | 'unitCounters' | 'stats' | 'close'>;
 
 export interface KernelPathDeps {
@@ -76,7 +82,10 @@ class KernelPacketPath implements PacketPath {
   private readonly written = new Uint8Array(UNIT_COUNT).fill(UnitAction.TO_USER);
   private localSlot: number;
   private master = false;
-  private sessionsInUserSpace = false;
+  private tracking: 'none' | 'offload' | 'user' = 'none';
+  private table: SessionTable | null = null;
+  private flowTimer: NodeJS.Timeout | null = null;
+  private readonly flowTotals = { syncs: 0, refreshed: 0, removed: 0, errors: 0, syncFailures: 0 };
   private writeErrors = 0;
   private closed = false;
 
@@ -140,9 +149,51 @@ class KernelPacketPath implements PacketPath {
   }
 
   attachSessions(table: SessionTable | null): void {
+    const offloaders = this.offloaders();
+    const canOffload = offloaders.length === this.deciders.length && offloaders.length > 0 && this.engine.attachFlowOffloads !== undefined;
+    if (table === null || !canOffload) this.engine.attachFlowOffloads?.([]);
     this.engine.attachSessions(table);
-    this.sessionsInUserSpace = table !== null && table.mode === 'strict';
+    this.table = table;
+    this.tracking = table === null ? 'none' : canOffload ? 'offload' : table.mode === 'strict' ? 'user' : 'none';
+    if (this.tracking === 'offload') {
+      this.engine.attachFlowOffloads!(offloaders);
+      if (!this.flowTimer) {
+        this.flowTimer = setInterval(() => this.syncFlows(), FLOW_SYNC_MS);
+        this.flowTimer.unref();
+      }
+    } else if (this.flowTimer) {
+      clearInterval(this.flowTimer);
+      this.flowTimer = null;
+    }
     this.decideAll();
+  }
+
+  /** The deciders that can take offloaded flows (native fast paths). */
+  private offloaders(): FastPath[] {
+    return this.deciders.filter((d): d is FastPath => d instanceof FastPath);
+  }
+
+  syncSessions(): void {
+    if (this.tracking === 'offload') this.syncFlows();
+  }
+
+  /** Folds the kernel's view of the offloaded flows into the session table (FLOW_SYNC_MS). */
+  private syncFlows(): void {
+    if (this.closed || !this.table) return;
+    for (const d of this.offloaders()) {
+      try {
+        const r = d.syncFlows(this.table);
+        this.flowTotals.refreshed += r.refreshed;
+        this.flowTotals.removed += r.removed;
+        this.flowTotals.errors += r.errors;
+      } catch (e) {
+        this.flowTotals.syncFailures++;
+        if (this.flowTotals.syncFailures === 1 || this.flowTotals.syncFailures % 100 === 0) {
+          this.opts.onError(new Error(`kernel path: cannot read the offloaded flows (${this.flowTotals.syncFailures} times so far): ${(e as Error).message}`));
+        }
+      }
+    }
+    this.flowTotals.syncs++;
   }
 
   counters(opts: { reset: boolean }): { packets: Float64Array; bytes: Float64Array } {
@@ -161,7 +212,26 @@ class KernelPacketPath implements PacketPath {
 
   /** The engine's statistics, and the program's (FASTPATH_STAT_NAMES, summed over interfaces) as `kernel.<name>`. */
   stats(): Record<string, number | bigint> {
-    const out: Record<string, number | bigint> = { ...this.engine.stats(), 'kernel.writeErrors': this.writeErrors };
+    const out: Record<string, number | bigint> = {
+      ...this.engine.stats(),
+      'kernel.writeErrors': this.writeErrors,
+      'kernel.flowSyncs': this.flowTotals.syncs,
+      'kernel.flowSyncRemoved': this.flowTotals.removed,
+      'kernel.flowSyncErrors': this.flowTotals.errors + this.flowTotals.syncFailures,
+    };
+    let offloaded = 0;
+    let offloadErrors = 0;
+    for (const d of this.offloaders()) {
+      try {
+        const f = d.flowStats();
+        offloaded += f.offloaded;
+        offloadErrors += f.offloadErrors;
+      } catch {
+        // closed
+      }
+    }
+    out['kernel.flowsOffloaded'] = offloaded;
+    out['kernel.flowOffloadErrors'] = offloadErrors;
     for (const name of FASTPATH_STAT_NAMES) out[`kernel.${name}`] = 0;
     for (const d of this.deciders) {
       const s = d.stats();
@@ -173,6 +243,8 @@ class KernelPacketPath implements PacketPath {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.flowTimer) clearInterval(this.flowTimer);
+    this.flowTimer = null;
     // Detach first: the packets then go to the queue, which the engine serves until it closes too.
     for (const d of this.deciders) d.close();
     this.engine.close();
@@ -195,7 +267,7 @@ class KernelPacketPath implements PacketPath {
         master: this.master,
         method: this.opts.method,
         held: this.held[u] === 1,
-        sessionsInUserSpace: this.sessionsInUserSpace,
+        tracking: this.tracking,
       });
       if (action === this.written[u]) continue;
       const key = action * 0x10000 + this.owner[u]!;

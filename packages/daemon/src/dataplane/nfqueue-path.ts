@@ -32,6 +32,7 @@ export const nfqueuePacketPath: PacketPathFactory = (opts) => {
     stats: () => engine.stats() as unknown as Record<string, number | bigint>,
     close: () => engine.close(),
     attachSessions: (table) => engine.attachSessions(table),
+    attachFlowOffloads: (fastPaths) => engine.attachFlowOffloads(fastPaths),
   };
   return path;
 };

@@ -26,7 +26,7 @@
  *   - onUnitNeedsOwner and onError are called on the JS thread, asynchronously (never from inside a
  *     method call), and must not throw.
  */
-import type { SessionTable } from '@gwcluster/native-addon';
+import type { FastPath, SessionTable } from '@gwcluster/native-addon';
 
 /** No member: the unit is unassigned (its packets are dropped, or held at the master). */
 export const NO_SLOT = 0;
@@ -55,6 +55,16 @@ export interface PacketPath {
   counters(opts: { reset: boolean }): { packets: UnitCounts; bytes: UnitCounts };
   /** Stateful mode: packets of owned units go through this session table; null detaches it. */
   attachSessions(table: SessionTable | null): void;
+  /**
+   * Kernel path: the fast paths whose flow maps get the flows this path sees established ([] stops).
+   * Absent: this path cannot offload (the kernel path then keeps tracked units in user space).
+   */
+  attachFlowOffloads?(fastPaths: readonly FastPath[]): void;
+  /**
+   * Brings the attached session table up to date with what this path passed without showing it (the
+   * kernel path's offloaded flows), now: before sessions are handed over or saved. Absent: always current.
+   */
+  syncSessions?(): void;
   /** Cumulative statistics for status and metrics (names documented by the implementation). */
   stats(): Record<string, number | bigint>;
   /** Stops serving packets (with no path, queued packets are dropped, never answered). Idempotent. */

@@ -7,13 +7,16 @@ import { iptablesRules, type NetfilterPlan } from '../../src/dataplane/netfilter
 import { LOCAL_SLOT, NO_SLOT, type PacketPath, type PacketPathOptions } from '../../src/dataplane/packet-path.js';
 
 const OTHER = 2;
-const ACTION_NAME = ['TO_USER', 'PASS', 'DROP'];
+const ACTION_NAME = ['TO_USER', 'PASS', 'DROP', 'PASS_TRACKED'];
 
 describe('kernelUnitAction', () => {
-  const base = { localSlot: LOCAL_SLOT, master: false, method: 2 as const, held: false, sessionsInUserSpace: false };
+  const base = { localSlot: LOCAL_SLOT, master: false, method: 2 as const, held: false, tracking: 'none' as const };
   it.each([
     ['own unit', { owner: LOCAL_SLOT }, UnitAction.PASS],
-    ['own unit, strict sessions', { owner: LOCAL_SLOT, sessionsInUserSpace: true }, UnitAction.TO_USER],
+    ['own unit, strict sessions without the flow offload', { owner: LOCAL_SLOT, tracking: 'user' as const }, UnitAction.TO_USER],
+    ['own unit, sessions with the flow offload', { owner: LOCAL_SLOT, tracking: 'offload' as const }, UnitAction.PASS_TRACKED],
+    ['own unit held at the master, flow offload', { owner: LOCAL_SLOT, master: true, held: true, tracking: 'offload' as const }, UnitAction.TO_USER],
+    ["another member's unit, flow offload", { owner: OTHER, tracking: 'offload' as const }, UnitAction.DROP],
     ['own unit held at the master', { owner: LOCAL_SLOT, master: true, held: true }, UnitAction.TO_USER],
     ["another member's unit", { owner: OTHER }, UnitAction.DROP],
     ["nobody's unit at a non-master", { owner: NO_SLOT }, UnitAction.DROP],
@@ -123,7 +126,7 @@ describe('kernel packet path', () => {
     expect(h.kernel.get('eth0')![3]).toBe(UnitAction.DROP);
   });
 
-  it('a strict session table keeps own units in user space; a loose one lets them pass', () => {
+  it('without the flow offload (fake deciders), a strict session table keeps own units in user space; a loose one lets them pass', () => {
     const h = harness();
     const path = h.open();
     path.setRole({ localSlot: LOCAL_SLOT, master: false });
