@@ -137,6 +137,12 @@ describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
       const through = offloaded[M.indexOf(table[throughUnit]!)]!;
       expect(through.flows, 'through flows the owner offloaded to its kernel').toBeGreaterThanOrEqual(FLOWS);
       expect(through.hits, 'packets of offloaded flows passed in the kernel').toBeGreaterThan(2 * FLOWS);
+      if (method === 'master-forward' && table[throughUnit] !== f.latest()!.views[M[0]!]!.master) {
+        // The master sent the through flows' frames to their owner from its kernel.
+        const master = f.latest()!.views[M[0]!]!.master!;
+        const c = JSON.parse((await f.gwctl(['status', '--json'], { endpoint: `http://${master}:7401` })).stdout).cluster.counters as Record<string, number>;
+        expect(c['node.dataplane.engine.kernel.redirected'] ?? 0, 'frames the master redirected in the kernel').toBeGreaterThan(4 * FLOWS);
+      }
     } else {
       expect(passed).toBe(0);
     }

@@ -276,6 +276,8 @@ export interface NativeFastPath {
   syncFlows(table: object): { entries: number; refreshed: number; removed: number; errors: number };
   flowStats(): { offloaded: number; offloadErrors: number };
   offloadPacket(ipPacket: Uint8Array, unit: number): void;
+  setForwardInterface(ifname: string): void;
+  setSlotMac(slot: number, mac: Uint8Array | null): void;
   runOnce(packet: Uint8Array, frames: boolean): { verdict: number; mark: number };
   close(): void;
 }
@@ -286,6 +288,7 @@ export interface NativeFastPathConstants {
   actionPass: number;
   actionDrop: number;
   actionPassTracked: number;
+  actionRedirect: number;
   configFrames: number;
   configDecideIpv6: number;
   configTestResult: number;

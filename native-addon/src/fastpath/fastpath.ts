@@ -32,6 +32,11 @@ export const UnitAction = {
    * goes up like TO_USER. Packets for a cluster IP itself pass like PASS.
    */
   PASS_TRACKED: 3,
+  /**
+   * Another member's unit at the master of method 1: the frame is sent to the owner's MAC (setSlotMac of
+   * the unit's owner slot) out of the forward interface (setForwardInterface). Without either: TO_USER.
+   */
+  REDIRECT: 4,
 } as const;
 export type UnitAction = (typeof UnitAction)[keyof typeof UnitAction];
 
@@ -51,6 +56,7 @@ export const FASTPATH_STAT_NAMES = [
   'l2tpFallback',
   'flowHit', // PASS_TRACKED: a packet of an offloaded flow, passed (also counted in 'passed')
   'flowMiss', // PASS_TRACKED: not offloaded (or SYN/FIN/RST), up to the engine (also counted in 'toUser')
+  'redirected', // REDIRECT: sent to the owner's MAC in the kernel
 ] as const;
 export type FastPathStatName = (typeof FASTPATH_STAT_NAMES)[number];
 export type FastPathStats = Record<FastPathStatName, bigint>;
@@ -166,7 +172,7 @@ export class FastPath {
   /** The kernel's action for every unit in `units` from its next packet on. ownerSlot: the owner in the ownership table. */
   setUnitActions(units: Iterable<number>, action: UnitAction, ownerSlot = 0): void {
     const call = 'FastPath.setUnitActions';
-    checkInteger(action, call, 'action', 0, 3);
+    checkInteger(action, call, 'action', 0, 4);
     checkInteger(ownerSlot, call, 'ownerSlot', 0, 0xffff);
     const list = units instanceof Uint16Array ? units : Uint16Array.from(units, (u, i) => (checkInteger(u, call, `units[${i}]`, 0, WORK_UNITS - 1), u));
     const n = this.#open(call);
@@ -247,6 +253,27 @@ export class FastPath {
     const call = 'FastPath.flowStats';
     const n = this.#open(call);
     return callNative(call, () => n.flowStats());
+  }
+
+  /** REDIRECT frames leave through `ifname` (its index and MAC are read now); '' for none. */
+  setForwardInterface(ifname: string): void {
+    const call = 'FastPath.setForwardInterface';
+    if (typeof ifname !== 'string' || ifname.length > 15) throw new TypeError(`${call}: ifname must be an interface name of at most 15 characters, or ''`);
+    const n = this.#open(call);
+    callNative(call, () => n.setForwardInterface(ifname));
+  }
+
+  /** The MAC ("aa:bb:cc:dd:ee:ff") of the member in packet-path slot `slot`, or null to forget it. */
+  setSlotMac(slot: number, mac: string | null): void {
+    const call = 'FastPath.setSlotMac';
+    checkInteger(slot, call, 'slot', 0, 0xffff);
+    let bytes: Uint8Array | null = null;
+    if (mac !== null) {
+      if (typeof mac !== 'string' || !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) throw new TypeError(`${call}: mac must be "aa:bb:cc:dd:ee:ff" or null, got ${JSON.stringify(mac)}`);
+      bytes = Uint8Array.from(mac.split(':'), (h) => parseInt(h, 16));
+    }
+    const n = this.#open(call);
+    callNative(call, () => n.setSlotMac(slot, bytes));
   }
 
   /**

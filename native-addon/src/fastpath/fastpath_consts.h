@@ -61,7 +61,12 @@
  * up like TO_USER (the engine tracks it, and offloads the flow once its session is established).
  * Packets for a cluster IP itself pass like PASS (the engine does not track them either). */
 #define GWC_ACTION_PASS_TRACKED 3
-#define GWC_ACTION_COUNT 4
+/* Another member's unit at the master of method 1: the frame goes to the owner's MAC (gwc_slot_macs
+ * [owner_slot]) out of the forward interface (gwc_config.fwd_ifindex), from that interface's MAC, as
+ * the packet engine's forwarding does. Without a forward interface, a known owner MAC or an untagged
+ * IPv4/IPv6 Ethernet frame: TO_USER (the engine forwards it). */
+#define GWC_ACTION_REDIRECT 4
+#define GWC_ACTION_COUNT 5
 
 /* gwc_config.flags */
 #define GWC_CONFIG_FRAMES 0x1       /* packets start with an Ethernet header (else: with the IP header) */
@@ -83,12 +88,15 @@
 #define GWC_STAT_L2TP_FALLBACK 11
 #define GWC_STAT_FLOW_HIT 12       /* PASS_TRACKED: an offloaded flow's packet, passed (also counted as passed) */
 #define GWC_STAT_FLOW_MISS 13      /* PASS_TRACKED: no current entry, or a SYN/FIN/RST: up to the engine (also toUser) */
-#define GWC_STAT_COUNT 14
+#define GWC_STAT_REDIRECTED 14     /* REDIRECT: sent to the owner's MAC by the kernel */
+#define GWC_STAT_COUNT 15
 
 #define GWC_MAX_CLUSTER_IPS 64
 #define GWC_MAX_BYPASS_IPS 256
 /* Offloaded flow directions per interface (gwc_flows, LRU: the least recently used entry makes room,
  * and its flow's next packet goes up to the engine, which offloads it again). */
 #define GWC_MAX_FLOWS 65536
+/* Packet-path slots whose MAC the kernel knows (gwc_slot_macs). */
+#define GWC_MAX_SLOTS 1024
 
 #endif /* GWC_FASTPATH_CONSTS_H */

@@ -78,6 +78,22 @@ static __always_inline int gwc_offloaded(struct __sk_buff *skb, const struct gwc
   return 1;
 }
 
+/* GWC_ACTION_REDIRECT: rewrites the Ethernet addresses (owner's MAC, the forward interface's) and
+ * redirects the frame out of the forward interface. -1 when it cannot (no forward interface, owner MAC
+ * unknown, not an untagged IP frame): the packet then goes up. */
+static __always_inline int gwc_redirect(struct __sk_buff *skb, const struct gwc_config *cfg, __u32 base, __u16 slot) {
+  if (!(cfg->flags & GWC_CONFIG_FRAMES) || cfg->fwd_ifindex == 0) return -1;
+  const struct gwc_slot_mac *m = bpf_map_lookup_elem(&gwc_slot_macs, &slot);
+  if (!m) return -1;
+  __u16 type;
+  if (gwc_load16(skb, base + 12, &type) < 0 || (type != 0x0800 && type != 0x86DD)) return -1;
+  __u8 addrs[12];
+  __builtin_memcpy(addrs, m->mac, 6);
+  __builtin_memcpy(addrs + 6, cfg->fwd_mac, 6);
+  if (bpf_skb_store_bytes(skb, base, addrs, 12, 0) < 0) return -1;
+  return bpf_redirect(cfg->fwd_ifindex, 0);
+}
+
 SEC("tc")
 int gwc_fastpath_ingress(struct __sk_buff *skb) {
   const __u32 zero = 0;
@@ -132,6 +148,14 @@ int gwc_fastpath_ingress(struct __sk_buff *skb) {
       gwc_count(GWC_STAT_FLOW_MISS);
       action = GWC_ACTION_TO_USER;
     }
+  }
+  if (action == GWC_ACTION_REDIRECT) {
+    const int r = gwc_redirect(skb, cfg, base, policy->owner_slot);
+    if (r >= 0) {
+      gwc_count(GWC_STAT_REDIRECTED);
+      return r;
+    }
+    action = GWC_ACTION_TO_USER;
   }
   if (action == GWC_ACTION_PASS) {
     struct gwc_unit_counter *n = bpf_map_lookup_elem(&gwc_unit_counters, &unit);

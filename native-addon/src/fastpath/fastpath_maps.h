@@ -73,6 +73,14 @@ struct {
   __type(value, struct gwc_flow_value);
 } gwc_flows SEC(".maps");
 
+/* Packet-path slot -> the member's MAC (GWC_ACTION_REDIRECT). Written by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, GWC_MAX_SLOTS);
+  __type(key, __u16);
+  __type(value, struct gwc_slot_mac);
+} gwc_slot_macs SEC(".maps");
+
 /* GWC_STAT_* -> packets, per CPU. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,6 +1,8 @@
 #include "fastpath/fastpath_owner.h"
 
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -116,6 +118,7 @@ FastPathOwner::FastPathOwner(const std::string& objectPath) {
     configFd_ = mapFd("gwc_config");
     statsFd_ = mapFd("gwc_stats");
     flows_ = std::make_shared<FlowMap>(mapFd("gwc_flows"));
+    slotMacsFd_ = mapFd("gwc_slot_macs");
     cpus_ = libbpf_num_possible_cpus();
     if (cpus_ <= 0) fail("libbpf_num_possible_cpus", -cpus_, "");
     baselinePackets_.assign(GWC_WORK_UNITS, 0);
@@ -219,6 +222,40 @@ void FastPathOwner::setConfig(const gwc_config& config) {
   if (int err = bpf_map_update_elem(configFd_, &key, &config, BPF_ANY); err != 0)
     fail("bpf_map_update_elem", errOf(err), "gwc_config");
   config_ = config;
+}
+
+void FastPathOwner::setForwardInterface(const std::string& ifname) {
+  gwc_config c = config_;
+  c.fwd_ifindex = 0;
+  std::memset(c.fwd_mac, 0, sizeof c.fwd_mac);
+  if (!ifname.empty()) {
+    if (ifname.size() >= IFNAMSIZ) fail("setForwardInterface", EINVAL, ifname);
+    const unsigned ifindex = if_nametoindex(ifname.c_str());
+    if (ifindex == 0) fail("if_nametoindex", errno, ifname);
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail("socket", errno, "AF_INET for SIOCGIFHWADDR");
+    ifreq ifr{};
+    std::memcpy(ifr.ifr_name, ifname.c_str(), ifname.size());
+    const int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+    const int e = errno;
+    close(fd);
+    if (rc < 0) fail("ioctl", e, "SIOCGIFHWADDR " + ifname);
+    c.fwd_ifindex = ifindex;
+    std::memcpy(c.fwd_mac, ifr.ifr_hwaddr.sa_data, 6);
+  }
+  setConfig(c);
+}
+
+void FastPathOwner::setSlotMac(uint16_t slot, const uint8_t* mac) {
+  if (!mac) {
+    const int err = bpf_map_delete_elem(slotMacsFd_, &slot);
+    if (err != 0 && errOf(err) != ENOENT) fail("bpf_map_delete_elem", errOf(err), "gwc_slot_macs[" + std::to_string(slot) + "]");
+    return;
+  }
+  gwc_slot_mac v{};
+  std::memcpy(v.mac, mac, 6);
+  if (int err = bpf_map_update_elem(slotMacsFd_, &slot, &v, BPF_ANY); err != 0)
+    fail("bpf_map_update_elem", errOf(err), "gwc_slot_macs[" + std::to_string(slot) + "]");
 }
 
 void FastPathOwner::setUnitPolicy(uint32_t unit, const gwc_unit_policy& policy) {

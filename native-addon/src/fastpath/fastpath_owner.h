@@ -65,6 +65,11 @@ class FastPathOwner {
   gwc_config config() const { return config_; }
   // policy.generation is ignored: a PASS_TRACKED policy gets the unit's next flow generation.
   void setUnitPolicy(uint32_t unit, const gwc_unit_policy& policy);
+  // GWC_ACTION_REDIRECT: frames of other members' units leave through `ifname` (empty: none, such units
+  // go up); its index and MAC are read now.
+  void setForwardInterface(const std::string& ifname);
+  // The MAC of a packet-path slot (null: forget it).
+  void setSlotMac(uint16_t slot, const uint8_t* mac);
   // The program's flow map (offloaded flows), shared with the packet engine.
   const std::shared_ptr<FlowMap>& flows() const { return flows_; }
   // Replaces the address set: new addresses are added before stale ones are removed, so an address in
@@ -100,7 +105,7 @@ class FastPathOwner {
   bpf_program* program_ = nullptr;
   int progFd_ = -1;
   int policyFd_ = -1, countersFd_ = -1, clusterV4Fd_ = -1, clusterV6Fd_ = -1;
-  int bypassV4Fd_ = -1, bypassV6Fd_ = -1, configFd_ = -1, statsFd_ = -1;
+  int bypassV4Fd_ = -1, bypassV6Fd_ = -1, configFd_ = -1, statsFd_ = -1, slotMacsFd_ = -1;
   int cpus_ = 0;
   gwc_config config_{};
   std::shared_ptr<FlowMap> flows_;

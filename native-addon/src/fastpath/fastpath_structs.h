@@ -55,6 +55,15 @@ struct gwc_config {
   __u32 user_mark;  /* bits OR-ed into skb->mark of GWC_ACTION_TO_USER packets; 0 leaves the mark */
   __u32 pass_mark;  /* bits OR-ed into skb->mark of GWC_ACTION_PASS packets (so a rule can tell "passed
                      * by the program" from "no program attached"); 0 leaves the mark */
+  __u32 fwd_ifindex; /* GWC_ACTION_REDIRECT: the forward interface (0: none, REDIRECT goes up) */
+  __u8 fwd_mac[6];   /* its MAC: the source of redirected frames */
+  __u16 reserved;
+};
+
+/* gwc_slot_macs[slot]: the MAC of the member in that packet-path slot. */
+struct gwc_slot_mac {
+  __u8 mac[6];
+  __u16 reserved;
 };
 
 /* Key of gwc_cluster_v6 and gwc_bypass_v6: the address in network order. IPv4 keys are __u32 values

@@ -82,6 +82,8 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
                            InstanceMethod<&FastPathWrap::Stats>("stats"),
                            InstanceMethod<&FastPathWrap::ClassifyInKernel>("classifyInKernel"),
                            InstanceMethod<&FastPathWrap::TestRunDuration>("testRunDuration"),
+                           InstanceMethod<&FastPathWrap::SetForwardInterface>("setForwardInterface"),
+                           InstanceMethod<&FastPathWrap::SetSlotMac>("setSlotMac"),
                            InstanceMethod<&FastPathWrap::SyncFlows>("syncFlows"),
                            InstanceMethod<&FastPathWrap::OffloadPacket>("offloadPacket"),
                            InstanceMethod<&FastPathWrap::RunOnce>("runOnce"),
@@ -150,7 +152,12 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     c.l2_offset = argUint(info, 1, call, "l2Offset", 255);
     c.user_mark = argUint(info, 2, call, "userMark", 0xFFFFFFFFu);
     c.pass_mark = argUint(info, 3, call, "passMark", 0xFFFFFFFFu);
-    guarded(info, call, [&](FastPathOwner& o) { o.setConfig(c); });
+    guarded(info, call, [&](FastPathOwner& o) {
+      const gwc_config old = o.config();  // the forward interface is set by setForwardInterface alone
+      c.fwd_ifindex = old.fwd_ifindex;
+      std::memcpy(c.fwd_mac, old.fwd_mac, sizeof c.fwd_mac);
+      o.setConfig(c);
+    });
   }
 
   // setUnitPolicies(units: Uint16Array, action, ownerSlot)
@@ -310,6 +317,26 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     return out;
   }
 
+  // setForwardInterface(ifname): '' for none
+  void SetForwardInterface(const Napi::CallbackInfo& info) {
+    if (!info[0].IsString()) throwType(info.Env(), "setForwardInterface: ifname must be a string");
+    const std::string ifname = info[0].As<Napi::String>().Utf8Value();
+    guarded(info, "setForwardInterface", [&](FastPathOwner& o) { o.setForwardInterface(ifname); });
+  }
+
+  // setSlotMac(slot, mac: Uint8Array(6) | null)
+  void SetSlotMac(const Napi::CallbackInfo& info) {
+    const char* call = "setSlotMac";
+    const uint16_t slot = static_cast<uint16_t>(argUint(info, 0, call, "slot", 0xFFFF));
+    if (info[1].IsNull()) {
+      guarded(info, call, [&](FastPathOwner& o) { o.setSlotMac(slot, nullptr); });
+      return;
+    }
+    auto mac = argArray<uint8_t, napi_uint8_array>(info, 1, call, "mac (Uint8Array of 6 bytes, or null)");
+    if (mac.ElementLength() != 6) throw Napi::RangeError::New(info.Env(), "setSlotMac: mac must be 6 bytes");
+    guarded(info, call, [&](FastPathOwner& o) { o.setSlotMac(slot, mac.Data()); });
+  }
+
   // offloadPacket(ipPacket, unit): what the packet engine does for a packet of an established session.
   void OffloadPacket(const Napi::CallbackInfo& info) {
     const char* call = "offloadPacket";
@@ -375,6 +402,7 @@ void InitFastPath(Napi::Env env, Napi::Object exports) {
   k.Set("actionPass", GWC_ACTION_PASS);
   k.Set("actionDrop", GWC_ACTION_DROP);
   k.Set("actionPassTracked", GWC_ACTION_PASS_TRACKED);
+  k.Set("actionRedirect", GWC_ACTION_REDIRECT);
   k.Set("configFrames", GWC_CONFIG_FRAMES);
   k.Set("configDecideIpv6", GWC_CONFIG_DECIDE_IPV6);
   k.Set("configTestResult", GWC_CONFIG_TEST_RESULT);

@@ -120,12 +120,35 @@ describe.skipIf(skip !== null)('flow offload (PASS_TRACKED)', () => {
     }
   });
 
+  it('REDIRECT sends a frame of another member\'s unit to the owner in the kernel, once it knows where', () => {
+    const fp = new FastPath({ clusterIps: ['192.0.2.200'], frames: true, userMark: USER_MARK, passMark: PASS_MARK });
+    try {
+      const ip = c2s({ seq: 1001, ack: 5001, flags: ACK });
+      const f = new Uint8Array(14 + ip.length);
+      f.set([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 9, 0x08, 0x00]); // to the master, from a client; IPv4
+      f.set(ip, 14);
+      fp.setUnitActions([unit], UnitAction.REDIRECT, 2);
+      expect(where(fp.runOnce(f, { frames: true })), 'no forward interface: up to the engine').toBe('user');
+      fp.setForwardInterface('lo');
+      expect(where(fp.runOnce(f, { frames: true })), "the owner's MAC unknown: up to the engine").toBe('user');
+      fp.setSlotMac(2, '02:00:00:00:00:02');
+      expect(fp.runOnce(f, { frames: true }).verdict, 'TC_ACT_REDIRECT').toBe(7);
+      expect(fp.stats().redirected).toBe(1n);
+      fp.setSlotMac(2, null);
+      expect(where(fp.runOnce(f, { frames: true }))).toBe('user');
+    } finally {
+      fp.close();
+    }
+  });
+
   it('rejects bad arguments with clear errors', () => {
     const fp = open();
     try {
       expect(() => fp.offloadPacket(new Uint8Array(3), 5000)).toThrow(/unit/);
       expect(() => fp.syncFlows({} as SessionTable)).toThrow(/SessionTable/);
-      expect(() => fp.setUnitActions([1], 4 as UnitAction)).toThrow(/action/);
+      expect(() => fp.setUnitActions([1], 5 as UnitAction)).toThrow(/action/);
+      expect(() => fp.setSlotMac(2, 'not a mac')).toThrow(/mac/);
+      expect(() => fp.setForwardInterface('no-such-if0')).toThrow(/no-such-if0/);
       // Garbage is not offloaded and does not throw.
       fp.offloadPacket(new Uint8Array(3), 1);
       fp.offloadPacket(new Uint8Array(64).fill(0x45), 1);

@@ -11,9 +11,11 @@
  *   - DROP: a unit the engine would drop without looking further: another member's or nobody's unit at a
  *     non-master, and another member's unit at the master of methods 2 and 3 (the owner received the
  *     packet too);
+ *   - REDIRECT: another member's unit at the master of method 1, when the kernel knows the owner's MAC
+ *     and the forward interface (the engine's forwarding, done in the kernel);
  *   - TO_USER for the rest: held units (the engine keeps them and releases them in order), nobody's unit
  *     at the master (the engine holds the first packet and asks for an owner), and other members' units
- *     at the master of method 1 (the engine forwards them to the owner's MAC).
+ *     at the master of method 1 whose owner's MAC the kernel does not know (the engine forwards them).
  */
 import { UnitAction } from '@gwcluster/native-addon';
 import { NO_SLOT } from './packet-path.js';
@@ -33,6 +35,8 @@ export interface UnitActionInput {
    * established flows to the kernel), 'user' (a strict table without the offload: every packet goes up).
    */
   readonly tracking: 'none' | 'offload' | 'user';
+  /** The kernel can send the owner's frames itself (forward interface set, the owner slot's MAC known). */
+  readonly ownerReachable: boolean;
 }
 
 export function kernelUnitAction(s: UnitActionInput): UnitAction {
@@ -42,5 +46,6 @@ export function kernelUnitAction(s: UnitActionInput): UnitAction {
   }
   if (!s.master) return UnitAction.DROP;
   if (s.owner === NO_SLOT) return UnitAction.TO_USER;
-  return s.method === 1 ? UnitAction.TO_USER : UnitAction.DROP;
+  if (s.method !== 1) return UnitAction.DROP;
+  return s.ownerReachable ? UnitAction.REDIRECT : UnitAction.TO_USER;
 }

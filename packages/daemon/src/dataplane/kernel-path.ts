@@ -43,7 +43,8 @@ export const KERNEL_PASS_MARK = 0x10000000;
 export const FLOW_SYNC_MS = 250;
 
 /** The part of FastPath the kernel path uses (tests inject a fake; a fake cannot offload flows). */
-export type UnitDecider = Pick<FastPath, 'attach' | 'setUnitActions' | 'unitCounters' | 'stats' | 'close'>;
+export type UnitDecider = Pick<FastPath, 'attach' | 'setUnitActions' | 'unitCounters' | 'stats' | 'close'> &
+  Partial<Pick<FastPath, 'setForwardInterface' | 'setSlotMac'>>;
 
 export interface KernelPathDeps {
   /** The user-space path for what the kernel hands up. Default: the NFQUEUE packet engine. */
@@ -82,6 +83,10 @@ class KernelPacketPath implements PacketPath {
   private readonly written = new Uint8Array(UNIT_COUNT).fill(UnitAction.TO_USER);
   private localSlot: number;
   private master = false;
+  /** Every decider sends frames out of the forward interface (method 1 forwarding in the kernel). */
+  private redirecting = false;
+  /** Slots whose MAC every decider knows. */
+  private readonly slotMacs = new Set<number>();
   private tracking: 'none' | 'offload' | 'user' = 'none';
   private table: SessionTable | null = null;
   private flowTimer: NodeJS.Timeout | null = null;
@@ -105,6 +110,19 @@ class KernelPacketPath implements PacketPath {
           throw new Error(`dataplane.path kernel: cannot attach the BPF program to ${ifname} in tcx mode (needs Linux 6.6+): ${(e as Error).message}`);
         }
       }
+      if (opts.method === 1 && opts.forwardInterface) {
+        try {
+          for (const d of this.deciders) {
+            if (!d.setForwardInterface) throw new Error('the decider cannot redirect');
+            d.setForwardInterface(opts.forwardInterface);
+          }
+          this.redirecting = true;
+        } catch (e) {
+          // The engine forwards instead (every other member's unit stays TO_USER at the master).
+          const error = new Error(`kernel path: forwarding stays in user space (${opts.forwardInterface}): ${(e as Error).message}`);
+          queueMicrotask(() => this.opts.onError(error));
+        }
+      }
     } catch (e) {
       this.close();
       throw e;
@@ -126,6 +144,19 @@ class KernelPacketPath implements PacketPath {
 
   setSlotMac(slot: number, mac: string): void {
     this.engine.setSlotMac(slot, mac);
+    if (!this.redirecting) return;
+    try {
+      for (const d of this.deciders) d.setSlotMac!(slot, mac);
+      this.slotMacs.add(slot);
+    } catch (e) {
+      this.slotMacs.delete(slot);
+      this.writeErrors++;
+      const error = new Error(`kernel path: cannot give the kernel slot ${slot}'s MAC ${mac}: ${(e as Error).message}`);
+      queueMicrotask(() => this.opts.onError(error));
+    }
+    const units: number[] = [];
+    for (let u = 0; u < UNIT_COUNT; u++) if (this.owner[u] === slot) units.push(u);
+    this.decide(units);
   }
 
   hold(unit: number): void {
@@ -268,6 +299,7 @@ class KernelPacketPath implements PacketPath {
         method: this.opts.method,
         held: this.held[u] === 1,
         tracking: this.tracking,
+        ownerReachable: this.redirecting && this.slotMacs.has(this.owner[u]!),
       });
       if (action === this.written[u]) continue;
       const key = action * 0x10000 + this.owner[u]!;

@@ -7,16 +7,20 @@ import { iptablesRules, type NetfilterPlan } from '../../src/dataplane/netfilter
 import { LOCAL_SLOT, NO_SLOT, type PacketPath, type PacketPathOptions } from '../../src/dataplane/packet-path.js';
 
 const OTHER = 2;
-const ACTION_NAME = ['TO_USER', 'PASS', 'DROP', 'PASS_TRACKED'];
+const ACTION_NAME = ['TO_USER', 'PASS', 'DROP', 'PASS_TRACKED', 'REDIRECT'];
 
 describe('kernelUnitAction', () => {
-  const base = { localSlot: LOCAL_SLOT, master: false, method: 2 as const, held: false, tracking: 'none' as const };
+  const base = { localSlot: LOCAL_SLOT, master: false, method: 2 as const, held: false, tracking: 'none' as const, ownerReachable: false };
   it.each([
     ['own unit', { owner: LOCAL_SLOT }, UnitAction.PASS],
     ['own unit, strict sessions without the flow offload', { owner: LOCAL_SLOT, tracking: 'user' as const }, UnitAction.TO_USER],
     ['own unit, sessions with the flow offload', { owner: LOCAL_SLOT, tracking: 'offload' as const }, UnitAction.PASS_TRACKED],
     ['own unit held at the master, flow offload', { owner: LOCAL_SLOT, master: true, held: true, tracking: 'offload' as const }, UnitAction.TO_USER],
     ["another member's unit, flow offload", { owner: OTHER, tracking: 'offload' as const }, UnitAction.DROP],
+    ["another member's unit at the master, method 1, its MAC known to the kernel", { owner: OTHER, master: true, method: 1 as const, ownerReachable: true }, UnitAction.REDIRECT],
+    ["another member's held unit at the master, method 1, its MAC known", { owner: OTHER, master: true, method: 1 as const, held: true, ownerReachable: true }, UnitAction.TO_USER],
+    ["another member's unit at a non-master, method 1, its MAC known", { owner: OTHER, method: 1 as const, ownerReachable: true }, UnitAction.DROP],
+    ["another member's unit at the master, method 2, its MAC known", { owner: OTHER, master: true, ownerReachable: true }, UnitAction.DROP],
     ['own unit held at the master', { owner: LOCAL_SLOT, master: true, held: true }, UnitAction.TO_USER],
     ["another member's unit", { owner: OTHER }, UnitAction.DROP],
     ["nobody's unit at a non-master", { owner: NO_SLOT }, UnitAction.DROP],
