@@ -24,6 +24,7 @@
 // Usage: node scripts/measure-failover-compare.mjs [--rounds 1] [--connections 300]
 //          [--methods master-forward,unicast-mac,multicast-mac] [--systems gwcluster,keepalived]
 //          [--failures kill9,power] [--victims active,other] [--seconds 9] [--kill-at 3] [--json]
+//          [--path nfqueue|kernel]   (gwcluster's dataplane.path; default: the configuration default)
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { LOCALS, M, SERVERS, SOAK, pct, unitOf } from './failover-common.mjs';
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '9' },
     'kill-at': { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
+    path: { type: 'string' },
   },
 });
 const ROUNDS = num(values.rounds, 1, 20, 'rounds');
@@ -63,6 +65,7 @@ const FAILURES = list(values.failures, ['kill9', 'power'], 'failures');
 const VICTIMS = list(values.victims, ['active', 'other'], 'victims');
 const SECONDS = num(values.seconds, 4, 60, 'seconds');
 const KILL_AT = num(values['kill-at'], 1, SECONDS - 2, 'kill-at');
+const PATH = values.path === undefined ? undefined : list(values.path, ['nfqueue', 'kernel'], 'path')[0];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);
@@ -101,7 +104,7 @@ function summary(base, result, affectedStalls) {
 }
 
 async function runGwcluster(method, out) {
-  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method, clients: 1 });
+  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method, clients: 1, ...(PATH ? { extraConfig: { dataplane: { path: PATH } } } : {}) });
   try {
     for (const a of LOCALS) await f.clients[0].addAddress('eth0', `${a}/24`);
     await f.server.addAddress('eth0', '203.0.113.100/24');
@@ -191,7 +194,7 @@ async function runKeepalived(out) {
 
 const rows = [];
 const started = Date.now();
-log(`failover comparison: ${N} connections, ${SECONDS} s runs, failure at ${KILL_AT} s, ${ROUNDS} round(s) per scenario, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+log(`failover comparison: gwcluster path ${PATH ?? 'default'}, ${N} connections, ${SECONDS} s runs, failure at ${KILL_AT} s, ${ROUNDS} round(s) per scenario, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 if (SYSTEMS.includes('keepalived')) await runKeepalived(rows);
 if (SYSTEMS.includes('gwcluster')) for (const method of METHODS) await runGwcluster(method, rows);
 
