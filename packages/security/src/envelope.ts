@@ -1,6 +1,8 @@
 /**
  * Signed envelopes (proto Envelope / SignedMessage): MessageSealer turns a ClusterMessage into a
  * datagram; MessageOpener authenticates a datagram and hands out its SignedMessage, or a coded reason.
+ * The frequent member-to-member unicasts (MAC_ELIGIBLE) carry a pairwise HMAC instead of a signature
+ * when sealer and opener share MessageMacKeys (message-mac.ts); everything else is signed.
  *
  * Both are synchronous and do no I/O; time comes in as `nowMs` (wall clock, ms since the epoch).
  * Neither is safe to share between threads; one sealer per process incarnation, one opener per socket.
