@@ -34,6 +34,19 @@ describe('three gwclusterd members on a real network', () => {
     const master = s.views[M[0]!]!.master!;
     const addr = await f.member(master).host.exec(['ip', '-4', 'addr', 'show', 'dev', 'eth0']);
     expect(addr.stdout).toContain('198.51.100.10/32');
+    // Members MAC their unicasts to the master (client keepalives) and the master signs its broadcasts;
+    // no MAC fails anywhere.
+    const countersOf = async (ip: string) => JSON.parse((await f.gwctl(['status', '--json'], { endpoint: `http://${ip}:7401` })).stdout).cluster.counters as Record<string, number>;
+    const other = M.find((ip) => ip !== master)!;
+    const deadline = Date.now() + 20_000;
+    let c = await countersOf(other);
+    while (!((c['auth.sealed.mac'] ?? 0) > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      c = await countersOf(other);
+    }
+    expect(c['auth.sealed.mac']).toBeGreaterThan(0);
+    expect((await countersOf(master))['auth.sealed.signature']).toBeGreaterThan(0);
+    for (const ip of M) expect((await countersOf(ip))['auth.bad-signature'] ?? 0, ip).toBe(0);
   });
 
   it('kill -9 of the master: a new master and a complete work table', async () => {

@@ -1,6 +1,8 @@
 /**
  * Signed envelopes (proto Envelope / SignedMessage): MessageSealer turns a ClusterMessage into a
  * datagram; MessageOpener authenticates a datagram and hands out its SignedMessage, or a coded reason.
+ * The frequent member-to-member unicasts (MAC_ELIGIBLE) carry a pairwise HMAC instead of a signature
+ * when sealer and opener share MessageMacKeys (message-mac.ts); everything else is signed.
  *
  * Both are synchronous and do no I/O; time comes in as `nowMs` (wall clock, ms since the epoch).
  * Neither is safe to share between threads; one sealer per process incarnation, one opener per socket.
@@ -37,6 +39,7 @@ import {
 } from '@gwcluster/wire';
 import { SecurityConfigError } from './errors.js';
 import { loadPrivateKey } from './keys.js';
+import { MessageMacKeys, messageMac, messageMacMatches } from './message-mac.js';
 import { KeyedRateLimit, type KeyedRateLimitOptions } from './rate-limit.js';
 import { ReplayWindow } from './replay.js';
 import type { TrustFailureCode, TrustStore, TrustedChain } from './trust.js';
@@ -66,6 +69,35 @@ export const CARRIES_CERTIFICATE: Readonly<Record<ClusterMessageType, boolean>> 
   'config-status': true,
 };
 
+/**
+ * Messages that go out with a pairwise MAC (Envelope.mac, message-mac.ts) instead of a signature when
+ * the sealer has MAC keys: the frequent member-to-member unicasts. Each is only ever sent to one member
+ * (cluster-core: ClientKeepalive to the master, WorkAssign/WorkDeassign from the master to a member,
+ * WorkAck back; daemon: StateSync/StateAck between replication peers). A MAC is still only used for a
+ * message addressed to one member that carries no certificate chain, towards a member whose
+ * certificate the sender has verified; anything else is signed. The rest are signed always: broadcasts
+ * (every member must be able to check them, which a pairwise key cannot give), and the join, election
+ * and operator messages, which are rare and may reach a member that does not know the sender yet.
+ */
+export const MAC_ELIGIBLE: Readonly<Record<ClusterMessageType, boolean>> = {
+  'join-request': false,
+  'join-reply': false,
+  'master-offer': false,
+  'other-master-exists': false,
+  'master-keepalive': false,
+  'exit-cluster': false,
+  'client-keepalive': true,
+  'work-assign': true,
+  'work-deassign': true,
+  'work-ack': true,
+  'state-sync': true,
+  'state-ack': true,
+  'operator-request': false,
+  'operator-reply': false,
+  'config-update': false,
+  'config-status': false,
+};
+
 const SIGN_OPTIONS = { dsaEncoding: 'ieee-p1363' } as const;
 /** IEEE P1363 ECDSA P-256 signature: r || s, 32 octets each. */
 const SIGNATURE_BYTES = 64;
@@ -81,6 +113,18 @@ export interface MessageSealerOptions {
   readonly privateKeyPem: string;
   /** This process's boot identifier (ms of wall clock at process start; proto SignedMessage.incarnation). */
   readonly incarnation: number;
+  /**
+   * Pairwise MAC keys (the same instance as the member's MessageOpener): MAC_ELIGIBLE unicasts without
+   * a certificate chain go out with a MAC when there is a key towards their recipient. Without it every
+   * message is signed.
+   */
+  readonly macKeys?: MessageMacKeys;
+}
+
+/** MessageSealer.counters: how the sealed messages were authenticated. */
+export interface SealCounters {
+  signature: number;
+  mac: number;
 }
 
 export interface SealOptions {
@@ -117,6 +161,8 @@ export class MessageSealer {
   private chain: readonly Uint8Array[];
   private key: KeyObject;
   private seq = 0;
+  private readonly macKeys: MessageMacKeys | undefined;
+  readonly counters: SealCounters = { signature: 0, mac: 0 };
   /** After a credentials change, every message carries the certificate until then (wall ms). */
   private certificateInEveryMessageUntilMs = -Infinity;
 
@@ -131,13 +177,19 @@ export class MessageSealer {
     this.memberIp = opts.memberIp;
     this.incarnation = opts.incarnation;
     ({ chain: this.chain, key: this.key } = checkedCredentials(opts.certChainDer, opts.privateKeyPem, opts.memberIp));
+    if (opts.macKeys && (opts.macKeys.self !== opts.memberIp || opts.macKeys.cluster !== opts.cluster)) {
+      throw new SecurityConfigError('bad-option', `MAC keys are for ${opts.macKeys.self} in "${opts.macKeys.cluster}", the sealer for ${opts.memberIp} in "${opts.cluster}"`);
+    }
+    this.macKeys = opts.macKeys;
   }
 
   /**
    * Signs with a new certificate chain and key from now on (a renewed certificate, gwclusterd reload),
    * keeping the incarnation and the message counter, so peers see the same sender carry on. For
    * `certificateGraceMs` after `nowMs` every message carries the new chain, so that peers that cached the
-   * old certificate learn the new one from whichever message reaches them first. Throws
+   * old certificate learn the new one from whichever message reaches them first; no message is MAC'd
+   * meanwhile (a MAC'd message carries no certificate). The MAC keys follow the private key their
+   * options return (the caller switches it with this call). Throws
    * SecurityConfigError like the constructor and then keeps the old credentials.
    */
   replaceCredentials(certChainDer: readonly Uint8Array[], privateKeyPem: string, nowMs: number, certificateGraceMs = 5000): void {
@@ -154,7 +206,9 @@ export class MessageSealer {
 
   /**
    * The datagram for `message` addressed to `recipient` (a member IP, or 'broadcast': every member),
-   * sent at wall clock `nowMs`. Only the recipient accepts it. Throws only on a message the codec cannot
+   * sent at wall clock `nowMs`. Only the recipient accepts it. Authenticated by a pairwise MAC when the
+   * message is MAC_ELIGIBLE, addressed to one member, carries no certificate chain and the MAC keys give
+   * a key towards the recipient; by a signature otherwise. Throws only on a message the codec cannot
    * encode or a recipient that is not a member IP (programming errors, not input).
    */
   seal(message: ClusterMessage, recipient: MemberId | 'broadcast', nowMs: number, opts?: SealOptions): Uint8Array {
@@ -171,6 +225,12 @@ export class MessageSealer {
       recipient,
       version: PROTOCOL_VERSION,
     });
+    const macKey = recipient !== 'broadcast' && !includeCertificate && MAC_ELIGIBLE[message.type] ? this.macKeys?.sendKey(recipient) : undefined;
+    if (macKey) {
+      this.counters.mac++;
+      return encodeEnvelope({ version: PROTOCOL_VERSION, signed, signature: new Uint8Array(0), mac: messageMac(macKey, signed) });
+    }
+    this.counters.signature++;
     const signature = signData('sha256', signed, { key: this.key, ...SIGN_OPTIONS });
     return encodeEnvelope({ version: PROTOCOL_VERSION, signed, signature });
   }
@@ -190,7 +250,7 @@ export type OpenFailureCode =
   | 'certificate-rejected'
   /** No chain in the message and no verified certificate cached for the sender. */
   | 'unknown-signer'
-  /** The signature does not verify with the sender's certificate. */
+  /** The signature does not verify with the sender's certificate, or the MAC with the pair's key (OpenFailure.mac). */
   | 'bad-signature'
   /** The datagram's source address (OpenOptions.sourceIp) is not the signed sender. */
   | 'sender-mismatch'
@@ -243,6 +303,11 @@ export interface OpenFailure {
   readonly signed?: SignedMessage;
   /** Only with 'certificate-rejected': why the TrustStore refused the chain. */
   readonly certificateCode?: TrustFailureCode;
+  /**
+   * The envelope carried a MAC rather than a signature. With 'bad-signature' the usual cause is a key
+   * change one side has not learnt yet (a reload): the receiver may send the sender its certificate.
+   */
+  readonly mac?: true;
 }
 
 export type OpenResult = Opened | OpenFailure;
@@ -269,6 +334,11 @@ export interface MessageOpenerOptions {
   readonly replayWindow?: number;
   /** Senders whose certificate and replay state are kept; least recently used evicted. Default 4096. */
   readonly maxSenders?: number;
+  /**
+   * Pairwise MAC keys (the same instance as the member's MessageSealer). Without them a MAC'd message
+   * fails 'bad-signature' ("this member does not accept MACs").
+   */
+  readonly macKeys?: MessageMacKeys;
 }
 
 export interface OpenOptions {
@@ -309,6 +379,7 @@ export class MessageOpener {
   private trust: TrustStore;
   private readonly senders = new Map<string, SenderState>();
   private readonly chainBudget: KeyedRateLimit;
+  private readonly macKeys: MessageMacKeys | undefined;
 
   constructor(opts: MessageOpenerOptions) {
     this.cluster = opts.cluster;
@@ -319,6 +390,10 @@ export class MessageOpener {
     this.maxClockSkewMs = opts.maxClockSkewMs ?? 30_000;
     this.replayWindow = opts.replayWindow ?? 64;
     this.maxSenders = opts.maxSenders ?? 4096;
+    if (opts.macKeys && (opts.macKeys.self !== opts.self || opts.macKeys.cluster !== opts.cluster)) {
+      throw new SecurityConfigError('bad-option', `MAC keys are for ${opts.macKeys.self} in "${opts.macKeys.cluster}", the opener for ${opts.self} in "${opts.cluster}"`);
+    }
+    this.macKeys = opts.macKeys;
     if (!(this.maxClockSkewMs >= 0)) throw new SecurityConfigError('bad-option', `maxClockSkewMs ${this.maxClockSkewMs} must be >= 0`);
     if (!Number.isInteger(this.replayWindow) || this.replayWindow < 1 || this.replayWindow > 65536) {
       throw new SecurityConfigError('bad-option', `replayWindow ${this.replayWindow} must be an integer 1..65536`);
@@ -374,6 +449,9 @@ export class MessageOpener {
    * source == sender, replay window (checked, not committed), certificate (the cached one when the
    * sender presents the same chain or none; chain verification, rate-limited per source, only for a
    * chain not verified before), certificate's IP == sender, and only then the signature (~100-300 us).
+   * A MAC'd envelope takes the same cheap checks, then must be addressed to this member and carry no
+   * chain ('invalid'), needs the sender's cached certificate ('unknown-signer'; its dates checked as for
+   * a signature), and last its MAC (a few us) under the pair's key ('bad-signature').
    */
   private openUnchecked(datagram: Uint8Array, nowMs: number, opts?: OpenOptions): OpenResult {
     const envelope = decodeEnvelope(datagram);
@@ -412,6 +490,13 @@ export class MessageOpener {
     }
 
     const signature = envelope.value.signature;
+    const mac = envelope.value.mac ?? new Uint8Array(0);
+    if (mac.length > 0) {
+      // A MAC proves only that one of the pair made the message: never for a broadcast, never with a
+      // chain (a chain is how a member presents a certificate, which only a signature can bind).
+      if (h.recipient === 'broadcast') return { ok: false, code: 'invalid', sender, mac: true, reason: `broadcast from ${sender} carries a MAC; broadcasts are signed` };
+      if (signed.certChain.length > 0) return { ok: false, code: 'invalid', sender, mac: true, reason: `message from ${sender} carries a MAC and a certificate chain; a message presenting a certificate is signed` };
+    }
     let trusted: TrustedChain;
     if (signed.certChain.length > 0 && !(state && sameChain(state.chain, signed.certChain))) {
       if (!this.chainBudget.take(sender, nowMs)) {
@@ -437,12 +522,18 @@ export class MessageOpener {
         trusted = verdict;
       }
     } else {
-      return { ok: false, code: 'unknown-signer', sender, reason: `message from ${sender} carries no certificate and none is known for that sender; it must send one first (JOIN REQUEST, MASTER KEEPALIVE)` };
+      return { ok: false, code: 'unknown-signer', sender, ...(mac.length > 0 ? { mac: true } : {}), reason: `message from ${sender} carries no certificate and none is known for that sender; it must send one first (JOIN REQUEST, MASTER KEEPALIVE)` };
     }
     if (trusted.memberIp !== sender) {
       return { ok: false, code: 'sender-mismatch', sender, reason: `sender field ${sender} differs from the certificate's member IP ${trusted.memberIp}` };
     }
-    if (!verifies(envelope.value.signed, signature, trusted.publicKey)) {
+    if (mac.length > 0) {
+      if (!this.macKeys) return { ok: false, code: 'bad-signature', sender, mac: true, reason: `message from ${sender} carries a MAC; this member does not accept MACs` };
+      const key = this.macKeys.receiveKey(sender, trusted.publicKey);
+      if (!key || !messageMacMatches(key, envelope.value.signed, mac)) {
+        return { ok: false, code: 'bad-signature', sender, mac: true, reason: `MAC of ${sender} does not verify with the pairwise key of its certificate ${trusted.subject} serial ${trusted.serial} (one of the two changed its key and the other has not learnt it yet, or altered)` };
+      }
+    } else if (!verifies(envelope.value.signed, signature, trusted.publicKey)) {
       return { ok: false, code: 'bad-signature', sender, reason: `signature of ${sender} does not verify with its certificate ${trusted.subject} serial ${trusted.serial}` };
     }
 

@@ -7,6 +7,7 @@ export * from './replay.js';
 export * from './rate-limit.js';
 export * from './envelope.js';
 export * from './sync-cipher.js';
+export * from './message-mac.js';
 export * from './liveness-keys.js';
 export * from './testing.js';
 export { canonicalSerial } from './der.js';

@@ -566,11 +566,21 @@ export function decodeSignedMessage(bytes: Uint8Array): Decoded<SignedMessage> {
   });
 }
 
+/**
+ * Writes whichever of signature and mac is present (an empty one is left out). It does not check that
+ * exactly one is: decodeEnvelope does, on the receiving side.
+ */
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  return EnvelopeT.encode(EnvelopeT.fromObject({ version: e.version, signed: e.signed, signature: e.signature })).finish();
+  const o: Record<string, unknown> = { version: e.version, signed: e.signed };
+  if (e.signature.length > 0) o.signature = e.signature;
+  if (e.mac && e.mac.length > 0) o.mac = e.mac;
+  return EnvelopeT.encode(EnvelopeT.fromObject(o)).finish();
 }
 
-/** Decodes the outer frame only; the caller verifies the signature before decoding `signed`. */
+/**
+ * Decodes the outer frame only; the caller checks the signature or MAC before decoding `signed`.
+ * Exactly one of signature (1..LIMITS.maxSignatureBytes) and mac (LIMITS.macBytes) must be present.
+ */
 export function decodeEnvelope(bytes: Uint8Array): Decoded<Envelope> {
   return attempt('datagram is not an envelope', () => {
     if (bytes.length > LIMITS.maxDatagramBytes) throw new WireError('limit', `datagram is ${bytes.length} bytes, more than ${LIMITS.maxDatagramBytes}`);
@@ -581,8 +591,12 @@ export function decodeEnvelope(bytes: Uint8Array): Decoded<Envelope> {
     }
     const signed = o.signed as Uint8Array;
     const signature = o.signature as Uint8Array;
+    const mac = o.mac as Uint8Array;
     if (signed.length === 0) throw new WireError('invalid', 'envelope carries no signed message');
-    if (signature.length === 0 || signature.length > LIMITS.maxSignatureBytes) throw new WireError('limit', `signature is ${signature.length} bytes; allowed 1..${LIMITS.maxSignatureBytes}`);
-    return { version, signed, signature };
+    if (signature.length === 0 && mac.length === 0) throw new WireError('invalid', 'envelope carries neither a signature nor a MAC');
+    if (signature.length > 0 && mac.length > 0) throw new WireError('invalid', `envelope carries both a signature (${signature.length} bytes) and a MAC (${mac.length} bytes); exactly one is allowed`);
+    if (signature.length > LIMITS.maxSignatureBytes) throw new WireError('limit', `signature is ${signature.length} bytes; allowed 1..${LIMITS.maxSignatureBytes}`);
+    if (mac.length > 0 && mac.length !== LIMITS.macBytes) throw new WireError('limit', `MAC is ${mac.length} bytes; an HMAC-SHA-256 MAC is exactly ${LIMITS.macBytes}`);
+    return { version, signed, signature, mac };
   });
 }

@@ -4,6 +4,8 @@ export const LIMITS = {
   maxDatagramBytes: 60_000,
   maxSignedBytes: 60_000,
   maxSignatureBytes: 132,
+  /** Envelope.mac: HMAC-SHA-256, exactly this many bytes. */
+  macBytes: 32,
   maxClusterNameChars: 64,
   maxCertificates: 4,
   maxCertificateBytes: 4096,

@@ -249,8 +249,16 @@ export interface SignedMessage {
   readonly version: number;
 }
 
+/**
+ * Exactly one of `signature` and `mac` authenticates `signed` (decodeEnvelope enforces it): a signature
+ * with the sender's certificate key, or a pairwise HMAC-SHA-256 (LIMITS.macBytes) for the frequent
+ * member-to-member unicasts (security MessageSealer).
+ */
 export interface Envelope {
   readonly version: number;
   readonly signed: Uint8Array;
+  /** ECDSA P-256 signature over `signed`; empty when `mac` authenticates it. */
   readonly signature: Uint8Array;
+  /** HMAC-SHA-256 over `signed` with the pairwise key; absent or empty when `signature` authenticates it. Decoded envelopes always have it (empty when signed). */
+  readonly mac?: Uint8Array;
 }

@@ -35,7 +35,10 @@ const messages: ClusterMessage[] = [
 const signed = messages.map((message, i) =>
   encodeSignedMessage({ cluster: 'alpha', sender: '192.0.2.1', certChain: [new Uint8Array(300).fill(i)], incarnation: 1, seq: i + 1, sentAtMs: 1000, message, recipient: '192.0.2.2', version: PROTOCOL_VERSION }),
 );
-const envelopes = signed.map((s) => encodeEnvelope({ version: PROTOCOL_VERSION, signed: s, signature: new Uint8Array(64).fill(5) }));
+const envelopes = [
+  ...signed.map((s) => encodeEnvelope({ version: PROTOCOL_VERSION, signed: s, signature: new Uint8Array(64).fill(5) })),
+  ...signed.map((s) => encodeEnvelope({ version: PROTOCOL_VERSION, signed: s, signature: new Uint8Array(0), mac: new Uint8Array(32).fill(6) })),
+];
 const bodies = messages.map(encodeClusterMessage);
 const syncRecords = [encodeSyncRecords(records)];
 

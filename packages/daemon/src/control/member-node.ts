@@ -10,7 +10,7 @@
 import { SOFTWARE_VERSION } from '../version.js';
 import type { Logger } from 'pino';
 import { ClusterMember, coreConfig, type ClusterStatus, type CoreEffect, type CoreEvent, type CoreInput, type CoreView, type DataPlaneView } from '@gwcluster/cluster-core';
-import { KeyedRateLimit, MessageOpener, MessageSealer, SyncCipher, TrustStore, livenessKeys, loadPrivateKey, type KeyedRateLimitOptions, type LivenessKeys } from '@gwcluster/security';
+import { KeyedRateLimit, MessageMacKeys, MessageOpener, MessageSealer, SyncCipher, TrustStore, livenessKeys, loadPrivateKey, type KeyedRateLimitOptions, type LivenessKeys } from '@gwcluster/security';
 import type { KeyObject } from 'node:crypto';
 import type { ClusterMessage, MemberId, StateSync, UnitLoad, WorkUnit } from '@gwcluster/wire';
 import type { MemberConfig } from '../config/config.js';
@@ -124,6 +124,9 @@ export class MemberNode {
   private readonly opener: MessageOpener;
   /** Seals the records of outgoing StateSyncs for their receiver and opens received ones (sync/sealed-sync.ts). */
   readonly syncCipher: SyncCipher;
+  /** Pairwise MAC keys of the sealer and opener (the frequent unicasts go out with a MAC, security/message-mac.ts). */
+  private readonly macKeys: MessageMacKeys;
+  /** This member's certificate key, read by the SyncCipher, the MAC keys and fast liveness; replaced on reload. */
   private syncKey: KeyObject;
   /** Last certificate probe per peer (clock ms): see sendStateSync. */
   private readonly certificateProbes = new Map<string, number>();
@@ -179,16 +182,24 @@ export class MemberNode {
       ...(opts.credentials.crlPem ? { crlPem: opts.credentials.crlPem } : {}),
       ...(c.pki.allowedCertificates ? { allowedFingerprints: c.pki.allowedCertificates } : {}),
     });
+    this.syncKey = loadPrivateKey(opts.credentials.keyPem);
+    this.macKeys = new MessageMacKeys({
+      cluster: c.cluster.name,
+      self: this.self,
+      privateKey: () => this.syncKey,
+      // As the SyncCipher's: the peer's certificate as this member verified it.
+      peerPublicKey: (peer) => this.opener.certificateOf(peer)?.publicKey,
+    });
     this.sealer = new MessageSealer({
       cluster: c.cluster.name,
       memberIp: this.self,
       certChainDer: opts.credentials.certChainDer,
       privateKeyPem: opts.credentials.keyPem,
       incarnation: opts.incarnation ?? this.wallClock(),
+      macKeys: this.macKeys,
     });
     this.addressHolder = opts.addressHolder ?? new NoAddressHolder();
-    this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs });
-    this.syncKey = loadPrivateKey(opts.credentials.keyPem);
+    this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs, macKeys: this.macKeys });
     this.syncCipher = new SyncCipher({
       cluster: c.cluster.name,
       self: this.self,
@@ -242,6 +253,9 @@ export class MemberNode {
   replaceCredentials(credentials: Credentials, trust: TrustStore): void {
     const now = this.wallClock();
     this.sealer.replaceCredentials(credentials.certChainDer, credentials.keyPem, now);
+    // The sync cipher, MAC keys and fast liveness read this key: each derives its pairwise keys again.
+    // During the sealer's certificate grace nothing is MAC'd; a peer that missed the new certificate
+    // fails this member's MACs (bad-signature) and is sent it on that failure (receive()).
     this.syncKey = loadPrivateKey(credentials.keyPem);
     this.opener.replaceTrust(trust, now);
   }
@@ -403,6 +417,7 @@ export class MemberNode {
     for (const [k, v] of Object.entries(this.opts.dataPlane?.stats?.() ?? {})) node[`dataplane.${k}`] = v;
     for (const [k, v] of Object.entries(this.opts.liveness?.stats?.() ?? {})) node[`liveness.${k}`] = v;
     const security: Record<string, number> = { ...this.opener.counters };
+    for (const [k, v] of Object.entries(this.sealer.counters)) security[`sealed.${k}`] = v;
     for (const [k, v] of Object.entries(this.syncCipher.counters)) security[`sync.${k}`] = v;
     return { ...this.core.status(this.clock()), security, transport: this.opts.transport.counters, node };
   }
@@ -470,6 +485,12 @@ export class MemberNode {
     if (opened.code === 'unknown-signer' && opened.sender === fromIp && this.knownMembers.has(fromIp)) {
       // A member whose certificate this member never saw (it restarted since that member last sent one):
       // ask for it, as a StateSync that cannot be sealed does (at most every SYNC_PROBE_EVERY_MS).
+      this.probeCertificate(fromIp);
+    }
+    if (opened.code === 'bad-signature' && opened.mac && opened.sender === fromIp && this.knownMembers.has(fromIp)) {
+      // A MAC that does not verify from a member: usually one of the pair changed its key (reload) and
+      // the other has not seen the new certificate. Exchange certificates (at most every SYNC_PROBE_EVERY_MS):
+      // the probe carries this member's, the answer the peer's.
       this.probeCertificate(fromIp);
     }
     if (opened.code === 'certificate-rejected' && opened.signed?.message.type === 'join-request' && opened.sender === fromIp) {

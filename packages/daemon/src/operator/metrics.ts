@@ -251,6 +251,18 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
     },
   });
   new Counter({
+    name: 'gwcluster_messages_authenticated_total',
+    help: 'Cluster datagrams this member sent, by how they were authenticated: method="signature" (ECDSA) or "mac" (pairwise HMAC, protocol.md "Framing and authentication").',
+    labelNames: ['member', 'method'],
+    registers,
+    collect() {
+      this.reset();
+      const security = status().security;
+      this.inc({ member: self, method: 'signature' }, security['sealed.signature'] ?? 0);
+      this.inc({ member: self, method: 'mac' }, security['sealed.mac'] ?? 0);
+    },
+  });
+  new Counter({
     name: 'gwcluster_datagrams_dropped_total',
     help: 'Cluster datagrams dropped before the protocol, by reason (protocol.md "Framing and authentication").',
     labelNames: ['member', 'reason'],

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createRevocationList, createTestPki, issueMemberCertificate, TrustStore, type TestPki } from '@gwcluster/security';
 import { MemoryNetwork } from '@gwcluster/cluster-core';
+import { decodeEnvelope } from '@gwcluster/wire';
 import { MemberNode, type Credentials } from '../../src/control/member-node.js';
 import { NoClusterAddress } from '../../src/control/cluster-address.js';
 import { IPS, WALL0, config } from './fixtures.js';
@@ -65,6 +66,12 @@ async function formed(): Promise<Cluster> {
 
 const [M1, M2, M3] = IPS as [string, string, string];
 
+/** Whether a datagram is authenticated by a MAC (not a signature). */
+function macd(bytes: Uint8Array): boolean {
+  const e = decodeEnvelope(bytes);
+  return e.ok && (e.value.mac?.length ?? 0) > 0;
+}
+
 describe('revocation at run time', () => {
   it('members that adopt a CRL revoking member 3 refuse its next message; it is declared dead and cannot rejoin', async () => {
     const c = await formed();
@@ -100,10 +107,44 @@ describe('revocation at run time', () => {
     const c = await formed();
     const renewed = await issueMemberCertificate({ ca: pki.ca, memberIp: M2, notBefore: new Date(0), notAfter: new Date('2100-01-01T00:00:00Z') });
     c.nodes.get(M2)!.replaceCredentials({ certChainDer: [renewed.certDer], keyPem: renewed.keyPem, caPem: pki.ca.certPem }, pki.trustStore());
-    await c.run(3000, () => {
+    const macsBefore = c.nodes.get(M2)!.status().security['sealed.mac']!;
+    // Past the certificate grace (5 s): M2 MACs its unicasts again, under its new key.
+    await c.run(7000, () => {
       for (const ip of IPS) expect(c.view(ip).members).toEqual([...IPS].sort());
     });
     for (const ip of [M1, M3]) expect(c.nodes.get(ip)!.status().node['drop.bad-signature'] ?? 0).toBe(0);
+    expect(c.nodes.get(M2)!.status().security['sealed.mac']!).toBeGreaterThan(macsBefore);
+  });
+
+  it('a peer that missed the renewed certificate fails the pair\'s MACs once, and the certificate exchange this triggers repairs it', async () => {
+    const c = await formed();
+    const got: string[] = [];
+    c.nodes.get(M2)!.addPlaneHandler((from, m) => {
+      if (m.type !== 'state-ack' || m.seqs.length !== 1 || m.seqs[0] === 0) return false;
+      got.push(`${from}:${m.seqs[0]}`);
+      return true;
+    });
+    const m3 = c.nodes.get(M3)!;
+    m3.sendControl(M2, { type: 'state-ack', seqs: [5] }); // MAC'd: M3 and M2 know each other's certificates
+    await c.run(20);
+    expect(got).toEqual([`${M3}:5`]);
+    const renewed = await issueMemberCertificate({ ca: pki.ca, memberIp: M2, notBefore: new Date(0), notAfter: new Date('2100-01-01T00:00:00Z') });
+    // M3 hears nothing from M2 during M2's certificate grace: it keeps M2's old certificate.
+    c.hub.drop = (d) => d.from === M2 && d.to === M3;
+    c.nodes.get(M2)!.replaceCredentials({ certChainDer: [renewed.certDer], keyPem: renewed.keyPem, caPem: pki.ca.certPem }, pki.trustStore());
+    await c.run(6000);
+    c.hub.drop = () => false;
+    m3.sendControl(M2, { type: 'state-ack', seqs: [6] }); // MAC'd with M2's old key: refused
+    expect(macd(c.hub.wire.filter((d) => d.from === M3 && d.to === M2).at(-1)!.bytes)).toBe(true);
+    await c.run(500); // M2 sends M3 its certificate, M3 answers with its own
+    expect(c.nodes.get(M2)!.status().node['drop.bad-signature']).toBe(1);
+    expect(got).toEqual([`${M3}:5`]);
+    m3.sendControl(M2, { type: 'state-ack', seqs: [7] });
+    expect(macd(c.hub.wire.filter((d) => d.from === M3 && d.to === M2).at(-1)!.bytes)).toBe(true);
+    await c.run(20);
+    expect(got).toEqual([`${M3}:5`, `${M3}:7`]);
+    expect(c.nodes.get(M2)!.status().node['drop.bad-signature']).toBe(1);
+    expect(IPS.map((ip) => c.view(ip).members)).toEqual([[...IPS].sort(), [...IPS].sort(), [...IPS].sort()]);
   });
 
   it('a key that does not belong to the certificate is refused and the old credentials stay', async () => {

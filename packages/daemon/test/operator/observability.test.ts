@@ -97,6 +97,13 @@ describe('metrics', () => {
     const master = c.master().ip;
     expect(samples('gwcluster_cluster_members')).toEqual([{ labels: `{member="${master}"}`, value: 3 }]);
     expect(samples('gwcluster_cluster_units').filter((x) => x.labels.includes('state="assigned"')).map((x) => x.value)).toEqual([1024]);
+    // Every member MACs its unicasts once it knows the peer (client keepalives to the master) and signs
+    // the rest (the master's keepalives are broadcast: signed).
+    for (const method of ['signature', 'mac']) {
+      const sent = samples('gwcluster_messages_authenticated_total').filter((x) => x.labels.includes(`method="${method}"`));
+      expect(sent, method).toHaveLength(3);
+      expect(sent.reduce((s, x) => s + x.value, 0), method).toBeGreaterThan(0);
+    }
     // The master's estimate of each other member's loss: two series in all, none from the members.
     expect(samples('gwcluster_member_keepalive_loss_ratio')).toHaveLength(2);
     // Every per-member series is labelled with the member that exports it, and only that one.
