@@ -19,7 +19,7 @@
 //      (scripts/bench-spread.mjs; three members' cores in virtual time)
 //
 // Usage: node scripts/bench.mjs [--only filter,auth,sessions,spread,e2e,failover] [--method master-forward] [--seconds 5]
-//                               [--path nfqueue|kernel] [--sessions strict|loose|off]
+//                               [--path auto|nfqueue|kernel] [--sessions strict|loose|off]
 //                               [--failover-rounds 1] [--failover-connections 300]
 //                               [--failover-methods master-forward,unicast-mac,multicast-mac]
 import { spawnSync } from 'node:child_process';
@@ -34,14 +34,14 @@ const { values } = parseArgs({
     only: { type: 'string' },
     method: { type: 'string', default: 'master-forward' },
     seconds: { type: 'string', default: '5' },
-    path: { type: 'string', default: 'nfqueue' },
+    path: { type: 'string', default: 'auto' },
     sessions: { type: 'string', default: 'strict' },
     'failover-rounds': { type: 'string', default: '1' },
     'failover-connections': { type: 'string', default: '300' },
     'failover-methods': { type: 'string', default: 'master-forward,unicast-mac,multicast-mac' },
   },
 });
-if (!['nfqueue', 'kernel'].includes(values.path)) throw new Error(`--path must be nfqueue or kernel, got ${values.path}`);
+if (!['auto', 'nfqueue', 'kernel'].includes(values.path)) throw new Error(`--path must be auto, nfqueue or kernel, got ${values.path}`);
 if (!['strict', 'loose', 'off'].includes(values.sessions)) throw new Error(`--sessions must be strict, loose or off, got ${values.sessions}`);
 const only = values.only ? new Set(values.only.split(',')) : null;
 const want = (k) => !only || only.has(k);

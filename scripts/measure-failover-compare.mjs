@@ -24,7 +24,7 @@
 // Usage: node scripts/measure-failover-compare.mjs [--rounds 1] [--connections 300]
 //          [--methods master-forward,unicast-mac,multicast-mac] [--systems gwcluster,keepalived]
 //          [--failures kill9,power] [--victims active,other] [--seconds 9] [--kill-at 3] [--json]
-//          [--path nfqueue|kernel]   (gwcluster's dataplane.path; default: the configuration default)
+//          [--path auto|nfqueue|kernel]   (gwcluster's dataplane.path; default: the configuration default)
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { LOCALS, M, SERVERS, SOAK, pct, unitOf } from './failover-common.mjs';
@@ -65,7 +65,7 @@ const FAILURES = list(values.failures, ['kill9', 'power'], 'failures');
 const VICTIMS = list(values.victims, ['active', 'other'], 'victims');
 const SECONDS = num(values.seconds, 4, 60, 'seconds');
 const KILL_AT = num(values['kill-at'], 1, SECONDS - 2, 'kill-at');
-const PATH = values.path === undefined ? undefined : list(values.path, ['nfqueue', 'kernel'], 'path')[0];
+const PATH = values.path === undefined ? undefined : list(values.path, ['auto', 'nfqueue', 'kernel'], 'path')[0];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => process.stderr.write(`${s}\n`);

@@ -13,12 +13,12 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const GWCTL = join(ROOT, 'packages/cli/bin/gwctl.js');
 export const GWCLUSTERD = join(ROOT, 'packages/daemon/bin/gwclusterd.js');
 // GWCLUSTER_PREFIX=DIR: gwctl and gwclusterd run from an unpacked package (DIR/usr/bin/...) instead of
-// this checkout (test/package). GWCLUSTER_RUN_AS=USER: gwclusterd runs as USER with CAP_NET_ADMIN and
-// CAP_NET_RAW only, as the packaged unit runs it; personalities are made with gwctl personality --owner USER.
+// this checkout (test/package). GWCLUSTER_RUN_AS=USER: gwclusterd runs as USER with CAP_NET_ADMIN,
+// CAP_NET_RAW, CAP_BPF and CAP_PERFMON only, as the packaged unit runs it; personalities are made with gwctl personality --owner USER.
 const PREFIX = process.env.GWCLUSTER_PREFIX || undefined;
 const RUN_AS = process.env.GWCLUSTER_RUN_AS || undefined;
 export const GWCTL_CMD = PREFIX ? [join(PREFIX, 'usr/bin/gwctl')] : [process.execPath, GWCTL];
-const CAPS = '-all,+net_admin,+net_raw';
+const CAPS = '-all,+net_admin,+net_raw,+bpf,+perfmon';
 export const GWCLUSTERD_CMD = [
   ...(RUN_AS ? ['setpriv', `--reuid=${RUN_AS}`, `--regid=${execFileSync('id', ['-g', RUN_AS], { encoding: 'utf8' }).trim()}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`, '--no-new-privs', '--'] : []),
   ...(PREFIX ? [join(PREFIX, 'usr/bin/gwclusterd')] : [process.execPath, GWCLUSTERD]),

@@ -56,7 +56,7 @@ describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
   beforeAll(async () => {
     // A high rebalance threshold: this file checks which member served each flow against the table, so
     // the traffic's own load must not move units meanwhile (the failover tests run the default).
-    const dataplane = path === 'kernel' ? { path } : {};
+    const dataplane = { path };
     f = await ClusterFixture.create({ members: 3, layout: 'gateway', method, extraConfig: { cluster: { rebalanceThreshold: 0.5 }, dataplane } });
     for (const m of f.members) await m.host.exec(['nft', '-f', '-'], { input: COUNTERS }).then((r) => expect(r.code, r.stderr).toBe(0));
     f.startMonitor(50);

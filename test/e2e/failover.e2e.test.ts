@@ -26,8 +26,7 @@ interface SoakResult {
 }
 
 async function setUp(sync: boolean): Promise<ClusterFixture> {
-  const path = process.env.GWC_TEST_PATH === 'kernel' ? { path: 'kernel' } : {};
-  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: 'master-forward', clients: 1, extraConfig: sync ? { dataplane: path } : { dataplane: { ...path, sessions: { sync: false } } } });
+  const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method: 'master-forward', clients: 1, extraConfig: sync ? {} : { dataplane: { sessions: { sync: false } } } });
   for (const a of LOCALS) await f.clients![0]!.addAddress('eth0', `${a}/24`);
   await f.server!.addAddress('eth0', '203.0.113.100/24');
   for (const m of f.members) await m.host.ip('route', 'add', '203.0.113.0/24', 'dev', 'eth1');

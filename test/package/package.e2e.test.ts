@@ -76,9 +76,9 @@ describe('the packages', () => {
     expect(refs.status).toBe(1);
   });
 
-  it('the unit runs the member as gwcluster with CAP_NET_ADMIN and CAP_NET_RAW, its state in /var/lib/gwcluster, never giving up restarting', () => {
+  it('the unit runs the member as gwcluster with CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_PERFMON, its state in /var/lib/gwcluster, never giving up restarting', () => {
     const unit = readFileSync(join(prefix, 'lib/systemd/system/gwclusterd.service'), 'utf8');
-    for (const line of ['User=gwcluster', 'AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW', 'StateDirectory=gwcluster', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'StartLimitIntervalSec=0']) {
+    for (const line of ['User=gwcluster', 'AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'StateDirectory=gwcluster', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'StartLimitIntervalSec=0']) {
       expect(unit.split('\n'), line).toContain(line);
     }
     expect(unit).not.toMatch(/^ReadWritePaths=/m);

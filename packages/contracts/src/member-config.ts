@@ -283,10 +283,10 @@ export const DataPlaneSectionSchema = Type.Object(
       }),
     ),
     path: Filled(
-      StringEnum(['nfqueue', 'kernel'], {
-        default: 'nfqueue',
+      StringEnum(['auto', 'nfqueue', 'kernel'], {
+        default: 'auto',
         description:
-          "Where packets are decided. nfqueue: every packet for a cluster IP or routed by the cluster goes to the packet engine in user space. kernel: a tc BPF program on each interface passes this member's units and drops other members' in the kernel; with session tracking the engine sees each flow until its session is established (and its SYN, FIN and RST) and offloads it to the kernel; method 1's master sends other members' units to their owners from the kernel; held units go to the packet engine (needs Linux 6.6+ and an addon built with the fast path).",
+          "Where packets are decided. kernel: a tc BPF program on each interface passes this member's units and drops other members' in the kernel; with session tracking the engine sees each flow until its session is established (and its SYN, FIN and RST) and offloads it to the kernel; method 1's master sends other members' units to their owners from the kernel; held units go to the packet engine (needs Linux 6.6+, an addon built with the fast path, and CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN). nfqueue: every packet for a cluster IP or routed by the cluster goes to the packet engine in user space. auto: kernel where it loads, else nfqueue (logged as a warning at start).",
       }),
     ),
     queueNum: Filled(Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'NFQUEUE number the packet engine reads.' })),

@@ -112,15 +112,23 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
   let dataPlane: DataPlane | undefined;
   if (config.dataplane) {
     // The kernel path loads a BPF program: only imported when configured.
+    const dpLog = logger.child({ component: 'dataplane', member: config.member.address });
     const path =
       config.dataplane.path === 'kernel'
         ? await import('./dataplane/kernel-path.js').then((m) => ({ packetPath: m.kernelPacketPath, kernel: m.kernelPathSetup }))
-        : await import('./dataplane/nfqueue-path.js').then((m) => ({ packetPath: m.nfqueuePacketPath }));
+        : config.dataplane.path === 'auto'
+          ? await import('./dataplane/kernel-path.js').then((m) => ({
+              packetPath: m.autoPacketPathFactory((why) =>
+                dpLog.warn({ path: 'nfqueue', why }, 'dataplane.path auto: the kernel fast path is not available here; every packet is decided in user space (nfqueue), at a fraction of the throughput'),
+              ),
+              kernel: m.kernelPathSetup,
+            }))
+          : await import('./dataplane/nfqueue-path.js').then((m) => ({ packetPath: m.nfqueuePacketPath }));
     dataPlane = new DataPlane({
       config: config.dataplane,
       self: config.member.address,
       localAddresses: config.cluster.addressPool.map((p) => p.address),
-      logger: logger.child({ component: 'dataplane', member: config.member.address }),
+      logger: dpLog,
       ...path,
       onUnitNeedsOwner: (unit) => node?.submit({ type: 'unit-needs-owner', unit }),
       onLoad: (load, busiest) => node?.reportLoad(load, busiest),

@@ -75,6 +75,29 @@ export function kernelPacketPathFactory(deps: KernelPathDeps = {}): PacketPathFa
 
 export const kernelPacketPath: PacketPathFactory = kernelPacketPathFactory();
 
+/**
+ * `dataplane.path: auto`: the kernel path where it loads (addon built with the fast path, Linux 6.6+
+ * tcx, CAP_BPF and CAP_NET_ADMIN), else the NFQUEUE path, with `onFallback(why)` called once. Used with
+ * kernelPathSetup either way: with no program marking packets, its rules queue every packet, as the
+ * NFQUEUE path's do.
+ */
+export function autoPacketPathFactory(onFallback: (why: string) => void, deps: KernelPathDeps = {}): PacketPathFactory {
+  const kernel = kernelPacketPathFactory(deps);
+  const fallback = deps.openEngine ?? nfqueuePacketPath;
+  return (opts) => {
+    if (!deps.openDecider && !fastPathAvailable()) {
+      onFallback('the native addon was built without the kernel fast path (needs clang and libbpf-dev at build time: run scripts/setup.sh)');
+      return fallback(opts);
+    }
+    try {
+      return kernel(opts);
+    } catch (e) {
+      onFallback((e as Error).message);
+      return fallback(opts);
+    }
+  };
+}
+
 class KernelPacketPath implements PacketPath {
   private readonly deciders: UnitDecider[] = [];
   private readonly owner = new Uint16Array(UNIT_COUNT);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UnitAction, type FastPathOptions, type SessionTable } from '@gwcluster/native-addon';
 import { UNIT_COUNT } from '@gwcluster/wire';
 import { kernelUnitAction } from '../../src/dataplane/kernel-action.js';
-import { KERNEL_PASS_MARK, kernelPacketPathFactory, type UnitDecider } from '../../src/dataplane/kernel-path.js';
+import { KERNEL_PASS_MARK, autoPacketPathFactory, kernelPacketPathFactory, type UnitDecider } from '../../src/dataplane/kernel-path.js';
 import { iptablesRules, type NetfilterPlan } from '../../src/dataplane/netfilter.js';
 import { LOCAL_SLOT, NO_SLOT, type PacketPath, type PacketPathOptions } from '../../src/dataplane/packet-path.js';
 
@@ -82,7 +82,8 @@ function harness(opts: { interfaces?: string[]; method?: 1 | 2 | 3; failAttach?:
     onError: (e: Error) => log.push(`error ${e.message}`),
   } as unknown as PacketPathOptions;
   const open = () => kernelPacketPathFactory({ openEngine: () => engine, openDecider })(popts);
-  return { log, kernel, closed, open };
+  const openAuto = (onFallback: (why: string) => void) => autoPacketPathFactory(onFallback, { openEngine: () => engine, openDecider })(popts);
+  return { log, kernel, closed, open, openAuto, engine };
 }
 
 describe('kernel packet path', () => {
@@ -162,6 +163,20 @@ describe('kernel packet path', () => {
     const bad = harness({ failAttach: true });
     expect(() => bad.open()).toThrow(/cannot attach the BPF program to eth0 in tcx mode \(needs Linux 6\.6\+\): bpf_link_create/);
     expect(bad.closed).toEqual(['kernel ', 'engine']);
+  });
+
+  it('dataplane.path auto: the kernel path where it loads, else the engine alone, saying why', () => {
+    const why: string[] = [];
+    const good = harness();
+    const path = good.openAuto((w) => why.push(w));
+    path.setRole({ localSlot: LOCAL_SLOT, master: false });
+    expect(good.log).toContain('kernel eth0 DROP 1024 units');
+    expect(why).toEqual([]);
+    const bad = harness({ failAttach: true });
+    const fallback = bad.openAuto((w) => why.push(w));
+    expect(fallback).toBe(bad.engine);
+    expect(why).toHaveLength(1);
+    expect(why[0]).toMatch(/cannot attach the BPF program to eth0 in tcx mode/);
   });
 });
 
