@@ -26,6 +26,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -83,11 +84,28 @@ if (want('e2e')) {
     await f.waitForView((v) => balanced(v, M), { timeoutMs: 30_000, what: 'a balanced cluster' });
     f.server.spawn('iperf3', ['-s', '-p', '5201'], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 500));
+    // Busy CPU time of the whole machine (every namespace shares it: members, router, endpoints), s.
+    const busySeconds = () => {
+      const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+      const idle = f[3] + (f[4] ?? 0);
+      return (f.reduce((a, b) => a + b, 0) - idle) / 100; // USER_HZ
+    };
     const iperf = async (host, extra) => {
+      const b0 = busySeconds();
       const r = await host.exec(['iperf3', '-c', '192.0.2.100', '-p', '5201', '-t', String(seconds), '-J', ...extra], { timeoutMs: (seconds + 20) * 1000 });
+      const busy = busySeconds() - b0;
       const j = r.code === 0 ? JSON.parse(r.stdout) : null;
       if (!j || j.error || (!j.end?.sum_received && !j.end?.sum)) throw new Error(`iperf3 ${extra.join(' ')} failed (exit ${r.code}): ${j?.error ?? r.stdout.slice(-400)} ${r.stderr}`);
+      j.busySeconds = busy;
       return j;
+    };
+    // UDP round trips one at a time through each path (test/e2e/tools/udp-rtt.mjs), to the server's echo.
+    const echo = f.startEcho(f.server, 's1');
+    await echo.ready;
+    const rtt = async (host) => {
+      const r = await host.exec([process.execPath, new URL('../test/e2e/tools/udp-rtt.mjs', import.meta.url).pathname, '--target', '192.0.2.100', '--count', '2000'], { timeoutMs: 120_000 });
+      if (r.code !== 0) throw new Error(`udp-rtt failed (${r.code}): ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1));
     };
     // Which member forwards the measured flow (traffic through the cluster is keyed by addresses only).
     const { classifyFlow } = await import('@gwcluster/native-addon');
@@ -100,6 +118,9 @@ if (want('e2e')) {
     const tcpPlain = await iperf(c2, []);
     const bps = (j) => j.end.sum_received.bits_per_second;
     rows.push(['TCP throughput, 1 stream', `${(bps(tcpCluster) / 1e6).toFixed(0)} Mbit/s`, `${(bps(tcpPlain) / 1e6).toFixed(0)} Mbit/s`, (bps(tcpCluster) / bps(tcpPlain)).toFixed(2)]);
+    // CPU seconds the whole machine was busy per Gbit received, over the 1-stream run (endpoints included on both sides).
+    const cpuPerGbit = (j) => j.busySeconds / ((bps(j) * j.end.sum_received.seconds) / 1e9);
+    rows.push(['CPU s per Gbit, TCP 1 stream (whole host)', cpuPerGbit(tcpCluster).toFixed(3), cpuPerGbit(tcpPlain).toFixed(3), (cpuPerGbit(tcpCluster) / cpuPerGbit(tcpPlain)).toFixed(2)]);
     // TCP, 8 streams from one client: 8 source ports, so (for traffic through the cluster, keyed by
     // addresses only) still one unit; for a service on the cluster IP they would spread.
     const tcp8Cluster = await iperf(c1, ['-P', '8']);
@@ -111,6 +132,12 @@ if (want('e2e')) {
     const pps = (j) => (j.end.sum.packets - j.end.sum.lost_packets) / j.end.sum.seconds;
     const loss = (j) => `${j.end.sum.lost_percent.toFixed(1)} % lost`;
     rows.push(['UDP 64-byte packets received per second', `${(pps(udpCluster) / 1e3).toFixed(1)} kpps (${loss(udpCluster)})`, `${(pps(udpPlain) / 1e3).toFixed(1)} kpps (${loss(udpPlain)})`, (pps(udpCluster) / pps(udpPlain)).toFixed(2)]);
+    // Added latency: one UDP flow, 2000 round trips one at a time.
+    const rttCluster = await rtt(c1);
+    const rttPlain = await rtt(c2);
+    await echo.stop();
+    const rttCell = (x) => `${x.p50Us} / ${x.p99Us} us (${x.sent - x.received} lost)`;
+    rows.push(['UDP round trip p50 / p99 (2000, one flow)', rttCell(rttCluster), rttCell(rttPlain), rttCluster.p99Us && rttPlain.p99Us ? (rttCluster.p99Us / rttPlain.p99Us).toFixed(2) : 'n/a']);
     const ownerAfter = await flowOwner();
     const w = [44, 26, 26, 8];
     say(`method ${values.method}, path ${values.path}, sessions ${values.sessions}, ${seconds} s per measurement, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);

@@ -66,6 +66,26 @@ void argAddresses(const Napi::CallbackInfo& info, const char* call, std::vector<
   }
 }
 
+// Runs f(buf) with `packet` behind the test carrier and the config set for a live-like run (the test
+// result flag off, frames as given, l2_offset = the carrier); the config in force is restored after.
+template <typename F>
+void withCarrier(FastPathOwner& o, const Napi::Uint8Array& packet, bool frames, F&& f) {
+  const gwc_config saved = o.config();
+  gwc_config test = saved;
+  test.flags = (saved.flags & ~(GWC_CONFIG_FRAMES | GWC_CONFIG_TEST_RESULT)) | (frames ? GWC_CONFIG_FRAMES : 0);
+  test.l2_offset = sizeof kTestCarrier;
+  o.setConfig(test);
+  std::vector<uint8_t> buf(kTestCarrier, kTestCarrier + sizeof kTestCarrier);
+  buf.insert(buf.end(), packet.Data(), packet.Data() + packet.ElementLength());
+  try {
+    f(buf);
+  } catch (...) {
+    o.setConfig(saved);
+    throw;
+  }
+  o.setConfig(saved);
+}
+
 class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -274,20 +294,7 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     const uint32_t repeat = argUint(info, 2, call, "repeat", 100'000'000);
     uint32_t ns = 0;
     guarded(info, call, [&](FastPathOwner& o) {
-      const gwc_config saved = o.config();
-      gwc_config test = saved;
-      test.flags = (saved.flags & ~(GWC_CONFIG_FRAMES | GWC_CONFIG_TEST_RESULT)) | (frames ? GWC_CONFIG_FRAMES : 0);
-      test.l2_offset = sizeof kTestCarrier;
-      o.setConfig(test);
-      std::vector<uint8_t> buf(kTestCarrier, kTestCarrier + sizeof kTestCarrier);
-      buf.insert(buf.end(), packet.Data(), packet.Data() + packet.ElementLength());
-      try {
-        ns = o.testRunDuration(buf.data(), buf.size(), repeat);
-      } catch (...) {
-        o.setConfig(saved);
-        throw;
-      }
-      o.setConfig(saved);
+      withCarrier(o, packet, frames, [&](const std::vector<uint8_t>& buf) { ns = o.testRunDuration(buf.data(), buf.size(), repeat); });
     });
     return Napi::Number::New(info.Env(), ns);
   }
@@ -353,20 +360,7 @@ class FastPathWrap : public Napi::ObjectWrap<FastPathWrap> {
     const bool frames = argBool(info, 1, call, "frames");
     FastPathOwner::TestRun r{};
     guarded(info, call, [&](FastPathOwner& o) {
-      const gwc_config saved = o.config();
-      gwc_config test = saved;
-      test.flags = (saved.flags & ~(GWC_CONFIG_FRAMES | GWC_CONFIG_TEST_RESULT)) | (frames ? GWC_CONFIG_FRAMES : 0);
-      test.l2_offset = sizeof kTestCarrier;
-      o.setConfig(test);
-      std::vector<uint8_t> buf(kTestCarrier, kTestCarrier + sizeof kTestCarrier);
-      buf.insert(buf.end(), packet.Data(), packet.Data() + packet.ElementLength());
-      try {
-        r = o.testRun(buf.data(), buf.size());
-      } catch (...) {
-        o.setConfig(saved);
-        throw;
-      }
-      o.setConfig(saved);
+      withCarrier(o, packet, frames, [&](const std::vector<uint8_t>& buf) { r = o.testRun(buf.data(), buf.size()); });
     });
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("verdict", r.retval);
