@@ -12,6 +12,7 @@
 
 #include <libnfnetlink/libnfnetlink.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -204,6 +205,17 @@ void PacketEngine::FlushVerdicts() {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.verdictErrors += errors;
   }
+  if (!pendingOffloads_.empty()) {
+    std::vector<std::shared_ptr<FlowOffload>> targets;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      targets = flowOffloads_;
+    }
+    // Outside the lock (system calls).
+    for (const PendingOffload& p : pendingOffloads_)
+      for (const auto& f : targets) f->offload(p.headers.data(), p.headers.size(), p.unit);
+    pendingOffloads_.clear();
+  }
 }
 
 int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* data) {
@@ -219,7 +231,6 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
   bool forward = false;
   bool notify = false;
   bool offload = false;
-  std::vector<std::shared_ptr<FlowOffload>> offloads;
   Mac mac{};
   Classification c;
   {
@@ -242,10 +253,7 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
             for (auto* vc : counts) ++vc->dropped;
             break;
           }
-          if (offload) {
-            offloads = self->flowOffloads_;
-            offload = !offloads.empty();
-          }
+          offload = offload && !self->flowOffloads_.empty();
         }
         nfVerdict = NF_ACCEPT;
         for (auto* vc : counts) ++vc->accepted;
@@ -278,9 +286,8 @@ int PacketEngine::OnQueuedPacket(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* 
         break;
     }
   }
-  // Outside the lock (system calls): the flow's further packets pass in the kernel.
-  if (offload)
-    for (const auto& f : offloads) f->offload(payload, len, c.unit);
+  // After this batch's verdicts (FlushVerdicts): the flow's further packets pass in the kernel.
+  if (offload) self->pendingOffloads_.push_back({c.unit, std::vector<uint8_t>(payload, payload + std::min<size_t>(len, 128))});
   if (forward && !self->SendToMac(payload, len, mac)) {
     std::lock_guard<std::mutex> lock(self->mu_);
     ++self->stats_.forwardErrors;

@@ -218,6 +218,13 @@ class PacketEngine {
   std::vector<ArpPort> arpPorts_;
   std::vector<uint8_t> recvBuf_;
   std::vector<Pending> pending_;  // engine thread only
+  // Flows to offload once the verdicts of their packets are sent (so no later packet of the flow passes
+  // in the kernel ahead of the queued one): the unit and the packet's headers. Engine thread only.
+  struct PendingOffload {
+    uint16_t unit;
+    std::vector<uint8_t> headers;
+  };
+  std::vector<PendingOffload> pendingOffloads_;
 
   std::thread thread_;
   std::atomic<bool> stopping_{false};
