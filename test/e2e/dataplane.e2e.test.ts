@@ -3,9 +3,10 @@
 // cluster IP and through the cluster to the server. Every flow completes with its data intact, is handled
 // by exactly the member that owns its unit, and no member sends a RST or an ICMP error.
 //
-// Packet paths, both with strict session tracking (the default): nfqueue (every packet decided in user
-// space) and kernel (dataplane.path kernel: this member's units pass in the kernel, except what session
-// tracking must see: a flow's packets until its session is established, SYN, FIN and RST).
+// Packet paths, both with strict session tracking (the default): kernel (the default, dataplane.path
+// auto: this member's units pass in the kernel, except what session tracking must see: a flow's packets
+// until its session is established, SYN, FIN and RST) and, in method 1, nfqueue (every packet decided in
+// user space: the fallback where the kernel path cannot load).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { classifyFlow } from '@gwcluster/native-addon';
 import { ClusterFixture, balanced, healthy, shared, CLUSTER_IP, type EchoStats, type FixtureMember } from './cluster-fixture.mjs';
@@ -49,7 +50,9 @@ async function ruleCounts(m: FixtureMember): Promise<{ passed: number; queued: n
 }
 
 const METHODS = ['master-forward', 'unicast-mac', 'multicast-mac'] as const;
-const CASES = (['nfqueue', 'kernel'] as const).flatMap((path) => METHODS.map((method) => [method, path] as const));
+// The kernel path (the default) in every method; the NFQUEUE path (the fallback) in method 1, where it
+// also forwards other members' units in user space.
+const CASES = [...METHODS.map((method) => [method, 'kernel'] as const), ['master-forward', 'nfqueue'] as const];
 
 describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
   let f: ClusterFixture;
@@ -127,9 +130,10 @@ describe.each(CASES)('data plane, method %s, path %s', (method, path) => {
     const queued = sum(rulesAfter, 'queued') - sum(rulesBefore, 'queued');
     if (path === 'kernel') {
       expect(passed, 'packets passed in the kernel').toBeGreaterThan(4 * FLOWS);
-      // A through flow's 20000 bytes each way are at least 28 segments: had its data gone up, the queue
-      // would have seen more than 28 * FLOWS packets; its handshake and close are at most 8.
-      if (method !== 'master-forward') expect(queued, 'packets queued to user space').toBeLessThan(8 * FLOWS);
+      // A through TCP flow's 20000 bytes each way are at least 28 segments: had their data gone up, the
+      // queue would have seen more than 28 * FLOWS packets. What goes up is each TCP flow's handshake and
+      // close (with a retransmission now and then) and each UDP flow's first datagrams: under 15 a pair.
+      if (method !== 'master-forward') expect(queued, 'packets queued to user space').toBeLessThan(15 * FLOWS);
       const offloaded = await Promise.all(M.map(async (ip) => {
         const c = JSON.parse((await f.gwctl(['status', '--json'], { endpoint: `http://${ip}:7401` })).stdout).cluster.counters as Record<string, number>;
         return { flows: c['node.dataplane.engine.kernel.flowsOffloaded'] ?? 0, hits: c['node.dataplane.engine.kernel.flowHit'] ?? 0 };

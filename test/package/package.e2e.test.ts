@@ -18,7 +18,8 @@ const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
 // Every Debian system has it; the package's own user (gwcluster) is made by its postinst, which does not run here.
 const SERVICE_USER = { name: 'nobody', uid: 65534 };
 // CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
-const NET_CAPS = (1n << 12n) | (1n << 13n);
+// CAP_NET_ADMIN (12), CAP_NET_RAW (13), CAP_PERFMON (38), CAP_BPF (39).
+const NET_CAPS = (1n << 12n) | (1n << 13n) | (1n << 38n) | (1n << 39n);
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -98,7 +99,7 @@ describe('a three-member cluster from the unpacked files, members unprivileged',
     await f.waitForView((v) => fixture.balanced(v, M), { timeoutMs: 45_000, what: 'a balanced cluster' });
   }, 180_000);
 
-  it('every member runs the packaged gwclusterd as the service user with only CAP_NET_ADMIN and CAP_NET_RAW', () => {
+  it('every member runs the packaged gwclusterd as the service user with only CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_PERFMON', () => {
     for (const ip of M) {
       const pid = f!.procs.get(ip)!.pid!;
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -106,6 +107,15 @@ describe('a three-member cluster from the unpacked files, members unprivileged',
       for (const set of ['CapEff', 'CapBnd', 'CapAmb']) expect(BigInt(`0x${status.match(new RegExp(`^${set}:\\s+([0-9a-f]+)`, 'm'))![1]}`), `${ip} ${set}`).toBe(NET_CAPS);
       // node runs the unpacked module tree (the wrapper exec'd it: same process).
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => resolve(a))).toContain(join(prefix, 'usr/lib/gwcluster/node_modules/@gwcluster/daemon/bin/gwclusterd.js'));
+    }
+  });
+
+  it('with those capabilities the packaged members decide packets in the kernel (dataplane.path auto)', async () => {
+    for (const ip of M) {
+      const r = await f!.gwctl(['status', '--json'], { endpoint: `http://${ip}:7401` });
+      expect(r.code, r.stderr).toBe(0);
+      const counters = JSON.parse(r.stdout).cluster.counters as Record<string, number>;
+      expect(Object.keys(counters).filter((k) => k.startsWith('node.dataplane.engine.kernel.')).length, `${ip}: kernel path counters`).toBeGreaterThan(0);
     }
   });
 
