@@ -113,7 +113,7 @@ class KernelPacketPath implements PacketPath {
   private tracking: 'none' | 'offload' | 'user' = 'none';
   private table: SessionTable | null = null;
   private flowTimer: NodeJS.Timeout | null = null;
-  private readonly flowTotals = { syncs: 0, refreshed: 0, removed: 0, errors: 0, syncFailures: 0 };
+  private readonly flowTotals = { syncs: 0, removed: 0, errors: 0, syncFailures: 0 };
   private writeErrors = 0;
   private closed = false;
 
@@ -237,7 +237,6 @@ class KernelPacketPath implements PacketPath {
     for (const d of this.offloaders()) {
       try {
         const r = d.syncFlows(this.table);
-        this.flowTotals.refreshed += r.refreshed;
         this.flowTotals.removed += r.removed;
         this.flowTotals.errors += r.errors;
       } catch (e) {
