@@ -25,8 +25,11 @@
 //          [--methods master-forward,unicast-mac,multicast-mac] [--systems gwcluster,keepalived]
 //          [--failures kill9,power] [--victims active,other] [--seconds 9] [--kill-at 3] [--json]
 //          [--path auto|nfqueue|kernel]   (gwcluster's dataplane.path; default: the configuration default)
+//          [--trace FILE]   (appends every member's log lines from 100 ms before to 1.5 s after each gwcluster
+//                            failure, times relative to the kill, to FILE: where the stall went)
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { LOCALS, M, SERVERS, SOAK, pct, unitOf } from './failover-common.mjs';
 import { ClusterFixture, balanced, healthy, shared } from '../test/e2e/cluster-fixture.mjs';
 import { KeepalivedBaseline } from '../bench/keepalived/baseline.mjs';
@@ -55,6 +58,7 @@ const { values } = parseArgs({
     'kill-at': { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     path: { type: 'string' },
+    trace: { type: 'string' },
   },
 });
 const ROUNDS = num(values.rounds, 1, 20, 'rounds');
@@ -103,6 +107,20 @@ function summary(base, result, affectedStalls) {
   };
 }
 
+/** Appends the members' log lines around a failure at t0 to `file`, each with its time relative to t0. */
+function traceLogs(f, file, title, t0) {
+  const lines = [];
+  for (const m of f.members) {
+    for (const l of f.logs.get(m.ip)) {
+      if (l.time < t0 - 100 || l.time > t0 + 1500) continue;
+      const { time, msg, level, pid, hostname, ...rest } = l;
+      lines.push({ t: time - t0, text: `${String(time - t0).padStart(6)} ms ${m.ip} ${msg ?? ''} ${JSON.stringify(rest)}` });
+    }
+  }
+  lines.sort((a, b) => a.t - b.t);
+  appendFileSync(file, `## ${title}\n${lines.map((l) => l.text).join('\n')}\n\n`);
+}
+
 async function runGwcluster(method, out) {
   const f = await ClusterFixture.create({ members: 3, layout: 'gateway', method, clients: 1, ...(PATH ? { extraConfig: { dataplane: { path: PATH } } } : {}) });
   try {
@@ -141,6 +159,7 @@ async function runGwcluster(method, out) {
         out.push(row);
         log(`  gwcluster ${method} ${failure} ${role} (${victim}): recovered ${row.recoveredMs ?? 'not within 15 s'} ms, ${row.affected} affected, ${row.broken} broken ${JSON.stringify(row.errors)}, stall p50 ${row.p50Ms} p99 ${row.p99Ms} ms, longest of all ${row.allMaxMs} ms`);
       }
+      if (values.trace) traceLogs(f, values.trace, `${method} ${failure} ${role} (${victim}, master ${master})`, t0);
       if (failure === 'power') await links(f.net, host, 'up');
       const tr = Date.now();
       f.start(victim);

@@ -47,7 +47,9 @@ export function peerWatchdogMs(n: number, periodMs: number, vouched: boolean): n
 
 /**
  * A fast-liveness report of a peer's silence is a death once that peer's keepalives are late by this many
- * periods as well (two consecutive keepalives missing: at 20 % loss 4 % of the time, where one missing
- * keepalive would be 20 %), so a heartbeat lost by chance is never a death on its own.
+ * periods as well: a second, independent signal, so a broken heartbeat path (a firewall rule on the
+ * liveness port) never evicts a live member. One period: the report itself already needs n heartbeats
+ * missing in a row with n adapted to the measured loss (n * P^n < 1/K), so a chance report is rarer than
+ * 1/K; one late keepalive on top keeps a chance death below 1/K times the keepalive loss rate.
  */
-export const LIVENESS_KEEPALIVES_LATE = 2;
+export const LIVENESS_KEEPALIVES_LATE = 1;

@@ -204,7 +204,7 @@ export const LivenessSectionSchema = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: 1000,
-        default: 10,
+        default: 5,
         description:
           "Fast liveness (docs/protocol.md): every intervalMs a native thread sends each member an authenticated heartbeat on UDP port cluster.port + 1, and a member silent for (n + 0.5) x its interval, with its keepalives late by a period too, is dead at once instead of at the keepalive watchdog. 0: off (deaths are found by the watchdog alone).",
       }),
