@@ -142,8 +142,11 @@ function masterKeepalive(c: MemberCore, st: MemberRoleState, now: number, from: 
 
 function tick(c: MemberCore, st: MemberRoleState, now: number): void {
   if (st.awaitingSuccessorSince !== undefined) {
-    // The successor has not spoken within the shortest watchdog: it is dead too, or cut off from us.
-    if (now - st.awaitingSuccessorSince > watchdogMs(c.config.minWatchdogPeriods, st.periodMs) && c.judgesSilence()) successorSilent(c, st, now);
+    // The successor has not spoken within the shortest watchdog: it is dead too, or cut off from us. While
+    // its heartbeats arrive (fast liveness vouches for it) it is alive and only slow to take office (a
+    // busy host): it gets the vouched watchdog, and a report of its silence ends the wait at once.
+    const wait = peerWatchdogMs(c.config.minWatchdogPeriods, st.periodMs, st.successor !== undefined && c.vouched.has(st.successor));
+    if (now - st.awaitingSuccessorSince > wait && c.judgesSilence()) successorSilent(c, st, now);
     return;
   }
   const limit = peerWatchdogMs(st.masterWatchdogPeriods, st.periodMs, c.vouched.has(st.master));

@@ -165,6 +165,8 @@ export class MemberNode {
   private livenessPeersGiven = '';
   private lastLivenessRefresh = -Infinity;
   private lastLivenessMembers = -1;
+  /** The members fast liveness watches (and sends heartbeats to). */
+  private livenessMembers: readonly MemberId[] = [];
   /** The members as of the last step (who may be asked for a certificate). */
   private knownMembers: ReadonlySet<MemberId> = new Set();
 
@@ -528,9 +530,17 @@ export class MemberNode {
       this.opts.dataPlane?.sync(view);
       if (view.members.length !== this.knownMembers.size || view.members.some((m) => !this.knownMembers.has(m))) this.knownMembers = new Set(view.members);
       const now = this.clock();
-      if (this.opts.liveness && (view.members.length !== this.lastLivenessMembers || now - this.lastLivenessRefresh >= LIVENESS_REFRESH_MS)) {
-        this.lastLivenessMembers = view.members.length;
-        this.refreshLiveness(view.members, now);
+      if (this.opts.liveness) {
+        // While it (re-)joins or offers, a member keeps sending heartbeats to the members it knew: its
+        // process is alive, and a master that still lists it must not find it silent and remove it as
+        // dead in the middle of its re-join. Only a role with a table (member, master) shrinks the set.
+        const between = this.core.role === 'joining' || this.core.role === 'offering' || this.core.role === 'waiting-config';
+        const watch = between ? [...new Set([...view.members, ...this.livenessMembers])] : view.members;
+        if (watch.length !== this.lastLivenessMembers || now - this.lastLivenessRefresh >= LIVENESS_REFRESH_MS) {
+          this.lastLivenessMembers = watch.length;
+          this.livenessMembers = watch;
+          this.refreshLiveness(watch, now);
+        }
       }
     } finally {
       this.stepping = false;
