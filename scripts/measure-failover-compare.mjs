@@ -25,7 +25,7 @@
 //          [--methods master-forward,unicast-mac,multicast-mac] [--systems gwcluster,keepalived]
 //          [--failures kill9,power] [--victims active,other] [--seconds 9] [--kill-at 3] [--json]
 //          [--path auto|nfqueue|kernel]   (gwcluster's dataplane.path; default: the configuration default)
-//          [--trace FILE]   (appends every member's log lines from 100 ms before to 1.5 s after each gwcluster
+//          [--trace FILE]   (appends every member's log lines from the start of the traffic to 1.5 s after each gwcluster
 //                            failure, times relative to the kill, to FILE: where the stall went)
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
@@ -107,12 +107,15 @@ function summary(base, result, affectedStalls) {
   };
 }
 
+/** Before a failure, the trace starts this long before it: from the start of the traffic. */
+const TRACE_BEFORE_MS = (KILL_AT + 0.5) * 1000;
+
 /** Appends the members' log lines around a failure at t0 to `file`, each with its time relative to t0. */
 function traceLogs(f, file, title, t0) {
   const lines = [];
   for (const m of f.members) {
     for (const l of f.logs.get(m.ip)) {
-      if (l.time < t0 - 100 || l.time > t0 + 1500) continue;
+      if (l.time < t0 - TRACE_BEFORE_MS || l.time > t0 + 1500) continue;
       const { time, msg, level, pid, hostname, ...rest } = l;
       lines.push({ t: time - t0, text: `${String(time - t0).padStart(6)} ms ${m.ip} ${msg ?? ''} ${JSON.stringify(rest)}` });
     }

@@ -429,6 +429,10 @@ export interface NativeLivenessPeer {
   loss: number;
   periods: number;
   intervalMs: number;
+  /** The silence reported as down now, ms: max((periods + 0.5) x interval, 2 x gapMaxMs), capped at maxPeriods. */
+  limitMs: number;
+  /** The longest recent gap between two of its heartbeats, ms, decaying with a 10 s half-life. */
+  gapMaxMs: number;
   incarnation: number;
   seq: number;
 }

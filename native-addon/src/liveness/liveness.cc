@@ -156,6 +156,8 @@ std::vector<PeerView> Liveness::peers() const {
     v.silentMs = p.lastHeard > 0 ? now - p.lastHeard : -1;
     v.loss = p.loss;
     v.periods = p.periods;
+    v.limitMs = limitOf(p, now);
+    v.gapMaxMs = p.gapMax * std::exp2(-(now - p.gapAt) / kGapHalfLifeMs);
     v.intervalMs = p.intervalMs;
     v.incarnation = p.incarnation;
     v.seq = p.seq;
@@ -247,6 +249,15 @@ void Liveness::receiveAll() {
       p.loss = 0;
       p.periods = config_.minPeriods;
     }
+    if (inc == p.incarnation && p.lastHeard > 0) {
+      const double gap = now - p.lastHeard;
+      const double decayed = p.gapMax * std::exp2(-(now - p.gapAt) / kGapHalfLifeMs);
+      p.gapMax = std::max(gap, decayed);
+      p.gapAt = now;
+    } else if (inc != p.incarnation) {
+      p.gapMax = 0;
+      p.gapAt = now;
+    }
     p.incarnation = inc;
     p.seq = seq;
     p.lastHeard = now;
@@ -270,13 +281,25 @@ void Liveness::receiveAll() {
   for (auto& e : events) post(std::move(e));
 }
 
+double silenceLimitMs(uint32_t n, uint32_t maxN, uint32_t intervalMs, double gapMaxMs, double gapAgeMs) {
+  const double interval = static_cast<double>(intervalMs);
+  const double byLoss = (static_cast<double>(n) + 0.5) * interval;
+  const double byGap = kGapFactor * gapMaxMs * std::exp2(-std::max(0.0, gapAgeMs) / kGapHalfLifeMs);
+  const double cap = (static_cast<double>(std::max(maxN, n)) + 0.5) * interval;
+  return std::max(byLoss, std::min(byGap, cap));
+}
+
+double Liveness::limitOf(const Peer& p, double now) const {
+  return silenceLimitMs(p.periods, config_.maxPeriods, p.intervalMs, p.gapMax, now - p.gapAt);
+}
+
 void Liveness::check(double now) {
   std::vector<Event> events;
   {
     std::lock_guard<std::mutex> g(mu_);
     for (auto& [v4, p] : peers_) {
       if (!p.armed || p.down) continue;
-      const double limit = (static_cast<double>(p.periods) + 0.5) * static_cast<double>(p.intervalMs);
+      const double limit = limitOf(p, now);
       if (now - p.lastHeard > limit) {
         p.down = true;
         stats_.downEvents++;

@@ -78,7 +78,20 @@ struct PeerView {
   double loss = 0;
   uint32_t periods = 0, intervalMs = 0;
   uint64_t incarnation = 0, seq = 0;
+  double limitMs = 0;           // the silence that is reported down now
+  double gapMaxMs = 0;          // the longest recent gap between heartbeats (decayed)
 };
+
+/**
+ * Heartbeats delayed rather than lost (a loaded host defers packet processing to a non-real-time
+ * kernel thread) never show in the loss estimate; so the limit is also at least kGapFactor times the
+ * longest recent gap between two heartbeats, which decays with a half-life of kGapHalfLifeMs.
+ */
+constexpr double kGapFactor = 2.0;
+constexpr double kGapHalfLifeMs = 10000.0;
+
+/** max((n + 0.5) x interval, kGapFactor x decayed gap), at most (maxN + 0.5) x interval. */
+double silenceLimitMs(uint32_t n, uint32_t maxN, uint32_t intervalMs, double gapMaxMs, double gapAgeMs);
 
 class LivenessError : public std::runtime_error {
  public:
@@ -117,7 +130,11 @@ class Liveness {
     double loss = 0;
     uint32_t periods = 0, intervalMs = 0;
     uint64_t incarnation = 0, seq = 0;
+    // The longest recent gap between two accepted heartbeats (ms), decaying with kGapHalfLifeMs.
+    double gapMax = 0, gapAt = 0;
   };
+  /** The silence after which the peer is reported down, ms (limitMs()). */
+  double limitOf(const Peer& p, double now) const;
   void run();
   void sendAll(uint8_t state);
   void receiveAll();

@@ -183,6 +183,8 @@ class LivenessWrap : public Napi::ObjectWrap<LivenessWrap> {
       o.Set("loss", Napi::Number::New(env, v.loss));
       o.Set("periods", Napi::Number::New(env, v.periods));
       o.Set("intervalMs", Napi::Number::New(env, v.intervalMs));
+      o.Set("limitMs", Napi::Number::New(env, v.limitMs));
+      o.Set("gapMaxMs", Napi::Number::New(env, v.gapMaxMs));
       o.Set("incarnation", Napi::Number::New(env, static_cast<double>(v.incarnation)));
       o.Set("seq", Napi::Number::New(env, static_cast<double>(v.seq)));
       out.Set(static_cast<uint32_t>(i), o);

@@ -121,6 +121,36 @@ describe.skipIf(!livenessAvailable())('fast liveness', () => {
     expect(down).toMatchObject({ peer: B });
   });
 
+  it('heartbeats that come late, not lost, raise the limit: at least twice the longest recent gap', async () => {
+    const p = port();
+    const ea: LivenessEvent[] = [];
+    const a = member(A, p, 1000, ea);
+    a.setPeers([{ address: B, txKey: ab, rxKey: ba }]);
+    const s = createSocket('udp4');
+    sockets.push(s);
+    await new Promise<void>((r) => s.bind(p, B, () => r()));
+    const send = (seq: number) =>
+      new Promise<void>((r, j) => s.send(sealLivenessDatagram({ state: LIVENESS_STATE.up, intervalMs: INTERVAL, from: B, to: A, incarnation: 7000, seq, key: ba }), p, A, (e) => (e ? j(e) : r())));
+    const base = (MIN_PERIODS + 0.5) * INTERVAL;
+    await send(1);
+    await until('armed', () => a.peers()[0]?.armed);
+    expect(a.peers()[0]!.limitMs).toBe(base); // no gap seen yet: the loss rule alone
+    // Every heartbeat arrives, each at least 25 ms after the last (2.5 intervals: late, none lost).
+    const GAP = 25;
+    for (let seq = 2; seq <= 4; seq++) {
+      await new Promise((r) => setTimeout(r, GAP));
+      await send(seq);
+    }
+    await until('heard', () => a.peers()[0]?.seq === 4);
+    const peer = a.peers()[0]!;
+    expect(peer.loss).toBe(0);
+    expect(peer.gapMaxMs).toBeGreaterThanOrEqual(GAP - 2);
+    expect(peer.limitMs).toBeGreaterThanOrEqual(Math.max(base, 2 * peer.gapMaxMs) - 1);
+    // Silence now: reported down, but only after twice the longest gap (more than the loss rule's limit).
+    const down = await until('down', () => ea.find((e) => e.type === 'down'));
+    if (down.type === 'down') expect(down.silentMs).toBeGreaterThan(2 * (GAP - 2) * 0.99);
+  });
+
   it('refuses bad options and bad peers with clear errors', () => {
     expect(() => new Liveness({ address: 'x', port: 0, intervalMs: 10, minPeriods: 3, maxPeriods: 20, lossToleranceK: 9000, incarnation: 1, onEvent: () => {} })).toThrow(/address must be an IPv4 address/);
     expect(() => new Liveness({ address: A, port: 0, intervalMs: 0, minPeriods: 3, maxPeriods: 20, lossToleranceK: 9000, incarnation: 1, onEvent: () => {} })).toThrow(/intervalMs/);

@@ -74,6 +74,8 @@ export function openFastLiveness(config: MemberConfig, incarnation: number, logg
         peers: peers.length,
         armedPeers: peers.filter((p) => p.armed).length,
         downPeers: peers.filter((p) => p.down).length,
+        // The longest silence any armed peer may keep before it is reported down (ms; grows with late heartbeats).
+        limitMsMax: Math.round(Math.max(0, ...peers.filter((p) => p.armed).map((p) => p.limitMs))),
         unattachedReports: unattached,
       };
     },
