@@ -1,8 +1,8 @@
 // The Debian packages as an appliance gets them: built from this checkout (scripts/package/build-deb.mjs,
 // or taken from GWC_DEB_DIR), unpacked with dpkg -x into an empty directory, and a three-member cluster
 // run FROM THE UNPACKED FILES (their /usr/bin wrappers and module tree, nothing of the checkout) in network
-// namespaces, each member as an unprivileged user with CAP_NET_ADMIN and CAP_NET_RAW only, as the unit
-// runs it. The members form a cluster and flows to the cluster IP pass.
+// namespaces, each member as an unprivileged user with the unit's capabilities (CAP_NET_ADMIN, CAP_NET_RAW,
+// CAP_BPF, CAP_PERFMON) and its real-time limit (LimitRTPRIO) only, as the unit runs it. The members form a cluster and flows to the cluster IP pass.
 //
 // Not a clean Debian root: no package manager runs the maintainer scripts here (see appliance/README.md,
 // "Package checks"); the files and their dependencies on this host's Node.js and libraries are what runs.
@@ -17,9 +17,33 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
 // Every Debian system has it; the package's own user (gwcluster) is made by its postinst, which does not run here.
 const SERVICE_USER = { name: 'nobody', uid: 65534 };
-// CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
 // CAP_NET_ADMIN (12), CAP_NET_RAW (13), CAP_PERFMON (38), CAP_BPF (39).
 const NET_CAPS = (1n << 12n) | (1n << 13n) | (1n << 38n) | (1n << 39n);
+
+/** The unit's LimitRTPRIO= (the real-time priority the service user may take). */
+const unitRtprio = (unit: string) => Number(/^LimitRTPRIO=(\d+)$/m.exec(unit)?.[1] ?? NaN);
+
+/** Scheduling policy and real-time priority of every thread of a process (/proc/PID/task/TID/stat fields 41 and 40). */
+function threadScheduling(pid: number): { tid: number; comm: string; policy: number; rtPriority: number }[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const rest = stat.slice(close + 2).split(' '); // from field 3 (state) on
+    return { tid: Number(tid), comm: stat.slice(stat.indexOf('(') + 1, close), rtPriority: Number(rest[40 - 3]), policy: Number(rest[41 - 3]) };
+  });
+}
+const SCHED_FIFO = 1;
+const canRaiseRtprio = spawnSync('prlimit', ['--rtprio=10:10', 'true']).status === 0;
+/** Each member's node counter liveness.realtime and its metric gwcluster_liveness_realtime, in one process in the operator's namespace. */
+async function realtimeReports(ips: readonly string[]): Promise<Record<string, { counter: number | undefined; metric: string | undefined }>> {
+  const script = `const ips=${JSON.stringify(ips)};const h={headers:{authorization:'Bearer ${fixture.TOKEN}'}};const out={};
+for(const ip of ips){const c=await (await fetch('http://'+ip+':7401/v1/counters',h)).json();const m=await (await fetch('http://'+ip+':7401/metrics',h)).text();
+out[ip]={counter:c.counters['node.liveness.realtime'],metric:/^gwcluster_liveness_realtime\\{[^}]*\\} (\\S+)$/m.exec(m)?.[1]};}
+process.stdout.write(JSON.stringify(out));`;
+  const r = await f!.ops.exec([process.execPath, '--input-type=module', '-e', script]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -82,6 +106,9 @@ describe('the packages', () => {
     for (const line of ['User=gwcluster', 'AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'StateDirectory=gwcluster', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'StartLimitIntervalSec=0']) {
       expect(unit.split('\n'), line).toContain(line);
     }
+    // The heartbeat thread's SCHED_FIFO by RLIMIT_RTPRIO, not by CAP_SYS_NICE; RestrictRealtime=yes would refuse it.
+    expect(unit.split('\n')).toContain('RestrictRealtime=no');
+    expect(unitRtprio(unit)).toBeGreaterThanOrEqual(10);
     expect(unit).not.toMatch(/^ReadWritePaths=/m);
     expect(unit).not.toMatch(/^RestartPreventExitStatus=/m);
   });
@@ -91,6 +118,7 @@ describe('a three-member cluster from the unpacked files, members unprivileged',
   beforeAll(async () => {
     process.env.GWCLUSTER_PREFIX = prefix;
     process.env.GWCLUSTER_RUN_AS = SERVICE_USER.name;
+    if (canRaiseRtprio) process.env.GWCLUSTER_RUN_RTPRIO = String(unitRtprio(readFileSync(join(prefix, 'lib/systemd/system/gwclusterd.service'), 'utf8')));
     fixture = await import('../e2e/cluster-fixture.mjs');
     expect(fixture.GWCLUSTERD_CMD).toContain(join(prefix, 'usr/bin/gwclusterd'));
     f = await fixture.ClusterFixture.create({ members: 3, layout: 'gateway', clients: 1 });
@@ -107,6 +135,34 @@ describe('a three-member cluster from the unpacked files, members unprivileged',
       for (const set of ['CapEff', 'CapBnd', 'CapAmb']) expect(BigInt(`0x${status.match(new RegExp(`^${set}:\\s+([0-9a-f]+)`, 'm'))![1]}`), `${ip} ${set}`).toBe(NET_CAPS);
       // node runs the unpacked module tree (the wrapper exec'd it: same process).
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((a) => resolve(a))).toContain(join(prefix, 'usr/lib/gwcluster/node_modules/@gwcluster/daemon/bin/gwclusterd.js'));
+    }
+  });
+
+  // systemd applies LimitRTPRIO= with CAP_SYS_RESOURCE; where this test's root lacks it (a container), the
+  // members run with the inherited RLIMIT_RTPRIO 0 instead, and what is checked is that each says so.
+  it.runIf(canRaiseRtprio)("with the unit's LimitRTPRIO and no CAP_SYS_NICE, each member's heartbeat thread runs SCHED_FIFO at liveness.realtimePriority", async () => {
+    const reports = await realtimeReports(M);
+    for (const ip of M) {
+      const pid = f!.procs.get(ip)!.pid!;
+      expect(readFileSync(`/proc/${pid}/limits`, 'utf8')).toMatch(new RegExp(`^Max realtime priority\\s+${process.env.GWCLUSTER_RUN_RTPRIO}\\s+${process.env.GWCLUSTER_RUN_RTPRIO}\\s`, 'm'));
+      expect(threadScheduling(pid).filter((t) => t.policy === SCHED_FIFO).map((t) => t.rtPriority), `${ip}: real-time threads`).toEqual([10]);
+      expect(reports[ip], `${ip}: node.liveness.realtime and gwcluster_liveness_realtime`).toEqual({ counter: 1, metric: '1' });
+      expect(f!.logs.get(ip)!.some((l) => /real-time priority \d+ refused/.test(String(l.msg))), `${ip}: no refusal logged`).toBe(false);
+    }
+  });
+
+  it.runIf(!canRaiseRtprio)('without RLIMIT_RTPRIO (this host cannot raise it) each member runs its heartbeat thread with normal scheduling, logs why and what the unit needs, and reports liveness.realtime 0', async () => {
+    const reports = await realtimeReports(M);
+    for (const ip of M) {
+      const pid = f!.procs.get(ip)!.pid!;
+      expect(readFileSync(`/proc/${pid}/limits`, 'utf8')).toMatch(/^Max realtime priority\s+0\s+0\s/m);
+      expect(threadScheduling(pid).filter((t) => t.policy === SCHED_FIFO), `${ip}: real-time threads`).toEqual([]);
+      expect(reports[ip], `${ip}: node.liveness.realtime and gwcluster_liveness_realtime`).toEqual({ counter: 0, metric: '0' });
+      const refusal = f!.logs.get(ip)!.find((l) => /^fast liveness: real-time priority 10 refused/.test(String(l.msg)));
+      expect(refusal, `${ip}: the refusal logged`).toBeDefined();
+      expect(refusal!.level).toBe(40);
+      expect(refusal!.msg).toContain('LimitRTPRIO=10 and RestrictRealtime=no');
+      expect(refusal!.rlimitRtprio).toBe(0);
     }
   });
 
