@@ -103,7 +103,7 @@ describe('the packages', () => {
 
   it('the unit runs the member as gwcluster with CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_PERFMON, its state in /var/lib/gwcluster, never giving up restarting', () => {
     const unit = readFileSync(join(prefix, 'lib/systemd/system/gwclusterd.service'), 'utf8');
-    for (const line of ['User=gwcluster', 'AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'StateDirectory=gwcluster', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'StartLimitIntervalSec=0']) {
+    for (const line of ['User=gwcluster', 'AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_BPF CAP_PERFMON', 'StateDirectory=gwcluster', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'StartLimitIntervalSec=0', 'Type=notify', 'NotifyAccess=main', 'WatchdogSec=20s']) {
       expect(unit.split('\n'), line).toContain(line);
     }
     // The heartbeat thread's SCHED_FIFO by RLIMIT_RTPRIO, not by CAP_SYS_NICE; RestrictRealtime=yes would refuse it.
