@@ -20,7 +20,8 @@
         "src/common/addon.cc",
         "src/filter/filter.cc", "src/filter/hold_queue.cc", "src/filter/work_unit_filter.cc", "src/filter/filter_wrap.cc",
         "src/sessions/session.cc", "src/sessions/parsed_packet.cc", "src/sessions/tcp_tracking.cc",
-        "src/sessions/session_table.cc", "src/sessions/session_wrap.cc"
+        "src/sessions/session_table.cc", "src/sessions/session_wrap.cc",
+        "src/notify/notify.cc", "src/notify/notify_wrap.cc"
       ],
       # Includes name the component: #include "filter/filter.h".
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src"],

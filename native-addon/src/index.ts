@@ -86,6 +86,9 @@ export type {
   NativeTunnelDeviceStats,
 } from './common/binding.js';
 
+// notify/: the service manager's readiness protocol (sd_notify), without libsystemd.
+export * from './notify/notify.js';
+
 // liveness/: fast liveness, the data-plane heartbeat on a native thread (libsodium HMAC).
 export * from './liveness/liveness.js';
 export type { NativeLiveness, NativeLivenessEvent, NativeLivenessPeer, NativeLivenessStats } from './common/binding.js';

@@ -81,7 +81,7 @@ export declare class ClusterFixture {
   /** The running gwclusterd process of each member, by member ip (absent once killed with kill9). */
   procs: Map<string, ChildProcess>;
   member(ipOrName: string): FixtureMember;
-  start(ip: string, opts?: { env?: Record<string, string> }): ChildProcess;
+  start(ip: string, opts?: { env?: Record<string, string>; command?: readonly string[] }): ChildProcess;
   startAll(): void;
   signal(ip: string, signal: NodeJS.Signals): number;
   kill9(ip: string): number;

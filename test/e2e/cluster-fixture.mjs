@@ -17,9 +17,12 @@ export const GWCLUSTERD = join(ROOT, 'packages/daemon/bin/gwclusterd.js');
 // CAP_NET_RAW, CAP_BPF and CAP_PERFMON only, as the packaged unit runs it; personalities are made with gwctl personality --owner USER.
 const PREFIX = process.env.GWCLUSTER_PREFIX || undefined;
 const RUN_AS = process.env.GWCLUSTER_RUN_AS || undefined;
+// GWCLUSTER_RUN_RTPRIO=N (with GWCLUSTER_RUN_AS): gwclusterd runs with RLIMIT_RTPRIO N, as the unit's LimitRTPRIO=N.
+const RUN_RTPRIO = process.env.GWCLUSTER_RUN_RTPRIO || undefined;
 export const GWCTL_CMD = PREFIX ? [join(PREFIX, 'usr/bin/gwctl')] : [process.execPath, GWCTL];
 const CAPS = '-all,+net_admin,+net_raw,+bpf,+perfmon';
 export const GWCLUSTERD_CMD = [
+  ...(RUN_AS && RUN_RTPRIO ? ['prlimit', `--rtprio=${RUN_RTPRIO}:${RUN_RTPRIO}`] : []),
   ...(RUN_AS ? ['setpriv', `--reuid=${RUN_AS}`, `--regid=${execFileSync('id', ['-g', RUN_AS], { encoding: 'utf8' }).trim()}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`, '--no-new-privs', '--'] : []),
   ...(PREFIX ? [join(PREFIX, 'usr/bin/gwclusterd')] : [process.execPath, GWCLUSTERD]),
 ];
@@ -123,10 +126,14 @@ export class ClusterFixture {
     return m;
   }
 
-  /** Starts gwclusterd on a member; its JSON log lines are collected. opts.env: extra environment. */
+  /**
+   * Starts gwclusterd on a member; its JSON log lines are collected. opts.env: extra environment;
+   * opts.command: another gwclusterd to run (argv without --config; e.g. a next release, tools/next-release.mjs).
+   */
   start(ip, opts = {}) {
     const m = this.member(ip);
-    const child = m.host.spawn(GWCLUSTERD_CMD[0], [...GWCLUSTERD_CMD.slice(1), '--config', m.config], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
+    const cmd = opts.command ?? GWCLUSTERD_CMD;
+    const child = m.host.spawn(cmd[0], [...cmd.slice(1), '--config', m.config], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     const lines = this.logs.get(m.ip);
     createInterface({ input: child.stdout }).on('line', (line) => {
       try {

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "filter/filter_wrap.h"
+#include "notify/notify_wrap.h"
 #include "sessions/session_wrap.h"
 
 #ifdef GWC_HAVE_PCAP
@@ -52,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hasLiveness", Napi::Boolean::New(env, false));
 #endif
   gwc::InitSessionTable(env, exports);
+  gwc::InitNotify(env, exports);
   return exports;
 }
 

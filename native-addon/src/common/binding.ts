@@ -401,6 +401,8 @@ export interface FilterBinding {
   hasLiveness?: boolean;
   Liveness?: new (config: NativeLivenessConfig, onEvent: (e: NativeLivenessEvent) => void) => NativeLiveness;
   sealLivenessDatagram?: (state: number, intervalMs: number, from: string, to: string, incarnation: number, seq: number, key: Uint8Array) => Buffer;
+  /** One sd_notify(3) datagram to an AF_UNIX socket (src/notify/notify_wrap.cc); optional so fake bindings need not provide it. */
+  sdNotify?: (address: string, state: string) => void;
 }
 
 /** new Liveness(config): src/liveness/liveness_wrap.cc. */

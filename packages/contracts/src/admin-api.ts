@@ -196,11 +196,18 @@ export const ActionSchema = Type.Object({
 export type ActionView = Static<typeof ActionSchema>;
 
 type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddressTakeover'>;
-export const SettingsSchema = Type.Object({
-  ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
-  addressPool: Type.Array(Type.Object({ address: Type.String(), interface: Type.String() })),
-  memberAddressTakeover: Type.Boolean(),
-});
+/**
+ * The live settings as a member reports them. Every field is optional and others are allowed: during a
+ * rolling upgrade the member that answers (or the master that made a version) may run another release,
+ * which knows fewer or more live fields than the reader (docs/operator-guide.md, "Upgrading").
+ */
+export const SettingsSchema = Type.Partial(
+  Type.Object({
+    ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
+    addressPool: Type.Array(Type.Object({ address: Type.String(), interface: Type.String() })),
+    memberAddressTakeover: Type.Boolean(),
+  }),
+);
 export type ClusterSettingsView = Static<typeof SettingsSchema>;
 
 export const ConfigSchema = Type.Object({

@@ -12,6 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { sdNotify } from '@gwcluster/native-addon';
 import { ConfigError, type MemberConfig } from './config/config.js';
 import { AdoptedConfigStore, loadMemberConfigWithState } from './config/adopted-config.js';
 import { BootError, loadCredentialsAndTrust } from './config/credentials.js';
@@ -36,6 +37,8 @@ import { unitCaptureSource } from './dataplane/unit-capture.js';
 import { livenessPort, openFastLiveness, type FastLiveness } from './control/fast-liveness.js';
 import { WireGuardTunnels } from './tunnels/wireguard-tunnels.js';
 import { loadWireGuardKeys } from './tunnels/wireguard-keys.js';
+import { readiness } from './operator/readiness.js';
+import { ServiceNotifier, serviceNotifierFromEnv } from './service-notify.js';
 
 /** Exit code when an address is still missing after the bind retry window: temporary, so systemd restarts. */
 export const EXIT_ADDRESS_NOT_AVAILABLE = 75;
@@ -67,7 +70,7 @@ export interface RunningMember {
   stop(): Promise<void>;
 }
 
-export async function runMember(config: MemberConfig, opts: { readonly state?: AdoptedConfigStore | null } = {}): Promise<RunningMember> {
+export async function runMember(config: MemberConfig, opts: { readonly state?: AdoptedConfigStore | null; readonly notifier?: ServiceNotifier | null } = {}): Promise<RunningMember> {
   // Every line goes to stdout (the journal) and to a bounded ring in memory (GET /v1/logs, gwctl diagnose).
   const logs = new LogRing();
   const logger = pino(
@@ -247,6 +250,15 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     throw e;
   }
   node.start();
+  const running = node;
+  opts.notifier?.attach(
+    {
+      readiness: () => readiness(running, dataPlane),
+      status: () => statusLine(running),
+      live: () => !eventLoop.stalled(),
+    },
+    logger,
+  );
   reloader = new MemberReloader({ node, admin, credentials, trust, tunnels, ...(opts.state ? { load: (file: string) => loadMemberConfigWithState(file, opts.state ?? null) } : {}) });
   return {
     node,
@@ -265,6 +277,13 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
       await transport.close();
     },
   };
+}
+
+/** One line for the service manager's STATUS=: role, master, units, configuration version. */
+function statusLine(node: MemberNode): string {
+  const c = node.core;
+  const role = c.role === 'member' ? `member (master ${c.master})` : c.role;
+  return `${role}, ${c.owned.size} units, configuration version ${c.configVersion}`;
 }
 
 /** The state directory: --state-dir, else the first of systemd's $STATE_DIRECTORY (colon-separated), else none. */
@@ -312,9 +331,15 @@ export async function main(argv: string[]): Promise<void> {
       throw e;
     }
   }
+  // Type=notify (service-notify.ts): started before the member, so the watchdog runs during a bind retry.
+  const notifier = serviceNotifierFromEnv(process.env, (address, line) => void sdNotify(line, address), {
+    info: (msg) => process.stderr.write(`gwclusterd: ${msg}\n`),
+    warn: (_fields, msg) => process.stderr.write(`gwclusterd: ${msg}\n`),
+  });
+  notifier?.start();
   let member: RunningMember;
   try {
-    member = await runMember(loadMemberConfigWithState(values.config, state), { state });
+    member = await runMember(loadMemberConfigWithState(values.config, state), { state, notifier });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof BootError) {
       process.stderr.write(`gwclusterd: cannot boot: ${e.message}\n`);
@@ -332,6 +357,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    notifier?.stopping(signal);
     member.node.submit({ type: 'shutdown' });
     void member.stop().finally(() => {
       process.stderr.write(`gwclusterd: stopped on ${signal}\n`);
@@ -341,7 +367,10 @@ export async function main(argv: string[]): Promise<void> {
   };
   // SIGHUP (systemctl reload): re-read the configuration and credentials; the member stays in the cluster.
   process.on('SIGHUP', () => {
-    if (!stopping) member.reload();
+    if (stopping) return;
+    notifier?.reloading();
+    const outcome = member.reload();
+    notifier?.reloaded(outcome.ok ? `reload applied${outcome.changed.length ? `: ${outcome.changed.join(', ')}` : ''}` : `reload refused, the running configuration is kept: ${outcome.error}`);
   });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -4,6 +4,7 @@
  * keys, and hears its reports). Off when liveness.intervalMs is 0; when the addon was built without
  * libsodium the member runs without it and says so.
  */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Liveness, livenessAvailable, type LivenessEvent } from '@gwcluster/native-addon';
 import type { MemberConfig } from '../config/config.js';
@@ -14,6 +15,17 @@ export interface FastLiveness extends LivenessLink {
   attach(node: MemberNode): void;
   stats(): Record<string, number>;
   close(opts?: { announceLeaving?: boolean }): void;
+}
+
+/** This process's RLIMIT_RTPRIO (soft), from /proc/self/limits; null where it cannot be read. */
+export function realtimePriorityLimit(): number | null {
+  try {
+    const m = /^Max realtime priority\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m) return null;
+    return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    return null;
+  }
 }
 
 /** The heartbeat port: the cluster protocol's port + 1 (the same on every member). */
@@ -36,6 +48,15 @@ export function openFastLiveness(config: MemberConfig, incarnation: number, logg
   let unattached = 0;
   const onEvent = (e: LivenessEvent) => {
     if (e.type === 'error') {
+      if (e.error.syscall === 'pthread_setschedparam') {
+        const limit = realtimePriorityLimit();
+        logger.warn(
+          { err: e.error.message, syscall: e.error.syscall, realtimePriority: c.realtimePriority, rlimitRtprio: limit },
+          `fast liveness: real-time priority ${c.realtimePriority} refused (${e.error.message}); the heartbeat thread runs with normal scheduling (node counter liveness.realtime 0), so a busy host may delay heartbeats. ` +
+            `Allow it with LimitRTPRIO=${c.realtimePriority} and RestrictRealtime=no in the unit (the packaged unit has both; this process's RLIMIT_RTPRIO is ${limit ?? 'unknown'}), or CAP_SYS_NICE; or set liveness.realtimePriority 0`,
+        );
+        return;
+      }
       logger.warn({ err: e.error.message, syscall: e.error.syscall }, `fast liveness: ${e.error.message}`);
       return;
     }

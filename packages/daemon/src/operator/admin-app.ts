@@ -61,6 +61,7 @@ import { VERSIONS } from '../version.js';
 import type { EventLoopHealth } from './event-loop-watch.js';
 import type { LogRing } from './log-ring.js';
 import { pcapGlobalHeader, pcapRecord } from './pcap.js';
+import { readiness } from './readiness.js';
 
 export type { ClusterView } from '@gwcluster/contracts';
 
@@ -209,11 +210,9 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       },
     },
     async (req, reply) => {
-      const role = node.core.role;
-      const checks = { cluster: role === 'member' || role === 'master', state: node.core.syncReady, dataplane: opts.dataPlane ? opts.dataPlane.running : true };
-      const ready = checks.cluster && checks.state && checks.dataplane;
+      const { ready, checks, role } = readiness(node, opts.dataPlane);
       void reply.status(ready ? 200 : 503);
-      return { ready, checks, ...(req.authenticated ? { role } : {}) };
+      return { ready, checks: { ...checks }, ...(req.authenticated ? { role } : {}) };
     },
   );
 

@@ -147,6 +147,17 @@ export function createMetrics(opts: MetricsOptions): MemberMetrics {
   ownGauge('gwcluster_member_watchdog_seconds', 'Time without keepalive after which the master declares this member dead, (n + 0.5) * T.', (m, st) => ((m.watchdogPeriods + 0.5) * st.keepalivePeriodMs) / 1000);
   ownGauge('gwcluster_member_draining', '1 while this member is drained.', (m) => (m.draining ? 1 : 0));
   new Gauge({
+    name: 'gwcluster_liveness_realtime',
+    help: "1 if this member's fast-liveness heartbeat thread runs at real-time priority (liveness.realtimePriority), 0 if it runs with normal scheduling (refused, or priority 0); absent without fast liveness.",
+    labelNames: ['member'],
+    registers,
+    collect() {
+      this.reset();
+      const v = status().node['liveness.realtime'];
+      if (v !== undefined) this.set(own, v);
+    },
+  });
+  new Gauge({
     name: 'gwcluster_is_master',
     help: '1 if this member is the master, else 0 (sum over the members: masters in the cluster, 1 when healthy).',
     labelNames: ['member'],
