@@ -4,7 +4,7 @@ import type { CoreConfig } from './config.js';
 /** The fields of CoreConfig a propagated cluster configuration may change while the member runs. */
 export type CoreTimings = Pick<
   CoreConfig,
-  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'minWatchdogPeriods' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'rebalanceThreshold' | 'reclaimGraceMs' | 'addressPool' | 'memberAddressTakeover'
+  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'minWatchdogPeriods' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'rebalanceThreshold' | 'reclaimGraceMs' | 'addressPool' | 'memberAddressTakeover' | 'addressPoolFailback'
 >;
 
 /**

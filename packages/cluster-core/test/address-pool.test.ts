@@ -96,4 +96,20 @@ describe('address pool', () => {
     expect(given.map((m) => m.address).sort()).toEqual(back.map((m) => m.address).sort());
     for (const mv of given) expect(mv.to).toBe(ip(12));
   });
+
+  it("addressPoolFailback 'on-command': a returning member gets no address until the operator's rebalance", () => {
+    const net = new SimNetwork({ seed: 11, coreOverrides: { addressPool: pool, addressPoolFailback: 'on-command' } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    // A first placement spreads a new pool as always.
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    net.kill(ip(13));
+    expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
+    net.restart(ip(13));
+    expect(net.runUntil(() => net.converged(3), 5000)).not.toBeNull();
+    net.run(3000);
+    expect(spread(net).join()).toBe('0,3,3');
+    net.event(net.masters()[0]!.id, { type: 'rebalance-now' });
+    expect(net.runUntil(() => spread(net).join() === '2,2,2' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
+  });
 });

@@ -195,11 +195,12 @@ export const ActionSchema = Type.Object({
 });
 export type ActionView = Static<typeof ActionSchema>;
 
-type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddressTakeover'>;
+type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddressTakeover' | 'addressPoolFailback'>;
 export const SettingsSchema = Type.Object({
-  ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
+  ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover' && f !== 'addressPoolFailback').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
   addressPool: Type.Array(Type.Object({ address: Type.String(), interface: Type.String() })),
   memberAddressTakeover: Type.Boolean(),
+  addressPoolFailback: Type.Union([Type.Literal('automatic'), Type.Literal('on-command')]),
 });
 export type ClusterSettingsView = Static<typeof SettingsSchema>;
 

@@ -49,7 +49,9 @@ export function placeAddresses(c: MemberCore, s: MasterState): boolean {
       owners[i] = to;
       count.set(to, count.get(to)! + 1);
     }
-    for (;;) {
+    const balance = c.config.addressPoolFailback !== 'on-command' || s.poolBalanceAsked === true;
+    s.poolBalanceAsked = false;
+    for (; balance; ) {
       const hi = most();
       const lo = least();
       if (count.get(hi)! - count.get(lo)! <= 1) break;

@@ -138,6 +138,8 @@ export interface MasterState {
   readonly wanted: Set<WorkUnit>;
   /** The address pool as placed (address-pool.ts): the pool's addresses and each one's owner. */
   pool: { addresses: readonly string[]; owners: (MemberId | null)[] };
+  /** The operator asked for a rebalance: spread the pool once even with addressPoolFailback 'on-command'. */
+  poolBalanceAsked?: boolean;
   /** Own addresses of dead members: member -> the member answering for it. */
   readonly takeovers: Map<MemberId, MemberId>;
 }
