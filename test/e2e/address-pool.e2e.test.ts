@@ -209,8 +209,10 @@ describe('address pool over three members', () => {
         moved = h.get(victim)!.filter((a) => POOL.includes(a));
         return moved.length === 2;
       }, { timeoutMs: 15_000, intervalMs: 50, what: 'the returning member answering for two pool addresses' });
-      console.log(`affinity: ${victim} back after ${Date.now() - t1} ms with ${moved.join(', ')}`);
+      const tBack = Date.now();
+      console.log(`affinity: ${victim} back after ${tBack - t1} ms with ${moved.join(', ')}`);
       for (const a of moved) await waitFor(async () => (await neighbourMac(a)) === macs.get(victim), { timeoutMs: 10_000, intervalMs: 50, what: `the client's cache for ${a} moved to ${victim}` });
+      console.log(`affinity: the client's neighbour entries for ${moved.join(', ')} show ${victim}'s MAC ${Date.now() - tBack} ms after it held them`);
       // Only the new owner answers ARP; the old owner still holds the address for its connections.
       const why = async () =>
         `holdings ${JSON.stringify(Object.fromEntries(await holdings()))}\n${M.flatMap((ip) => f.logs.get(ip)!.filter((l) => l.time >= t1 && /address|role |member removed|is back/.test(String(l.msg))).map((l) => `${ip} ${new Date(l.time).toISOString()} ${l.msg} ${JSON.stringify({ gained: l.gained, lost: l.lost, address: l.address, connections: l.connections, member: l.member })}`)).join('\n')}`;
@@ -235,6 +237,7 @@ describe('address pool over three members', () => {
       expect(freshRun.every((r: { ok: boolean }) => r.ok), JSON.stringify(freshRun)).toBe(true);
 
       // The old connections end: forwarding stops and the old owners let the addresses go.
+      const tClose = Date.now();
       const closed = (await drive({ close: { tag: 'old' } })).closed;
       expect(closed.every((r: { ok: boolean }) => r.ok), JSON.stringify(closed)).toBe(true);
       await waitFor(async () => {
@@ -242,6 +245,7 @@ describe('address pool over three members', () => {
         const map = await f.member(victim).host.exec(['nft', 'list', 'map', 'netdev', 'gwcluster_affinity', 'flows']);
         return moved.every((a) => !h.get(ownerDuring.get(a)!)!.includes(a)) && !/elements/.test(map.stdout);
       }, { timeoutMs: 15_000, intervalMs: 100, what: 'the old owners released the moved addresses and forwarding stopped' });
+      console.log(`affinity: old connections closed; the old owners released the moved addresses and forwarding stopped within ${Date.now() - tClose} ms`);
       const last = (await drive({ exchange: { tag: 'new', bytes: 4000 } })).exchanged;
       expect(last.every((r: { ok: boolean }) => r.ok), JSON.stringify(last)).toBe(true);
       const closedNew = (await drive({ close: { tag: 'new' } })).closed;

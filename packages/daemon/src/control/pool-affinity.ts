@@ -172,14 +172,14 @@ export class AffinityAddressHolder implements AddressHolder {
         this.pending.set(h.address, { held: h, from, timer });
         continue;
       }
-      if (!this.records.has(h.address)) {
+      if (![...(this.records.get(h.address)?.values() ?? [])].some((r) => r.flows.length > 0)) {
         // Nothing to forward (the usual case, and a failover from a dead owner): answer at once.
         passGained.push(h);
-        this.enqueue(() => this.d.kernel.ensureInterface(h.interface ?? ''));
+        this.enqueue(() => this.ensureInterface(h.interface ?? ''));
         continue;
       }
       this.enqueue(async () => {
-        await this.d.kernel.ensureInterface(h.interface ?? '');
+        await this.ensureInterface(h.interface ?? '');
         await this.refreshForwarding(h.address);
         if (this.owned.has(h.address)) this.d.inner.change([h], []);
       });
@@ -216,6 +216,11 @@ export class AffinityAddressHolder implements AddressHolder {
     await this.d.kernel.teardown().catch(() => {});
   }
 
+  /** The forwarding hook on `iface`; a failure is logged, and the address is answered for all the same. */
+  private async ensureInterface(iface: string): Promise<void> {
+    await this.d.kernel.ensureInterface(iface).catch((e: Error) => this.d.log('warn', `address pool affinity: cannot forward on ${iface}: ${e.message}`));
+  }
+
   /** A list for `address` from `from` (any member for 'unknown') received lately, i.e. for this move. */
   private freshRecord(address: string, from: MemberId | 'unknown'): boolean {
     const since = (this.d.now ?? Date.now)() - 2 * AFFINITY_WAIT_MS;
@@ -230,7 +235,7 @@ export class AffinityAddressHolder implements AddressHolder {
     clearTimeout(p.timer);
     this.pending.delete(address);
     this.enqueue(async () => {
-      await this.d.kernel.ensureInterface(p.held.interface ?? '');
+      await this.ensureInterface(p.held.interface ?? '');
       await this.refreshForwarding(address);
       if (this.owned.has(address)) this.d.inner.change([p.held], []);
     });
