@@ -96,6 +96,7 @@ export class AffinityAddressHolder implements AddressHolder {
   /** Pool addresses this member answers for (owner, configured). */
   private readonly owned = new Set<string>();
   private serial: number;
+  private tablesReady = false;
   private timer: NodeJS.Timeout | null = null;
   /** Serialises kernel work, so element adds and deletes keep their order. */
   private queue: Promise<void> = Promise.resolve();
@@ -105,22 +106,18 @@ export class AffinityAddressHolder implements AddressHolder {
     this.serial = (d.now ?? Date.now)();
   }
 
+  /**
+   * Removes what a previous run left; the tables themselves are made when the first pool address is
+   * gained, so a member without a pool has no nft hook on its packets.
+   */
   async start(): Promise<void> {
-    await this.d.kernel.setup();
+    await this.d.kernel.teardown().catch(() => {});
     this.timer = setInterval(() => this.enqueue(() => this.tick()), AFFINITY_POLL_MS);
     this.timer.unref();
   }
 
   held(): ReadonlyMap<string, string> {
     return this.d.inner.held();
-  }
-
-  /** What this member keeps serving and forwards (GET /v1/cluster could show it; logged on change). */
-  snapshot(): { serving: Record<string, number>; forwarding: Record<string, Record<string, number>> } {
-    const serving = Object.fromEntries([...this.draining].map(([a, s]) => [a, s.flows.length]));
-    const forwarding: Record<string, Record<string, number>> = {};
-    for (const [a, bySrv] of this.records) for (const [srv, r] of bySrv) if (r.installed.length > 0) (forwarding[a] ??= {})[srv] = r.installed.length;
-    return { serving, forwarding };
   }
 
   change(gained: readonly HeldAddress[], lost: readonly HeldAddress[], moves: readonly PoolMove[] = []): void {
@@ -218,6 +215,15 @@ export class AffinityAddressHolder implements AddressHolder {
 
   /** The forwarding hook on `iface`; a failure is logged, and the address is answered for all the same. */
   private async ensureInterface(iface: string): Promise<void> {
+    if (!this.tablesReady) {
+      try {
+        await this.d.kernel.setup();
+        this.tablesReady = true;
+      } catch (e) {
+        this.d.log('warn', `address pool affinity: cannot set up nft (connections are not kept when an address moves): ${(e as Error).message}`);
+        return;
+      }
+    }
     await this.d.kernel.ensureInterface(iface).catch((e: Error) => this.d.log('warn', `address pool affinity: cannot forward on ${iface}: ${e.message}`));
   }
 
@@ -256,8 +262,14 @@ export class AffinityAddressHolder implements AddressHolder {
     const s = this.draining.get(address);
     if (!s) return;
     // First no new connection, then the list: nothing opens between the read and the move.
-    await this.d.kernel.draining(address, true);
-    s.flows = await this.d.kernel.connections(address);
+    try {
+      await this.d.kernel.draining(address, true);
+      s.flows = await this.d.kernel.connections(address);
+    } catch (e) {
+      // Cannot keep them: let the address go as without affinity.
+      this.d.log('warn', `address pool affinity: cannot keep the connections on ${address}: ${(e as Error).message}`);
+      s.flows = [];
+    }
     s.lastSentAt = (this.d.now ?? Date.now)();
     this.broadcast(address, s.flows);
     this.counters.keptConnections += s.flows.length;
