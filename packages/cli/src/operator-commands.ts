@@ -363,7 +363,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
   config
     .command('set')
     .description('Change live cluster settings: the master makes the next version and every member adopts it.')
-    .argument('<field=value...>', 'e.g. keepalivePeriodMs=200 rebalanceIntervalMs=5000; a list or switch as JSON: addressPool=\'[{"address":"192.0.2.101","interface":"eth0"}]\' memberAddressTakeover=true')
+    .argument('<field=value...>', 'e.g. keepalivePeriodMs=200 rebalanceIntervalMs=5000; a list or switch as JSON: addressPool=\'[{"address":"192.0.2.101","interface":"eth0"}]\' memberAddressTakeover=true addressPoolFailback=on-command')
     .addOption(new Option('--base-version <n>', 'refuse unless the cluster runs this version (safe concurrent edits)').argParser(ctx.integer('--base-version', 1, Number.MAX_SAFE_INTEGER)))
     .option('--no-wait', 'return once the master accepted the change')
     .addOption(waitOption())
@@ -374,11 +374,13 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       for (const p of pairs) {
         const m = /^([A-Za-z][A-Za-z0-9]*)=(.+)$/s.exec(p);
         if (!m) throw new GwctlError(EXIT.badArguments, `field=value "${p}" must be NAME=VALUE, e.g. keepalivePeriodMs=200`);
-        // A number, true/false, or a JSON list/object (addressPool); the cluster validates the value.
+        // A number, true/false, a JSON list/object (addressPool), or a word (addressPoolFailback=on-command);
+        // the cluster validates the value.
         try {
           changes[m[1]!] = JSON.parse(m[2]!);
         } catch {
-          throw new GwctlError(EXIT.badArguments, `field=value "${p}": the value must be a number, true/false or JSON, e.g. keepalivePeriodMs=200`);
+          if (!/^[a-z][a-z-]*$/.test(m[2]!)) throw new GwctlError(EXIT.badArguments, `field=value "${p}": the value must be a number, true/false, a word or JSON, e.g. keepalivePeriodMs=200`);
+          changes[m[1]!] = m[2]!;
         }
       }
       const opts = ctx.client(cmd);

@@ -108,6 +108,12 @@ export interface CoreConfig {
    * whose daemon died on a running host still answers for its own address from its kernel.
    */
   readonly memberAddressTakeover: boolean;
+  /**
+   * 'automatic': the master keeps the pool spread evenly (a returning member gets its share at once);
+   * 'on-command': addresses move only when their owner dies or is drained, and are spread again on the
+   * operator's rebalance (rebalance-now).
+   */
+  readonly addressPoolFailback: 'automatic' | 'on-command';
 }
 
 /** One address of the cluster's address pool and the interface its owner answers on. */
@@ -138,6 +144,7 @@ export const DEFAULT_CORE_CONFIG: Omit<CoreConfig, 'self' | 'configVersion'> = {
   handoverBeforeAck: false,
   addressPool: [],
   memberAddressTakeover: false,
+  addressPoolFailback: 'automatic',
 };
 
 export function coreConfig(self: MemberId, configVersion: number, overrides: Partial<CoreConfig> = {}): CoreConfig {

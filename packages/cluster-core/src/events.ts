@@ -4,7 +4,7 @@ import type { CoreConfig } from './config.js';
 /** The fields of CoreConfig a propagated cluster configuration may change while the member runs. */
 export type CoreTimings = Pick<
   CoreConfig,
-  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'minWatchdogPeriods' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'rebalanceThreshold' | 'reclaimGraceMs' | 'addressPool' | 'memberAddressTakeover'
+  'keepalivePeriodMs' | 'joinTimeoutMs' | 'offerTimeoutMs' | 'lossToleranceK' | 'minWatchdogPeriods' | 'maxWatchdogPeriods' | 'rebalanceIntervalMs' | 'maxMovesPerRebalance' | 'rebalanceThreshold' | 'reclaimGraceMs' | 'addressPool' | 'memberAddressTakeover' | 'addressPoolFailback'
 >;
 
 /**
@@ -72,6 +72,18 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
  * An address this member answers for besides its own: a pool address (with the interface the
  * configuration names) or a dead member's own address (`takeover`: on the member interface).
  */
+/**
+ * A pool address this member gains from, or loses to, another live member (`from`/`to` null: nobody
+ * live, e.g. a dead owner; `from` 'unknown': the first placement this member applies, e.g. after it
+ * joined, so it cannot tell). The driver keeps the old connections on the member that holds their state
+ * (docs/operator-guide.md, "Affinity").
+ */
+export interface PoolMove {
+  readonly address: string;
+  readonly from: MemberId | null | 'unknown';
+  readonly to: MemberId | null;
+}
+
 export interface HeldAddress {
   readonly address: string;
   readonly kind: 'pool' | 'takeover';
@@ -95,7 +107,7 @@ export type CoreEffect =
    * `gained` (answer ARP for them, announce them by gratuitous ARP), stop answering for `lost` (before any
    * later effect, e.g. a message to the member whose address it gives back).
    */
-  | { readonly type: 'addresses'; readonly gained: readonly HeldAddress[]; readonly lost: readonly HeldAddress[]; readonly reason: string }
+  | { readonly type: 'addresses'; readonly gained: readonly HeldAddress[]; readonly lost: readonly HeldAddress[]; readonly reason: string; readonly moves?: readonly PoolMove[] }
   /** This member's own units changed: serve `gained`, stop serving `lost`. */
   | { readonly type: 'ownership'; readonly gained: readonly WorkUnit[]; readonly lost: readonly WorkUnit[]; readonly reason: string }
   /** Master: these units' assignment to `owner` is acknowledged; release packets held for them (Figure 9). */

@@ -72,4 +72,44 @@ describe('address pool', () => {
     net.event(master, { type: 'drain', member: ip(13) });
     expect(net.runUntil(() => holders(net).get(ip(11))?.[0] === ip(12) && spread(net).join() === '0,6', 5000)).not.toBeNull();
   });
+
+  it('names who had an address and who has it now, when both are live members (affinity)', () => {
+    const net = new SimNetwork({ seed: 7, coreOverrides: { addressPool: pool } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    const theirs = net.node(ip(12)).member.status(net.now).addresses.held;
+    net.kill(ip(12));
+    expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
+    // Taken from a dead member: no live previous owner.
+    const fromDead = [ip(11), ip(13)].flatMap((m) => net.node(m).trace.flatMap((t) => (t.effect.type === 'addresses' ? (t.effect.moves ?? []) : [])));
+    expect(fromDead.filter((m) => theirs.includes(m.address)).map((m) => m.from)).toEqual([null, null]);
+    const mark = net.now;
+    net.restart(ip(12));
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    const moves = (m: string) => net.node(m).trace.filter((t) => t.at >= mark).flatMap((t) => (t.effect.type === 'addresses' ? (t.effect.moves ?? []) : []));
+    // The returning member applies its first placement: it cannot tell who had its addresses ('unknown');
+    // the members that gave them name the move.
+    const back = moves(ip(12));
+    expect(back.map((m) => [m.from, m.to])).toEqual([['unknown', ip(12)], ['unknown', ip(12)]]);
+    const given = [...moves(ip(11)), ...moves(ip(13))];
+    expect(given.map((m) => m.address).sort()).toEqual(back.map((m) => m.address).sort());
+    for (const mv of given) expect(mv.to).toBe(ip(12));
+  });
+
+  it("addressPoolFailback 'on-command': a returning member gets no address until the operator's rebalance", () => {
+    const net = new SimNetwork({ seed: 11, coreOverrides: { addressPool: pool, addressPoolFailback: 'on-command' } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    // A first placement spreads a new pool as always.
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    net.kill(ip(13));
+    expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
+    net.restart(ip(13));
+    expect(net.runUntil(() => net.converged(3), 5000)).not.toBeNull();
+    net.run(3000);
+    expect(spread(net).join()).toBe('0,3,3');
+    net.event(net.masters()[0]!.id, { type: 'rebalance-now' });
+    expect(net.runUntil(() => spread(net).join() === '2,2,2' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
+  });
 });

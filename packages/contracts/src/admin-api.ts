@@ -195,7 +195,7 @@ export const ActionSchema = Type.Object({
 });
 export type ActionView = Static<typeof ActionSchema>;
 
-type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddressTakeover'>;
+type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddressTakeover' | 'addressPoolFailback'>;
 /**
  * The live settings as a member reports them. Every field is optional and others are allowed: during a
  * rolling upgrade the member that answers (or the master that made a version) may run another release,
@@ -203,9 +203,10 @@ type NumericLiveField = Exclude<ClusterLiveField, 'addressPool' | 'memberAddress
  */
 export const SettingsSchema = Type.Partial(
   Type.Object({
-    ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
+    ...(Object.fromEntries(CLUSTER_LIVE_FIELDS.filter((f) => f !== 'addressPool' && f !== 'memberAddressTakeover' && f !== 'addressPoolFailback').map((f) => [f, Type.Number()])) as { [K in NumericLiveField]: TNumber }),
     addressPool: Type.Array(Type.Object({ address: Type.String(), interface: Type.String() })),
     memberAddressTakeover: Type.Boolean(),
+    addressPoolFailback: Type.Union([Type.Literal('automatic'), Type.Literal('on-command')]),
   }),
 );
 export type ClusterSettingsView = Static<typeof SettingsSchema>;

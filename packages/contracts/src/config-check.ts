@@ -98,6 +98,43 @@ export function addressPoolProblems(pool: readonly { address: string; interface:
   return problems;
 }
 
+/** An IPv4 address of one of this host's interfaces, with its prefix (os.networkInterfaces()). */
+export interface HostSubnet {
+  readonly iface: string;
+  readonly address: string;
+  readonly prefixLength: number;
+}
+
+/**
+ * The rules of cluster.addressPool that need the running cluster (checked by the member that applies a
+ * change, before anything is applied): no address is a member's own address, and each address lies in a
+ * subnet of its interface on that member (`subnets`: its interfaces' IPv4 addresses; null: not checked).
+ */
+export function addressPoolClusterProblems(pool: readonly { address: string; interface: string }[], members: readonly string[], subnets: readonly HostSubnet[] | null, self = ''): string[] {
+  const problems: string[] = [];
+  const inside = (address: string, s: HostSubnet) => {
+    const mask = s.prefixLength === 0 ? 0 : (0xffffffff << (32 - s.prefixLength)) >>> 0;
+    return ((ipv4Number(address) & mask) >>> 0) === ((ipv4Number(s.address) & mask) >>> 0);
+  };
+  pool.forEach((p, i) => {
+    const at = `cluster.addressPool[${i}]`;
+    if (members.includes(p.address)) problems.push(`${at}.address: ${p.address} is the own address of member ${p.address}; a pool address must be another address`);
+    if (!subnets) return;
+    const own = subnets.filter((s) => s.iface === p.interface);
+    if (own.length === 0) {
+      problems.push(`${at}.interface: ${p.interface} has no IPv4 address on ${self || 'this member'} (interfaces with one: ${[...new Set(subnets.map((s) => s.iface))].join(', ') || 'none'})`);
+      return;
+    }
+    if (!own.some((s) => inside(p.address, s))) {
+      const other = subnets.find((s) => s.iface !== p.interface && inside(p.address, s));
+      problems.push(
+        `${at}.address: ${p.address} is outside every subnet of ${p.interface} on ${self || 'this member'} (${own.map((s) => `${s.address}/${s.prefixLength}`).join(', ')})${other ? `; it is in the subnet of ${other.iface}` : ''}`,
+      );
+    }
+  });
+  return problems;
+}
+
 interface WireGuardShape {
   readonly peers?: readonly { readonly publicKey: string; readonly allowedIps: readonly string[] }[];
 }

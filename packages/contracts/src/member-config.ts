@@ -57,6 +57,7 @@ export const CLUSTER_LIVE_FIELDS = [
   'reclaimGraceMs',
   'addressPool',
   'memberAddressTakeover',
+  'addressPoolFailback',
 ] as const;
 export type ClusterLiveField = (typeof CLUSTER_LIVE_FIELDS)[number];
 
@@ -103,6 +104,13 @@ export const ClusterSectionSchema = Type.Object(
             'The address pool (docs/operator-guide.md, "Address pool"): each address is owned by exactly one live member, spread evenly by count, answered with that member\'s MAC and announced by gratuitous ARP when it moves. At most 64; no duplicates; never the cluster IP or a member\'s own address.',
         },
       ),
+    ),
+    addressPoolFailback: Filled(
+      StringEnum(['automatic', 'on-command'], {
+        default: 'automatic',
+        description:
+          'When pool addresses go back to a member that returned (or are spread again after any change of counts). automatic: at once (the counts never differ by more than one). on-command: addresses move only when their owner dies or is drained, and are spread again on `gwctl rebalance`; old connections stay on their member either way (affinity).',
+      }),
     ),
     memberAddressTakeover: Filled(
       Type.Boolean({

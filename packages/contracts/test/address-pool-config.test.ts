@@ -1,7 +1,7 @@
 // cluster.addressPool and cluster.memberAddressTakeover in the member configuration: defaults, and every
 // bad pool refused with the field named (docs/configuration.md).
 import { describe, expect, it } from 'vitest';
-import { memberConfigProblems } from '../src/config-check.js';
+import { addressPoolClusterProblems, memberConfigProblems } from '../src/config-check.js';
 
 function config(cluster: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -43,5 +43,39 @@ describe('cluster.addressPool', () => {
     ]);
     expect(memberConfigProblems(config({ addressPool: [{ address: '192.0.2.300', interface: 'eth0' }] }))).toEqual(['cluster.addressPool.0.address: must be a dotted-quad IPv4 address']);
     expect(memberConfigProblems(config({ addressPool: [{ address: '192.0.2.101', interface: 'eth0', mac: 'x' }] }))[0]).toMatch(/cluster\.addressPool\.0\.mac: unknown field/);
+  });
+});
+
+describe('cluster.addressPool against the running cluster (addressPoolClusterProblems)', () => {
+  const subnets = [
+    { iface: 'eth0', address: '192.0.2.11', prefixLength: 24 },
+    { iface: 'eth1', address: '203.0.113.1', prefixLength: 24 },
+    { iface: 'lo', address: '127.0.0.1', prefixLength: 8 },
+  ];
+  it('accepts addresses in their interface subnet that are nobody\'s own', () => {
+    expect(addressPoolClusterProblems([{ address: '192.0.2.101', interface: 'eth0' }, { address: '203.0.113.5', interface: 'eth1' }], ['192.0.2.11', '192.0.2.12'], subnets, '192.0.2.11')).toEqual([]);
+  });
+  it("names another member's own address, an address outside its interface's subnets, and an interface without an address", () => {
+    expect(
+      addressPoolClusterProblems(
+        [
+          { address: '192.0.2.12', interface: 'eth0' },
+          { address: '203.0.113.9', interface: 'eth0' },
+          { address: '198.51.100.9', interface: 'eth1' },
+          { address: '192.0.2.102', interface: 'eth7' },
+        ],
+        ['192.0.2.11', '192.0.2.12'],
+        subnets,
+        '192.0.2.11',
+      ),
+    ).toEqual([
+      'cluster.addressPool[0].address: 192.0.2.12 is the own address of member 192.0.2.12; a pool address must be another address',
+      'cluster.addressPool[1].address: 203.0.113.9 is outside every subnet of eth0 on 192.0.2.11 (192.0.2.11/24); it is in the subnet of eth1',
+      'cluster.addressPool[2].address: 198.51.100.9 is outside every subnet of eth1 on 192.0.2.11 (203.0.113.1/24)',
+      'cluster.addressPool[3].interface: eth7 has no IPv4 address on 192.0.2.11 (interfaces with one: eth0, eth1, lo)',
+    ]);
+  });
+  it('checks only the members when the host is not known', () => {
+    expect(addressPoolClusterProblems([{ address: '203.0.113.9', interface: 'eth0' }], ['192.0.2.11'], null)).toEqual([]);
   });
 });

@@ -20,6 +20,7 @@ import { MemberReloader, type ReloadOutcome } from './reload.js';
 import { UdpTransport } from './control/udp-transport.js';
 import { InterfaceClusterAddress, NoClusterAddress, type ClusterAddress } from './control/cluster-address.js';
 import { InterfaceAddressHolder, NoAddressHolder, removeStaleAddresses, type AddressHolder } from './control/held-addresses.js';
+import { AffinityAddressHolder, NftAffinityKernel } from './control/pool-affinity.js';
 import { MemberNode } from './control/member-node.js';
 import { applicationsFromConfig } from './control/applications.js';
 import { DataPlane } from './dataplane/data-plane.js';
@@ -163,11 +164,33 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
   // A previous run may have died as master: never start out answering for the cluster IP.
   await clusterAddress.release();
   // Nor for pool addresses (a previous run killed together with its address leases).
-  const addressHolder: AddressHolder =
+  const leases: AddressHolder =
     config.clusterAddress.mode === 'interface'
       ? new InterfaceAddressHolder(config.member.interface, (what, detail) => logger.error({ err: detail }, `address pool: ${what} failed`))
       : new NoAddressHolder();
   if (config.clusterAddress.mode === 'interface') await removeStaleAddresses(config.cluster.addressPool);
+  // Affinity: a pool address that moves keeps its old connections on the member that serves them.
+  const affinityLog = logger.child({ component: 'address-pool', member: config.member.address });
+  const affinity =
+    config.clusterAddress.mode === 'interface'
+      ? new AffinityAddressHolder({
+          self: config.member.address,
+          inner: leases,
+          kernel: new NftAffinityKernel(),
+          send: (to, message) => node?.sendControl(to, message),
+          members: () => node?.status().members.map((m) => m.id) ?? [],
+          log: (level, msg, fields) => affinityLog[level](fields ?? {}, msg),
+        })
+      : null;
+  try {
+    await affinity?.start();
+  } catch (e) {
+    await transport.close();
+    await dataPlane?.stop();
+    tunnels.stop();
+    throw new BootError(config.source, `address pool: cannot set up affinity (nft): ${(e as Error).message}`);
+  }
+  const addressHolder: AddressHolder = affinity ?? leases;
   const incarnation = wallClock();
   let liveness: FastLiveness | null;
   try {
@@ -195,6 +218,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
   // State-sync plane messages go to the session replication (a stateless member drops them).
   const sessions = dataPlane?.sessions ?? null;
   node.addPlaneHandler((from, message) => (isStateSyncMessage(message) ? (sessions?.handleMessage(from, message), true) : false));
+  node.addPlaneHandler((from, message) => (message.type === 'pool-affinity' ? (affinity?.onMessage(from, message), true) : false));
   const capture = config.dataplane
     ? unitCaptureSource({
         interfaces: [config.member.interface, ...config.dataplane.interfaces.map((i) => i.name)],

@@ -62,6 +62,8 @@ export const CARRIES_CERTIFICATE: Readonly<Record<ClusterMessageType, boolean>> 
   'work-ack': false,
   'state-sync': false,
   'state-ack': false,
+  // Rare, and may reach a member that restarted and does not know the sender's certificate yet.
+  'pool-affinity': true,
   // Operator plane: rare, and may reach a member that has not cached the sender's certificate.
   'operator-request': true,
   'operator-reply': true,
@@ -92,6 +94,7 @@ export const MAC_ELIGIBLE: Readonly<Record<ClusterMessageType, boolean>> = {
   'work-ack': true,
   'state-sync': true,
   'state-ack': true,
+  'pool-affinity': false,
   'operator-request': false,
   'operator-reply': false,
   'config-update': false,

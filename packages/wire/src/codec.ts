@@ -14,6 +14,7 @@ import {
   type Envelope,
   type ExitReason,
   type AddressTakeover,
+  type AffinityFlow,
   type MemberEntry,
   type MemberId,
   type NakCode,
@@ -313,10 +314,34 @@ function messageToWire(m: ClusterMessage): Record<string, unknown> {
       return { stateSync: { seq: m.seq, records: m.records.map(recordToWire), snapshotComplete: m.snapshotComplete, ...(m.sealed && m.sealed.length > 0 ? { sealed: m.sealed } : {}) } };
     case 'state-ack':
       return { stateAck: { seqs: [...m.seqs] } };
+    case 'pool-affinity':
+      return { poolAffinity: { address: m.address, serial: m.serial, flows: encodeFlows(m.flows) } };
   }
 }
 
 type Obj = Record<string, any>;
+
+function encodeFlows(flows: readonly AffinityFlow[]): Uint8Array {
+  const out = new Uint8Array(flows.length * 8);
+  const v = new DataView(out.buffer);
+  flows.forEach((f, i) => {
+    f.client.split('.').forEach((o, j) => v.setUint8(i * 8 + j, Number(o)));
+    v.setUint16(i * 8 + 4, f.clientPort);
+    v.setUint16(i * 8 + 6, f.port);
+  });
+  return out;
+}
+
+function decodeFlows(bytes: Uint8Array): AffinityFlow[] {
+  if (bytes.length % 8 !== 0) throw new WireError('invalid', `poolAffinity.flows is ${bytes.length} bytes, not a multiple of 8`);
+  if (bytes.length / 8 > LIMITS.maxAffinityFlows) throw new WireError('limit', `poolAffinity.flows has ${bytes.length / 8} connections, more than ${LIMITS.maxAffinityFlows}`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: AffinityFlow[] = [];
+  for (let i = 0; i < bytes.length; i += 8) {
+    out.push({ client: `${bytes[i]}.${bytes[i + 1]}.${bytes[i + 2]}.${bytes[i + 3]}`, clientPort: v.getUint16(i + 4), port: v.getUint16(i + 6) });
+  }
+  return out;
+}
 
 function recordToWire(r: SessionRecord): Obj {
   return { key: r.key, version: r.version, state: r.state, removed: r.removed };
@@ -435,6 +460,8 @@ function messageFromWire(o: Obj): ClusterMessage {
         ...(sealed.length > 0 ? { sealed: new Uint8Array(sealed) } : {}),
       };
     }
+    case 'poolAffinity':
+      return { type: 'pool-affinity', address: memberId(b.address, 'poolAffinity.address'), serial: uint(b.serial, 'poolAffinity.serial'), flows: decodeFlows(b.flows as Uint8Array) };
     case 'stateAck':
       return { type: 'state-ack', seqs: list(b.seqs, 'stateAck.seqs', LIMITS.maxSyncAcks, (v, f) => uint(v, f)) };
     case 'exitCluster': {

@@ -22,6 +22,8 @@ export const LIMITS = {
   /** OperatorRequest / OperatorReply payload and ConfigUpdate cluster_config, bytes. */
   maxOperatorPayloadBytes: 8192,
   maxErrorCodeChars: 64,
+  /** PoolAffinity.flows: connections (8 bytes each). */
+  maxAffinityFlows: 4096,
   maxSyncRecords: 64,
   maxSessionKeyBytes: 64,
   maxSessionStateBytes: 256,

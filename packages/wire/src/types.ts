@@ -212,7 +212,23 @@ export interface StateAck {
   readonly seqs: readonly number[];
 }
 
+/** One TCP connection to a pool address, as the member serving it sees it. */
+export interface AffinityFlow {
+  readonly client: string;
+  readonly clientPort: number;
+  readonly port: number;
+}
+
+/** The connections to pool address `address` that the sender keeps serving after the address moved. */
+export interface PoolAffinity {
+  readonly type: 'pool-affinity';
+  readonly address: string;
+  readonly serial: number;
+  readonly flows: readonly AffinityFlow[];
+}
+
 export type ClusterMessage =
+  | PoolAffinity
   | StateSync
   | StateAck
   | OperatorRequest

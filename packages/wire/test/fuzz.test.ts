@@ -28,6 +28,7 @@ const messages: ClusterMessage[] = [
   { type: 'state-sync', seq: 4, records, snapshotComplete: true },
   { type: 'state-sync', seq: 5, records: [], snapshotComplete: false, sealed: new Uint8Array(200).fill(9) },
   { type: 'state-ack', seqs: [4, 5] },
+  { type: 'pool-affinity', address: '192.0.2.101', serial: 9, flows: [{ client: '203.0.113.9', clientPort: 40001, port: 7 }] },
   { type: 'client-keepalive', epoch: 5, seq: 10, load: 0.75, ownedUnits: [7, 8], busiestUnits: [{ unit: 7, weight: 2 }], syncReady: true },
   { type: 'work-deassign', epoch: 5, requestId: 2, units: [3], to: '192.0.2.2' },
   { type: 'join-request', configVersion: 3, claimedUnits: [1, 2, 1023], nonce: 77 },

@@ -50,3 +50,22 @@ describe('MasterKeepalive pool_owners and takeovers', () => {
     if (!many.ok) expect(many.error.code).toBe('limit');
   });
 });
+
+describe('PoolAffinity', () => {
+  it('round-trips the connections (8 bytes each) and an empty list', () => {
+    const m = { type: 'pool-affinity' as const, address: '192.0.2.101', serial: 7, flows: [{ client: '203.0.113.9', clientPort: 40001, port: 7 }, { client: '198.51.100.2', clientPort: 1, port: 65535 }] };
+    const d = decodeClusterMessage(encodeClusterMessage(m));
+    expect(d.ok && d.value).toEqual(m);
+    const empty = decodeClusterMessage(encodeClusterMessage({ ...m, flows: [] }));
+    expect(empty.ok && empty.value).toEqual({ ...m, flows: [] });
+  });
+
+  it('refuses too many connections and an address that is no address', () => {
+    const bytes = (flows: number) =>
+      encodeClusterMessage({ type: 'pool-affinity', address: '192.0.2.101', serial: 1, flows: Array.from({ length: flows }, (_, i) => ({ client: '203.0.113.9', clientPort: i % 65536, port: 7 })) });
+    const tooMany = decodeClusterMessage(bytes(4097));
+    expect(!tooMany.ok && tooMany.error.code).toBe('limit');
+    const bad = decodeClusterMessage(encodeClusterMessage({ type: 'pool-affinity', address: 'x', serial: 1, flows: [] }));
+    expect(!bad.ok && bad.error.message).toMatch(/poolAffinity\.address/);
+  });
+});

@@ -14,7 +14,7 @@
  *   Only with `memberAddressTakeover` (off by default: see CoreConfig).
  */
 import { compareMemberIds, type AddressTakeover, type MemberId } from '@gwcluster/wire';
-import type { HeldAddress } from '../events.js';
+import type { HeldAddress, PoolMove } from '../events.js';
 import type { MasterState, MemberCore } from './shared.js';
 
 /** Members that may hold addresses, in address order. */
@@ -49,7 +49,9 @@ export function placeAddresses(c: MemberCore, s: MasterState): boolean {
       owners[i] = to;
       count.set(to, count.get(to)! + 1);
     }
-    for (;;) {
+    const balance = c.config.addressPoolFailback !== 'on-command' || s.poolBalanceAsked === true;
+    s.poolBalanceAsked = false;
+    for (; balance; ) {
       const hi = most();
       const lo = least();
       if (count.get(hi)! - count.get(lo)! <= 1) break;
@@ -116,9 +118,21 @@ export function holdAddresses(c: MemberCore, poolOwners: readonly (MemberId | nu
   const pool = c.config.addressPool;
   const wanted = new Map<string, HeldAddress>();
   const owners = poolOwners ?? [];
+  const moves: PoolMove[] = [];
   if (owners.length === pool.length) {
+    // Who had each address before and who has it now, when one of them is this member and the other a
+    // live member (c.table holds the members of the placement being applied): the driver keeps the old
+    // connections on the member that holds their state (affinity).
+    const live = new Set(c.table.members.map((e) => e.member));
     pool.forEach((p, i) => {
-      if (owners[i] === c.self) wanted.set(p.address, { address: p.address, kind: 'pool', interface: p.interface });
+      const now = owners[i] ?? null;
+      const before = c.poolOwnersSeen.get(p.address);
+      if (before === undefined && now === c.self) moves.push({ address: p.address, from: 'unknown', to: now });
+      else if (before !== undefined && before !== now && (before === c.self || now === c.self)) {
+        moves.push({ address: p.address, from: before !== null && live.has(before) ? before : null, to: now !== null && live.has(now) ? now : null });
+      }
+      c.poolOwnersSeen.set(p.address, now);
+      if (now === c.self) wanted.set(p.address, { address: p.address, kind: 'pool', interface: p.interface });
     });
   } else {
     // Not placed yet (a new master's grace period) or placed for another configuration: keep the pool
@@ -127,5 +141,5 @@ export function holdAddresses(c: MemberCore, poolOwners: readonly (MemberId | nu
     for (const [a, h] of c.held) if (h.kind === 'pool') wanted.set(a, h);
   }
   for (const t of takeovers ?? []) if (t.holder === c.self && t.member !== c.self) wanted.set(t.member, { address: t.member, kind: 'takeover' });
-  c.setHeld(wanted, reason);
+  c.setHeld(wanted, reason, moves);
 }

@@ -195,6 +195,7 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
     }
     case 'rebalance-now':
       rebalance(c, s, now);
+      s.poolBalanceAsked = true;
       return;
     case 'drain':
     case 'undrain':

@@ -9,7 +9,7 @@
  */
 import { UNIT_COUNT, type ClusterMessage, type ExitCluster, type ExitReason, type JoinReply, type MemberEntry, type MemberId, type UnitLoad, type WorkUnit } from '@gwcluster/wire';
 import type { CoreConfig } from '../config.js';
-import type { CoreEffect, CoreEvent, HeldAddress, LogLevel, Role } from '../events.js';
+import type { CoreEffect, CoreEvent, HeldAddress, LogLevel, PoolMove, Role } from '../events.js';
 import type { AddressTakeover } from '@gwcluster/wire';
 import { compareMemberIds } from '@gwcluster/wire';
 
@@ -138,6 +138,8 @@ export interface MasterState {
   readonly wanted: Set<WorkUnit>;
   /** The address pool as placed (address-pool.ts): the pool's addresses and each one's owner. */
   pool: { addresses: readonly string[]; owners: (MemberId | null)[] };
+  /** The operator asked for a rebalance: spread the pool once even with addressPoolFailback 'on-command'. */
+  poolBalanceAsked?: boolean;
   /** Own addresses of dead members: member -> the member answering for it. */
   readonly takeovers: Map<MemberId, MemberId>;
 }
@@ -195,6 +197,8 @@ export class MemberCore {
   table: LearnedTable = { members: [], owners: new Array<MemberId | null>(UNIT_COUNT).fill(null), version: 0, at: 0 };
   /** Addresses this member answers for besides its own (address-pool.ts), by address. */
   readonly held = new Map<string, HeldAddress>();
+  /** The owner of each pool address in the last placement this member applied (address -> owner). */
+  readonly poolOwnersSeen = new Map<string, MemberId | null>();
   /** De-assigns whose WORK ACK waits for the session hand-over (request id -> what to acknowledge). */
   readonly handovers = new Map<number, { epoch: number; master: MemberId; units: readonly WorkUnit[] }>();
   /** Members known from the last master's keepalives, for the grace period of a new master. */
@@ -307,7 +311,7 @@ export class MemberCore {
   }
 
   /** Makes this member answer for exactly `wanted` (address -> what), emitting the difference. */
-  setHeld(wanted: ReadonlyMap<string, HeldAddress>, reason: string): void {
+  setHeld(wanted: ReadonlyMap<string, HeldAddress>, reason: string, moves: readonly PoolMove[] = []): void {
     const lost: HeldAddress[] = [];
     const gained: HeldAddress[] = [];
     for (const [a, h] of this.held) {
@@ -321,7 +325,8 @@ export class MemberCore {
     if (lost.length === 0 && gained.length === 0) return;
     for (const h of lost) this.held.delete(h.address);
     for (const w of gained) this.held.set(w.address, w);
-    this.emit({ type: 'addresses', gained, lost, reason });
+    const mine = moves.filter((m) => gained.some((g) => g.address === m.address) || lost.some((l) => l.address === m.address));
+    this.emit({ type: 'addresses', gained, lost, reason, ...(mine.length > 0 ? { moves: mine } : {}) });
   }
 
   ownedList(): WorkUnit[] {
@@ -351,6 +356,7 @@ export function enterIdle(c: MemberCore, now: number, state: IdleState, why: str
   if (c.role.kind === 'master') c.emit({ type: 'release-cluster-ip' });
   c.changeOwned([], c.ownedList(), `out of the cluster: ${why}`);
   c.setHeld(new Map(), `out of the cluster: ${why}`);
+  c.poolOwnersSeen.clear();
   c.setRole(state, now);
   c.log('warn', `out of the cluster: ${why}`);
 }

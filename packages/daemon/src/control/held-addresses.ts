@@ -13,14 +13,17 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { HeldAddress } from '@gwcluster/cluster-core';
+import type { HeldAddress, PoolMove } from '@gwcluster/cluster-core';
 import { CLUSTER_IP_ANNOUNCEMENT } from './timing.js';
 
 const run = promisify(execFile);
 
 export interface AddressHolder {
-  /** Stops answering for `lost` (asynchronously, within milliseconds) and starts answering for `gained`. */
-  change(gained: readonly HeldAddress[], lost: readonly HeldAddress[]): void;
+  /**
+   * Stops answering for `lost` (asynchronously, within milliseconds) and starts answering for `gained`;
+   * `moves`: the pool addresses among them that move between live members (affinity, pool-affinity.ts).
+   */
+  change(gained: readonly HeldAddress[], lost: readonly HeldAddress[], moves?: readonly PoolMove[]): void;
   /** Stops answering for every address. */
   releaseAll(): Promise<void>;
   /** Addresses held now, by address -> interface. */

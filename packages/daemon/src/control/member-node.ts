@@ -587,7 +587,7 @@ export class MemberNode {
           reason: effect.reason,
         });
         this.log.info({ ...this.context, gained: effect.gained, lost: effect.lost, reason: effect.reason, correlationId: e.id }, 'addresses answered here changed');
-        this.addressHolder.change(effect.gained, effect.lost);
+        this.addressHolder.change(effect.gained, effect.lost, effect.moves ?? []);
         break;
       }
       case 'ownership':

@@ -8,6 +8,8 @@
  * autoTick false, the owner (tick). Never concurrently; nothing here blocks.
  */
 import type { ClusterMessage, MemberId, OperatorAction } from '@gwcluster/wire';
+import { networkInterfaces } from 'node:os';
+import type { HostSubnet } from '@gwcluster/contracts';
 import { ApiError } from './api-errors.js';
 import { clusterConfiguration, readConfigFile, writeConfigFileAtomically, type ClusterConfiguration } from '../config/cluster-config.js';
 import type { MemberNode } from '../control/member-node.js';
@@ -25,6 +27,8 @@ export interface OperatorChannelOptions {
   readonly retransmitMs?: number;
   /** Persist adopted configurations to the member's file (default true when the config has a file). */
   readonly persist?: boolean;
+  /** This host's IPv4 interface addresses (default: os.networkInterfaces()). */
+  readonly hostSubnets?: () => readonly HostSubnet[];
   /** Monotonic clock, ms. Default: performance.now(). */
   readonly clock?: () => number;
   /** Wall clock, ms since the epoch (request ids, history). Default: Date.now(). */
@@ -77,6 +81,7 @@ export class OperatorChannel {
       // Half the forwarding time-out, so that a change forwarded through another member is answered in time.
       confirmTimeoutMs: Math.floor(requestTimeoutMs / 2),
       persist: opts.persist ?? true,
+      hostSubnets: opts.hostSubnets ?? hostSubnets,
     });
     this.host = this.memberHost();
     this.history.push({ version: this.node.config.cluster.configVersion, at: new Date(this.wallClock()).toISOString(), from: 'file' });
@@ -187,4 +192,11 @@ export class OperatorChannel {
     const at = this.plane.nextWakeAt();
     if (at !== null) this.timer = setTimeout(() => this.tick(), Math.max(0, at - this.clock()));
   }
+}
+
+/** This host's IPv4 interface addresses with their prefixes (the pool's interface check). */
+function hostSubnets(): HostSubnet[] {
+  return Object.entries(networkInterfaces()).flatMap(([iface, list]) =>
+    (list ?? []).filter((a) => a.family === 'IPv4' && a.cidr).map((a) => ({ iface, address: a.address, prefixLength: Number(a.cidr!.split('/')[1]) })),
+  );
 }

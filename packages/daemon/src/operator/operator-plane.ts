@@ -28,7 +28,7 @@
  * then the machine is waiting for that event and takes no other.
  */
 import type { ClusterMessage, MemberId, OperatorAction, OperatorReply } from '@gwcluster/wire';
-import { isApiErrorCode, type ApiErrorCode } from '@gwcluster/contracts';
+import { addressPoolClusterProblems, isApiErrorCode, type ApiErrorCode, type HostSubnet } from '@gwcluster/contracts';
 import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, splitUnknownSettings, withClusterSettings } from '../config/cluster-config.js';
 
 /** Node counter of propagated configurations that carried fields this member does not know (ignored). */
@@ -52,6 +52,8 @@ export interface OperatorPlaneConfig {
   readonly confirmTimeoutMs: number;
   /** Persist adopted configurations to the member's file (when it has one). */
   readonly persist: boolean;
+  /** This host's IPv4 interface addresses, to check a changed address pool against (absent: not checked). */
+  readonly hostSubnets?: () => readonly HostSubnet[];
 }
 
 /** What the plane reads of its member (MemberNode.status() and its configuration). */
@@ -387,6 +389,11 @@ export class OperatorPlane {
         } catch (e) {
           if (e instanceof ClusterConfigError) return refuse('GW_CONFIG_INVALID', e.message);
           return refuse('GW_INTERNAL', `cannot write the configuration file ${view.config.source}: ${(e as Error).message}`);
+        }
+        if ('addressPool' in changes) {
+          // What the schema cannot know: the members' own addresses and this host's subnets. Nothing is applied.
+          const problems = addressPoolClusterProblems(next.config.cluster.addressPool, view.members.map((m) => m.id), this.cfg.hostSubnets?.() ?? null, self);
+          if (problems.length > 0) return refuse('GW_CONFIG_INVALID', problems.join('; '));
         }
         return this.adopt(now, origin, next, from, view, null);
       }

@@ -115,6 +115,21 @@ describe('operator plane', () => {
     expect((refused[0] as { answer: { message: string } }).answer.message).toMatch(/cluster\.futureKnobMs: unknown field/);
   });
 
+  it("refuses a pool with a member's own address or an address outside its interface's subnets, naming the field; nothing is adopted", () => {
+    const masterRaw = { ...raw(), member: { address: MASTER, interface: 'eth0' } };
+    const masterConfig = parseMemberConfig(masterRaw, '/etc/gwcluster/member.json', '/etc/gwcluster');
+    const master = new OperatorPlane({ self: MASTER, requestTimeoutMs: 1000, retransmitMs: 250, confirmTimeoutMs: 500, persist: true, hostSubnets: () => [{ iface: 'eth0', address: MASTER, prefixLength: 24 }] });
+    const act = (ticket: number, pool: unknown) =>
+      master.step({ type: 'act', now: 0, wallNow: 1, ticket, action: 'config', member: '', payload: { changes: { addressPool: pool } }, view: view({ role: 'master', master: MASTER, config: masterConfig }), configFile: masterRaw });
+    const own = act(1, [{ address: SELF, interface: 'eth0' }]);
+    expect(own).toMatchObject([{ type: 'answer', ticket: 1, answer: { ok: false, code: 'GW_CONFIG_INVALID' } }]);
+    expect((own[0] as { answer: { message: string } }).answer.message).toBe(`cluster.addressPool[0].address: ${SELF} is the own address of member ${SELF}; a pool address must be another address`);
+    const outside = act(2, [{ address: '192.0.2.101', interface: 'eth0' }, { address: '203.0.113.7', interface: 'eth1' }]);
+    expect((outside[0] as { answer: { message: string } }).answer.message).toBe(`cluster.addressPool[1].interface: eth1 has no IPv4 address on ${MASTER} (interfaces with one: eth0)`);
+    // A good pool goes on to be persisted.
+    expect(types(act(3, [{ address: '192.0.2.101', interface: 'eth0' }]))).toContain('persist');
+  });
+
   it('compares versions after the core handled a keepalive; CONFIG UPDATE to a lower peer at most every 200 ms', () => {
     const p = plane();
     const keepalive = { type: 'master-keepalive', configVersion: 0 } as unknown as ClusterMessage;
