@@ -5,7 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import { CLUSTER_LIVE_FIELDS, ConfigChangedSchema, SettingsSchema } from '../src/index.js';
 
-const complete = Object.fromEntries(CLUSTER_LIVE_FIELDS.map((f) => [f, f === 'addressPool' ? [] : f === 'memberAddressTakeover' ? false : 100]));
+const complete = Object.fromEntries(CLUSTER_LIVE_FIELDS.map((f) => [f, f === 'addressPool' ? [] : f === 'memberAddressTakeover' ? false : f === 'addressPoolFailback' ? 'automatic' : 100]));
 
 describe('SettingsSchema', () => {
   it("accepts this release's settings, an older release's (a field missing) and a newer release's (a field added)", () => {
