@@ -27,6 +27,12 @@ import type { Endpoint, PeerReplica, TunnelEvent } from './tunnel-core.js';
 import type { KeypairExtras } from './wireguard-endpoint.js';
 import { decodeTunnelRecord, encodeTunnelRecord, tunnelKeyPeer, tunnelRecordKey } from './tunnel-record.js';
 
+/** A tunnel handed over is not taken back for this long while the table still names this member, ms. */
+export const HANDOVER_HOLD_MS = 5000;
+
+/** A new owner's first version is this far above the highest it holds. */
+export const VERSION_STEP = 65536;
+
 /** Counters reserved ahead of use by one record. */
 export const DEFAULT_LEASE = 1n << 20n;
 
@@ -60,6 +66,8 @@ export interface TunnelReplicationOptions {
   readonly lease?: bigint;
   /** Wall clock for the core's replica times. */
   readonly wallMs: () => number;
+  /** Takeovers and hand-overs, for the log. Must not throw. */
+  readonly onEvent?: (what: 'takeover' | 'disown', peer: number, detail: Record<string, unknown>) => void;
 }
 
 interface Issued {
@@ -82,6 +90,8 @@ interface TunnelState {
   last?: LocalRecord;
   lastContent: string;
   forward: MemberId | null | undefined;
+  /** Handed over (planned move) at this time: not taken back while the table still names this member. */
+  handedOverAt?: number;
 }
 
 export class TunnelReplication {
@@ -123,11 +133,12 @@ export class TunnelReplication {
    * A planned move of `units`: this member stops sending on their tunnels at once (before the new owner
    * can be assigned) and gives their latest records to the hand-over.
    */
-  handoverRecordsOf(units: ReadonlySet<number>): LocalRecord[] {
+  handoverRecordsOf(units: ReadonlySet<number>, now = 0): LocalRecord[] {
     const out = this.recordsOf(units);
     this.states.forEach((s, peer) => {
       if (!this.ep.isOwned(peer) || !s.last || !out.includes(s.last)) return;
       this.disown(peer, s);
+      s.handedOverAt = now;
       this.counters.handedOver++;
     });
     return out;
@@ -164,13 +175,20 @@ export class TunnelReplication {
     if (this.ep.isOwned(peer)) this.updateLimits(peer, s);
   }
 
-  /** Every tick of the endpoint (after its timers): ownership, forwarding, reservations, records. */
-  tick(): void {
+  /** Every tick of the endpoint (after its timers, `now` monotonic ms): ownership, forwarding, reservations, records. */
+  tick(now = 0): void {
     this.states.forEach((s, peer) => {
       const exp = this.ep.exportPeer(peer);
       const endpoint = exp?.endpoint;
-      const owner = endpoint ? this.cluster.ownerOf(endpoint) : null;
+      let owner = endpoint ? this.cluster.ownerOf(endpoint) : null;
       let owned = this.ep.isOwned(peer);
+      // After a hand-over the table names this member until the master reassigns the unit: not taken
+      // back meanwhile (unless the move did not happen within HANDOVER_HOLD_MS), and nothing forwarded.
+      if (s.handedOverAt !== undefined) {
+        if (owner !== this.cluster.self) s.handedOverAt = undefined;
+        else if (now - s.handedOverAt < HANDOVER_HOLD_MS) owner = null;
+        else s.handedOverAt = undefined;
+      }
       if (owner === this.cluster.self && !owned) {
         this.takeover(peer, s);
         owned = true;
@@ -200,10 +218,15 @@ export class TunnelReplication {
     }
     this.ep.setExtras(peer, extras, true);
     this.ep.step({ kind: 'ownership', peer, owned: true });
+    // Above any version the previous owner can still have in flight to a third member, so that member
+    // installs our record rather than keep a later one of the previous owner's (the nonce argument, 3).
+    s.version += VERSION_STEP;
     this.writeIfChanged(peer, s, true);
+    this.opts.onEvent?.('takeover', peer, { keypairs: s.held?.keypairs.length ?? 0, from: Object.fromEntries([...s.floor].map(([k, v]) => [k, v.toString()])), version: s.version });
   }
 
   private disown(peer: number, s: TunnelState): void {
+    this.opts.onEvent?.('disown', peer, { version: s.version });
     this.ep.step({ kind: 'ownership', peer, owned: false });
     const stop = new Map<number, KeypairExtras>();
     for (const idx of s.res.keys()) stop.set(idx, { sendLimit: 0n });

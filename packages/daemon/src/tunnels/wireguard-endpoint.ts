@@ -189,8 +189,12 @@ export class WireGuardEndpoint {
   }
 
   /** Drops by reason: the handshake core's and the data path's. */
-  drops(): { handshake: Partial<Record<DropReason | 'internal-error', number>>; transport: TransportStats['decrypt'] | null } {
-    return { handshake: Object.fromEntries(this.coreDrops), transport: this.transport?.stats().decrypt ?? null };
+  drops(): { handshake: Partial<Record<DropReason | 'internal-error', number>>; transport: Record<string, number> | null } {
+    const t = this.transport?.stats();
+    if (!t) return { handshake: Object.fromEntries(this.coreDrops), transport: null };
+    // Packets from the inside the data path could not send: per reason, beside the decryption outcomes.
+    const enc = Object.fromEntries(Object.entries(t.encrypt).filter(([k]) => k !== 'sent' && k !== 'forwarded').map(([k, v]) => [`encrypt-${k}`, v]));
+    return { handshake: Object.fromEntries(this.coreDrops), transport: { ...t.decrypt, ...enc } };
   }
 
   /** The device thread's counters (datagrams, TUN packets, event drops), null before start(). */

@@ -106,7 +106,10 @@ export class WireGuardService implements TunnelsProvider {
           const u = this.unitOf(e);
           return u === null ? null : (this.opts.owners()[u] ?? null);
         },
-      }, { replicateKeys: c.replicateKeys, forwardPort: c.forwardPort, wallMs: Date.now });
+      }, {
+        replicateKeys: c.replicateKeys, forwardPort: c.forwardPort, wallMs: Date.now,
+        onEvent: (what, peer, detail) => log.info({ peer: c.peers[peer]?.publicKey, ...detail }, what === 'takeover' ? 'wireguard: took the tunnel over' : 'wireguard: tunnel handed on'),
+      });
       this.replication = replication;
       let forwarders = '';
       endpoint.onTick = () => {
@@ -116,7 +119,7 @@ export class WireGuardService implements TunnelsProvider {
           forwarders = key;
           endpoint.setForwarders(others);
         }
-        replication.tick();
+        replication.tick(performance.now());
       };
     }
     log.info({ publicKey: keys.publicKey, listen: `${this.opts.listenAddress}:${endpoint.port}`, interface: c.interface, peers: c.peers.length }, 'wireguard: endpoint listening');

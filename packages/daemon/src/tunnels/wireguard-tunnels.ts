@@ -52,7 +52,7 @@ export class WireGuardTunnels implements TunnelsProvider {
     install: (_from, records) => this.service?.replication?.install(records),
     collect: () => this.service?.replication?.collect() ?? [],
     recordsOf: (units) => this.service?.replication?.recordsOf(units) ?? [],
-    handoverRecordsOf: (units) => this.service?.replication?.handoverRecordsOf(units) ?? [],
+    handoverRecordsOf: (units) => this.service?.replication?.handoverRecordsOf(units, performance.now()) ?? [],
     acked: (from, key, version) => this.service?.replication?.acked(from, key, version),
   };
 

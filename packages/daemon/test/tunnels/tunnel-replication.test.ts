@@ -164,6 +164,7 @@ describe('TunnelReplication', () => {
     A.ep.send(11, 600);
     A.rep.tick();
     expect(A.rep.collect()[0]!.version).toBe(51);
+    // A takeover's version jumps (VERSION_STEP) above whatever the previous owner still has in flight.
   });
 
   it('replicateKeys false: records carry the endpoint only, so a takeover has no keypair to carry on', () => {
@@ -185,9 +186,24 @@ describe('TunnelReplication', () => {
     A.rep.tick();
     A.rep.collect();
     expect(A.rep.handoverRecordsOf(new Set([3]))).toHaveLength(0);
-    const moved = A.rep.handoverRecordsOf(new Set([7]));
+    const moved = A.rep.handoverRecordsOf(new Set([7]), 1000);
     expect(moved).toHaveLength(1);
     expect(A.ep.owned).toBe(false);
     expect(A.ep.extras.get(11)!.sendLimit).toBe(0n);
+    // The table still names A until the master reassigns the unit: A does not take it back meanwhile.
+    A.rep.tick(1500);
+    expect(A.ep.owned).toBe(false);
+    owner.v = 'B';
+    A.rep.tick(1600);
+    expect(A.ep.forward).toEqual({ address: 'B', port: 51821 });
+    // A move that did not happen: after HANDOVER_HOLD_MS the member that the table names takes it back.
+    owner.v = 'A';
+    A.rep.tick(1700);
+    expect(A.ep.owned).toBe(true);
+    expect(A.rep.handoverRecordsOf(new Set([7]), 2000)).toHaveLength(1);
+    A.rep.tick(2100);
+    expect(A.ep.owned).toBe(false);
+    A.rep.tick(8000);
+    expect(A.ep.owned).toBe(true);
   });
 });
