@@ -151,6 +151,7 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     // Tunnel state travels with the sessions (docs/tunnels.md, "Replication and takeover").
     self: config.member.address,
     members: () => node?.status().members.map((m) => m.id) ?? [],
+    ownedUnits: () => node?.status().ownedUnits ?? [],
     replicated: Boolean(dataPlane?.sessions && config.dataplane?.sessions.sync),
   });
   dataPlane?.sessions?.attachExtra(tunnels.sync);

@@ -43,6 +43,8 @@ export interface WireGuardServiceOptions {
   readonly self?: MemberId;
   /** The current members (this one included). */
   readonly members?: () => readonly MemberId[];
+  /** The units this member serves now (its own state: the table may name a unit's receiver before it owns it). */
+  readonly ownedUnits?: () => readonly number[];
   /** Tunnel state is replicated with the sessions (docs/tunnels.md, "Replication and takeover"). */
   readonly replicated?: boolean;
 }
@@ -98,13 +100,19 @@ export class WireGuardService implements TunnelsProvider {
     if (replicated) {
       const self = this.opts.self!;
       const members = this.opts.members!;
+      // One look at the cluster per tick (the core's status is not free).
+      let seen: { owners: readonly (MemberId | null)[]; owned: ReadonlySet<number>; members: readonly MemberId[] } = { owners: [], owned: new Set(), members: [] };
       const replication = new TunnelReplication(endpoint, {
         self,
-        members,
+        members: () => seen.members,
         unitOf: (e) => this.unitOf(e),
         ownerOf: (e) => {
           const u = this.unitOf(e);
-          return u === null ? null : (this.opts.owners()[u] ?? null);
+          if (u === null) return null;
+          if (seen.owned.has(u)) return self;
+          // The table names a unit's receiver while the move is under way: not ours until we serve it.
+          const t = seen.owners[u] ?? null;
+          return t === self ? null : t;
         },
       }, {
         replicateKeys: c.replicateKeys, forwardPort: c.forwardPort, wallMs: Date.now,
@@ -113,7 +121,8 @@ export class WireGuardService implements TunnelsProvider {
       this.replication = replication;
       let forwarders = '';
       endpoint.onTick = () => {
-        const others = members().filter((m) => m !== self);
+        seen = { owners: this.opts.owners(), owned: new Set(this.opts.ownedUnits?.() ?? []), members: members() };
+        const others = seen.members.filter((m) => m !== self);
         const key = others.join(',');
         if (key !== forwarders) {
           forwarders = key;

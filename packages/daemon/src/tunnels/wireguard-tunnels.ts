@@ -23,6 +23,7 @@ export interface WireGuardTunnelsOptions {
   /** This member and the current members: tunnel state is replicated when `replicated` (sessions sync on). */
   readonly self?: MemberId;
   readonly members?: () => readonly MemberId[];
+  readonly ownedUnits?: () => readonly number[];
   readonly replicated?: boolean;
 }
 
@@ -77,7 +78,7 @@ export class WireGuardTunnels implements TunnelsProvider {
     if (!wg) return;
     const service = new WireGuardService({
       config: wg, listenAddress: this.opts.clusterIp, logger: this.opts.logger, owners: this.opts.owners, source: config.source,
-      ...(this.opts.self ? { self: this.opts.self } : {}), ...(this.opts.members ? { members: this.opts.members } : {}), replicated: this.opts.replicated ?? false,
+      ...(this.opts.self ? { self: this.opts.self } : {}), ...(this.opts.members ? { members: this.opts.members } : {}), ...(this.opts.ownedUnits ? { ownedUnits: this.opts.ownedUnits } : {}), replicated: this.opts.replicated ?? false,
     });
     await service.start();
     this.service = service;
