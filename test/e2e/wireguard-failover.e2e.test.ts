@@ -181,7 +181,7 @@ describe.skipIf(!haveTools)('WireGuard failover: tunnels survive the death of th
     });
     await Promise.all(f.clients!.map((c) => waitFor(async () => (await c.exec(['pgrep', '-x', 'tcpdump'])).stdout.trim() !== '', { timeoutMs: 10_000, what: 'tcpdump' })));
 
-    const streams = Promise.all(f.clients!.map((c) => stream(c, 7000)));
+    const streams = Promise.all(f.clients!.map((c) => stream(c, 6000)));
     await new Promise((r) => setTimeout(r, 2500)); // the streams are under way (not an assumption about speed)
     const killedAt = f.kill9(victim);
     console.log(`killed ${victim} at ${new Date(killedAt).toISOString().slice(14, 23)}`);
