@@ -95,7 +95,7 @@ interface TunnelState {
 }
 
 export class TunnelReplication {
-  readonly counters = { recordsWritten: 0, recordsInstalled: 0, recordsStale: 0, recordsMalformed: 0, takeovers: 0, handedOver: 0, leaseRenewals: 0 };
+  readonly counters = { recordsWritten: 0, recordsInstalled: 0, recordsStale: 0, recordsMalformed: 0, concurrentWrites: 0, takeovers: 0, handedOver: 0, leaseRenewals: 0 };
   private readonly states: TunnelState[];
   private readonly byKey = new Map<string, number>();
   private out: LocalRecord[] = [];
@@ -154,7 +154,10 @@ export class TunnelReplication {
       const rep = decodeTunnelRecord(r.state);
       if (!rep) { this.counters.recordsMalformed++; continue; }
       s.version = r.version;
-      if (this.ep.isOwned(peer)) { this.counters.recordsStale++; continue; } // ours: our next record goes above it
+      if (this.ep.isOwned(peer)) {
+        this.concurrentWrite(peer, s, rep);
+        continue;
+      }
       s.held = rep;
       this.counters.recordsInstalled++;
       // The extras go in before the keypairs: a replica never sends (limit 0), and its counters and window
@@ -164,6 +167,31 @@ export class TunnelReplication {
       this.ep.setExtras(peer, extras, false);
       this.ep.step({ kind: 'replica', peer, state: rep, wallMs: this.opts.wallMs() });
     }
+  }
+
+  /**
+   * Another member wrote a tunnel this member owns (two members served its unit for a moment, as a master
+   * change can leave them): the peer's window may have moved past our counters, so ours jump to the other
+   * writer's reservations and windows, and nothing is sent beyond them until the others hold our next
+   * record (written at once, above its version).
+   */
+  private concurrentWrite(peer: number, s: TunnelState, rep: PeerReplica): void {
+    this.counters.concurrentWrites++;
+    const extras = new Map<number, KeypairExtras>();
+    for (const k of rep.keypairs) {
+      const floor = s.floor.get(k.localIndex);
+      if (floor === undefined) continue; // a keypair this member does not hold as owner
+      const r = k.sendReserved > floor ? k.sendReserved : floor;
+      s.floor.set(k.localIndex, r);
+      const res = s.res.get(k.localIndex) ?? r;
+      s.res.set(k.localIndex, res > r + this.lease ? res : r + this.lease);
+      s.limit.set(k.localIndex, r);
+      extras.set(k.localIndex, { sendLimit: r, seedSendCounter: r, seedReceiveNext: k.receiveNext });
+    }
+    s.acked.clear();
+    s.issued = [];
+    this.ep.setExtras(peer, extras, true);
+    this.writeIfChanged(peer, s, true);
   }
 
   /** `from` acknowledged `version` of a tunnel record. */

@@ -158,12 +158,18 @@ describe('TunnelReplication', () => {
     expect(B.rep.counters).toMatchObject({ recordsInstalled: 1, recordsStale: 1 });
     B.rep.install([{ key: r[0]!.key, version: 99, state: new Uint8Array(3), removed: false }]);
     expect(B.rep.counters.recordsMalformed).toBe(1);
-    A.rep.install([{ key: r[0]!.key, version: 50, state: r[0]!.state, removed: false }]);
-    expect(A.rep.counters.recordsInstalled).toBe(0);
-    // A's next record goes above the version it saw.
-    A.ep.send(11, 600);
-    A.rep.tick();
-    expect(A.rep.collect()[0]!.version).toBe(51);
+    // Another writer of a tunnel A owns (two members served its unit for a moment): A's counters jump to
+    // its reservation (the peer's window may have moved there), and A sends nothing beyond it until B
+    // holds A's next record, written at once above the version it saw.
+    const other = encodeTunnelRecord({ endpoint: EP, keypairs: [keypair(5000n)] });
+    A.rep.install([{ key: r[0]!.key, version: 50, state: other, removed: false }]);
+    expect(A.rep.counters).toMatchObject({ recordsInstalled: 0, concurrentWrites: 1 });
+    expect(A.ep.extras.get(11)).toMatchObject({ sendLimit: 5000n, seedSendCounter: 5000n });
+    const next = A.rep.collect();
+    expect(next[0]!.version).toBe(51);
+    expect(decodeTunnelRecord(next[0]!.state)!.keypairs[0]!.sendReserved).toBe(5000n + LEASE);
+    deliver(A, B, next);
+    expect(A.ep.extras.get(11)!.sendLimit).toBe(5000n + LEASE);
     // A takeover's version jumps (VERSION_STEP) above whatever the previous owner still has in flight.
   });
 
