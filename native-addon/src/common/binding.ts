@@ -309,6 +309,12 @@ export interface NativeTunnelKeypair {
   sendKey: Uint8Array;
   receiveKey: Uint8Array;
   canSend: boolean;
+  /** No counter at or beyond this is used to send (the replicated counter reservation). Default: none. */
+  sendLimit?: bigint | number;
+  /** A replica's state, applied when the keypair is installed: the send counter moves up to this. */
+  seedSendCounter?: bigint | number;
+  /** A replica's state: every receive counter below this counts as seen. */
+  seedReceiveNext?: bigint | number;
 }
 
 export interface NativeTunnelActivity {
@@ -319,6 +325,8 @@ export interface NativeTunnelActivity {
   sent: number;
   sentData: number;
   sendCounter: bigint;
+  /** The counter after the greatest accepted on this keypair (0n: none). */
+  receiveNext: bigint;
   from?: NativeTunnelEndpoint;
 }
 
@@ -329,6 +337,8 @@ export interface NativeTunnelTransport {
   setAllowedIps(peer: number, prefixes: Uint8Array): void;
   setEndpoint(peer: number, address: string, port: number): void;
   removePeer(peer: number): void;
+  setForward(peer: number, address?: string, port?: number): void;
+  setForwarders(addresses: string[]): void;
   decryptBatch(datagrams: Uint8Array, offsets: Uint32Array, address?: string, port?: number): {
     status: Uint8Array; peers: Uint32Array; plaintext: Buffer; offsets: Uint32Array;
   };
@@ -350,6 +360,7 @@ export interface NativeTunnelDeviceStats {
   udpReceived: number; udpBatches: number; handshakeMessages: number; truncated: number;
   tunWritten: number; tunWriteErrors: number; tunRead: number; tunBatches: number;
   udpSent: number; sendErrors: number; needKeypairEvents: number; eventDrops: number;
+  forwarded: number; forwardReceived: number; forwardRefused: number; forwardLoops: number;
 }
 
 /** The native TunnelDevice (src/tunnel/tunnel_device.h). */
@@ -394,7 +405,7 @@ export interface FilterBinding {
   TunnelTransport?: new () => NativeTunnelTransport;
   TunnelDevice?: new (
     transport: NativeTunnelTransport,
-    config: { tunName: string; mtu: number; listenAddress: string; listenPort: number },
+    config: { tunName: string; mtu: number; listenAddress: string; listenPort: number; forwardAddress?: string; forwardPort?: number },
     onEvent: (e: NativeTunnelDeviceEvent) => void,
   ) => NativeTunnelDevice;
   /** False when the addon was built without libsodium (no fast liveness). */

@@ -19,7 +19,25 @@ class ReplayWindow {
   ReplayWindow() { reset(); }
   void reset() {
     last_ = 0;
+    any_ = false;
     std::memset(ring_, 0, sizeof ring_);
+  }
+
+  /** The counter after the greatest accepted, 0 when nothing was accepted. */
+  uint64_t next() const { return any_ ? last_ + 1 : 0; }
+
+  /**
+   * A replica's window (docs/tunnels.md, "Takeover"): every counter below `n` counts as seen, so a replay
+   * of anything the previous owner accepted below its replicated value is refused. Only moves forward.
+   */
+  void seedBelow(uint64_t n) {
+    if (n == 0 || n <= next()) return;
+    const uint64_t f = n - 1;
+    std::memset(ring_, 0xff, sizeof ring_);
+    const uint64_t bit = f & (kBlockBits - 1);
+    ring_[(f >> kBlockBitsLog) % kRingBlocks] = bit == kBlockBits - 1 ? ~0ull : ((1ull << (bit + 1)) - 1);
+    last_ = f;
+    any_ = true;
   }
 
   /** True when `counter` could still be accepted (not too old, not seen); does not change the window. */
@@ -35,6 +53,12 @@ class ReplayWindow {
    */
   bool accept(uint64_t counter) {
     uint64_t block = counter >> kBlockBitsLog;
+    if (!any_) {
+      any_ = true;
+      last_ = counter;
+      ring_[block % kRingBlocks] |= 1ull << (counter & (kBlockBits - 1));
+      return true;
+    }
     if (counter > last_) {
       const uint64_t current = last_ >> kBlockBitsLog;
       uint64_t diff = block - current;
@@ -53,6 +77,7 @@ class ReplayWindow {
 
  private:
   uint64_t last_;
+  bool any_;
   uint64_t ring_[kRingBlocks];
 };
 

@@ -72,6 +72,10 @@ void Transport::setKeypairs(uint32_t peer, const std::vector<KeypairSpec>& specs
     k.peer = peer;
     if (k.confirmed) k.spec.canSend = true;
     if (k.spec.canSend && !wasSendable) k.sendableSeq = ++sendableSeq_;
+    if (s.hasSeed) {
+      if (s.seedSendCounter > k.sendCounter) k.sendCounter = s.seedSendCounter;
+      k.replay.seedBelow(s.seedReceiveNext);
+    }
     k.activity.localIndex = s.localIndex;
     k.activity.peer = peer;
     keypairs_.insert_or_assign(s.localIndex, std::move(k));
@@ -91,6 +95,26 @@ void Transport::setEndpoint(uint32_t peer, const Endpoint& ep) {
   Peer& p = peers_[peer];
   p.endpoint = ep;
   p.hasEndpoint = true;
+}
+
+void Transport::setForward(uint32_t peer, const Endpoint* ep) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Peer& p = peers_[peer];
+  p.hasForward = ep != nullptr;
+  if (ep) p.forward = *ep;
+}
+
+void Transport::setForwarders(const std::vector<uint32_t>& v4) {
+  std::lock_guard<std::mutex> lock(mu_);
+  forwarders_ = v4;
+}
+
+bool Transport::isForwarder(const sockaddr_storage& from) const {
+  if (from.ss_family != AF_INET) return false;
+  const uint32_t a = reinterpret_cast<const sockaddr_in*>(&from)->sin_addr.s_addr;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint32_t f : forwarders_) if (f == a) return true;
+  return false;
 }
 
 void Transport::removePeer(uint32_t peer) {
@@ -169,6 +193,7 @@ Transport::Keypair* Transport::sendKeypair(Peer& p) {
   for (uint32_t idx : p.indices) {
     auto it = keypairs_.find(idx);
     if (it == keypairs_.end() || !it->second.spec.canSend || it->second.sendCounter >= kRejectAfterMessages) continue;
+    if (it->second.sendCounter >= it->second.spec.sendLimit) continue;
     if (!best || it->second.sendableSeq > best->sendableSeq) best = &it->second;
   }
   return best;
@@ -191,8 +216,22 @@ EncryptStatus Transport::encrypt(int64_t peer, const uint8_t* packet, size_t len
   auto pit = peers_.find(static_cast<uint32_t>(peer));
   if (pit == peers_.end()) return fail(EncryptStatus::NoPeer);
   Peer& p = pit->second;
+  if (p.hasForward) {
+    if (len > 0) std::memcpy(out, packet, len);
+    *outLen = len;
+    *to = p.forward;
+    return fail(EncryptStatus::Forward);
+  }
   Keypair* k = sendKeypair(p);
-  if (!k) return fail(EncryptStatus::NoKeypair);
+  if (!k) {
+    // Keypairs held back only by their send limit: waiting for the reservation's acknowledgement.
+    for (uint32_t idx : p.indices) {
+      auto it = keypairs_.find(idx);
+      if (it != keypairs_.end() && it->second.spec.canSend && it->second.sendCounter >= it->second.spec.sendLimit)
+        return fail(EncryptStatus::SendLimit);
+    }
+    return fail(EncryptStatus::NoKeypair);
+  }
   if (!p.hasEndpoint) return fail(EncryptStatus::NoEndpoint);
   const uint64_t counter = k->sendCounter++;
   const size_t padded = (len + 15) & ~static_cast<size_t>(15);
@@ -225,6 +264,7 @@ std::vector<KeypairActivity> Transport::drainActivity() {
     KeypairActivity& a = k.activity;
     if (a.received == 0 && a.sent == 0) continue;
     a.sendCounter = k.sendCounter;
+    a.receiveNext = k.replay.next();
     out.push_back(a);
     a.received = a.receivedData = a.sent = a.sentData = 0;
     a.hasFrom = false;

@@ -50,8 +50,10 @@ enum class EncryptStatus : uint8_t {
   NoKeypair = 2,    // the peer has no keypair that may send (the core must handshake)
   NoEndpoint = 3,   // the peer has never been heard from and has no configured endpoint
   BadPacket = 4,    // not an IPv4/IPv6 packet
+  SendLimit = 5,    // the peer's keypairs reached their send limit (the counter lease, docs/tunnels.md)
+  Forward = 6,      // another member owns the tunnel: the plain packet goes to it (out, *to = the owner)
 };
-constexpr size_t kEncryptStatusCount = 5;
+constexpr size_t kEncryptStatusCount = 7;
 
 struct KeypairSpec {
   uint32_t localIndex = 0;
@@ -59,6 +61,13 @@ struct KeypairSpec {
   std::array<uint8_t, kKeySize> sendKey{};
   std::array<uint8_t, kKeySize> receiveKey{};
   bool canSend = false;
+  /** No counter at or beyond this is used to send (the replicated reservation; kRejectAfterMessages: none). */
+  uint64_t sendLimit = UINT64_MAX - (1ull << 13);
+  /** A replica's state (takeover): the send counter moves up to seedSendCounter, and every receive
+   *  counter below seedReceiveNext counts as seen. Never moves either back. */
+  bool hasSeed = false;
+  uint64_t seedSendCounter = 0;
+  uint64_t seedReceiveNext = 0;
 };
 
 struct Endpoint {
@@ -76,6 +85,8 @@ struct KeypairActivity {
   uint32_t peer = 0;
   uint64_t received = 0, receivedData = 0, sent = 0, sentData = 0;
   uint64_t sendCounter = 0;
+  /** The counter after the greatest accepted (0: none accepted). */
+  uint64_t receiveNext = 0;
   bool hasFrom = false;
   Endpoint from;
 };
@@ -97,6 +108,11 @@ class Transport {
   void setAllowedIps(uint32_t peer, const std::vector<Prefix>& prefixes);
   void setEndpoint(uint32_t peer, const Endpoint& ep);
   void removePeer(uint32_t peer);
+  /** Packets for `peer` go, unencrypted, to `ep` (the member that owns the tunnel); null: encrypt here. */
+  void setForward(uint32_t peer, const Endpoint* ep);
+  /** The IPv4 addresses (network order) whose forwarded packets this member encrypts (the members). */
+  void setForwarders(const std::vector<uint32_t>& v4);
+  bool isForwarder(const sockaddr_storage& from) const;
 
   /**
    * Decrypts one datagram from `from` into `out` (capacity at least the datagram's length). On success the
@@ -132,6 +148,8 @@ class Transport {
     std::vector<uint32_t> indices;  // its keypairs
     bool hasEndpoint = false;
     Endpoint endpoint;
+    bool hasForward = false;
+    Endpoint forward;
     PeerCounters counters;
   };
   Keypair* sendKeypair(Peer& p);
@@ -140,6 +158,7 @@ class Transport {
   std::unordered_map<uint32_t, Keypair> keypairs_;
   std::map<uint32_t, Peer> peers_;
   AllowedIps allowed_;
+  std::vector<uint32_t> forwarders_;
   uint64_t sendableSeq_ = 0;
   std::array<uint64_t, kDecryptStatusCount> decryptCounts_{};
   std::array<uint64_t, kEncryptStatusCount> encryptCounts_{};

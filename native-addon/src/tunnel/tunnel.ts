@@ -23,7 +23,7 @@ export const DECRYPT_STATUS = [
 export type DecryptStatus = (typeof DECRYPT_STATUS)[number];
 
 /** Outcome of one packet in encryptBatch, by index (EncryptStatus). */
-export const ENCRYPT_STATUS = ['sent', 'no-peer', 'no-keypair', 'no-endpoint', 'bad-packet'] as const;
+export const ENCRYPT_STATUS = ['sent', 'no-peer', 'no-keypair', 'no-endpoint', 'bad-packet', 'send-limit', 'forwarded'] as const;
 export type EncryptStatus = (typeof ENCRYPT_STATUS)[number];
 
 /** Counters a replay window accepts behind the greatest counter seen (128 blocks of 64 bits, RFC 6479). */
@@ -125,6 +125,16 @@ export class TunnelTransport {
     callNative('TunnelTransport.setEndpoint', () => this.native.setEndpoint(peer, endpoint.address, endpoint.port));
   }
 
+  /** Packets for `peer` go, unencrypted, to the member `to` owning its tunnel (null: encrypt here). */
+  setForward(peer: number, to: TunnelEndpoint | null): void {
+    callNative('TunnelTransport.setForward', () => (to ? this.native.setForward(peer, to.address, to.port) : this.native.setForward(peer)));
+  }
+
+  /** The members (IPv4) whose forwarded packets this member encrypts. */
+  setForwarders(addresses: readonly string[]): void {
+    callNative('TunnelTransport.setForwarders', () => this.native.setForwarders([...addresses]));
+  }
+
   removePeer(peer: number): void {
     callNative('TunnelTransport.removePeer', () => this.native.removePeer(peer));
   }
@@ -171,6 +181,9 @@ export interface TunnelDeviceOptions {
   listenAddress?: string;
   /** Default 51820; 0 picks a free port (see boundPort). */
   listenPort?: number;
+  /** The inside-to-owner path: the member's own address and port of its forward socket (docs/tunnels.md). */
+  forwardAddress?: string;
+  forwardPort?: number;
   /** On the JS thread; must not throw. */
   onEvent: (event: TunnelDeviceEvent) => void;
   binding?: FilterBinding;
@@ -203,7 +216,7 @@ export class TunnelDevice {
     checkInteger(mtu, call, 'mtu', 576, 65535);
     const onEvent = opts.onEvent;
     const Ctor = binding.TunnelDevice;
-    this.native = callNative(call, () => new Ctor(opts.transport.native, { tunName: opts.tunName, mtu, listenAddress, listenPort }, (e) => {
+    this.native = callNative(call, () => new Ctor(opts.transport.native, { tunName: opts.tunName, mtu, listenAddress, listenPort, ...(opts.forwardAddress ? { forwardAddress: opts.forwardAddress, forwardPort: opts.forwardPort ?? 0 } : {}) }, (e) => {
       if (e.type === 'error') onEvent({ type: 'error', error: translateNativeError('TunnelDevice', e.error) as NativeCallError });
       else onEvent(e);
     }));

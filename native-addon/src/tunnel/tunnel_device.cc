@@ -70,9 +70,22 @@ TunnelDevice::TunnelDevice(DeviceConfig config, std::shared_ptr<Transport> trans
     const int buf = 4 << 20;
     setsockopt(udp_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     setsockopt(udp_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    if (config_.forwardPort != 0) {
+      fwd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fwd_ < 0) fail("socket", "UDP forward socket");
+      sockaddr_in f{};
+      f.sin_family = AF_INET;
+      f.sin_port = htons(config_.forwardPort);
+      f.sin_addr.s_addr = htonl(config_.forwardV4);
+      setsockopt(fwd_, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
+      if (bind(fwd_, reinterpret_cast<sockaddr*>(&f), sizeof f) < 0) fail("bind", "UDP forward port " + std::to_string(config_.forwardPort));
+      setsockopt(fwd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+      setsockopt(fwd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    }
     wake_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_ < 0) fail("eventfd", "device wakeup");
   } catch (...) {
+    if (fwd_ >= 0) close(fwd_);
     if (udp_ >= 0) close(udp_);
     close(tun_);
     throw;
@@ -82,6 +95,7 @@ TunnelDevice::TunnelDevice(DeviceConfig config, std::shared_ptr<Transport> trans
 TunnelDevice::~TunnelDevice() {
   stop();
   if (udp_ >= 0) close(udp_);
+  if (fwd_ >= 0) close(fwd_);
   if (tun_ >= 0) close(tun_);
   if (wake_ >= 0) close(wake_);
 }
@@ -106,9 +120,10 @@ bool TunnelDevice::postEvent(DeviceEvent&& e) {
 }
 
 void TunnelDevice::run() {
-  pollfd fds[3] = {{udp_, POLLIN, 0}, {tun_, POLLIN, 0}, {wake_, POLLIN, 0}};
+  pollfd fds[4] = {{udp_, POLLIN, 0}, {tun_, POLLIN, 0}, {wake_, POLLIN, 0}, {fwd_, POLLIN, 0}};
+  const nfds_t nfds = fwd_ >= 0 ? 4 : 3;
   while (running_.load()) {
-    const int n = poll(fds, 3, 200);
+    const int n = poll(fds, nfds, 200);
     if (n < 0) {
       if (errno == EINTR) continue;
       DeviceEvent e;
@@ -121,6 +136,39 @@ void TunnelDevice::run() {
     }
     if (fds[0].revents & POLLIN) onUdp();
     if (fds[1].revents & POLLIN) onTun();
+    if (nfds == 4 && (fds[3].revents & POLLIN)) onForward();
+  }
+}
+
+// Packets another member forwarded (tunnels this member owns): encrypted and sent like packets from the
+// TUN device. Only members' addresses are heard; a packet this member would forward again is dropped
+// (two members disagreeing about the owner must not bounce it).
+void TunnelDevice::onForward() {
+  for (int round = 0; round < 64; ++round) {
+    sockaddr_storage from{};
+    socklen_t fromLen = sizeof from;
+    const ssize_t len = recvfrom(fwd_, in_.data(), kSlot, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fromLen);
+    if (len < 0) return;
+    const uint8_t* d = in_.data();
+    if (len < 5 || d[0] != 'G' || d[1] != 'W' || d[2] != 'F' || d[3] != 1 || !transport_->isForwarder(from)) {
+      std::lock_guard<std::mutex> l(statsMu_);
+      ++stats_.forwardRefused;
+      continue;
+    }
+    size_t outLen = 0;
+    Endpoint ep;
+    uint32_t peer = 0;
+    const EncryptStatus s = transport_->encrypt(-1, d + 4, static_cast<size_t>(len - 4), out_.data(), &outLen, &ep, &peer);
+    uint64_t sent = 0, loops = 0;
+    if (s == EncryptStatus::Sent) {
+      if (sendto(udp_, out_.data(), outLen, 0, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) >= 0) sent = 1;
+    } else if (s == EncryptStatus::Forward) {
+      loops = 1;
+    }
+    std::lock_guard<std::mutex> l(statsMu_);
+    ++stats_.forwardReceived;
+    stats_.udpSent += sent;
+    stats_.forwardLoops += loops;
   }
 }
 
@@ -182,7 +230,7 @@ void TunnelDevice::onTun() {
     iovec iov[kBatch];
     sockaddr_storage to[kBatch];
     int count = 0, read = 0;
-    uint64_t needEvents = 0;
+    uint64_t needEvents = 0, forwarded = 0;
     for (; read < kBatch; ++read) {
       const ssize_t len = ::read(tun_, plain_.data(), kSlot - 64);
       if (len <= 0) break;
@@ -201,6 +249,15 @@ void TunnelDevice::onTun() {
           e.peer = peer;
           postEvent(std::move(e));
           ++needEvents;
+        }
+        continue;
+      }
+      if (s == EncryptStatus::Forward) {
+        if (fwd_ >= 0) {
+          // The plain packet behind a 4-byte tag ("GWF" 1), to the owner's forward socket.
+          std::memmove(out + 4, out, outLen);
+          out[0] = 'G'; out[1] = 'W'; out[2] = 'F'; out[3] = 1;
+          if (sendto(fwd_, out, outLen + 4, 0, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) >= 0) ++forwarded;
         }
         continue;
       }
@@ -233,6 +290,7 @@ void TunnelDevice::onTun() {
       stats_.udpSent += static_cast<uint64_t>(count) - errors;
       stats_.sendErrors += errors;
       stats_.needKeypairEvents += needEvents;
+      stats_.forwarded += forwarded;
     }
     if (read < kBatch) return;
   }

@@ -26,6 +26,10 @@ struct DeviceConfig {
   uint32_t mtu = 1420;
   uint32_t listenV4 = 0;   // host order; 0 = any
   uint16_t listenPort = 51820;
+  /** The inside-to-owner path (docs/tunnels.md): a UDP socket on the member's own address that sends
+   *  packets of tunnels another member owns to it, and receives the packets other members forward. 0: none. */
+  uint32_t forwardV4 = 0;  // host order
+  uint16_t forwardPort = 0;
 };
 
 struct DeviceEvent {
@@ -42,6 +46,7 @@ struct DeviceStats {
   uint64_t udpReceived = 0, udpBatches = 0, handshakeMessages = 0, otherTypes = 0, truncated = 0;
   uint64_t tunWritten = 0, tunWriteErrors = 0, tunRead = 0, tunBatches = 0, udpSent = 0, sendErrors = 0;
   uint64_t needKeypairEvents = 0, eventDrops = 0;
+  uint64_t forwarded = 0, forwardReceived = 0, forwardRefused = 0, forwardLoops = 0;
 };
 
 class DeviceError : public std::runtime_error {
@@ -76,12 +81,13 @@ class TunnelDevice {
   void run();
   void onUdp();
   void onTun();
+  void onForward();
   bool postEvent(DeviceEvent&& e);
 
   DeviceConfig config_;
   std::shared_ptr<Transport> transport_;
   std::function<bool(DeviceEvent&&)> post_;
-  int udp_ = -1, tun_ = -1, wake_ = -1;
+  int udp_ = -1, tun_ = -1, wake_ = -1, fwd_ = -1;
   uint16_t boundPort_ = 0;
   std::thread thread_;
   std::atomic<bool> running_{false};

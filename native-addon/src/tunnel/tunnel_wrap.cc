@@ -99,6 +99,8 @@ class TransportWrap : public Napi::ObjectWrap<TransportWrap> {
                         InstanceMethod<&TransportWrap::SetAllowedIps>("setAllowedIps"),
                         InstanceMethod<&TransportWrap::SetEndpoint>("setEndpoint"),
                         InstanceMethod<&TransportWrap::RemovePeer>("removePeer"),
+                        InstanceMethod<&TransportWrap::SetForward>("setForward"),
+                        InstanceMethod<&TransportWrap::SetForwarders>("setForwarders"),
                         InstanceMethod<&TransportWrap::DecryptBatch>("decryptBatch"),
                         InstanceMethod<&TransportWrap::EncryptBatch>("encryptBatch"),
                         InstanceMethod<&TransportWrap::Activity>("activity"),
@@ -144,6 +146,23 @@ class TransportWrap : public Napi::ObjectWrap<TransportWrap> {
       std::memcpy(s.receiveKey.data(), rk.Data(), tunnel::kKeySize);
       if (!o.Get("canSend").IsBoolean()) throwType(env, at + ".canSend must be a boolean");
       s.canSend = o.Get("canSend").As<Napi::Boolean>().Value();
+      // Optional: the send limit (the counter lease) and a replica's seed (docs/tunnels.md, "Takeover").
+      auto u64 = [&](const char* name, uint64_t* out) {
+        Napi::Value v = o.Get(name);
+        if (v.IsUndefined()) return false;
+        if (v.IsBigInt()) {
+          bool lossless = false;
+          *out = v.As<Napi::BigInt>().Uint64Value(&lossless);
+          if (!lossless) throwRange(env, at + "." + name + " must be 0..2^64-1");
+        } else {
+          *out = static_cast<uint64_t>(numberOf(env, v, at + "." + name, 0, 9007199254740991.0));
+        }
+        return true;
+      };
+      u64("sendLimit", &s.sendLimit);
+      const bool a = u64("seedSendCounter", &s.seedSendCounter);
+      const bool b = u64("seedReceiveNext", &s.seedReceiveNext);
+      s.hasSeed = a || b;
       specs.push_back(s);
     }
     transport_->setKeypairs(peer, specs);
@@ -176,6 +195,36 @@ class TransportWrap : public Napi::ObjectWrap<TransportWrap> {
     const uint32_t peer = peerOf(info, call);
     transport_->setEndpoint(peer, endpointOf(info.Env(), arg(info, 1), arg(info, 2), call));
     return info.Env().Undefined();
+  }
+
+  // setForward(peer, address?, port?): packets for the peer go to that member (no address: encrypt here).
+  Napi::Value SetForward(const Napi::CallbackInfo& info) {
+    const std::string call = "TunnelTransport.setForward";
+    const uint32_t peer = peerOf(info, call);
+    if (!arg(info, 1).IsString()) {
+      transport_->setForward(peer, nullptr);
+    } else {
+      const Endpoint ep = endpointOf(info.Env(), arg(info, 1), arg(info, 2), call);
+      transport_->setForward(peer, &ep);
+    }
+    return info.Env().Undefined();
+  }
+
+  // setForwarders([ipv4 text]): the members whose forwarded packets are encrypted here.
+  Napi::Value SetForwarders(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string call = "TunnelTransport.setForwarders";
+    if (!arg(info, 0).IsArray()) throwType(env, call + ": addresses must be an array");
+    Napi::Array arr = arg(info, 0).As<Napi::Array>();
+    std::vector<uint32_t> v;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      in_addr a{};
+      if (!arr.Get(i).IsString() || inet_pton(AF_INET, arr.Get(i).As<Napi::String>().Utf8Value().c_str(), &a) != 1)
+        throwType(env, call + ": addresses[" + std::to_string(i) + "] must be an IPv4 address string");
+      v.push_back(a.s_addr);
+    }
+    transport_->setForwarders(v);
+    return env.Undefined();
   }
 
   Napi::Value RemovePeer(const Napi::CallbackInfo& info) {
@@ -263,6 +312,7 @@ class TransportWrap : public Napi::ObjectWrap<TransportWrap> {
       o.Set("sent", Napi::Number::New(env, static_cast<double>(a.sent)));
       o.Set("sentData", Napi::Number::New(env, static_cast<double>(a.sentData)));
       o.Set("sendCounter", Napi::BigInt::New(env, a.sendCounter));
+      o.Set("receiveNext", Napi::BigInt::New(env, a.receiveNext));
       if (a.hasFrom) o.Set("from", endpointObject(env, a.from));
       arr.Set(static_cast<uint32_t>(i), o);
     }
@@ -333,6 +383,13 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     if (inet_pton(AF_INET, o.Get("listenAddress").As<Napi::String>().Utf8Value().c_str(), &a) != 1)
       throwType(env, call + ": listenAddress must be an IPv4 address string");
     c.listenV4 = ntohl(a.s_addr);
+    if (o.Get("forwardAddress").IsString()) {
+      in_addr fa{};
+      if (inet_pton(AF_INET, o.Get("forwardAddress").As<Napi::String>().Utf8Value().c_str(), &fa) != 1)
+        throwType(env, call + ": forwardAddress must be an IPv4 address string");
+      c.forwardV4 = ntohl(fa.s_addr);
+      c.forwardPort = static_cast<uint16_t>(numberOf(env, o.Get("forwardPort"), call + ": forwardPort", 1, 65535));
+    }
 
     tsfn_ = Tsfn::New(env, arg(info, 2).As<Napi::Function>(), "gwcluster.TunnelDevice", 4096, 1, this);
     Tsfn tsfn = tsfn_;
@@ -434,6 +491,10 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     num("udpSent", s.udpSent);
     num("sendErrors", s.sendErrors);
     num("needKeypairEvents", s.needKeypairEvents);
+    num("forwarded", s.forwarded);
+    num("forwardReceived", s.forwardReceived);
+    num("forwardRefused", s.forwardRefused);
+    num("forwardLoops", s.forwardLoops);
     num("eventDrops", s.eventDrops);
     return o;
   }

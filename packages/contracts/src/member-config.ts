@@ -344,6 +344,8 @@ export const WireGuardSectionSchema = Type.Object(
     mtu: Filled(Type.Integer({ minimum: 576, maximum: 9000, default: 1420, description: 'MTU of the TUN device.' })),
     underLoadPerSecond: Filled(Type.Integer({ minimum: 0, maximum: 1000000, default: 1000, description: 'Handshake messages per second above which the endpoint answers with cookie replies (0: always).' })),
     peers: Filled(Type.Array(WireGuardPeerSchema, { maxItems: 1024, default: [], description: 'The peers allowed to connect.' })),
+    replicateKeys: Filled(Type.Boolean({ default: true, description: "Replicate every tunnel's keypairs, counters and replay state to the other members over the encrypted state sync, so the member that takes a tunnel over carries it on without a new handshake (docs/tunnels.md, \"Replication and takeover\"). false: only each peer's endpoint is replicated (the inside-to-owner path keeps working) and a takeover costs the peers a new handshake. Needs dataplane.sessions.tracking and sync." })),
+    forwardPort: Filled(Type.Integer({ minimum: 1, maximum: 65535, default: 51821, description: "UDP port on each member's own address (member.address) by which a member sends the owner of a tunnel the inside's packets for that tunnel's peer (the inside-to-owner path, docs/tunnels.md)." })),
   },
   { additionalProperties: false, description: 'WireGuard tunnels terminated by the cluster (docs/tunnels.md).' },
 );

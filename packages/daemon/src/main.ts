@@ -148,7 +148,17 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
     }
   }
   // WireGuard (tunnels.wireguard): on the cluster IP, which the data plane has just put on lo.
-  const tunnels = new WireGuardTunnels({ clusterIp: config.cluster.clusterIp, logger: logger.child({ component: 'tunnels', member: config.member.address }), owners: () => node?.status().owners ?? [] });
+  const tunnels = new WireGuardTunnels({
+    clusterIp: config.cluster.clusterIp,
+    logger: logger.child({ component: 'tunnels', member: config.member.address }),
+    owners: () => node?.status().owners ?? [],
+    // Tunnel state travels with the sessions (docs/tunnels.md, "Replication and takeover").
+    self: config.member.address,
+    members: () => node?.status().members.map((m) => m.id) ?? [],
+    ownedUnits: () => node?.status().ownedUnits ?? [],
+    replicated: Boolean(dataPlane?.sessions && config.dataplane?.sessions.sync),
+  });
+  dataPlane?.sessions?.attachExtra(tunnels.sync);
   try {
     await tunnels.apply(config);
   } catch (e) {

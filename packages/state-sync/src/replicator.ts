@@ -48,6 +48,8 @@ export interface LocalRecord {
   readonly version: number;
   readonly state: Uint8Array;
   readonly removed: boolean;
+  /** Report the peer's acknowledgement of this record (effect `acked`): tunnel records' counter leases. */
+  readonly ackWanted?: boolean;
 }
 
 export type ReplicatorEvent =
@@ -69,7 +71,9 @@ export type ReplicatorEffect =
   | { readonly type: 'need-snapshot'; readonly peer: MemberId }
   /** Every peer present at start has sent its full snapshot: this member may own units. */
   | { readonly type: 'ready' }
-  | { readonly type: 'handover-done'; readonly id: number; readonly complete: boolean };
+  | { readonly type: 'handover-done'; readonly id: number; readonly complete: boolean }
+  /** `from` acknowledged this version of a record sent with `ackWanted` (it holds it, or a newer one). */
+  | { readonly type: 'acked'; readonly from: MemberId; readonly key: Uint8Array; readonly version: number };
 
 interface InFlight {
   readonly entries: Map<string, LocalRecord>;
@@ -243,6 +247,7 @@ export class Replicator {
       if (!f) continue;
       peer.inflight.delete(seq);
       for (const [id, r] of f.entries) {
+        if (r.ackWanted) this.effects.push({ type: 'acked', from, key: r.key, version: r.version });
         for (const [hid, h] of this.handovers) {
           if (h.to !== from) continue;
           const want = h.pending.get(id);

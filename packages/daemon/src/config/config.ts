@@ -59,6 +59,8 @@ function wireGuardConfig(w: Record<string, any>, abs: (p: string) => string): Wi
     interface: w.interface,
     mtu: w.mtu,
     underLoadPerSecond: w.underLoadPerSecond,
+    replicateKeys: w.replicateKeys,
+    forwardPort: w.forwardPort,
     peers: (w.peers as Record<string, any>[]).map((p) => ({
       publicKey: (p.publicKey as string).trim(),
       allowedIps: p.allowedIps,

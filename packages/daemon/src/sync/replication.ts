@@ -21,6 +21,10 @@ export interface SessionStore {
   recordsOf(units: readonly WorkUnit[]): LocalRecord[];
   /** Installs records another member sent (removals included; a record older than the one held is ignored). */
   install(from: MemberId, records: readonly SessionRecord[], now: number): void;
+  /** The records a planned move of `units` hands over (default recordsOf). */
+  handoverRecordsOf?(units: readonly WorkUnit[]): LocalRecord[];
+  /** `from` acknowledged a record sent with `ackWanted` (optional). */
+  acked?(from: MemberId, key: Uint8Array, version: number, now: number): void;
 }
 
 /** What replication asks of its member. Called synchronously, in effect order; must not call back in. */
@@ -113,7 +117,7 @@ export class SessionReplication {
     }
     const id = this.nextHandoverId++;
     this.handoverIds.set(id, requestId);
-    this.step({ type: 'handover', now, id, to, records: this.store.recordsOf(units) });
+    this.step({ type: 'handover', now, id, to, records: this.store.handoverRecordsOf?.(units) ?? this.store.recordsOf(units) });
   }
 
   /** Changes of this member's sessions (latest version each; removals with `removed`). */
@@ -147,6 +151,9 @@ export class SessionReplication {
           break;
         case 'ready':
           this.host.ready();
+          break;
+        case 'acked':
+          this.store.acked?.(e.from, e.key, e.version, event.now);
           break;
         case 'handover-done': {
           const requestId = this.handoverIds.get(e.id);

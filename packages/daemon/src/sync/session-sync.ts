@@ -70,7 +70,23 @@ function localRecord(r: Uint8Array): LocalRecord {
   return { key: sessionRecordKey(state), version: sessionRecordVersion(state), state, removed: false };
 }
 
+/**
+ * Other state that travels with the sessions (the tunnels' records, docs/tunnels.md): told apart by its
+ * keys, replicated by the same replicator (coalesced, acknowledged, sealed, snapshot to joiners).
+ */
+export interface ExtraRecords {
+  /** Whether a received record is this store's. */
+  owns(r: SessionRecord): boolean;
+  install(from: MemberId, records: readonly SessionRecord[]): void;
+  /** Records written since the last call. */
+  collect(): LocalRecord[];
+  recordsOf(units: ReadonlySet<number>): LocalRecord[];
+  handoverRecordsOf(units: ReadonlySet<number>): LocalRecord[];
+  acked(from: MemberId, key: Uint8Array, version: number): void;
+}
+
 export class SessionSync implements SessionProvider, SyncCounters {
+  private extra: ExtraRecords | null = null;
   readonly table: SessionTable;
   readonly replication: SessionReplication;
   private timer: NodeJS.Timeout | null = null;
@@ -87,8 +103,18 @@ export class SessionSync implements SessionProvider, SyncCounters {
     this.table = new SessionTable({ maxSessions: opts.config.maxSessions, mode: opts.config.mode });
     this.clock = opts.clock ?? Date.now;
     const store: SessionStore = {
-      recordsOf: (units) => this.table.sessionsForUnits([...units]).map(localRecord),
-      install: (_from, records, now) => this.install(records, now),
+      recordsOf: (units) => [...this.table.sessionsForUnits([...units]).map(localRecord), ...(this.extra?.recordsOf(new Set(units)) ?? [])],
+      handoverRecordsOf: (units) => [...this.table.sessionsForUnits([...units]).map(localRecord), ...(this.extra?.handoverRecordsOf(new Set(units)) ?? [])],
+      install: (from, records, now) => {
+        const extra = this.extra;
+        if (extra && records.some((r) => extra.owns(r))) {
+          extra.install(from, records.filter((r) => extra.owns(r)));
+          this.install(records.filter((r) => !extra.owns(r)), now);
+        } else {
+          this.install(records, now);
+        }
+      },
+      acked: (from, key, version) => this.extra?.acked(from, key, version),
     };
     this.replication = new SessionReplication({ self: opts.self, sync: opts.config.sync, maxBytesPerSecond: opts.config.maxBytesPerSecond }, store, {
       send: (to, message, o) => {
@@ -174,6 +200,11 @@ export class SessionSync implements SessionProvider, SyncCounters {
       .finally(() => (this.saving = false));
   }
 
+  /** Other state replicated with the sessions (the tunnels' records); null detaches it. */
+  attachExtra(extra: ExtraRecords | null): void {
+    this.extra = extra;
+  }
+
   /** The core's view after a step (its members are the peers); call after every step. */
   followView(view: DataPlaneView): void {
     const peers = this.replication.followView(this.clock(), view);
@@ -218,8 +249,9 @@ export class SessionSync implements SessionProvider, SyncCounters {
       this.tableStats = this.table.stats() as unknown as Record<string, number>;
     }
     const changes = this.table.collectChanges(COLLECT_MAX, now, { lazy });
-    if (this.opts.config.sync && (changes.records.length > 0 || changes.removed.length > 0)) {
-      const records: LocalRecord[] = changes.records.map(localRecord);
+    const extra = this.extra?.collect() ?? [];
+    if (this.opts.config.sync && (changes.records.length > 0 || changes.removed.length > 0 || extra.length > 0)) {
+      const records: LocalRecord[] = [...changes.records.map(localRecord), ...extra];
       for (const k of changes.removed) records.push({ key: new Uint8Array(k), version: 0xffffffff, state: new Uint8Array(0), removed: true });
       this.replication.localChanges(now, records);
     }

@@ -42,6 +42,8 @@ export interface TunnelCoreOptions {
    * without a valid one). 0 = always under load.
    */
   underLoadPerSecond?: number;
+  /** Peers start owned (default true: a member alone); false when tunnels are replicated (the driver says). */
+  initiallyOwned?: boolean;
 }
 
 /** One keypair as the data path needs it. */
@@ -56,6 +58,33 @@ export interface DataPathKeypair {
   canSend: boolean;
 }
 
+/**
+ * One keypair of a tunnel as replicated (docs/tunnels.md, "Replication and takeover"). From exportPeer,
+ * sendReserved is the next send counter as the data path last reported it; in a record it is the writer's
+ * reservation (no counter at or beyond it was used).
+ */
+export interface ReplicaKeypair {
+  slot: 'current' | 'previous' | 'next';
+  localIndex: number;
+  remoteIndex: number;
+  sendKey: Uint8Array;
+  receiveKey: Uint8Array;
+  canSend: boolean;
+  initiator: boolean;
+  createdWallMs: number;
+  sendReserved: bigint;
+  receiveNext: bigint;
+}
+
+/** A tunnel's replicable state: what another member needs to carry it on. */
+export interface PeerReplica {
+  endpoint?: Endpoint;
+  /** The greatest TAI64N accepted from the peer (12 bytes): replayed initiations stay refused. */
+  lastTimestamp?: Uint8Array;
+  lastHandshakeWallMs?: number;
+  keypairs: ReplicaKeypair[];
+}
+
 export type TunnelEvent =
   /** A handshake datagram (type 1, 2 or 3) from `from`; transport datagrams go to the data path. */
   | { kind: 'datagram'; from: Endpoint; bytes: Uint8Array }
@@ -64,7 +93,11 @@ export type TunnelEvent =
    * the latest authenticated source), data (non-keepalive) messages among them, messages sent, and the
    * next send counter.
    */
-  | { kind: 'transport-activity'; localIndex: number; from?: Endpoint; received: number; receivedData: number; sent: number; sentData: number; sendCounter: bigint }
+  | { kind: 'transport-activity'; localIndex: number; from?: Endpoint; received: number; receivedData: number; sent: number; sentData: number; sendCounter: bigint; receiveNext?: bigint }
+  /** Another member's state of this peer's tunnel (this member does not own it): replaces the keypairs. */
+  | { kind: 'replica'; peer: number; state: PeerReplica; wallMs: number }
+  /** Whether this member owns the peer's tunnel (its outer packets' unit): only an owner runs its timers. */
+  | { kind: 'ownership'; peer: number; owned: boolean }
   /** The data path holds a packet for a peer without a usable keypair. */
   | { kind: 'need-keypair'; peer: number }
   | { kind: 'tick' };
@@ -84,6 +117,9 @@ export type TunnelEffect =
 interface Keypair extends DataPathKeypair {
   createdAt: number;
   initiator: boolean;
+  /** As the data path last reported them (transport-activity), or as replicated. */
+  sendCounter: bigint;
+  receiveNext: bigint;
 }
 
 interface PendingInitiation {
@@ -113,6 +149,8 @@ interface PeerState {
   lastDataReceivedAt: number;
   /** Set when the data path asked for a keypair (or the peer rekeys): a handshake is wanted. */
   wantHandshake: boolean;
+  /** This member owns the tunnel: it runs the timers and initiates. False: it holds a replica. */
+  owned: boolean;
 }
 
 /** Read-only view of a peer for status output. */
@@ -122,6 +160,7 @@ export interface PeerStatus {
   endpoint?: Endpoint;
   lastHandshakeAt?: number;
   keypairs: number;
+  owned: boolean;
 }
 
 export class TunnelCore {
@@ -143,7 +182,7 @@ export class TunnelCore {
     this.peers = options.peers.map((config) => ({
       config, keys: macKeys(config.publicKey), endpoint: config.endpoint,
       lastSentAt: -Infinity, lastDataSentAt: -Infinity, lastReceivedAt: -Infinity, lastDataReceivedAt: -Infinity,
-      wantHandshake: false,
+      wantHandshake: false, owned: options.initiallyOwned ?? true,
     }));
   }
 
@@ -154,7 +193,7 @@ export class TunnelCore {
   status(): PeerStatus[] {
     return this.peers.map((p, peer) => ({
       peer, publicKey: p.config.publicKey, endpoint: p.endpoint, lastHandshakeAt: p.lastHandshakeAt,
-      keypairs: [p.current, p.previous, p.next].filter(Boolean).length,
+      keypairs: [p.current, p.previous, p.next].filter(Boolean).length, owned: p.owned,
     }));
   }
 
@@ -166,7 +205,19 @@ export class TunnelCore {
       case 'transport-activity': this.onActivity(event, now, wallMs, out); break;
       case 'need-keypair': {
         const p = this.peers[event.peer];
-        if (p) { p.wantHandshake = true; this.maybeInitiate(event.peer, now, wallMs, out); }
+        if (p?.owned) { p.wantHandshake = true; this.maybeInitiate(event.peer, now, wallMs, out); }
+        break;
+      }
+      case 'replica': this.onReplica(event.peer, event.state, now, event.wallMs, out); break;
+      case 'ownership': {
+        const p = this.peers[event.peer];
+        if (p && p.owned !== event.owned) {
+          p.owned = event.owned;
+          if (!p.owned && p.pending) { this.indices.delete(p.pending.state.senderIndex); p.pending = undefined; }
+          p.wantHandshake = false;
+          // A new owner's timers start from the takeover: what the previous owner last sent or heard is not known here.
+          if (p.owned) { p.lastSentAt = now; p.lastReceivedAt = now; p.lastDataSentAt = -Infinity; p.lastDataReceivedAt = -Infinity; }
+        }
         break;
       }
       case 'tick': this.onTick(now, wallMs, out); break;
@@ -232,11 +283,12 @@ export class TunnelCore {
     addMacs(response.message, p.keys, this.liveCookie(p, now));
     p.lastTimestamp = consumed.timestamp;
     p.lastInitiationAcceptedAt = now;
+    p.owned = true; // the member that answers the handshake is the tunnel's writer
     p.endpoint = from;
     p.lastHandshakeAt = now;
     // A responder's keypair waits as `next` until the initiator's first transport message confirms it.
     this.retire(p.next);
-    p.next = { localIndex, remoteIndex: consumed.peerIndex, sendKey: response.keys.sendKey, receiveKey: response.keys.receiveKey, canSend: false, createdAt: now, initiator: false };
+    p.next = { localIndex, remoteIndex: consumed.peerIndex, sendKey: response.keys.sendKey, receiveKey: response.keys.receiveKey, canSend: false, createdAt: now, initiator: false, sendCounter: 0n, receiveNext: 0n };
     // The data path gets the keypair before the response leaves: the initiator's first transport message
     // may arrive (on the device thread) as soon as the response is sent.
     out.push(this.keypairsEffect(peer));
@@ -260,7 +312,7 @@ export class TunnelCore {
     this.retire(p.next);
     p.next = undefined;
     p.previous = p.current;
-    p.current = { localIndex, remoteIndex: msg.sender, sendKey: keys.sendKey, receiveKey: keys.receiveKey, canSend: true, createdAt: now, initiator: true };
+    p.current = { localIndex, remoteIndex: msg.sender, sendKey: keys.sendKey, receiveKey: keys.receiveKey, canSend: true, createdAt: now, initiator: true, sendCounter: 0n, receiveNext: 0n };
     out.push(this.keypairsEffect(peer!));
     out.push({ kind: 'handshake-complete', peer: peer!, role: 'initiator' });
     // The initiator confirms the keypair at once (wireguard-go sends a keepalive when nothing is queued).
@@ -309,6 +361,13 @@ export class TunnelCore {
     const peer = this.indices.get(e.localIndex);
     const p = peer === undefined ? undefined : this.peers[peer];
     if (!p) return;
+    const held = [p.current, p.previous, p.next].find((k) => k?.localIndex === e.localIndex);
+    if (held) {
+      if (e.sendCounter > held.sendCounter) held.sendCounter = e.sendCounter;
+      if (e.receiveNext !== undefined && e.receiveNext > held.receiveNext) held.receiveNext = e.receiveNext;
+    }
+    // A replica: the data path may hear a stray message, but the owner's timers are not this member's.
+    if (!p.owned) return;
     if (e.received > 0) {
       if (e.from) p.endpoint = e.from;
       p.lastReceivedAt = now;
@@ -336,6 +395,7 @@ export class TunnelCore {
 
   private onTick(now: number, wallMs: number, out: TunnelEffect[]): void {
     this.peers.forEach((p, peer) => {
+      if (!p.owned) return; // a replica: its owner runs the timers, and replicates new keypairs
       // Handshake retry, until REKEY_ATTEMPT_TIME.
       if (p.pending && now - p.pending.sentAt >= p.pending.retryAfter) {
         if (now - p.pending.firstAttemptAt >= REKEY_ATTEMPT_TIME) {
@@ -369,6 +429,58 @@ export class TunnelCore {
       }
       if (changed) out.push(this.keypairsEffect(peer));
     });
+  }
+
+  // --- replication ----------------------------------------------------------------------------------
+
+  /** The peer's replicable state (times converted to the wall clock: members' monotonic clocks differ). */
+  exportPeer(peer: number, now: number, wallMs: number): PeerReplica | null {
+    const p = this.peers[peer];
+    if (!p) return null;
+    const keypairs: ReplicaKeypair[] = [];
+    for (const slot of ['current', 'previous', 'next'] as const) {
+      const k = p[slot];
+      if (!k) continue;
+      keypairs.push({
+        slot, localIndex: k.localIndex, remoteIndex: k.remoteIndex, sendKey: k.sendKey, receiveKey: k.receiveKey, canSend: k.canSend,
+        initiator: k.initiator, createdWallMs: wallMs - (now - k.createdAt), sendReserved: k.sendCounter, receiveNext: k.receiveNext,
+      });
+    }
+    return {
+      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+      ...(p.lastTimestamp ? { lastTimestamp: Uint8Array.from(p.lastTimestamp) } : {}),
+      ...(p.lastHandshakeAt !== undefined ? { lastHandshakeWallMs: wallMs - (now - p.lastHandshakeAt) } : {}),
+      keypairs,
+    };
+  }
+
+  isOwned(peer: number): boolean {
+    return this.peers[peer]?.owned ?? false;
+  }
+
+  /** The keypairs of a peer as the data path holds them (the last `keypairs` effect's). */
+  dataPathKeypairs(peer: number): DataPathKeypair[] {
+    const e = this.keypairsEffect(peer);
+    return e.kind === 'keypairs' ? e.keypairs : [];
+  }
+
+  private onReplica(peer: number, r: PeerReplica, now: number, wallMs: number, out: TunnelEffect[]): void {
+    const p = this.peers[peer];
+    if (!p || p.owned) return;
+    for (const slot of ['current', 'previous', 'next'] as const) { this.retire(p[slot]); p[slot] = undefined; }
+    for (const k of r.keypairs) {
+      const other = this.indices.get(k.localIndex);
+      if (other !== undefined && other !== peer) continue; // an index another peer holds here: not installed
+      this.indices.set(k.localIndex, peer);
+      p[k.slot] = {
+        localIndex: k.localIndex, remoteIndex: k.remoteIndex, sendKey: k.sendKey, receiveKey: k.receiveKey, canSend: k.canSend,
+        initiator: k.initiator, createdAt: now - (wallMs - k.createdWallMs), sendCounter: k.sendReserved, receiveNext: k.receiveNext,
+      };
+    }
+    if (r.endpoint) p.endpoint = r.endpoint;
+    if (r.lastTimestamp && (!p.lastTimestamp || Buffer.compare(Buffer.from(r.lastTimestamp), p.lastTimestamp) > 0)) p.lastTimestamp = Buffer.from(r.lastTimestamp);
+    if (r.lastHandshakeWallMs !== undefined) p.lastHandshakeAt = now - (wallMs - r.lastHandshakeWallMs);
+    out.push(this.keypairsEffect(peer));
   }
 
   // --- helpers ------------------------------------------------------------------------------------

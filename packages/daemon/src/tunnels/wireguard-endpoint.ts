@@ -7,7 +7,16 @@
 // NativeCallError when the OS refuses) -> status()/drops() at any time -> close() (idempotent).
 import { randomBytes } from 'node:crypto';
 import { TunnelDevice, TunnelTransport, type TunnelDeviceEvent, type TransportStats } from '@gwcluster/native-addon';
-import { TunnelCore, type DropReason, type Endpoint, type TunnelEffect } from './tunnel-core.js';
+import { TunnelCore, type DataPathKeypair, type DropReason, type Endpoint, type PeerReplica, type TunnelEffect, type TunnelEvent } from './tunnel-core.js';
+
+/** What the data path gets for one keypair besides its keys: the counter lease and a replica's seed. */
+export interface KeypairExtras {
+  /** No counter at or beyond this is sent (the lease, docs/tunnels.md). */
+  sendLimit?: bigint;
+  /** A replica's state: the send counter moves up to this, and receive counters below seedReceiveNext are refused. */
+  seedSendCounter?: bigint;
+  seedReceiveNext?: bigint;
+}
 
 export interface WireGuardPeerOptions {
   publicKey: Uint8Array;
@@ -29,6 +38,16 @@ export interface WireGuardEndpointOptions {
   tickMs?: number;
   /** Handshake messages per second above which cookie replies are demanded. Default 1000. */
   underLoadPerSecond?: number;
+  /** The inside-to-owner path: the member's own address and the port of its forward socket. */
+  forwardAddress?: string;
+  forwardPort?: number;
+  /**
+   * Tunnels are replicated (docs/tunnels.md): peers start not owned (the driver says which are), and a
+   * keypair this member creates may send counters below `defaultSendLimit` until its reservation is
+   * acknowledged.
+   */
+  replicated?: boolean;
+  defaultSendLimit?: bigint;
   /** Called for each effect after it is carried out (logging, tests). Must not throw. */
   onEffect?: (effect: TunnelEffect) => void;
   /**
@@ -57,6 +76,10 @@ export class WireGuardEndpoint {
   private timer?: NodeJS.Timeout;
   private readonly latestHandshake = new Map<number, number>();
   private readonly coreDrops = new Map<DropReason | 'internal-error', number>();
+  /** Per our index: the lease and a replica's seed, given to the data path with the keypair. */
+  private readonly extras = new Map<number, KeypairExtras>();
+  /** Called after every tick (activity drained, timers run): the replication's turn. */
+  onTick?: (now: number, wallMs: number) => void;
 
   constructor(private readonly opts: WireGuardEndpointOptions) {
     this.core = new TunnelCore({
@@ -64,8 +87,61 @@ export class WireGuardEndpoint {
       peers: opts.peers.map((p) => ({ publicKey: p.publicKey, presharedKey: p.presharedKey, endpoint: p.endpoint })),
       random: (n) => randomBytes(n),
       underLoadPerSecond: opts.underLoadPerSecond,
+      initiallyOwned: !opts.replicated,
     });
   }
+
+  /** Feeds the core one event (replica, ownership) and carries out its effects. */
+  step(event: TunnelEvent): void {
+    this.apply(this.core.step(event, performance.now(), Date.now()));
+  }
+
+  exportPeer(peer: number): PeerReplica | null {
+    return this.core.exportPeer(peer, performance.now(), Date.now());
+  }
+
+  /** Sets what the data path gets with keypair `localIndex` of `peer` besides its keys, and reinstalls the peer's keypairs. */
+  setExtras(peer: number, updates: ReadonlyMap<number, KeypairExtras>, install = true): void {
+    for (const [idx, x] of updates) {
+      this.extras.set(idx, { ...this.extras.get(idx), ...x });
+      this.peerOfIndex.set(idx, peer);
+    }
+    if (install) this.installKeypairs(peer, this.core.dataPathKeypairs(peer));
+  }
+
+  get peerKeys(): readonly Uint8Array[] {
+    return this.opts.peers.map((p) => p.publicKey);
+  }
+
+  isOwned(peer: number): boolean {
+    return this.core.isOwned(peer);
+  }
+
+  /** Packets for `peer` go to the member at `to` (it owns the tunnel); null: this member encrypts them. */
+  setForward(peer: number, to: Endpoint | null): void {
+    this.transport?.setForward(peer, to);
+  }
+
+  /** The members whose forwarded packets this member encrypts. */
+  setForwarders(addresses: readonly string[]): void {
+    this.transport?.setForwarders(addresses);
+  }
+
+  private installKeypairs(peer: number, keypairs: readonly DataPathKeypair[]): void {
+    const live = new Set(keypairs.map((k) => k.localIndex));
+    for (const idx of [...this.extras.keys()]) if (!live.has(idx) && this.peerOfIndex.get(idx) === peer) { this.extras.delete(idx); this.peerOfIndex.delete(idx); }
+    this.transport?.setKeypairs(peer, keypairs.map((k) => {
+      this.peerOfIndex.set(k.localIndex, peer);
+      let x = this.extras.get(k.localIndex);
+      if (!x && this.opts.replicated && this.opts.defaultSendLimit !== undefined) {
+        x = { sendLimit: this.opts.defaultSendLimit };
+        this.extras.set(k.localIndex, x);
+      }
+      return { ...k, ...x };
+    }));
+  }
+
+  private readonly peerOfIndex = new Map<number, number>();
 
   get publicKey(): Uint8Array {
     return this.core.publicKey;
@@ -86,6 +162,7 @@ export class WireGuardEndpoint {
     this.device = new TunnelDevice({
       transport, tunName: this.opts.tunName, mtu: this.opts.mtu, listenAddress: this.opts.listenAddress,
       listenPort: this.opts.listenPort, onEvent: (e) => this.onDeviceEvent(e),
+      ...(this.opts.forwardAddress ? { forwardAddress: this.opts.forwardAddress, forwardPort: this.opts.forwardPort } : {}),
     });
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 100);
     this.timer.unref();
@@ -112,8 +189,12 @@ export class WireGuardEndpoint {
   }
 
   /** Drops by reason: the handshake core's and the data path's. */
-  drops(): { handshake: Partial<Record<DropReason | 'internal-error', number>>; transport: TransportStats['decrypt'] | null } {
-    return { handshake: Object.fromEntries(this.coreDrops), transport: this.transport?.stats().decrypt ?? null };
+  drops(): { handshake: Partial<Record<DropReason | 'internal-error', number>>; transport: Record<string, number> | null } {
+    const t = this.transport?.stats();
+    if (!t) return { handshake: Object.fromEntries(this.coreDrops), transport: null };
+    // Packets from the inside the data path could not send: per reason, beside the decryption outcomes.
+    const enc = Object.fromEntries(Object.entries(t.encrypt).filter(([k]) => k !== 'sent' && k !== 'forwarded').map(([k, v]) => [`encrypt-${k}`, v]));
+    return { handshake: Object.fromEntries(this.coreDrops), transport: { ...t.decrypt, ...enc } };
   }
 
   /** The device thread's counters (datagrams, TUN packets, event drops), null before start(). */
@@ -152,10 +233,11 @@ export class WireGuardEndpoint {
     for (const a of this.transport.activity()) {
       this.apply(this.core.step({
         kind: 'transport-activity', localIndex: a.localIndex, from: a.from, received: a.received, receivedData: a.receivedData,
-        sent: a.sent, sentData: a.sentData, sendCounter: a.sendCounter,
+        sent: a.sent, sentData: a.sentData, sendCounter: a.sendCounter, receiveNext: a.receiveNext,
       }, now, Date.now()));
     }
     this.apply(this.core.step({ kind: 'tick' }, now, Date.now()));
+    this.onTick?.(now, Date.now());
   }
 
   private apply(effects: TunnelEffect[]): void {
@@ -165,7 +247,7 @@ export class WireGuardEndpoint {
           try { this.device?.sendDatagram(e.bytes, e.to); } catch { /* a lost handshake datagram is retried by the core */ }
           break;
         case 'keypairs':
-          this.transport?.setKeypairs(e.peer, e.keypairs);
+          this.installKeypairs(e.peer, e.keypairs);
           if (e.endpoint) this.transport?.setEndpoint(e.peer, e.endpoint);
           break;
         case 'keepalive':

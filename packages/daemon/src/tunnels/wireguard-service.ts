@@ -23,6 +23,8 @@ import type { TunnelPeerView, TunnelsProvider, TunnelsView } from './tunnels-vie
 import { BootError } from '../config/credentials.js';
 import { loadWireGuardKeys } from './wireguard-keys.js';
 import { WireGuardEndpoint } from './wireguard-endpoint.js';
+import type { Endpoint } from './tunnel-core.js';
+import { DEFAULT_LEASE, TunnelReplication } from './tunnel-replication.js';
 
 const run = promisify(execFile);
 
@@ -37,11 +39,22 @@ export interface WireGuardServiceOptions {
   readonly owners: () => readonly (MemberId | null)[];
   /** Where the configuration came from (BootError names it). */
   readonly source: string;
+  /** This member (its own address: the forward socket binds it). */
+  readonly self?: MemberId;
+  /** The current members (this one included). */
+  readonly members?: () => readonly MemberId[];
+  /** The units this member serves now (its own state: the table may name a unit's receiver before it owns it). */
+  readonly ownedUnits?: () => readonly number[];
+  /** Tunnel state is replicated with the sessions (docs/tunnels.md, "Replication and takeover"). */
+  readonly replicated?: boolean;
 }
 
 export class WireGuardService implements TunnelsProvider {
   private endpoint?: WireGuardEndpoint;
   private publicKey: string | null = null;
+  /** The tunnels' replication, when replicated. */
+  replication?: TunnelReplication;
+  private readonly units = new Map<string, number | null>();
 
   constructor(private readonly opts: WireGuardServiceOptions) {}
 
@@ -56,7 +69,9 @@ export class WireGuardService implements TunnelsProvider {
     this.publicKey = keys.publicKey;
     if (!c.enabled) return;
     const log = this.opts.logger;
+    const replicated = Boolean(this.opts.replicated && this.opts.self && this.opts.members);
     const endpoint = new WireGuardEndpoint({
+      ...(replicated ? { replicated: true, defaultSendLimit: DEFAULT_LEASE, forwardAddress: this.opts.self, forwardPort: c.forwardPort } : {}),
       privateKey: keys.privateKey,
       listenAddress: this.opts.listenAddress,
       listenPort: c.listenPort,
@@ -82,13 +97,63 @@ export class WireGuardService implements TunnelsProvider {
       throw new BootError(this.opts.source, `tunnels.wireguard: cannot route the peers' allowed IPs to ${c.interface}: ${String((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
     }
     this.endpoint = endpoint;
+    if (replicated) {
+      const self = this.opts.self!;
+      const members = this.opts.members!;
+      // One look at the cluster per tick (the core's status is not free).
+      let seen: { owners: readonly (MemberId | null)[]; owned: ReadonlySet<number>; members: readonly MemberId[] } = { owners: [], owned: new Set(), members: [] };
+      const replication = new TunnelReplication(endpoint, {
+        self,
+        members: () => seen.members,
+        unitOf: (e) => this.unitOf(e),
+        ownerOf: (e) => {
+          const u = this.unitOf(e);
+          if (u === null) return null;
+          if (seen.owned.has(u)) return self;
+          // The table names a unit's receiver while the move is under way: not ours until we serve it.
+          const t = seen.owners[u] ?? null;
+          return t === self ? null : t;
+        },
+      }, {
+        replicateKeys: c.replicateKeys, forwardPort: c.forwardPort, wallMs: Date.now,
+        onEvent: (what, peer, detail) => log.info({ peer: c.peers[peer]?.publicKey, ...detail }, what === 'takeover' ? 'wireguard: took the tunnel over' : 'wireguard: tunnel handed on'),
+      });
+      this.replication = replication;
+      let forwarders = '';
+      endpoint.onTick = () => {
+        seen = { owners: this.opts.owners(), owned: new Set(this.opts.ownedUnits?.() ?? []), members: members() };
+        const others = seen.members.filter((m) => m !== self);
+        const key = others.join(',');
+        if (key !== forwarders) {
+          forwarders = key;
+          endpoint.setForwarders(others);
+        }
+        replication.tick(performance.now());
+      };
+    }
     log.info({ publicKey: keys.publicKey, listen: `${this.opts.listenAddress}:${endpoint.port}`, interface: c.interface, peers: c.peers.length }, 'wireguard: endpoint listening');
+  }
+
+  private unitOf(e: Endpoint): number | null {
+    const k = `${e.address}:${e.port}`;
+    let u = this.units.get(k);
+    if (u === undefined) {
+      try {
+        u = classifyFlow({ proto: 'udp', src: e.address, sport: e.port, dst: this.opts.listenAddress, dport: this.opts.config.listenPort }).unit;
+      } catch {
+        u = null;
+      }
+      if (this.units.size > 4096) this.units.clear();
+      this.units.set(k, u);
+    }
+    return u;
   }
 
   /** Closes the endpoint; the TUN device (and the routes through it) disappear with its descriptor. Idempotent. */
   stop(): void {
     this.endpoint?.close();
     this.endpoint = undefined;
+    this.replication = undefined;
   }
 
   view(): TunnelsView {

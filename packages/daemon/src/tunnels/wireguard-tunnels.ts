@@ -13,11 +13,18 @@ import type { MemberId } from '@gwcluster/wire';
 import { loadWireGuardKeys } from './wireguard-keys.js';
 import { WireGuardService } from './wireguard-service.js';
 import { NO_TUNNELS, type TunnelsProvider, type TunnelsView } from './tunnels-view.js';
+import type { ExtraRecords } from '../sync/session-sync.js';
+import { isTunnelRecord } from './tunnel-replication.js';
 
 export interface WireGuardTunnelsOptions {
   readonly clusterIp: string;
   readonly logger: Logger;
   readonly owners: () => readonly (MemberId | null)[];
+  /** This member and the current members: tunnel state is replicated when `replicated` (sessions sync on). */
+  readonly self?: MemberId;
+  readonly members?: () => readonly MemberId[];
+  readonly ownedUnits?: () => readonly number[];
+  readonly replicated?: boolean;
 }
 
 /** A digest of the key files' contents: a reload with the same paths but new keys restarts the endpoint. */
@@ -40,6 +47,16 @@ export class WireGuardTunnels implements TunnelsProvider {
 
   constructor(private readonly opts: WireGuardTunnelsOptions) {}
 
+  /** The tunnels' records for the state sync (whichever service runs; nothing while none does). */
+  readonly sync: ExtraRecords = {
+    owns: (r) => isTunnelRecord(r),
+    install: (_from, records) => this.service?.replication?.install(records),
+    collect: () => this.service?.replication?.collect() ?? [],
+    recordsOf: (units) => this.service?.replication?.recordsOf(units) ?? [],
+    handoverRecordsOf: (units) => this.service?.replication?.handoverRecordsOf(units, performance.now()) ?? [],
+    acked: (from, key, version) => this.service?.replication?.acked(from, key, version),
+  };
+
   /** Whether `config` would change what runs (the section or its key files' contents). */
   differs(config: MemberConfig): boolean {
     const wg = config.tunnels?.wireguard;
@@ -59,7 +76,10 @@ export class WireGuardTunnels implements TunnelsProvider {
     this.stop();
     const wg = config.tunnels?.wireguard;
     if (!wg) return;
-    const service = new WireGuardService({ config: wg, listenAddress: this.opts.clusterIp, logger: this.opts.logger, owners: this.opts.owners, source: config.source });
+    const service = new WireGuardService({
+      config: wg, listenAddress: this.opts.clusterIp, logger: this.opts.logger, owners: this.opts.owners, source: config.source,
+      ...(this.opts.self ? { self: this.opts.self } : {}), ...(this.opts.members ? { members: this.opts.members } : {}), ...(this.opts.ownedUnits ? { ownedUnits: this.opts.ownedUnits } : {}), replicated: this.opts.replicated ?? false,
+    });
     await service.start();
     this.service = service;
     this.running = { config: wg, keys: keyDigest(wg) };
