@@ -45,11 +45,8 @@ export function masterView(s: MasterState): MemberId[] {
   return [...s.members.keys(), ...s.expected];
 }
 
-/**
- * Removes a member; its units return to the unassigned pool (Figure 8E). `takeFirst` (a death or a
- * leave): with at-once assignment the master takes the freed units itself at once (see takeUnitsFirst).
- */
-export function removeMember(c: MemberCore, s: MasterState, now: number, id: MemberId, why: string, announce = true, takeFirst = false): void {
+/** Removes a member; its units return to the unassigned pool (Figure 8E). */
+export function removeMember(c: MemberCore, s: MasterState, now: number, id: MemberId, why: string, announce = true): void {
   if (!s.members.has(id)) return;
   // First-packet assignment: the dead member's units are placed again at once, heaviest first by its
   // last reported weights, so its flows' next packets find an owner (as with 'at-once'); the other
@@ -80,35 +77,9 @@ export function removeMember(c: MemberCore, s: MasterState, now: number, id: Mem
   if (weightOf && now >= s.graceUntil) {
     const free = freedUnits.filter((u) => s.owners[u] === null && !s.moving.has(u));
     for (const [to, us] of placeByWeight(free, weightOf, loads(s, false, now))) assign(c, s, now, to, us);
-  } else if (takeFirst) {
-    takeUnitsFirst(c, s, now, freedUnits);
   }
   c.log(announce ? 'warn' : 'info', 'member removed', { member: id, why, freedUnits: freed, members: s.members.size });
   if (announce) c.announceMembers(masterView(s));
-}
-
-/**
- * A dead (or departed) member's units go to the master itself first, at once, with no WORK ASSIGN round
- * trip: the master holds every member's replicated sessions and only its own data plane has to change,
- * so the dead member's flows move in the time of a local table write instead of a message, a remote
- * event loop and an acknowledgement (during which no member accepts them). The regular rebalance
- * (rebalanceIntervalMs later, planned moves with their sessions handed over, nothing lost) spreads them
- * afterwards: load counts units, so the master's extra units are above the mean (docs/decisions.md,
- * "Take first, spread later"). Not while the master drains or does not hold the cluster's sessions
- * yet, nor within the grace period (a re-joining member may still claim them): then the units go out as
- * before.
- */
-export function takeUnitsFirst(c: MemberCore, s: MasterState, now: number, units: readonly WorkUnit[]): void {
-  if (firstPacket(c) || now < s.graceUntil) return;
-  const self = s.members.get(c.self);
-  if (!self || self.draining || !c.syncReady) return;
-  const free = units.filter((u) => s.owners[u] === null && !s.moving.has(u));
-  if (free.length === 0) return;
-  c.count('takeover.taken-first', free.length);
-  assign(c, s, now, c.self, free);
-  // The spread follows at the next rebalance, not sooner: the moves are planned hand-overs, and a dead
-  // member's flows should not move twice within their recovery.
-  s.nextRebalanceAt = Math.max(s.nextRebalanceAt, now + c.config.rebalanceIntervalMs);
 }
 
 /** Sends WORK ASSIGN for units that are unassigned now; they count as the receiver's at once. */

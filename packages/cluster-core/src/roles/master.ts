@@ -7,7 +7,7 @@ import { UNIT_COUNT, type ClientKeepalive, type JoinRequest, type MasterKeepaliv
 import { LIVENESS_KEEPALIVES_LATE, lostBetween, peerWatchdogMs, updateLoss, watchdogPeriods } from '../adaptive.js';
 import type { CoreEvent } from '../events.js';
 import { compareMemberIds } from '@gwcluster/wire';
-import { assignUnits, assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, takeUnitsFirst, unitNeedsOwner, workAck } from './master-work.js';
+import { assignUnits, assignUnowned, continueDrains, drain, loads, masterView, newRecord, rebalance, removeMember, unitNeedsOwner, workAck } from './master-work.js';
 import { leaveCluster, onExitCluster, stepAnyRole, type MasterState, type MemberCore, type MemberRecord } from './shared.js';
 import { giveBack, holdAddresses, placeAddresses, poolFields, takeOver } from './address-pool.js';
 
@@ -63,12 +63,6 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
   if (carriedDrains.has(c.self)) s.members.get(c.self)!.draining = true;
   if (succession) {
     adoptTable(c, s, now, succession.deadMaster);
-    // The dead master's units are this member's at once (take first, spread at the next rebalance).
-    const orphaned: WorkUnit[] = [];
-    c.table.owners.forEach((o, u) => {
-      if (o === succession.deadMaster) orphaned.push(u);
-    });
-    takeUnitsFirst(c, s, now, orphaned);
     takeOver(c, s, succession.deadMaster);
   }
   c.setRole(s, now);
@@ -152,7 +146,7 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
           tieBreak(c, s, now, from, msg.memberCount, false);
           return;
         case 'exit-cluster':
-          if (msg.reason === 'leaving' && s.members.has(from)) removeMember(c, s, now, from, 'left the cluster', true, true);
+          if (msg.reason === 'leaving' && s.members.has(from)) removeMember(c, s, now, from, 'left the cluster');
           else onExitCluster(c, now, from, msg);
           return;
         default:
@@ -381,12 +375,12 @@ function tick(c: MemberCore, s: MasterState, now: number): void {
         continue;
       }
       c.count(c.vouched.has(rec.id) ? 'watchdog.member-dead-vouched' : 'watchdog.member-dead');
-      removeMember(c, s, now, rec.id, `no keepalive for ${now - rec.lastHeardAt} ms (watchdog ${rec.watchdogPeriods} periods)`, true, true);
+      removeMember(c, s, now, rec.id, `no keepalive for ${now - rec.lastHeardAt} ms (watchdog ${rec.watchdogPeriods} periods)`);
       takeOver(c, s, rec.id);
     } else if (rec.silentReportedAt !== undefined && now - rec.lastHeardAt > LIVENESS_KEEPALIVES_LATE * c.config.keepalivePeriodMs) {
       // Fast liveness reported it silent and its keepalives are late too: dead now, not at the watchdog.
       c.count('liveness.member-dead');
-      removeMember(c, s, now, rec.id, `no heartbeat (fast liveness) and no keepalive for ${now - rec.lastHeardAt} ms`, true, true);
+      removeMember(c, s, now, rec.id, `no heartbeat (fast liveness) and no keepalive for ${now - rec.lastHeardAt} ms`);
       takeOver(c, s, rec.id);
     }
   }
