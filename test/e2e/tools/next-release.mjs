@@ -49,7 +49,7 @@ export function makeNextRelease(dir, { version, field }) {
     writeFileSync(join(dest, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   }
   const contracts = join(modules, '@gwcluster', 'contracts', 'dist', 'member-config.js');
-  edit(contracts, "    'memberAddressTakeover',\n];", `    'memberAddressTakeover',\n    '${field}',\n];`);
+  edit(contracts, 'export const CLUSTER_LIVE_FIELDS = [\n', `export const CLUSTER_LIVE_FIELDS = [\n    '${field}',\n`);
   edit(
     contracts,
     '    memberAddressTakeover: Filled(Type.Boolean({',

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Drives TCP and UDP flows against an echo service and checks every byte comes back intact.
 //   node traffic.mjs --target 198.51.100.10 --tcp-port 7000 --udp-port 7001 --flows 50 --bytes 20000
-//                    [--concurrency 20] [--timeout-ms 10000]
+//                    [--concurrency 20] [--timeout-ms 10000] [--pause-ms 0]
 // Prints one JSON line: { tcp: { ok, failed, resets, errors: {...} }, udp: { ok, failed }, flows: [{ sport, ok }] }.
 // Bounded: each flow has a timeout; the whole run stops after --max-seconds.
 import net from 'node:net';
@@ -16,6 +16,8 @@ const { values } = parseArgs({
     'udp-port': { type: 'string' },
     flows: { type: 'string', default: '20' },
     bytes: { type: 'string', default: '10000' },
+    // TCP: send the first half, wait this long, then the rest (a flow that outlives a slow offload).
+    'pause-ms': { type: 'string', default: '0' },
     concurrency: { type: 'string', default: '20' },
     'timeout-ms': { type: 'string', default: '10000' },
     'max-seconds': { type: 'string', default: '120' },
@@ -27,6 +29,7 @@ const { values } = parseArgs({
 const target = values.target;
 const flows = Number(values.flows);
 const bytes = Number(values.bytes);
+const pauseMs = Number(values['pause-ms']);
 const timeoutMs = Number(values['timeout-ms']);
 setTimeout(() => {
   process.stdout.write(`${JSON.stringify({ error: 'max-seconds reached' })}\n`);
@@ -49,7 +52,13 @@ function tcpFlow() {
     const timer = setTimeout(() => done({ ok: false, error: 'timeout', received }), timeoutMs);
     sock.on('connect', () => {
       sport = sock.localPort;
-      sock.end(payload);
+      if (pauseMs <= 0) {
+        sock.end(payload);
+        return;
+      }
+      const half = Math.floor(payload.length / 2);
+      sock.write(payload.subarray(0, half));
+      setTimeout(() => sock.end(payload.subarray(half)), pauseMs);
     });
     sock.on('data', (d) => {
       received += d.length;
