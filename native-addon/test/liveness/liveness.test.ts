@@ -38,6 +38,18 @@ function member(address: string, p: number, incarnation: number, events: Livenes
   return l;
 }
 
+/** A member A watching B, and a raw socket that sends as B: returns A's events, A and `send`. */
+async function watchedByA(ab: Uint8Array, ba: Uint8Array): Promise<{ ea: LivenessEvent[]; a: Liveness; send: (buf: Uint8Array) => Promise<void> }> {
+  const p = port();
+  const ea: LivenessEvent[] = [];
+  const a = member(A, p, 1000, ea);
+  a.setPeers([{ address: B, txKey: ab, rxKey: ba }]);
+  const s = createSocket('udp4');
+  sockets.push(s);
+  await new Promise<void>((r) => s.bind(p, B, () => r()));
+  return { ea, a, send: (buf) => new Promise<void>((r, j) => s.send(buf, p, A, (e) => (e ? j(e) : r()))) };
+}
+
 describe.skipIf(!livenessAvailable())('fast liveness', () => {
   const ab = randomBytes(32);
   const ba = randomBytes(32);
@@ -88,14 +100,7 @@ describe.skipIf(!livenessAvailable())('fast liveness', () => {
   });
 
   it('counts forged, replayed, stale, misaddressed and malformed datagrams; none arms or keeps a peer alive', async () => {
-    const p = port();
-    const ea: LivenessEvent[] = [];
-    const a = member(A, p, 1000, ea);
-    a.setPeers([{ address: B, txKey: ab, rxKey: ba }]);
-    const s = createSocket('udp4');
-    sockets.push(s);
-    await new Promise<void>((r) => s.bind(p, B, () => r()));
-    const send = (buf: Uint8Array) => new Promise<void>((r, j) => s.send(buf, p, A, (e) => (e ? j(e) : r())));
+    const { ea, a, send } = await watchedByA(ab, ba);
     const good = (seq: number, incarnation = 5000) => sealLivenessDatagram({ state: LIVENESS_STATE.up, intervalMs: INTERVAL, from: B, to: A, incarnation, seq, key: ba });
 
     await send(sealLivenessDatagram({ state: LIVENESS_STATE.up, intervalMs: INTERVAL, from: B, to: A, incarnation: 5000, seq: 1, key: randomBytes(32) }));
@@ -122,15 +127,8 @@ describe.skipIf(!livenessAvailable())('fast liveness', () => {
   });
 
   it('heartbeats that come late, not lost, raise the limit: at least twice the longest recent gap', async () => {
-    const p = port();
-    const ea: LivenessEvent[] = [];
-    const a = member(A, p, 1000, ea);
-    a.setPeers([{ address: B, txKey: ab, rxKey: ba }]);
-    const s = createSocket('udp4');
-    sockets.push(s);
-    await new Promise<void>((r) => s.bind(p, B, () => r()));
-    const send = (seq: number) =>
-      new Promise<void>((r, j) => s.send(sealLivenessDatagram({ state: LIVENESS_STATE.up, intervalMs: INTERVAL, from: B, to: A, incarnation: 7000, seq, key: ba }), p, A, (e) => (e ? j(e) : r())));
+    const { ea, a, send: sendRaw } = await watchedByA(ab, ba);
+    const send = (seq: number) => sendRaw(sealLivenessDatagram({ state: LIVENESS_STATE.up, intervalMs: INTERVAL, from: B, to: A, incarnation: 7000, seq, key: ba }));
     const base = (MIN_PERIODS + 0.5) * INTERVAL;
     await send(1);
     await until('armed', () => a.peers()[0]?.armed);
