@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFixture, healthy, CLUSTER_IP, GWCTL_CMD, TOKEN } from './cluster-fixture.mjs';
 import { waitFor, type Host } from '../harness/netns.mjs';
-import { TCP_CLIENT, UDP_SEND, genkey, haveTools, pubkey } from './wireguard-tools.js';
+import { TCP_CLIENT, UDP_SEND, genkey, haveTools, pubkey, startPeer } from './wireguard-tools.js';
 
 const M = ['192.0.2.11'];
 const SERVER = '192.0.2.100';
@@ -68,14 +68,7 @@ describe.skipIf(!haveTools)('WireGuard in gwclusterd: wireguard-go peers through
     for (const [i, p] of PEERS.entries()) {
       const c = f.clients![i]!;
       const ifname = ifnames[i]!;
-      c.spawn('wireguard-go', ['-f', ifname], { stdio: 'ignore', env: { ...process.env, WG_PROCESS_FOREGROUND: '1' } });
-      await waitFor(async () => (await c.exec(['ip', 'link', 'show', ifname])).code === 0, { timeoutMs: 10_000, what: `${ifname} to appear` });
-      const keyFile = join(dir, `${ifname}.key`);
-      writeFileSync(keyFile, `${clientKeys[i]}\n`, { mode: 0o600 });
-      await c.execOk(['wg', 'set', ifname, 'private-key', keyFile, 'peer', clusterPublic, 'endpoint', `${CLUSTER_IP}:${PORT}`, 'allowed-ips', '192.0.2.0/24']);
-      await c.execOk(['ip', 'addr', 'add', `${p.inner}/32`, 'dev', ifname]);
-      await c.execOk(['ip', 'link', 'set', ifname, 'up']);
-      await c.execOk(['ip', 'route', 'add', '192.0.2.0/24', 'dev', ifname]);
+      await startPeer(c, { ifname, key: clientKeys[i]!, dir, peerPublic: clusterPublic, endpoint: `${CLUSTER_IP}:${PORT}`, allowed: '192.0.2.0/24', inner: p.inner });
     }
   }, 90_000);
 

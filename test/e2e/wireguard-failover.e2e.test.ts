@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFixture, healthy, CLUSTER_IP, GWCTL_CMD } from './cluster-fixture.mjs';
 import { waitFor, type Host } from '../harness/netns.mjs';
-import { genkey, haveTools, pubkey } from './wireguard-tools.js';
+import { genkey, haveTools, pubkey, startPeer } from './wireguard-tools.js';
 
 const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
 const SERVER = '192.0.2.100';
@@ -138,14 +138,7 @@ describe.skipIf(!haveTools)('WireGuard failover: tunnels survive the death of th
     await Promise.all(PEERS.map(async (p, i) => {
       const c = f.clients![i]!;
       const ifname = ifnames[i]!;
-      c.spawn('wireguard-go', ['-f', ifname], { stdio: 'ignore', env: { ...process.env, WG_PROCESS_FOREGROUND: '1' } });
-      await waitFor(async () => (await c.exec(['ip', 'link', 'show', ifname])).code === 0, { timeoutMs: 15_000, what: `${ifname} to appear` });
-      const keyFile = join(dir, `${ifname}.key`);
-      writeFileSync(keyFile, `${clientKeys[i]}\n`, { mode: 0o600 });
-      await c.execOk(['wg', 'set', ifname, 'private-key', keyFile, 'peer', clusterPublic, 'endpoint', `${CLUSTER_IP}:${PORT}`, 'allowed-ips', '192.0.2.0/24']);
-      await c.execOk(['ip', 'addr', 'add', `${p.inner}/32`, 'dev', ifname]);
-      await c.execOk(['ip', 'link', 'set', ifname, 'up']);
-      await c.execOk(['ip', 'route', 'add', '192.0.2.0/24', 'dev', ifname]);
+      await startPeer(c, { ifname, key: clientKeys[i]!, dir, peerPublic: clusterPublic, endpoint: `${CLUSTER_IP}:${PORT}`, allowed: '192.0.2.0/24', inner: p.inner });
     }));
   }, 120_000);
 
