@@ -126,16 +126,24 @@ describe(`a rolling upgrade from ${N} to ${NEXT}`, () => {
     const counters = JSON.parse((await f.gwctl(['counters', '--json', '--match', 'node.config.'], { endpoint: `http://${M3}:7401` })).stdout).counters;
     expect(counters['node.config.unknown-fields-ignored']).toBe(1);
     expect(f.logLine(M3, new RegExp(`^cluster configuration version 3 from ${M2.replace(/\./g, '\\.')} has field\\(s\\) this release does not know, ignored: ${FIELD}`), t0)).toBeDefined();
-    expect(JSON.parse(readFileSync(f.member(M3).config, 'utf8')).cluster).toMatchObject({ configVersion: 3, keepalivePeriodMs: 50 });
+    // The field is held in its configuration for the release that knows it.
+    expect(JSON.parse(readFileSync(f.member(M3).config, 'utf8')).cluster).toMatchObject({ configVersion: 3, keepalivePeriodMs: 50, heldForNewerRelease: { [FIELD]: 5 } });
     expect(nobodyLeftSince(t0)).toBe(true);
     // The member of release N is the process that ran since the setup: it never left nor restarted.
     expect(f.logs.get(M3)!.some((l) => l.time >= setUp && (l.exited || /config-mismatch/.test(String(l.msg))))).toBe(false);
   }, 60_000);
 
-  it(`the last member upgraded: every member runs ${NEXT}`, async () => {
+  it(`the last member upgraded: every member runs ${NEXT}, the one that held the new field with the cluster's value`, async () => {
+    const t0 = Date.now();
     await upgrade(M3);
     const v = await versions(M1);
     expect(v.members.map((m) => m.version)).toEqual([NEXT, NEXT, NEXT]);
     expect((await f.gwctl(['version'])).stdout).not.toContain('different versions');
+    for (const ip of M) {
+      const cfg = JSON.parse((await f.gwctl(['config', 'get', '--json'], { endpoint: `http://${ip}:7401` })).stdout);
+      expect(cfg.version, ip).toBe(3);
+      expect(cfg.settings, ip).toMatchObject({ keepalivePeriodMs: 50, [FIELD]: 5 });
+    }
+    expect(f.logLine(M3, new RegExp(`field\\(s\\) adopted while an older release ran, which it could not apply, now in force: ${FIELD}`), t0)).toBeDefined();
   }, 60_000);
 });

@@ -119,6 +119,13 @@ export const ClusterSectionSchema = Type.Object(
           "When a member dies, a survivor (the next member in address order) answers for the dead member's own address from its own MAC until the member re-joins. Only right when a dead member's host is gone (power, link): a member whose daemon alone died still answers from its kernel.",
       }),
     ),
+    heldForNewerRelease: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9]{0,63}$' }), Type.Unknown(), {
+        maxProperties: 64,
+        description:
+          "Written by the member, never by hand: live fields of a newer release that this member adopted without knowing them (a rolling upgrade), with their values. A release that knows a field takes its value from here at boot when the section has none of its own, so a member upgraded last runs the cluster's value rather than the default.",
+      }),
+    ),
     maxClockSkewMs: Filled(Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'A message whose timestamp is further from this member\'s clock is still accepted (freshness is the per-sender sequence), but counted (auth.clock-skew) and logged: check NTP.' })),
     rebalanceThreshold: Filled(
       Type.Number({

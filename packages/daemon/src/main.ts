@@ -71,7 +71,15 @@ export interface RunningMember {
   stop(): Promise<void>;
 }
 
-export async function runMember(config: MemberConfig, opts: { readonly state?: AdoptedConfigStore | null; readonly notifier?: ServiceNotifier | null } = {}): Promise<RunningMember> {
+export async function runMember(
+  config: MemberConfig,
+  opts: {
+    readonly state?: AdoptedConfigStore | null;
+    readonly notifier?: ServiceNotifier | null;
+    /** Fields of this release that the configuration held for it (adopted while an older release ran). */
+    readonly releasedHeldFields?: readonly string[];
+  } = {},
+): Promise<RunningMember> {
   // Every line goes to stdout (the journal) and to a bounded ring in memory (GET /v1/logs, gwctl diagnose).
   const logs = new LogRing();
   const logger = pino(
@@ -84,6 +92,12 @@ export async function runMember(config: MemberConfig, opts: { readonly state?: A
   const { credentials, trust } = loadCredentialsAndTrust(config);
   const clockOffsetMs = testClockOffsetMs(config);
   const wallClock = clockOffsetMs === 0 ? () => Date.now() : () => Date.now() + clockOffsetMs;
+  if (opts.releasedHeldFields && opts.releasedHeldFields.length > 0) {
+    logger.info(
+      { fields: opts.releasedHeldFields, configVersion: config.cluster.configVersion },
+      `configuration version ${config.cluster.configVersion}: field(s) adopted while an older release ran, which it could not apply, now in force: ${opts.releasedHeldFields.join(', ')}`,
+    );
+  }
   if (clockOffsetMs !== 0) logger.warn({ clockOffsetMs }, `${TEST_CLOCK_OFFSET_ENV} is set: the protocol's wall clock is shifted by ${clockOffsetMs} ms (tests only)`);
   let transport: UdpTransport;
   const retryLog = (info: { what: string; attempt: number; code: string; delayMs: number }) =>
@@ -373,7 +387,9 @@ export async function main(argv: string[]): Promise<void> {
   notifier?.start();
   let member: RunningMember;
   try {
-    member = await runMember(loadMemberConfigWithState(values.config, state), { state, notifier });
+    let releasedHeldFields: readonly string[] = [];
+    const config = loadMemberConfigWithState(values.config, state, (fields) => (releasedHeldFields = fields));
+    member = await runMember(config, { state, notifier, releasedHeldFields });
   } catch (e) {
     if (e instanceof ConfigError || e instanceof BootError) {
       process.stderr.write(`gwclusterd: cannot boot: ${e.message}\n`);

@@ -14,7 +14,7 @@ import { join, resolve, dirname } from 'node:path';
 import { CLUSTER_LIVE_FIELDS } from '@gwcluster/contracts';
 import type { MemberConfig } from '@gwcluster/contracts';
 import { ConfigError, parseMemberConfig, readConfigJson } from './config.js';
-import { writeFileAtomically } from './cluster-config.js';
+import { HELD_FIELDS_KEY, releaseHeldFields, writeFileAtomically } from './cluster-config.js';
 
 /** The state file's name in the state directory. */
 export const ADOPTED_CONFIG_FILE = 'cluster-config.json';
@@ -46,7 +46,7 @@ export class AdoptedConfigStore {
       throw new ConfigError(this.file, ['cluster.configVersion: must be a positive integer (this file holds the adopted cluster configuration; remove it to boot from the configuration file alone)']);
     }
     const settings: Record<string, unknown> = {};
-    for (const f of CLUSTER_LIVE_FIELDS) if (f in c) settings[f] = c[f];
+    for (const f of [...CLUSTER_LIVE_FIELDS, HELD_FIELDS_KEY]) if (f in c) settings[f] = c[f];
     return { configVersion: c.configVersion as number, settings };
   }
 
@@ -64,7 +64,7 @@ export class AdoptedConfigStore {
   write(raw: Readonly<Record<string, unknown>>): void {
     const cluster = (raw.cluster ?? {}) as Record<string, unknown>;
     const kept: Record<string, unknown> = { configVersion: cluster.configVersion };
-    for (const f of CLUSTER_LIVE_FIELDS) if (f in cluster) kept[f] = cluster[f];
+    for (const f of [...CLUSTER_LIVE_FIELDS, HELD_FIELDS_KEY]) if (f in cluster) kept[f] = cluster[f];
     writeFileAtomically(this.file, { cluster: kept }, 0o640);
   }
 
@@ -86,18 +86,38 @@ export class AdoptedConfigStore {
 }
 
 /** Reads and validates `file`, with the adopted version of `store` laid over it. Throws ConfigError naming the file and every problem. */
-export function loadMemberConfigWithState(file: string, store: AdoptedConfigStore | null): MemberConfig {
-  const { path, raw } = readConfigJson(file);
+export function loadMemberConfigWithState(file: string, store: AdoptedConfigStore | null, onReleased?: (fields: readonly string[]) => void): MemberConfig {
+  const released = new Set<string>();
+  const collect = (fields: readonly string[]) => fields.forEach((f) => released.add(f));
+  const { path, raw: read } = readConfigJson(file);
+  const raw = withHeldFieldsReleased(read, collect);
+  let config: MemberConfig | null = null;
   if (store && raw && typeof raw === 'object' && !Array.isArray(raw)) {
-    const laid = store.overlay(raw as Record<string, unknown>);
+    const laid = withHeldFieldsReleased(store.overlay(raw as Record<string, unknown>), collect);
     if (laid !== raw) {
       try {
-        return parseMemberConfig(laid, path, dirname(path), store.dir);
+        config = parseMemberConfig(laid, path, dirname(path), store.dir);
       } catch (e) {
         if (e instanceof ConfigError) throw new ConfigError(store.file, e.problems.map((p) => `${p} (adopted version laid over ${path})`));
         throw e;
       }
     }
   }
-  return parseMemberConfig(raw, path, dirname(path), store?.dir);
+  config ??= parseMemberConfig(raw, path, dirname(path), store?.dir);
+  if (released.size > 0) onReleased?.([...released].sort());
+  return config;
+}
+
+/**
+ * `raw` with the held fields of a newer release that this release knows made the cluster section's own
+ * (releaseHeldFields); `raw` itself when there is nothing to release. Tells `onReleased` the names.
+ */
+function withHeldFieldsReleased(raw: unknown, onReleased?: (fields: readonly string[]) => void): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const cluster = (raw as Record<string, unknown>).cluster;
+  if (!cluster || typeof cluster !== 'object' || Array.isArray(cluster) || !(HELD_FIELDS_KEY in cluster)) return raw;
+  const { cluster: next, released } = releaseHeldFields(cluster as Record<string, unknown>);
+  if (released.length === 0) return raw;
+  onReleased?.(released);
+  return { ...(raw as Record<string, unknown>), cluster: next };
 }

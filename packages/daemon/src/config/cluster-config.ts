@@ -85,7 +85,7 @@ export function withClusterSettings(
     }
   }
   if (problems.length > 0) throw new ClusterConfigError('invalid', problems.join('; '));
-  const cluster = { ...((raw.cluster ?? {}) as Record<string, unknown>), ...changes, configVersion: version };
+  const cluster = releaseHeldFields({ ...((raw.cluster ?? {}) as Record<string, unknown>), ...changes, configVersion: version }).cluster;
   const next = { ...raw, cluster };
   let config: MemberConfig;
   try {
@@ -107,6 +107,35 @@ export function decodeClusterSettings(bytes: Uint8Array): Record<string, unknown
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ClusterConfigError('invalid', 'cluster configuration must be a JSON object');
   return parsed as Record<string, unknown>;
+}
+
+/** The cluster section's key for live fields of a newer release held until a release that knows them boots. */
+export const HELD_FIELDS_KEY = 'heldForNewerRelease';
+
+/**
+ * `cluster` (a configuration file's cluster section) with the fields of a newer release that this release
+ * knows taken out of HELD_FIELDS_KEY: each becomes the section's own field unless the section already has
+ * one (a later version set it), and leaves the held set, which disappears when empty. Returns the new section
+ * and the names taken. Pure.
+ */
+export function releaseHeldFields(cluster: Readonly<Record<string, unknown>>): { cluster: Record<string, unknown>; released: string[] } {
+  const held = cluster[HELD_FIELDS_KEY];
+  if (held === null || typeof held !== 'object' || Array.isArray(held)) return { cluster: { ...cluster }, released: [] };
+  const live = new Set<string>(CLUSTER_LIVE_FIELDS);
+  const next: Record<string, unknown> = { ...cluster };
+  const stillHeld: Record<string, unknown> = {};
+  const released: string[] = [];
+  for (const [k, v] of Object.entries(held as Record<string, unknown>)) {
+    if (!live.has(k)) {
+      stillHeld[k] = v;
+      continue;
+    }
+    released.push(k);
+    if (!(k in next)) next[k] = v;
+  }
+  if (Object.keys(stillHeld).length > 0) next[HELD_FIELDS_KEY] = stillHeld;
+  else delete next[HELD_FIELDS_KEY];
+  return { cluster: next, released: released.sort() };
 }
 
 /**

@@ -29,7 +29,7 @@
  */
 import type { ClusterMessage, MemberId, OperatorAction, OperatorReply } from '@gwcluster/wire';
 import { addressPoolClusterProblems, isApiErrorCode, type ApiErrorCode, type HostSubnet } from '@gwcluster/contracts';
-import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, splitUnknownSettings, withClusterSettings } from '../config/cluster-config.js';
+import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, HELD_FIELDS_KEY, splitUnknownSettings, withClusterSettings } from '../config/cluster-config.js';
 
 /** Node counter of propagated configurations that carried fields this member does not know (ignored). */
 export const UNKNOWN_CONFIG_FIELDS_COUNTER = 'config.unknown-fields-ignored';
@@ -600,7 +600,8 @@ export class OperatorPlane {
       // A newer member (rolling upgrade) may propagate live fields this release does not know: they are
       // ignored (one warning per field, and a counter), so that the change does not push this member out.
       // What an operator sends is still checked strictly (the 'config' action above).
-      const { known, unknown } = splitUnknownSettings(decodeClusterSettings(bytes));
+      const settings = decodeClusterSettings(bytes);
+      const { known, unknown } = splitUnknownSettings(settings);
       if (unknown.length > 0) {
         this.out.push({ type: 'count', name: UNKNOWN_CONFIG_FIELDS_COUNTER });
         const fresh = unknown.filter((f) => !this.warnedUnknown.has(f));
@@ -613,7 +614,9 @@ export class OperatorPlane {
           });
         }
       }
-      next = withClusterSettings(view.config, configFile, known, version);
+      // Their values are kept with the configuration (HELD_FIELDS_KEY), so that this member, once upgraded
+      // to a release that knows them, boots with the cluster's values rather than the defaults.
+      next = withClusterSettings(view.config, unknown.length > 0 ? withHeldFields(configFile, unknown, settings) : configFile, known, version);
     } catch (e) {
       this.note('error', 'config', `refused cluster configuration version ${version} from ${from}: ${(e as Error).message}`, { from, version });
       return;
@@ -641,6 +644,16 @@ export class OperatorPlane {
  */
 function notAddressedTo(action: OperatorAction, member: MemberId | '', self: MemberId): string {
   return `the ${action} request is for ${member || '(no member)'}, and only that member carries it out, not ${self}`;
+}
+
+/** `raw` (a configuration's file form) with the `names` fields of `settings` added to its held fields of a newer release. */
+function withHeldFields(raw: Readonly<Record<string, unknown>>, names: readonly string[], settings: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const cluster = (raw.cluster ?? {}) as Record<string, unknown>;
+  const before = cluster[HELD_FIELDS_KEY];
+  const held: Record<string, unknown> = before !== null && typeof before === 'object' && !Array.isArray(before) ? { ...(before as Record<string, unknown>) } : {};
+  // Only names the configuration schema can hold; any other is ignored (it was warned about already).
+  for (const name of names) if (/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(name) && Object.keys(held).length < 64) held[name] = settings[name];
+  return { ...raw, cluster: { ...cluster, [HELD_FIELDS_KEY]: held } };
 }
 
 function updateMessage(config: MemberConfig): ClusterMessage {

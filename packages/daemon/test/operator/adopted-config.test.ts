@@ -105,3 +105,49 @@ describe('adopted configuration in the state directory', () => {
     expect(stateStore(undefined, '')).toBeNull();
   });
 });
+
+describe('fields held for a newer release (adopted during a rolling upgrade by a release that did not know them)', () => {
+  // A field this release knows stands in for the newer release's field: the file was written by an older
+  // release that held it.
+  function withHeld(held: Record<string, unknown>, own: Record<string, unknown> = {}): void {
+    const raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw.cluster = { ...raw.cluster, configVersion: 3, ...own, heldForNewerRelease: held };
+    writeFileSync(file, JSON.stringify(raw));
+  }
+
+  it('a release that knows a held field boots with its value, says so, and keeps holding the fields it does not know', () => {
+    withHeld({ rebalanceIntervalMs: 3000, futureKnobMs: 5 });
+    let released: readonly string[] = [];
+    const booted = loadMemberConfigWithState(file, null, (f) => (released = f));
+    expect(booted.cluster.rebalanceIntervalMs).toBe(3000);
+    expect(booted.cluster.heldForNewerRelease).toEqual({ futureKnobMs: 5 });
+    expect(released).toEqual(['rebalanceIntervalMs']);
+  });
+
+  it("the section's own value, set by a later version, wins over a held one", () => {
+    withHeld({ rebalanceIntervalMs: 3000 }, { rebalanceIntervalMs: 4000 });
+    let released: readonly string[] = [];
+    const booted = loadMemberConfigWithState(file, null, (f) => (released = f));
+    expect(booted.cluster.rebalanceIntervalMs).toBe(4000);
+    expect(booted.cluster.heldForNewerRelease).toBeUndefined();
+    expect(released).toEqual(['rebalanceIntervalMs']);
+  });
+
+  it('the state directory keeps the held fields with the adopted version, and the next boot applies the known ones', () => {
+    const store = new AdoptedConfigStore(state);
+    const current = loadMemberConfigWithState(file, store);
+    const raw = store.configFile(current);
+    const withHeldRaw = { ...raw, cluster: { ...(raw.cluster as object), heldForNewerRelease: { rebalanceIntervalMs: 3000, futureKnobMs: 5 } } };
+    store.write(withClusterSettings(current, withHeldRaw, { keepalivePeriodMs: 150 }, 2).raw);
+    // This release knows rebalanceIntervalMs: the adoption itself already made it the section's own.
+    const kept = JSON.parse(readFileSync(join(state, 'cluster-config.json'), 'utf8'));
+    expect(kept.cluster).toMatchObject({ configVersion: 2, keepalivePeriodMs: 150, rebalanceIntervalMs: 3000, heldForNewerRelease: { futureKnobMs: 5 } });
+    const booted = loadMemberConfigWithState(file, store);
+    expect(booted.cluster).toMatchObject({ configVersion: 2, keepalivePeriodMs: 150, rebalanceIntervalMs: 3000, heldForNewerRelease: { futureKnobMs: 5 } });
+  });
+
+  it('a held field with a value the schema refuses stops the boot naming it', () => {
+    withHeld({ keepalivePeriodMs: 'fast' });
+    expect(() => loadMemberConfigWithState(file, null)).toThrow(/keepalivePeriodMs/);
+  });
+});

@@ -38,6 +38,9 @@ describe('a propagated configuration with a field this release does not know', (
     const file = JSON.parse(readFileSync(member.configFile, 'utf8'));
     expect(file.cluster).toMatchObject({ configVersion: 2, keepalivePeriodMs: 120 });
     expect(file.cluster).not.toHaveProperty('futureKnobMs');
+    // Kept for the release that knows it: once this member is upgraded, it boots with the cluster's value.
+    expect(file.cluster.heldForNewerRelease).toEqual({ futureKnobMs: 5 });
+    expect(member.node.config.cluster.heldForNewerRelease).toEqual({ futureKnobMs: 5 });
     expect(member.node.counters['config.unknown-fields-ignored']).toBe(1);
     const counters = (await member.api.inject({ url: '/v1/counters', headers: auth })).json();
     expect(counters.counters['node.config.unknown-fields-ignored']).toBe(1);
