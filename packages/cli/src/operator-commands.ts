@@ -263,7 +263,7 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       }
     });
 
-  const memberAction = (name: 'drain' | 'undrain' | 'leave' | 'join', description: string, help: string) =>
+  const memberAction = (name: 'drain' | 'undrain' | 'leave' | 'join' | 'failback', description: string, help: string) =>
     program
       .command(name)
       .description(description)
@@ -314,6 +314,11 @@ export function addOperatorCommands(program: Command, ctx: CommandContext): void
       });
   memberAction('drain', 'Move every unit away from a member (it stays a member, owning nothing); waits until it owns none.', examples('gwctl drain 192.0.2.12', 'gwctl drain 192.0.2.12 --no-wait'));
   memberAction('undrain', 'Let a drained member take units again (the next rebalance gives it its share).', examples('gwctl undrain 192.0.2.12 && gwctl rebalance'));
+  memberAction(
+    'failback',
+    "Give a member its share of the address pool back now, the addresses it held before it died or was drained first (for cluster.addressPoolFailback on-command; connections that began elsewhere stay where they are until they end).",
+    examples('gwctl failback 192.0.2.12'),
+  );
   memberAction('leave', 'Make a member leave the cluster; its gwclusterd keeps running out of the cluster until join.', examples('gwctl leave 192.0.2.13'));
   memberAction('join', 'Make a member that left join the cluster again.', examples('gwctl join 192.0.2.13'));
 

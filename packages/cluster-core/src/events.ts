@@ -35,6 +35,8 @@ export type CoreEvent =
   | { readonly type: 'rebalance-now'; readonly now: number }
   /** The operator asks the master to move every unit away from a member (it stays a member, owning nothing). */
   | { readonly type: 'drain'; readonly now: number; readonly member: MemberId }
+  /** The operator asks the master to give `member` its share of the address pool back now (gwctl failback). */
+  | { readonly type: 'failback'; readonly now: number; readonly member: MemberId }
   /** The operator asks the master to accept a drained member's units again. */
   | { readonly type: 'undrain'; readonly now: number; readonly member: MemberId }
   /**

@@ -112,4 +112,33 @@ describe('address pool', () => {
     net.event(net.masters()[0]!.id, { type: 'rebalance-now' });
     expect(net.runUntil(() => spread(net).join() === '2,2,2' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
   });
+
+  it("gwctl failback MEMBER ('on-command'): the returning member gets back the addresses it held before, and no other move is made", () => {
+    const net = new SimNetwork({ seed: 12, coreOverrides: { addressPool: pool, addressPoolFailback: 'on-command' } });
+    for (const i of [11, 12, 13]) net.add(ip(i));
+    for (const i of [11, 12, 13]) net.start(ip(i));
+    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+    const owned = (id: string) => net.alive().find((n) => n.id === id)!.member.status(net.now).addresses.held.filter((a) => pool.some((p) => p.address === a)).sort();
+    const before13 = owned(ip(13));
+    expect(before13).toHaveLength(2);
+    net.kill(ip(13));
+    expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
+    net.restart(ip(13));
+    expect(net.runUntil(() => net.converged(3), 5000)).not.toBeNull();
+    net.run(2000);
+    expect(spread(net).join()).toBe('0,3,3');
+    const others = new Map([ip(11), ip(12)].map((id) => [id, owned(id)] as const));
+    // Asked of a member that is not master: nothing happens (the operator plane sends it to the master).
+    const notMaster = net.alive().find((n) => n.member.role !== 'master')!;
+    net.event(notMaster.id, { type: 'failback', member: ip(13) });
+    net.run(500);
+    expect(spread(net).join()).toBe('0,3,3');
+    net.event(net.masters()[0]!.id, { type: 'failback', member: ip(13) });
+    expect(net.runUntil(() => spread(net).join() === '2,2,2' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
+    // Exactly the two it held before, each taken from the member that had it; nothing else moved.
+    expect(owned(ip(13))).toEqual(before13);
+    for (const [id, had] of others) expect(owned(id)).toEqual(had.filter((a) => !before13.includes(a)));
+    expect(net.masters()[0]!.member.counters['address.failback-asked']).toBe(2);
+  });
 });
+

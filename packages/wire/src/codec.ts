@@ -75,6 +75,7 @@ const actionToWire: Record<OperatorAction, string> = {
   leave: 'LEAVE',
   join: 'JOIN',
   config: 'CONFIG',
+  failback: 'FAILBACK',
 };
 const actionFromWire = new Map(Object.entries(actionToWire).map(([k, v]) => [ActionEnum[v], k as OperatorAction]));
 const nakFromWire = new Map(Object.entries(nakToWire).map(([k, v]) => [NakEnum[v], k as NakCode]));

@@ -156,7 +156,7 @@ export interface WorkAck {
   readonly units: readonly WorkUnit[];
 }
 
-export type OperatorAction = 'drain' | 'undrain' | 'rebalance' | 'leave' | 'join' | 'config';
+export type OperatorAction = 'drain' | 'undrain' | 'rebalance' | 'leave' | 'join' | 'config' | 'failback';
 
 /** An operator action forwarded to the member that can carry it out (proto OperatorRequest). */
 export interface OperatorRequest {

@@ -37,7 +37,12 @@ export function placeAddresses(c: MemberCore, s: MasterState): boolean {
   const may = eligible(s);
   const mayHold = new Set(may);
   const owners = s.pool.owners;
-  for (let i = 0; i < owners.length; i++) if (owners[i] !== null && !mayHold.has(owners[i]!)) owners[i] = null;
+  for (let i = 0; i < owners.length; i++) {
+    if (owners[i] !== null && !mayHold.has(owners[i]!)) {
+      s.poolPrevious.set(s.pool.addresses[i]!, owners[i]!);
+      owners[i] = null;
+    }
+  }
   if (may.length > 0) {
     const count = new Map<MemberId, number>(may.map((m) => [m, 0]));
     for (const o of owners) if (o !== null) count.set(o, count.get(o)! + 1);
@@ -48,6 +53,22 @@ export function placeAddresses(c: MemberCore, s: MasterState): boolean {
       const to = least();
       owners[i] = to;
       count.set(to, count.get(to)! + 1);
+    }
+    // gwctl failback MEMBER: MEMBER takes addresses from the most loaded members (those it held before it
+    // died or was drained first) while that narrows the spread.
+    const back = s.poolFailbackAsked;
+    s.poolFailbackAsked = undefined;
+    if (back !== undefined && mayHold.has(back)) {
+      for (;;) {
+        const hi = most();
+        if (hi === back || count.get(hi)! - count.get(back)! <= 1) break;
+        const mine = owners.findIndex((o, i) => o === hi && s.poolPrevious.get(s.pool.addresses[i]!) === back);
+        const i = mine >= 0 ? mine : owners.lastIndexOf(hi);
+        owners[i] = back;
+        count.set(hi, count.get(hi)! - 1);
+        count.set(back, count.get(back)! + 1);
+        c.count('address.failback-asked');
+      }
     }
     const balance = c.config.addressPoolFailback !== 'on-command' || s.poolBalanceAsked === true;
     s.poolBalanceAsked = false;
@@ -61,6 +82,8 @@ export function placeAddresses(c: MemberCore, s: MasterState): boolean {
       count.set(lo, count.get(lo)! + 1);
     }
   }
+  for (let i = 0; i < owners.length; i++) if (owners[i] === s.poolPrevious.get(s.pool.addresses[i]!)) s.poolPrevious.delete(s.pool.addresses[i]!);
+  for (const a of [...s.poolPrevious.keys()]) if (!pool.includes(a)) s.poolPrevious.delete(a);
   // Takeovers: the dead member's address stays with its holder while the holder may hold it.
   for (const [dead, holder] of [...s.takeovers]) {
     if (s.members.has(dead) || !c.config.memberAddressTakeover) s.takeovers.delete(dead);

@@ -56,6 +56,7 @@ export function enterMaster(c: MemberCore, now: number, previousMembers: readonl
     // The pool as the previous master placed it (members that do not come back lose theirs at the first
     // placement, after the grace period); its takeovers go on.
     pool: learnedPool(c),
+    poolPrevious: new Map(),
     takeovers: new Map((c.table.takeovers ?? []).filter((t) => t.member !== c.self).map((t) => [t.member, t.holder])),
   };
   c.previousMembers = [];
@@ -190,6 +191,13 @@ export function stepMaster(c: MemberCore, s: MasterState, e: CoreEvent): void {
     case 'rebalance-now':
       rebalance(c, s, now);
       s.poolBalanceAsked = true;
+      return;
+    case 'failback':
+      s.poolFailbackAsked = e.member;
+      c.log('info', 'failback asked: the member gets its share of the address pool back', { member: e.member });
+      // Placed now (after the grace period; during it the next placement takes the request), so the
+      // operator's answer shows the move and a keepalive announces it at once.
+      if (now >= s.graceUntil && placeAddresses(c, s)) s.nextKeepaliveAt = now;
       return;
     case 'drain':
     case 'undrain':

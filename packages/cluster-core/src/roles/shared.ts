@@ -140,6 +140,10 @@ export interface MasterState {
   pool: { addresses: readonly string[]; owners: (MemberId | null)[] };
   /** The operator asked for a rebalance: spread the pool once even with addressPoolFailback 'on-command'. */
   poolBalanceAsked?: boolean;
+  /** The operator asked that this member get its share of the pool back once (gwctl failback), whatever addressPoolFailback says. */
+  poolFailbackAsked?: MemberId;
+  /** Pool addresses taken from an owner that died or was drained: address -> that owner (failback prefers them). */
+  readonly poolPrevious: Map<string, MemberId>;
   /** Own addresses of dead members: member -> the member answering for it. */
   readonly takeovers: Map<MemberId, MemberId>;
 }

@@ -386,6 +386,7 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
     );
   memberAction('drain', 'Drain a member: move every unit it owns to the others (forwarded to the master); poll GET /v1/members/:member for progress');
   memberAction('undrain', 'Let a drained member take units again (forwarded to the master)');
+  memberAction('failback', "Give a member its share of the address pool back now, those it held before first (forwarded to the master); result.addresses: the member's pool addresses after it");
   memberAction('leave', 'Make a member leave the cluster (forwarded to that member); it keeps running, out of the cluster, until join');
   memberAction('join', 'Make a member that left join again (forwarded to that member)');
 

@@ -128,7 +128,7 @@ export class OperatorChannel {
 
   private view(): MemberSnapshot {
     const st = this.node.status();
-    return { role: st.role, master: st.master, members: st.members, movingUnits: st.movingUnits, config: this.node.config };
+    return { role: st.role, master: st.master, members: st.members, movingUnits: st.movingUnits, config: this.node.config, pool: st.addresses.pool };
   }
 
   /** The member's control handler: true when the message was the operator plane's own. */

@@ -63,6 +63,8 @@ export interface MemberSnapshot {
   readonly members: readonly { readonly id: MemberId; readonly units: number; readonly draining: boolean }[];
   readonly movingUnits: number;
   readonly config: MemberConfig;
+  /** The address pool as this member last heard it placed (absent: not known, e.g. in the simulator). */
+  readonly pool?: readonly { readonly address: string; readonly owner: MemberId | null }[];
 }
 
 export interface ActionOutcome {
@@ -79,7 +81,7 @@ export type ActAnswer = { readonly ok: true; readonly outcome: ActionOutcome } |
 
 /** The core events an operator action feeds to its member. */
 export type OperatorCoreEvent =
-  | { readonly type: 'drain' | 'undrain'; readonly member: MemberId }
+  | { readonly type: 'drain' | 'undrain' | 'failback'; readonly member: MemberId }
   | { readonly type: 'rebalance-now' }
   | { readonly type: 'leave'; readonly detail?: string }
   | { readonly type: 'start' };
@@ -349,6 +351,26 @@ export class OperatorPlane {
         this.note('info', 'operator', `${action} ${member} (asked via ${via})`, { action, member });
         const detail = action === 'drain' ? `draining ${member}` : `${member} takes units again`;
         return this.awaitView(origin, (after) => ({ ok: true, detail, result: { member, units: after.members.find((m) => m.id === member)?.units ?? 0 } }));
+      }
+      case 'failback': {
+        if (notMaster) return refuse('GW_NO_MASTER', notMasterDetail);
+        const m = view.members.find((x) => x.id === member);
+        if (!m) return refuse('GW_NOT_FOUND', `${member || '(none)'} is not a member of the cluster; see gwctl members`);
+        if (m.draining) return refuse('GW_REFUSED', `${member} is draining: it holds no pool address; gwctl undrain ${member} first`);
+        if (view.config.cluster.addressPool.length === 0) return refuse('GW_REFUSED', 'the cluster has no address pool (cluster.addressPool is empty): nothing to give back');
+        const held = (v: MemberSnapshot) => (v.pool ?? []).filter((p) => p.owner === member).map((p) => p.address);
+        const before = held(view);
+        this.out.push({ type: 'core', event: { type: 'failback', member: member as MemberId } });
+        this.note('info', 'operator', `failback ${member} (asked via ${via})`, { action, member });
+        return this.awaitView(origin, (after) => {
+          const now = held(after);
+          const gained = now.filter((a) => !before.includes(a));
+          return {
+            ok: true,
+            detail: gained.length > 0 ? `${member} answers for ${gained.join(', ')} again (${now.length} pool address(es) in all)` : `${member} already holds its share of the pool (${now.length} address(es))`,
+            result: { member, addresses: now, gained },
+          };
+        });
       }
       case 'rebalance': {
         if (notMaster) return refuse('GW_NO_MASTER', notMasterDetail);

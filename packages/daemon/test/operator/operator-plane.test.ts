@@ -56,6 +56,21 @@ describe('operator plane', () => {
     expect(answer).toMatchObject([{ type: 'answer', ticket: 2, answer: { ok: true, outcome: { doneBy: SELF, forwarded: false, result: { member: SELF, role: 'left' } } } }]);
   });
 
+  it('failback on the master: refused for a stranger, a draining member or an empty pool; else the core event and the addresses the member gained', () => {
+    const p = plane(MASTER);
+    const pooled = parseMemberConfig({ ...raw(), cluster: { ...raw().cluster, addressPool: [{ address: '192.0.2.101', interface: 'eth0' }, { address: '192.0.2.102', interface: 'eth0' }] } }, '/etc/gwcluster/member.json', '/etc/gwcluster');
+    const act = (ticket: number, member: string, over: Partial<MemberSnapshot> = {}) =>
+      p.step({ type: 'act', now: 0, wallNow: ticket, ticket, action: 'failback', member, payload: {}, view: view({ role: 'master', config: pooled, ...over }), configFile: {} });
+    expect(act(1, '192.0.2.99')).toMatchObject([{ type: 'answer', answer: { ok: false, code: 'GW_NOT_FOUND' } }]);
+    expect(act(2, SELF, { members: [{ ...members[0]!, draining: true }, members[1]!] })).toMatchObject([{ type: 'answer', answer: { ok: false, code: 'GW_REFUSED', message: expect.stringContaining('undrain') } }]);
+    expect(act(3, SELF, { config })).toMatchObject([{ type: 'answer', answer: { ok: false, code: 'GW_REFUSED', message: expect.stringContaining('no address pool') } }]);
+    const before = [{ address: '192.0.2.101', owner: MASTER }, { address: '192.0.2.102', owner: MASTER }];
+    const out = act(4, SELF, { pool: before });
+    expect(out).toContainEqual({ type: 'core', event: { type: 'failback', member: SELF } });
+    const answer = p.step({ type: 'viewed', now: 0, view: view({ role: 'master', config: pooled, pool: [before[0]!, { address: '192.0.2.102', owner: SELF }] }) });
+    expect(answer).toMatchObject([{ type: 'answer', ticket: 4, answer: { ok: true, outcome: { action: 'failback', result: { member: SELF, addresses: ['192.0.2.102'], gained: ['192.0.2.102'] }, detail: expect.stringContaining('answers for 192.0.2.102 again') } } }]);
+  });
+
   it('answers a repeated request with the first reply, without doing the action twice', () => {
     const p = plane();
     const request: ClusterMessage = { type: 'operator-request', requestId: 5, action: 'leave', member: SELF, payload: new Uint8Array(0) };
