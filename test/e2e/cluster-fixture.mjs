@@ -19,9 +19,12 @@ const PREFIX = process.env.GWCLUSTER_PREFIX || undefined;
 const RUN_AS = process.env.GWCLUSTER_RUN_AS || undefined;
 // GWCLUSTER_RUN_RTPRIO=N (with GWCLUSTER_RUN_AS): gwclusterd runs with RLIMIT_RTPRIO N, as the unit's LimitRTPRIO=N.
 const RUN_RTPRIO = process.env.GWCLUSTER_RUN_RTPRIO || undefined;
+// GWCLUSTER_RUN_NICE=N: gwclusterd runs at niceness N (as the unit's Nice=N).
+const RUN_NICE = process.env.GWCLUSTER_RUN_NICE || undefined;
 export const GWCTL_CMD = PREFIX ? [join(PREFIX, 'usr/bin/gwctl')] : [process.execPath, GWCTL];
 const CAPS = '-all,+net_admin,+net_raw,+bpf,+perfmon';
 export const GWCLUSTERD_CMD = [
+  ...(RUN_NICE ? ['nice', '-n', RUN_NICE] : []),
   ...(RUN_AS && RUN_RTPRIO ? ['prlimit', `--rtprio=${RUN_RTPRIO}:${RUN_RTPRIO}`] : []),
   ...(RUN_AS ? ['setpriv', `--reuid=${RUN_AS}`, `--regid=${execFileSync('id', ['-g', RUN_AS], { encoding: 'utf8' }).trim()}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, `--bounding-set=${CAPS}`, '--no-new-privs', '--'] : []),
   ...(PREFIX ? [join(PREFIX, 'usr/bin/gwclusterd')] : [process.execPath, GWCLUSTERD]),

@@ -234,7 +234,7 @@ describe('gwctl against a running gwclusterd', () => {
     const top = await gwctl(['--help']);
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/Exit codes: 0 ok; 1 other failure; 2 bad arguments; 3 daemon unreachable; 4 authentication failed; 5 refused/);
-    const commands = ['status', 'version', 'cluster', 'members', 'units', 'sessions', 'counters', 'events', 'drain', 'undrain', 'leave', 'join', 'rebalance', 'config get', 'config set', 'log-level', 'workunit', 'completion', 'bundle sign', 'pki init-ca', 'pki client-cert', 'pki list', 'pki revoke', 'pki renew', 'personality', 'diagnose', 'capture', 'wg genkey', 'peers list'];
+    const commands = ['status', 'version', 'cluster', 'members', 'units', 'sessions', 'counters', 'events', 'drain', 'undrain', 'failback', 'leave', 'join', 'rebalance', 'config get', 'config set', 'log-level', 'workunit', 'completion', 'bundle sign', 'pki init-ca', 'pki client-cert', 'pki list', 'pki revoke', 'pki renew', 'personality', 'diagnose', 'capture', 'wg genkey', 'peers list'];
     const helps = await Promise.all(commands.map((c) => gwctl([...c.split(' '), '--help'])));
     commands.forEach((c, i) => {
       expect(helps[i]!.code, c).toBe(0);
