@@ -17,6 +17,8 @@ function signedOf(payload: Uint8Array): SignedMessage | null {
 
 describe('a captured unicast replayed to another member', () => {
   let f: ClusterFixture;
+  /** The captured OPERATOR REQUEST leave: datagram, forwarder and target. */
+  let captured: { payload: Uint8Array; forwarder: string; target: string } | undefined;
 
   beforeAll(async () => {
     f = await ClusterFixture.create({ members: 3 });
@@ -43,6 +45,7 @@ describe('a captured unicast replayed to another member', () => {
     });
     expect(leave, `no OPERATOR REQUEST leave among ${datagrams.length} captured datagrams`).toBeDefined();
     expect(signedOf(leave!.payload)?.recipient).toBe(target);
+    captured = { payload: leave!.payload, forwarder, target };
     await f.waitForView((v) => healthy(v, [master, forwarder]), { what: 'the two remaining members healthy' });
 
     // 3.5 s after the capture, from the forwarder's own address (the source the master expects).
@@ -66,5 +69,29 @@ describe('a captured unicast replayed to another member', () => {
     const joined = await f.gwctl(['join', target], { endpoint: `http://${forwarder}:7401` });
     expect(joined.code, joined.stderr).toBe(0);
     await f.waitForView((v) => healthy(v, M), { since: Date.now(), what: 'all three members back', timeoutMs: 20_000 });
+  });
+
+  it('the same leave replayed to its own recipient after that member restarted: the new process refuses it (stale-recipient) and stays', async () => {
+    expect(captured, 'the first test captured a leave').toBeDefined();
+    const { payload, forwarder, target } = captured!;
+    // The forwarder knew the target's process when it sealed the request.
+    expect(signedOf(payload)?.recipientIncarnation ?? 0).toBeGreaterThan(0);
+    const old = f.procs.get(target)!;
+    const exited = new Promise((r) => old.once('exit', r));
+    f.signal(target, 'SIGTERM');
+    await exited;
+    const t1 = Date.now();
+    f.start(target);
+    await f.waitForView((v) => healthy(v, M), { since: t1 + 200, what: `${target} back in the cluster as a new process`, timeoutMs: 20_000 });
+    const t0 = Date.now();
+    const sent = await f.member(forwarder).host.exec([process.execPath, '-e', senderScript({ payloads: [payload], from: forwarder, to: target, count: 3, rate: 10 })]);
+    expect(sent.code, sent.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = f.samples.filter((s) => s.t >= t0);
+    expect(after.length).toBeGreaterThan(10);
+    for (const s of after) expect(['member', 'master'], `${target} at ${s.t - t0} ms`).toContain(s.views[target]!.role);
+    expect(f.logLine(target, /leaving the cluster/, t0)).toBeUndefined();
+    const status = JSON.parse((await f.gwctl(['status', '--json'], { endpoint: `http://${target}:7401` })).stdout);
+    expect(status.cluster.counters['node.drop.stale-recipient']).toBeGreaterThanOrEqual(1);
   });
 });

@@ -17,9 +17,10 @@
  *  - a broadcast reaches every member at the same moment, so every member's window records it when it
  *    arrives; a later replay to any of them fails their own window. A member that lost the original
  *    accepts one replay of it, as it would have accepted the original (the window admits each seq once).
- * Remaining gap: a receiver that restarts (or forgets a sender) starts with an empty window for that
- * sender; until the sender's next message reaches it, a message captured earlier from the sender's
- * current incarnation and addressed to it is accepted once (docs/security.md, "Out of scope").
+ * A receiver that restarts starts with empty windows, so a unicast also names the recipient's process
+ * (recipient_incarnation, as the sender last heard it): the next process refuses what was addressed to
+ * the one before ('stale-recipient'). Remaining gap: a unicast sealed before its sender knew the
+ * recipient's process carries 0 and is accepted once by a restarted recipient (docs/security.md, "Remaining").
  */
 import { X509Certificate, sign as signData, verify as verifySignature, type KeyObject } from 'node:crypto';
 import {
@@ -122,6 +123,12 @@ export interface MessageSealerOptions {
    * message is signed.
    */
   readonly macKeys?: MessageMacKeys;
+  /**
+   * The incarnation of a recipient as this member knows it (MessageOpener.incarnationOf, the liveness
+   * heartbeats), written into every unicast (SignedMessage.recipient_incarnation) so that the recipient's
+   * later processes refuse it; undefined or 0: not known (the field is 0 and binds nothing).
+   */
+  readonly recipientIncarnation?: (recipient: MemberId) => number | undefined;
 }
 
 /** MessageSealer.counters: how the sealed messages were authenticated. */
@@ -165,6 +172,7 @@ export class MessageSealer {
   private key: KeyObject;
   private seq = 0;
   private readonly macKeys: MessageMacKeys | undefined;
+  private readonly recipientIncarnation: ((recipient: MemberId) => number | undefined) | undefined;
   readonly counters: SealCounters = { signature: 0, mac: 0 };
   /** After a credentials change, every message carries the certificate until then (wall ms). */
   private certificateInEveryMessageUntilMs = -Infinity;
@@ -184,6 +192,7 @@ export class MessageSealer {
       throw new SecurityConfigError('bad-option', `MAC keys are for ${opts.macKeys.self} in "${opts.macKeys.cluster}", the sealer for ${opts.memberIp} in "${opts.cluster}"`);
     }
     this.macKeys = opts.macKeys;
+    this.recipientIncarnation = opts.recipientIncarnation;
   }
 
   /**
@@ -227,6 +236,7 @@ export class MessageSealer {
       message,
       recipient,
       version: PROTOCOL_VERSION,
+      recipientIncarnation: recipient === 'broadcast' ? 0 : knownIncarnation(this.recipientIncarnation?.(recipient)),
     });
     const macKey = recipient !== 'broadcast' && !includeCertificate && MAC_ELIGIBLE[message.type] ? this.macKeys?.sendKey(recipient) : undefined;
     if (macKey) {
@@ -247,6 +257,8 @@ export type OpenFailureCode =
   | 'wrong-cluster'
   /** SignedMessage.recipient is another member: a unicast replayed (or misdelivered) to this one. */
   | 'wrong-recipient'
+  /** SignedMessage.recipient_incarnation names another process of this member: captured on its way to an earlier one. */
+  | 'stale-recipient'
   /** The chain of a certificate not verified before was not checked: its source used up its verification budget. */
   | 'rate-limited'
   /** The presented chain failed the TrustStore (see certificateCode) but the signature verifies with its leaf. */
@@ -271,6 +283,7 @@ export const OPEN_OUTCOMES: readonly OpenOutcome[] = [
   'invalid',
   'wrong-cluster',
   'wrong-recipient',
+  'stale-recipient',
   'sender-mismatch',
   'replay',
   'unknown-signer',
@@ -342,6 +355,11 @@ export interface MessageOpenerOptions {
    * fails 'bad-signature' ("this member does not accept MACs").
    */
   readonly macKeys?: MessageMacKeys;
+  /**
+   * This process's incarnation (the MessageSealer's): a unicast whose recipient_incarnation is set and
+   * differs was addressed to another process of this member ('stale-recipient'). Absent: not checked.
+   */
+  readonly selfIncarnation?: number;
 }
 
 export interface OpenOptions {
@@ -383,6 +401,7 @@ export class MessageOpener {
   private readonly senders = new Map<string, SenderState>();
   private readonly chainBudget: KeyedRateLimit;
   private readonly macKeys: MessageMacKeys | undefined;
+  private readonly selfIncarnation: number | undefined;
 
   constructor(opts: MessageOpenerOptions) {
     this.cluster = opts.cluster;
@@ -397,6 +416,7 @@ export class MessageOpener {
       throw new SecurityConfigError('bad-option', `MAC keys are for ${opts.macKeys.self} in "${opts.macKeys.cluster}", the opener for ${opts.self} in "${opts.cluster}"`);
     }
     this.macKeys = opts.macKeys;
+    this.selfIncarnation = opts.selfIncarnation;
     if (!(this.maxClockSkewMs >= 0)) throw new SecurityConfigError('bad-option', `maxClockSkewMs ${this.maxClockSkewMs} must be >= 0`);
     if (!Number.isInteger(this.replayWindow) || this.replayWindow < 1 || this.replayWindow > 65536) {
       throw new SecurityConfigError('bad-option', `replayWindow ${this.replayWindow} must be an integer 1..65536`);
@@ -447,6 +467,14 @@ export class MessageOpener {
   }
 
   /**
+   * The newest incarnation of `sender` this opener accepted a message from (for MessageSealer's
+   * recipientIncarnation); undefined when it knows none.
+   */
+  incarnationOf(sender: MemberId): number | undefined {
+    return this.senders.get(sender)?.incarnation;
+  }
+
+  /**
    * The checks, cheapest first, so that a flood of replayed or misaddressed datagrams costs a decode and
    * a few comparisons each: decode (and envelope version), signed version, cluster, recipient, UDP
    * source == sender, replay window (checked, not committed), certificate (the cached one when the
@@ -473,6 +501,14 @@ export class MessageOpener {
     if (h.recipient !== 'broadcast' && h.recipient !== this.self) {
       return { ok: false, code: 'wrong-recipient', sender, reason: `message from ${sender} is addressed to ${h.recipient}, not to this member (${this.self}): replayed or misdelivered` };
     }
+    if (h.recipient !== 'broadcast' && h.recipientIncarnation !== 0 && this.selfIncarnation !== undefined && h.recipientIncarnation !== this.selfIncarnation) {
+      return {
+        ok: false,
+        code: 'stale-recipient',
+        sender,
+        reason: `message from ${sender} is addressed to incarnation ${h.recipientIncarnation} of this member, which is incarnation ${this.selfIncarnation}: captured before this process started and replayed`,
+      };
+    }
     if (opts?.sourceIp !== undefined && opts.sourceIp !== sender) {
       return { ok: false, code: 'sender-mismatch', sender, reason: `datagram from ${opts.sourceIp} is signed by member ${sender}: relayed or spoofed` };
     }
@@ -488,7 +524,7 @@ export class MessageOpener {
     const decoded = decodeSignedMessage(envelope.value.signed);
     if (!decoded.ok) return { ok: false, code: decoded.error.code, sender, reason: decoded.error.message };
     const signed = decoded.value;
-    if (signed.sender !== h.sender || signed.incarnation !== h.incarnation || signed.seq !== h.seq || signed.recipient !== h.recipient || signed.cluster !== h.cluster || signed.version !== h.version) {
+    if (signed.sender !== h.sender || signed.incarnation !== h.incarnation || signed.seq !== h.seq || signed.recipient !== h.recipient || signed.cluster !== h.cluster || signed.version !== h.version || (signed.recipientIncarnation ?? 0) !== h.recipientIncarnation) {
       return { ok: false, code: 'invalid', sender, reason: `message from ${sender}: header and full decode disagree (malformed encoding)` };
     }
 
@@ -582,4 +618,9 @@ function verifies(data: Uint8Array, signature: Uint8Array, key: KeyObject): bool
   } catch {
     return false;
   }
+}
+
+/** A recipient incarnation to write: a known one, else 0. */
+function knownIncarnation(n: number | undefined): number {
+  return n !== undefined && Number.isSafeInteger(n) && n > 0 ? n : 0;
 }

@@ -270,6 +270,34 @@ describe('recipient binding', () => {
     expect(failure(master.open(leaveForM2, NOW + 3500, { sourceIp: M1 })).code).toBe('wrong-recipient');
   });
 
+  it("a unicast captured on its way to a recipient's earlier process is refused by the process that followed it (stale-recipient)", () => {
+    // M1 knows M2's first process (incarnation 100) from its messages, and seals for it.
+    const m2First = sealer(pki.members[M2]!, 100);
+    const atM1 = opener({ self: M1 });
+    const s = new MessageSealer({ cluster: CLUSTER, memberIp: M1, certChainDer: pki.members[M1]!.chainDer, privateKeyPem: pki.members[M1]!.keyPem, incarnation: 1, recipientIncarnation: (r) => atM1.incarnationOf(r) });
+    expect(atM1.incarnationOf(M2)).toBeUndefined();
+    const before = s.seal(SAMPLE_MESSAGES['exit-cluster'], M2, NOW);
+    expect(atM1.open(m2First.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(atM1.incarnationOf(M2)).toBe(100);
+    const leave = s.seal({ type: 'operator-request', requestId: 1, action: 'leave', member: M2, payload: new Uint8Array(0) }, M2, NOW);
+    const first = opener({ self: M2, selfIncarnation: 100 });
+    const opened = first.open(leave, NOW);
+    expect(opened.ok && opened.signed.recipientIncarnation).toBe(100);
+    // M2 restarts (incarnation 200): its replay window is empty, and the capture names incarnation 100.
+    const second = opener({ self: M2, selfIncarnation: 200 });
+    const refused = failure(second.open(leave, NOW + 3500, { sourceIp: M1 }));
+    expect(refused.code).toBe('stale-recipient');
+    expect(refused.reason).toContain('addressed to incarnation 100 of this member, which is incarnation 200');
+    expect(second.counters['stale-recipient']).toBe(1);
+    // What M1 sealed before it knew M2's process (recipient_incarnation 0) binds no process (the remaining gap);
+    // broadcasts name none.
+    expect(second.open(before, NOW).ok).toBe(true);
+    expect(second.open(s.seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    // Once M1 hears from the new process, its unicasts name it and pass.
+    expect(atM1.open(sealer(pki.members[M2]!, 200).seal(offer, 'broadcast', NOW), NOW).ok).toBe(true);
+    expect(second.open(s.seal(clientKeepalive, M2, NOW), NOW).ok).toBe(true);
+  });
+
   it('refuses to seal for a recipient that is not a member IP', () => {
     expect(() => sealer(pki.members[M1]!).seal(offer, 'everyone', NOW)).toThrow(TypeError);
   });

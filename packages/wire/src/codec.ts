@@ -566,6 +566,7 @@ export function encodeSignedMessage(s: SignedMessage): Uint8Array {
     message: messageToWire(s.message),
     recipient: s.recipient === 'broadcast' ? '' : s.recipient,
     version: s.version,
+    recipientIncarnation: s.recipientIncarnation ?? 0,
   };
   return SignedMessageT.encode(SignedMessageT.fromObject(obj)).finish();
 }
@@ -590,6 +591,7 @@ export function decodeSignedMessage(bytes: Uint8Array): Decoded<SignedMessage> {
       message: messageFromWire(o.message as Obj),
       recipient: o.recipient === '' ? 'broadcast' : memberId(o.recipient, 'recipient'),
       version: uint(o.version, 'version', 0xffffffff),
+      recipientIncarnation: uint(o.recipientIncarnation, 'recipientIncarnation'),
     };
   });
 }

@@ -20,6 +20,8 @@ export interface SignedHeader {
   readonly sentAtMs: number;
   readonly recipient: MemberId | 'broadcast';
   readonly version: number;
+  /** The recipient's incarnation as the sender knows it; 0: not known, or a broadcast. */
+  readonly recipientIncarnation: number;
 }
 
 const WIRE_VARINT = 0;
@@ -37,6 +39,7 @@ export function peekSignedHeader(bytes: Uint8Array): Decoded<SignedHeader> {
     let seq = 0;
     let sentAtMs = 0;
     let version = 0;
+    let recipientIncarnation = 0;
     const uint64 = (field: string): number => {
       const v = r.uint64();
       // A Long when the long package is present (low and high 32 bits), else a number.
@@ -80,6 +83,10 @@ export function peekSignedHeader(bytes: Uint8Array): Decoded<SignedHeader> {
           expect(WIRE_VARINT);
           version = r.uint32();
           break;
+        case 10:
+          expect(WIRE_VARINT);
+          recipientIncarnation = uint64('recipientIncarnation');
+          break;
         default:
           r.skipType(wireType);
       }
@@ -87,7 +94,7 @@ export function peekSignedHeader(bytes: Uint8Array): Decoded<SignedHeader> {
     if (cluster.length > LIMITS.maxClusterNameChars) throw new WireError('limit', `cluster is ${cluster.length} characters, more than ${LIMITS.maxClusterNameChars}`);
     if (!isIpv4(sender)) throw new WireError('invalid', `sender "${sender}" is not a dotted-quad IPv4 member address`);
     if (recipient !== '' && !isIpv4(recipient)) throw new WireError('invalid', `recipient "${recipient}" is not a dotted-quad IPv4 member address`);
-    return { ok: true, value: { cluster, sender, incarnation, seq, sentAtMs, recipient: recipient === '' ? 'broadcast' : recipient, version } };
+    return { ok: true, value: { cluster, sender, incarnation, seq, sentAtMs, recipient: recipient === '' ? 'broadcast' : recipient, version, recipientIncarnation } };
   } catch (e) {
     if (e instanceof WireError) return { ok: false, error: e };
     return { ok: false, error: new WireError('decode', `signed message does not decode: ${(e as Error).message}`) };

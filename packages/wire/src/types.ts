@@ -263,6 +263,8 @@ export interface SignedMessage {
   readonly recipient: MemberId | 'broadcast';
   /** The protocol version, inside the signature; must equal Envelope.version. */
   readonly version: number;
+  /** The recipient's incarnation as the sender knows it; 0 (or absent): not known, or a broadcast. */
+  readonly recipientIncarnation?: number;
 }
 
 /**

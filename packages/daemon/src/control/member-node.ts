@@ -199,9 +199,12 @@ export class MemberNode {
       privateKeyPem: opts.credentials.keyPem,
       incarnation: opts.incarnation ?? this.wallClock(),
       macKeys: this.macKeys,
+      // Every unicast names the recipient's process as this member last heard from it, so a later process
+      // of the recipient refuses it (a replay captured before that process started).
+      recipientIncarnation: (recipient) => this.opener.incarnationOf(recipient),
     });
     this.addressHolder = opts.addressHolder ?? new NoAddressHolder();
-    this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs, macKeys: this.macKeys });
+    this.opener = new MessageOpener({ cluster: c.cluster.name, self: this.self, trust, maxClockSkewMs: c.cluster.maxClockSkewMs, macKeys: this.macKeys, selfIncarnation: this.sealer.incarnation });
     this.syncCipher = new SyncCipher({
       cluster: c.cluster.name,
       self: this.self,
