@@ -61,6 +61,7 @@ export class AdminFront {
           worker.on('error', (e) => opts.logger.error({ err: e.message }, 'the admin API thread failed; the admin API does not answer until a restart'));
           resolve(new AdminFront(worker, opts.app, opts.secret, opts.logger, m.port));
         } else if (m.t === 'listen-error') fail(new FrontListenError(m.message, m.code));
+        else if (m.t === 'log') opts.logger[m.level]({ component: 'admin-api' }, m.message);
       };
       worker.on('message', first);
       worker.once('error', fail);

@@ -45,6 +45,8 @@ export interface FrontInit {
   readonly limits: FrontLimits;
   readonly credentials: FrontCredentials;
   readonly tls?: FrontTls & { readonly requireClientCertificate: boolean };
+  /** The member's thread's nice value: the front runs at a lower priority (admin-front.ts FRONT_NICE). */
+  readonly basePriority: number;
   /** GET /openapi.json, serialized once on the member's thread. */
   readonly openapi: string;
 }

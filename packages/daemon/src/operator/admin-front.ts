@@ -16,6 +16,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { authorize } from './admin-auth.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
@@ -34,6 +36,19 @@ let credentials: FrontCredentials = init.credentials;
 
 function post(m: FrontToMain): void {
   port.postMessage(m);
+}
+
+/**
+ * This thread runs at a lower CPU priority than the member's (nice + FRONT_NICE; Linux schedules threads
+ * by their own nice value): when the machine has no core to spare, the cluster protocol runs first and
+ * the API answers later. Best effort: without /proc the thread keeps the process's priority.
+ */
+export const FRONT_NICE = 10;
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, init.basePriority + FRONT_NICE));
+} catch (e) {
+  post({ t: 'log', level: 'warn', message: `admin API thread: cannot lower its CPU priority (${(e as Error).message}); it competes with the cluster protocol on equal terms` });
 }
 
 interface Bridged {

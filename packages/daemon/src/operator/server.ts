@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
@@ -322,6 +323,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Fastif
         credentials: { token: opts.token, metricsToken: opts.metricsToken },
         ...(tls && opts.tls ? { tls: { ...tls, requireClientCertificate: opts.tls.requireClientCertificate } } : {}),
         openapi,
+        basePriority: getPriority(),
       },
     });
     frontOf.set(app, front);
