@@ -33,7 +33,9 @@ describe('load on a member admin API', () => {
     f = await ClusterFixture.create({ members: 3 });
     f.startMonitor(100);
     f.startAll();
-    await f.waitForView((v) => healthy(v, M), { what: 'a healthy three-member cluster', timeoutMs: 20_000, holdMs: 1000 });
+    await f.waitForView((v) => healthy(v, M), { what: 'a healthy three-member cluster', timeoutMs: 20_000, holdMs: 1000 }).catch((e: Error) => {
+      throw new Error(`${e.message}; last sample ${JSON.stringify(f.latest())}; logs:\n${f.recentLogs(10)}`);
+    });
   }, 60_000);
 
   afterAll(async () => {
