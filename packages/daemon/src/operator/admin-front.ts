@@ -19,12 +19,12 @@ import type { TLSSocket } from 'node:tls';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { ADMIN_API_VERSION, API_VERSION_HEADER } from '@gwcluster/contracts';
 import { authorize } from './admin-auth.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 import type { FrontCredentials, FrontInit, FrontToMain, MainToFront } from './admin-front-protocol.js';
 import { BRIDGE_HEADER } from './admin-front-protocol.js';
 
-const API_VERSION_HEADER = 'gwcluster-api-version';
 const STREAM_ROUTES = new Set(['/v1/stream', '/v1/capture']);
 /** Bytes a stream's client may leave unread before whole chunks (an event, a packet) are dropped. */
 const STREAM_BUFFER_BYTES = 8 << 20;
@@ -180,7 +180,7 @@ function onAnswer(m: MainToFront): void {
 
 function onRequest(req: IncomingMessage, res: ServerResponse): void {
   try {
-    res.setHeader(API_VERSION_HEADER, '1');
+    res.setHeader(API_VERSION_HEADER, String(ADMIN_API_VERSION));
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
