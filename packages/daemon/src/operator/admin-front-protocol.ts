@@ -47,6 +47,8 @@ export interface FrontInit {
   readonly tls?: FrontTls & { readonly requireClientCertificate: boolean };
   /** The member's thread's nice value: the front runs at a lower priority (admin-front.ts FRONT_NICE). */
   readonly basePriority: number;
+  /** The header every answer carries (the contracts' API_VERSION_HEADER and ADMIN_API_VERSION; the front loads no schemas). */
+  readonly apiVersion: { readonly header: string; readonly value: string };
   /** GET /openapi.json, serialized once on the member's thread. */
   readonly openapi: string;
 }

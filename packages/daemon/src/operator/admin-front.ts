@@ -19,7 +19,6 @@ import type { TLSSocket } from 'node:tls';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ADMIN_API_VERSION, API_VERSION_HEADER } from '@gwcluster/contracts';
 import { authorize } from './admin-auth.js';
 import { DASHBOARD_HTML } from './dashboard-page.js';
 import type { FrontCredentials, FrontInit, FrontToMain, MainToFront } from './admin-front-protocol.js';
@@ -180,7 +179,7 @@ function onAnswer(m: MainToFront): void {
 
 function onRequest(req: IncomingMessage, res: ServerResponse): void {
   try {
-    res.setHeader(API_VERSION_HEADER, String(ADMIN_API_VERSION));
+    res.setHeader(init.apiVersion.header, init.apiVersion.value);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;

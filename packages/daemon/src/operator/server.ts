@@ -324,6 +324,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Fastif
         ...(tls && opts.tls ? { tls: { ...tls, requireClientCertificate: opts.tls.requireClientCertificate } } : {}),
         openapi,
         basePriority: getPriority(),
+        apiVersion: { header: API_VERSION_HEADER, value: String(ADMIN_API_VERSION) },
       },
     });
     frontOf.set(app, front);
