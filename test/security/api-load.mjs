@@ -32,7 +32,7 @@ const bump = (o, k) => (o[k] = (o[k] ?? 0) + 1);
 
 function request(path, headers, kind) {
   return new Promise((resolve) => {
-    const req = http.get({ host: base.hostname, port: base.port, path, headers, agent, timeout: 10_000 }, (res) => {
+    const req = http.get({ host: base.hostname, port: base.port, path, headers, agent, timeout: 3000 }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

@@ -3,9 +3,8 @@
 // GET /openapi.json (public), a burst of authenticated GET /metrics, and thousands of slowloris connections,
 // all against the master (the slowloris from a second client address). Throughout, no member leaves or re-joins and the master stays in office (the
 // other members' views, the epoch), the table stays complete, the loaded member's protocol ticks are not
-// late (its event loop, which sends them and runs the watchdog, never lags as long as the shortest
-// watchdog window: the lag it reports in /metrics; core watchdog.deferred-late-tick of each member is
-// printed), the API keeps serving other clients during the load and answers an authenticated request
+// late (its event loop, which sends them and runs the watchdog, never lags three keepalive periods: the
+// lag it reports in /metrics; core watchdog.deferred-late-tick of each member is printed), the API keeps serving other clients during the load and answers an authenticated request
 // afterwards.
 // GWC_API_LOAD_SECONDS (default 6), GWC_API_LOAD_OPENAPI (1000), GWC_API_LOAD_METRICS (50),
 // GWC_API_LOAD_SLOWLORIS (3000) change the load.
@@ -90,7 +89,8 @@ describe('load on a member admin API', () => {
     expect(lost).toHaveLength(0);
     expect(M.every((ip) => after[ip]!.epoch === epoch && after[ip]!.master === master)).toBe(true);
     // Keepalives were not late: the loaded member's event loop (which sends them and runs the watchdog)
-    // never lagged as long as the shortest watchdog window, minWatchdogPeriods (6) x T (10 ms).
-    expect(result.metrics.maxLagMs).toBeLessThan(60);
+    // never lagged as long as three keepalive periods (3 x T, T = 40 ms by default): half the watchdog's
+    // shortest window (n = 6 periods), the half that is there for lost keepalives, stays untouched.
+    expect(result.metrics.maxLagMs).toBeLessThan(120);
   }, 90_000);
 });
