@@ -6,14 +6,14 @@
 // late (its event loop, which sends them and runs the watchdog, never lags three keepalive periods: the
 // lag it reports in /metrics; core watchdog.deferred-late-tick of each member is printed), the API keeps serving other clients during the load and answers an authenticated request
 // afterwards.
-// GWC_API_LOAD_SECONDS (default 6), GWC_API_LOAD_OPENAPI (1000), GWC_API_LOAD_METRICS (50),
+// GWC_API_LOAD_SECONDS (default 5), GWC_API_LOAD_OPENAPI (1000), GWC_API_LOAD_METRICS (50),
 // GWC_API_LOAD_SLOWLORIS (3000) change the load.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFixture, TOKEN, healthy } from '../e2e/cluster-fixture.mjs';
 
 const M = ['192.0.2.11', '192.0.2.12', '192.0.2.13'];
-const SECONDS = Number(process.env.GWC_API_LOAD_SECONDS ?? 6);
+const SECONDS = Number(process.env.GWC_API_LOAD_SECONDS ?? 5);
 const OPENAPI = Number(process.env.GWC_API_LOAD_OPENAPI ?? 1000);
 const METRICS = Number(process.env.GWC_API_LOAD_METRICS ?? 50);
 const SLOWLORIS = Number(process.env.GWC_API_LOAD_SLOWLORIS ?? 3000);
