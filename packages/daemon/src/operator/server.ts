@@ -11,6 +11,10 @@
  *   member configuration or the capture (ADMIN_ONLY_READS); anything else is 403 GW_FORBIDDEN.
  * Public routes: /healthz, /livez, /readyz, /openapi.json, /dashboard (a page without data).
  * Every answer carries the admin API version in the gwcluster-api-version header.
+ *
+ * A member's API (startAdminServer) listens in its front (admin-front.ts, a thread of its own), which
+ * applies the limits and the authentication above (admin-auth.ts) and hands a bounded number of requests
+ * at a time to this app on the member's thread. buildAdminServer alone serves in-process (inject, listen).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
