@@ -31,6 +31,11 @@ export const API_ERRORS = {
   GW_CONFIG_NOT_ADOPTED: 502,
   /** The cluster has no master right now (election in progress, or this member is not in a cluster). */
   GW_NO_MASTER: 503,
+  /**
+   * The admin API has as many requests in progress and waiting as it takes (or as many streams open); the
+   * member's cluster work goes first. Retry after the Retry-After header's seconds.
+   */
+  GW_BUSY: 503,
   /** The member the action was forwarded to did not answer in time. */
   GW_FORWARD_TIMEOUT: 504,
   /** A bug: the message and the daemon log (same correlation id) say more. */

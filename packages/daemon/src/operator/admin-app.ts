@@ -502,7 +502,8 @@ export const adminApp: FastifyPluginAsyncTypebox<AdminAppOptions> = async (app, 
       timer = setTimeout(finish, q.seconds * 1000);
       // The connection may stay silent for the whole capture (a unit without traffic): longer than the
       // admin API's idle limit allows other requests.
-      req.raw.socket.setTimeout((q.seconds + 5) * 1000);
+      // (Injected by the admin API's front: no socket here, the front lifts its own limit for streams.)
+      (req.raw.socket as { setTimeout?: (ms: number) => void }).setTimeout?.((q.seconds + 5) * 1000);
       req.raw.on('close', finish);
       res.on('close', finish);
     },

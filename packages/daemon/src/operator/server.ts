@@ -11,8 +11,14 @@
  *   member configuration or the capture (ADMIN_ONLY_READS); anything else is 403 GW_FORBIDDEN.
  * Public routes: /healthz, /livez, /readyz, /openapi.json, /dashboard (a page without data).
  * Every answer carries the admin API version in the gwcluster-api-version header.
+ *
+ * A member's API (startAdminServer) listens in its front (admin-front.ts, a thread of its own), which
+ * applies the limits and the authentication above (admin-auth.ts) and hands a bounded number of requests
+ * at a time to this app on the member's thread. buildAdminServer alone serves in-process (inject, listen).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
@@ -27,6 +33,11 @@ import type { MemberMetrics } from './metrics.js';
 import type { EventLoopHealth } from './event-loop-watch.js';
 import { ADMIN_API_VERSION, API_VERSION_HEADER } from '@gwcluster/contracts';
 import type { LogRing } from './log-ring.js';
+import { ADMIN_ONLY_READS, authorize } from './admin-auth.js';
+import { AdminFront, FrontListenError } from './admin-front-host.js';
+import { BRIDGE_HEADER } from './admin-front-protocol.js';
+
+export { ADMIN_ONLY_READS } from './admin-auth.js';
 
 export class AdminListenError extends Error {
   override readonly name = 'AdminListenError';
@@ -72,9 +83,6 @@ export interface AdminServerOptions {
   readonly eventLoop?: EventLoopHealth;
 }
 
-const PUBLIC = new Set(['/healthz', '/livez', '/readyz', '/openapi.json', '/dashboard']);
-/** Read routes that need the admin token even so (logs, the member's own configuration, packet capture). */
-export const ADMIN_ONLY_READS = new Set(['/v1/logs', '/v1/member-config', '/v1/capture']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -90,19 +98,29 @@ declare module 'fastify' {
 export interface AdminLimits {
   readonly bodyLimit: number;
   readonly maxConnections: number;
+  /** Open connections from one client address at most (the front; admin-front.ts). */
+  readonly maxConnectionsPerAddress: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly connectionTimeoutMs: number;
   /** How often node:http looks for connections past headersTimeoutMs / requestTimeoutMs, ms. */
   readonly checkEveryMs: number;
+  /** Requests the front hands to the member's thread at a time at most (admin-front.ts). */
+  readonly maxBridged: number;
+  /** Requests waiting in the front for their turn at most; beyond, 503 GW_BUSY. */
+  readonly maxQueued: number;
+  /** Open streams (/v1/stream, /v1/capture) at most; beyond, 503 GW_BUSY. */
+  readonly maxStreams: number;
 }
 
 export const ADMIN_LIMITS: AdminLimits = {
   /** Largest request body, bytes: admin bodies are small JSON documents (a config change is < 1 KiB). */
   bodyLimit: 64 * 1024,
   /** Open connections at most; more are refused by the server (node:http maxConnections). */
-  maxConnections: 64,
+  maxConnections: 512,
+  /** Open connections from one address at most: one greedy or slow client cannot take them all. */
+  maxConnectionsPerAddress: 64,
   /** The whole request head must arrive within this, ms (slowloris: a client trickling headers). */
   headersTimeoutMs: 5_000,
   /** The whole request (head and body) must arrive within this, ms. */
@@ -112,6 +130,10 @@ export const ADMIN_LIMITS: AdminLimits = {
   /** A socket with no activity at all is closed after this, ms (GET /v1/stream writes more often). */
   connectionTimeoutMs: 30_000,
   checkEveryMs: 1_000,
+  /** A request on the member's thread takes well under a millisecond (a /metrics scrape a few). */
+  maxBridged: 8,
+  maxQueued: 256,
+  maxStreams: 32,
 };
 
 function describeValidation(err: Error & { validation?: { instancePath?: string; message?: string; params?: Record<string, unknown>; keyword?: string }[]; validationContext?: string }): string {
@@ -128,9 +150,12 @@ function describeValidation(err: Error & { validation?: { instancePath?: string;
 /** What reload changes in a running admin API: the bearer token (undefined: none). */
 interface AdminCredentials {
   token: string | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 const credentialsOf = new WeakMap<FastifyInstance, AdminCredentials>();
+/** The front of an admin API started by startAdminServer. */
+const frontOf = new WeakMap<FastifyInstance, AdminFront>();
 
 /** The PEM contents of an admin API's TLS files, read and checked (see readAdminTls). */
 export interface AdminTlsMaterial {
@@ -170,9 +195,14 @@ export function updateAdminCredentials(app: FastifyInstance, next: { readonly to
   if (!credentials) throw new Error('not an admin server built by buildAdminServer');
   if (next.tls) (app.server as unknown as HttpsServer).setSecureContext({ ...next.tls });
   credentials.token = next.token;
+  frontOf.get(app)?.update({ token: next.token, metricsToken: credentials.metricsToken }, next.tls);
 }
 
-export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>): FastifyInstance {
+/**
+ * The admin API as a fastify app. It serves requests in-process (inject, or its own listen: tests, tools);
+ * with `bridgeSecret` it also accepts requests the front (startAdminServer) authenticated already.
+ */
+export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'> & { readonly bridgeSecret?: string }): FastifyInstance {
   const limits: AdminLimits = { ...ADMIN_LIMITS, ...opts.limits };
   const serverOptions = {
     headersTimeout: limits.headersTimeoutMs,
@@ -225,39 +255,35 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ code: 'GW_NOT_FOUND', message: `no route ${req.method} ${req.url}; the routes are listed in GET /openapi.json` });
   });
-  const credentials: AdminCredentials = { token: opts.token };
+  const credentials: AdminCredentials = { token: opts.token, metricsToken: opts.metricsToken };
+  const bridged = opts.bridgeSecret ? { yes: `${opts.bridgeSecret} 1`, no: `${opts.bridgeSecret} 0` } : null;
   credentialsOf.set(app, credentials);
   const mtls = opts.tls?.requireClientCertificate ?? false;
   app.decorateRequest('authenticated', false);
   app.addHook('onRequest', async (req, reply) => {
     void reply.header(API_VERSION_HEADER, String(ADMIN_API_VERSION));
-    const path = req.url.split('?')[0]!;
-    const token = credentials.token;
-    const certified = mtls && (req.raw.socket as TLSSocket).authorized === true;
-    req.authenticated = token ? req.headers.authorization === `Bearer ${token}` && (!mtls || certified) : certified;
-    if (PUBLIC.has(path)) return;
-    if (mtls && !(req.raw.socket as TLSSocket).authorized) {
-      const why = (req.raw.socket as TLSSocket).authorizationError ?? 'no client certificate';
-      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: `client certificate refused (${String(why)}); present a certificate issued by the cluster CA (gwctl --cert FILE --key FILE --cacert FILE)` });
-    }
-    const metricsToken = opts.metricsToken;
-    if (metricsToken && req.headers.authorization === `Bearer ${metricsToken}`) {
-      if ((req.method === 'GET' || req.method === 'HEAD') && !ADMIN_ONLY_READS.has(path)) return;
-      return reply.status(403).send({
-        code: 'GW_FORBIDDEN',
-        message: `the metrics token (admin.metricsToken) is read-only: it may GET /metrics and the read routes, not ${req.method} ${path}; use the admin token (admin.token)`,
-      });
-    }
-    if (token) {
-      if (req.headers.authorization !== `Bearer ${token}`) {
-        return reply.status(401).send({
-          code: 'GW_UNAUTHORIZED',
-          message: `${req.headers.authorization ? 'wrong' : 'missing'} bearer token; pass the token from the member configuration (admin.token) as "Authorization: Bearer TOKEN" or gwctl --token`,
-        });
+    if (bridged) {
+      // A request from the front (admin-front.ts), which has authenticated it already.
+      const from = req.headers[BRIDGE_HEADER];
+      if (from === bridged.yes || from === bridged.no) {
+        req.authenticated = from === bridged.yes;
+        return;
       }
-    } else if (!mtls && req.method !== 'GET' && req.method !== 'HEAD') {
-      return reply.status(403).send({ code: 'GW_FORBIDDEN', message: 'this member has no admin.token, so its admin API is read-only; set admin.token in its personality and reload it (systemctl reload gwclusterd), or use admin.tls with client certificates (a restart)' });
     }
+    const socket = req.raw.socket as TLSSocket;
+    const certified = mtls && socket.authorized === true;
+    const decision = authorize(
+      {
+        method: req.method,
+        path: req.url.split('?')[0]!,
+        authorization: req.headers.authorization,
+        certified,
+        ...(mtls && !certified ? { certificateError: String(socket.authorizationError ?? 'no client certificate') } : {}),
+      },
+      { token: credentials.token, metricsToken: credentials.metricsToken, mtls },
+    );
+    req.authenticated = decision.authenticated;
+    if (!decision.allowed) return reply.status(decision.status).send({ code: decision.code, message: decision.message });
   });
   void app.register(adminApp, {
     node: opts.node,
@@ -273,14 +299,49 @@ export function buildAdminServer(opts: Omit<AdminServerOptions, 'host' | 'port'>
   return app;
 }
 
+/**
+ * Starts the admin API for a member: the app on the member's thread, and its front (admin-front.ts) in a
+ * thread of its own, which listens, authenticates and hands over a bounded number of requests at a time.
+ * Closing the app closes the front.
+ */
 export async function startAdminServer(opts: AdminServerOptions): Promise<FastifyInstance> {
-  const app = buildAdminServer(opts);
+  const secret = randomBytes(16).toString('hex');
+  const app = buildAdminServer({ ...opts, bridgeSecret: secret });
+  app.addHook('onClose', async () => {
+    await frontOf.get(app)?.close();
+  });
+  const limits: AdminLimits = { ...ADMIN_LIMITS, ...opts.limits };
   try {
-    await app.listen({ host: opts.host, port: opts.port });
+    await app.ready();
+    const tls = opts.tls ? readAdminTls(opts.tls) : undefined;
+    // The API description is fixed once the routes are: the front serves it without asking this thread.
+    const openapi = (await app.inject({ method: 'GET', url: '/openapi.json', headers: { [BRIDGE_HEADER]: `${secret} 0` } })).body;
+    const front = await AdminFront.start({
+      app,
+      secret,
+      logger: opts.logger,
+      init: {
+        host: opts.host,
+        port: opts.port,
+        limits,
+        credentials: { token: opts.token, metricsToken: opts.metricsToken },
+        ...(tls && opts.tls ? { tls: { ...tls, requireClientCertificate: opts.tls.requireClientCertificate } } : {}),
+        openapi,
+        basePriority: getPriority(),
+        apiVersion: { header: API_VERSION_HEADER, value: String(ADMIN_API_VERSION) },
+      },
+    });
+    frontOf.set(app, front);
   } catch (e) {
     await app.close();
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    if (!(e instanceof FrontListenError)) throw e;
+    const code = e.code;
     throw new AdminListenError(`admin API cannot listen on ${opts.host}:${opts.port} (${code}); check admin.listen / admin.port, and that the address is configured on this host`, code);
   }
   return app;
+}
+
+/** The port an admin API started by startAdminServer listens on (the configured one, or the one given for port 0). */
+export function adminPort(app: FastifyInstance): number | undefined {
+  return frontOf.get(app)?.port;
 }
