@@ -168,7 +168,7 @@ describe('address pool over three members', () => {
     expect(await f.ops.ping(victim)).toBe(true);
   }, 90_000);
 
-  it('failback with affinity: connections opened while a member was dead stay on their member until they end, new ones go to the returning member', async () => {
+  it('failback on command (gwctl failback) with affinity: connections opened while a member was dead stay on their member until they end, new ones go to the returning member', async () => {
     // An echo service on every member (TCP 7000 on 0.0.0.0): a connection to a pool address is served by
     // the member whose kernel accepted it.
     const echo = new Map(M.map((ip) => [ip, f.startEcho(f.member(ip).host, ip)]));
@@ -181,6 +181,12 @@ describe('address pool over three members', () => {
       const master = f.latest()!.views[M[0]!]!.master!;
       const victim = M.filter((ip) => ip !== master)[0]!;
       const survivors = M.filter((ip) => ip !== victim);
+      // Failback on command: the returning member gets its addresses when the operator says so.
+      const onCommand = await f.gwctl(['config', 'set', 'addressPoolFailback=on-command']);
+      expect(onCommand.code, onCommand.stderr).toBe(0);
+      await f.waitForView((v) => M.every((ip) => v[ip]!.configVersion === f.latest()!.views[master]!.configVersion), { timeoutMs: 10_000, what: 'addressPoolFailback on-command everywhere' });
+      const heldBefore = (await holdings([victim])).get(victim)!.filter((a) => POOL.includes(a)).sort();
+      expect(heldBefore).toHaveLength(2);
       f.kill9(victim);
       await f.member(victim).host.ip('link', 'set', 'eth0', 'down');
       await waitFor(async () => {
@@ -203,12 +209,23 @@ describe('address pool over three members', () => {
       const t1 = Date.now();
       f.start(victim);
       await f.waitForView((v) => healthy(v, M), { since: t1, timeoutMs: 20_000, what: 'the member back' });
+      // Back, and holding no pool address until the operator's failback (polled a while: nothing comes).
+      for (let i = 0; i < 10; i++) {
+        expect((await holdings([victim])).get(victim)!.filter((a) => POOL.includes(a)), 'a pool address before gwctl failback').toEqual([]);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const failback = await f.gwctl(['failback', victim]);
+      expect(failback.code, failback.stderr).toBe(0);
+      expect(failback.stdout).toBe(`failback ${victim}: done\n`);
+      expect(failback.stderr).toContain(`${victim} answers for ${heldBefore.join(', ')} again`);
       let moved: string[] = [];
       await waitFor(async () => {
         const h = await holdings([victim]);
         moved = h.get(victim)!.filter((a) => POOL.includes(a));
         return moved.length === 2;
       }, { timeoutMs: 15_000, intervalMs: 50, what: 'the returning member answering for two pool addresses' });
+      // The very addresses it held before it died.
+      expect([...moved].sort()).toEqual(heldBefore);
       const tBack = Date.now();
       console.log(`affinity: ${victim} back after ${tBack - t1} ms with ${moved.join(', ')}`);
       for (const a of moved) await waitFor(async () => (await neighbourMac(a)) === macs.get(victim), { timeoutMs: 10_000, intervalMs: 50, what: `the client's cache for ${a} moved to ${victim}` });
