@@ -24,6 +24,31 @@ function exactlyOnce(net: SimNetwork, addresses: readonly string[]): boolean {
   return addresses.every((a) => (h.get(a) ?? []).length === 1);
 }
 
+/** The pool addresses member `id` answers for, sorted. */
+function poolHeld(net: SimNetwork, id: string): string[] {
+  return net.alive().find((n) => n.id === id)!.member.status(net.now).addresses.held.filter((a) => pool.some((p) => p.address === a)).sort();
+}
+
+/**
+ * Three members with addressPoolFailback 'on-command', the pool placed 2/2/2 (a first placement spreads
+ * a new pool as always); 192.0.2.13 killed (the pool goes 3/3) and back, holding nothing.
+ */
+function onCommandReturn(seed: number): { net: SimNetwork; before13: string[] } {
+  const net = new SimNetwork({ seed, coreOverrides: { addressPool: pool, addressPoolFailback: 'on-command' } });
+  for (const i of [11, 12, 13]) net.add(ip(i));
+  for (const i of [11, 12, 13]) net.start(ip(i));
+  expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
+  const before13 = poolHeld(net, ip(13));
+  expect(before13).toHaveLength(2);
+  net.kill(ip(13));
+  expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
+  net.restart(ip(13));
+  expect(net.runUntil(() => net.converged(3), 5000)).not.toBeNull();
+  net.run(3000);
+  expect(spread(net).join()).toBe('0,3,3');
+  return { net, before13 };
+}
+
 describe('address pool', () => {
   it('takes over no member address unless memberAddressTakeover is on', () => {
     const net = new SimNetwork({ seed: 9, coreOverrides: { addressPool: pool } });
@@ -98,35 +123,14 @@ describe('address pool', () => {
   });
 
   it("addressPoolFailback 'on-command': a returning member gets no address until the operator's rebalance", () => {
-    const net = new SimNetwork({ seed: 11, coreOverrides: { addressPool: pool, addressPoolFailback: 'on-command' } });
-    for (const i of [11, 12, 13]) net.add(ip(i));
-    for (const i of [11, 12, 13]) net.start(ip(i));
-    // A first placement spreads a new pool as always.
-    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
-    net.kill(ip(13));
-    expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
-    net.restart(ip(13));
-    expect(net.runUntil(() => net.converged(3), 5000)).not.toBeNull();
-    net.run(3000);
-    expect(spread(net).join()).toBe('0,3,3');
+    const { net } = onCommandReturn(11);
     net.event(net.masters()[0]!.id, { type: 'rebalance-now' });
     expect(net.runUntil(() => spread(net).join() === '2,2,2' && exactlyOnce(net, pool.map((p) => p.address)), 5000)).not.toBeNull();
   });
 
   it("gwctl failback MEMBER ('on-command'): the returning member gets back the addresses it held before, and no other move is made", () => {
-    const net = new SimNetwork({ seed: 12, coreOverrides: { addressPool: pool, addressPoolFailback: 'on-command' } });
-    for (const i of [11, 12, 13]) net.add(ip(i));
-    for (const i of [11, 12, 13]) net.start(ip(i));
-    expect(net.runUntil(() => net.converged(3) && spread(net).join() === '2,2,2', 5000)).not.toBeNull();
-    const owned = (id: string) => net.alive().find((n) => n.id === id)!.member.status(net.now).addresses.held.filter((a) => pool.some((p) => p.address === a)).sort();
-    const before13 = owned(ip(13));
-    expect(before13).toHaveLength(2);
-    net.kill(ip(13));
-    expect(net.runUntil(() => spread(net).join() === '3,3', 5000)).not.toBeNull();
-    net.restart(ip(13));
-    expect(net.runUntil(() => net.converged(3), 5000)).not.toBeNull();
-    net.run(2000);
-    expect(spread(net).join()).toBe('0,3,3');
+    const { net, before13 } = onCommandReturn(12);
+    const owned = (id: string) => poolHeld(net, id);
     const others = new Map([ip(11), ip(12)].map((id) => [id, owned(id)] as const));
     // Asked of a member that is not master: nothing happens (the operator plane sends it to the master).
     const notMaster = net.alive().find((n) => n.member.role !== 'master')!;

@@ -10,19 +10,24 @@
  */
 export const BRIDGE_HEADER = 'x-gwcluster-front';
 
-/** What the front enforces (the admin limits that concern the HTTP side, and the bridge's bounds). */
-export interface FrontLimits {
+/**
+ * Limits that keep the admin API from holding the member's event loop or sockets for a slow or greedy
+ * client (fastify server options; node:http semantics).
+ */
+export interface AdminLimits {
   readonly bodyLimit: number;
   readonly maxConnections: number;
+  /** Open connections from one client address at most (the front; admin-front.ts). */
   readonly maxConnectionsPerAddress: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly connectionTimeoutMs: number;
+  /** How often node:http looks for connections past headersTimeoutMs / requestTimeoutMs, ms. */
   readonly checkEveryMs: number;
-  /** Requests in progress on the member's thread at most. */
+  /** Requests the front hands to the member's thread at a time at most (admin-front.ts). */
   readonly maxBridged: number;
-  /** Requests waiting for their turn at most; beyond, 503 GW_BUSY. */
+  /** Requests waiting in the front for their turn at most; beyond, 503 GW_BUSY. */
   readonly maxQueued: number;
   /** Open streams (/v1/stream, /v1/capture) at most; beyond, 503 GW_BUSY. */
   readonly maxStreams: number;
@@ -42,7 +47,7 @@ export interface FrontTls {
 export interface FrontInit {
   readonly host: string;
   readonly port: number;
-  readonly limits: FrontLimits;
+  readonly limits: AdminLimits;
   readonly credentials: FrontCredentials;
   readonly tls?: FrontTls & { readonly requireClientCertificate: boolean };
   /** The member's thread's nice value: the front runs at a lower priority (admin-front.ts FRONT_NICE). */

@@ -35,7 +35,9 @@ import { ADMIN_API_VERSION, API_VERSION_HEADER } from '@gwcluster/contracts';
 import type { LogRing } from './log-ring.js';
 import { ADMIN_ONLY_READS, authorize } from './admin-auth.js';
 import { AdminFront, FrontListenError } from './admin-front-host.js';
-import { BRIDGE_HEADER } from './admin-front-protocol.js';
+import { BRIDGE_HEADER, type AdminLimits } from './admin-front-protocol.js';
+
+export type { AdminLimits } from './admin-front-protocol.js';
 
 export { ADMIN_ONLY_READS } from './admin-auth.js';
 
@@ -91,28 +93,6 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Limits that keep the admin API from holding the member's event loop or sockets for a slow or greedy
- * client (fastify server options; node:http semantics).
- */
-export interface AdminLimits {
-  readonly bodyLimit: number;
-  readonly maxConnections: number;
-  /** Open connections from one client address at most (the front; admin-front.ts). */
-  readonly maxConnectionsPerAddress: number;
-  readonly headersTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
-  readonly connectionTimeoutMs: number;
-  /** How often node:http looks for connections past headersTimeoutMs / requestTimeoutMs, ms. */
-  readonly checkEveryMs: number;
-  /** Requests the front hands to the member's thread at a time at most (admin-front.ts). */
-  readonly maxBridged: number;
-  /** Requests waiting in the front for their turn at most; beyond, 503 GW_BUSY. */
-  readonly maxQueued: number;
-  /** Open streams (/v1/stream, /v1/capture) at most; beyond, 503 GW_BUSY. */
-  readonly maxStreams: number;
-}
 
 export const ADMIN_LIMITS: AdminLimits = {
   /** Largest request body, bytes: admin bodies are small JSON documents (a config change is < 1 KiB). */
