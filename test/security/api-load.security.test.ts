@@ -57,10 +57,14 @@ describe('load on a member admin API', () => {
     const late = 'core.watchdog.deferred-late-tick';
     const l0 = await Promise.all(M.map(async (ip) => (await counters(ip))[late] ?? 0));
     const t0 = Date.now();
+    // The load comes from other machines in a real network: here it shares the members' two cores, so it runs
+    // at the lowest priority (nice 19) and what is measured is the members' own work for it, not a CPU
+    // taken away by the clients.
+    const node = ['nice', '-n', '19', process.execPath];
     const args = [LOAD, '--url', `http://${master}:7401`, '--token', TOKEN, '--seconds', String(SECONDS)];
     const [run, slow] = await Promise.all([
-      load.exec([process.execPath, ...args, '--openapi', String(OPENAPI), '--metrics', String(METRICS), '--slowloris', '0'], { timeoutMs: (SECONDS + 40) * 1000 }),
-      loris.exec([process.execPath, ...args, '--openapi', '0', '--metrics', '0', '--slowloris', String(SLOWLORIS)], { timeoutMs: (SECONDS + 40) * 1000 }),
+      load.exec([...node, ...args, '--openapi', String(OPENAPI), '--metrics', String(METRICS), '--slowloris', '0'], { timeoutMs: (SECONDS + 40) * 1000 }),
+      loris.exec([...node, ...args, '--openapi', '0', '--metrics', '0', '--slowloris', String(SLOWLORIS)], { timeoutMs: (SECONDS + 40) * 1000 }),
     ]);
     const t1 = Date.now();
     expect(run.code, run.stderr).toBe(0);

@@ -20,7 +20,9 @@ beforeAll(async () => {
   await stranger.ip('route', 'add', '192.0.2.0/24', 'dev', 'eth0');
   f.startMonitor(50);
   f.startAll();
-  await f.waitForView((v) => healthy(v, M), { timeoutMs: 30_000, what: 'a healthy cluster (broadcasts reach the broadcast-address sockets)' });
+  // Settled (held healthy 2 s): a just-formed cluster on a loaded machine may still change its epoch once,
+  // which would be taken for the probes' doing.
+  await f.waitForView((v) => healthy(v, M), { timeoutMs: 30_000, holdMs: 2000, what: 'a healthy, settled cluster (broadcasts reach the broadcast-address sockets)' });
 }, 90_000);
 
 afterAll(async () => {
