@@ -112,6 +112,12 @@ export function decodeClusterSettings(bytes: Uint8Array): Record<string, unknown
 /** The cluster section's key for live fields of a newer release held until a release that knows them boots. */
 export const HELD_FIELDS_KEY = 'heldForNewerRelease';
 
+/** The fields a cluster section holds for a newer release, or null when it holds none (or not an object). */
+export function heldFields(cluster: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> | null {
+  const held = cluster[HELD_FIELDS_KEY];
+  return held !== null && typeof held === 'object' && !Array.isArray(held) ? (held as Record<string, unknown>) : null;
+}
+
 /**
  * `cluster` (a configuration file's cluster section) with the fields of a newer release that this release
  * knows taken out of HELD_FIELDS_KEY: each becomes the section's own field unless the section already has
@@ -119,13 +125,13 @@ export const HELD_FIELDS_KEY = 'heldForNewerRelease';
  * and the names taken. Pure.
  */
 export function releaseHeldFields(cluster: Readonly<Record<string, unknown>>): { cluster: Record<string, unknown>; released: string[] } {
-  const held = cluster[HELD_FIELDS_KEY];
-  if (held === null || typeof held !== 'object' || Array.isArray(held)) return { cluster: { ...cluster }, released: [] };
+  const held = heldFields(cluster);
+  if (held === null) return { cluster: { ...cluster }, released: [] };
   const live = new Set<string>(CLUSTER_LIVE_FIELDS);
   const next: Record<string, unknown> = { ...cluster };
   const stillHeld: Record<string, unknown> = {};
   const released: string[] = [];
-  for (const [k, v] of Object.entries(held as Record<string, unknown>)) {
+  for (const [k, v] of Object.entries(held)) {
     if (!live.has(k)) {
       stillHeld[k] = v;
       continue;

@@ -29,7 +29,7 @@
  */
 import type { ClusterMessage, MemberId, OperatorAction, OperatorReply } from '@gwcluster/wire';
 import { addressPoolClusterProblems, isApiErrorCode, type ApiErrorCode, type HostSubnet } from '@gwcluster/contracts';
-import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, HELD_FIELDS_KEY, splitUnknownSettings, withClusterSettings } from '../config/cluster-config.js';
+import { ClusterConfigError, clusterConfiguration, decodeClusterSettings, encodeClusterSettings, HELD_FIELDS_KEY, heldFields, splitUnknownSettings, withClusterSettings } from '../config/cluster-config.js';
 
 /** Node counter of propagated configurations that carried fields this member does not know (ignored). */
 export const UNKNOWN_CONFIG_FIELDS_COUNTER = 'config.unknown-fields-ignored';
@@ -671,8 +671,7 @@ function notAddressedTo(action: OperatorAction, member: MemberId | '', self: Mem
 /** `raw` (a configuration's file form) with the `names` fields of `settings` added to its held fields of a newer release. */
 function withHeldFields(raw: Readonly<Record<string, unknown>>, names: readonly string[], settings: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const cluster = (raw.cluster ?? {}) as Record<string, unknown>;
-  const before = cluster[HELD_FIELDS_KEY];
-  const held: Record<string, unknown> = before !== null && typeof before === 'object' && !Array.isArray(before) ? { ...(before as Record<string, unknown>) } : {};
+  const held: Record<string, unknown> = { ...heldFields(cluster) };
   // Only names the configuration schema can hold; any other is ignored (it was warned about already).
   for (const name of names) if (/^[A-Za-z][A-Za-z0-9]{0,63}$/.test(name) && Object.keys(held).length < 64) held[name] = settings[name];
   return { ...raw, cluster: { ...cluster, [HELD_FIELDS_KEY]: held } };
